@@ -1,0 +1,21 @@
+# Sourced by scripts/*: make (or reuse) the project's virtual environment and install into it.
+# RAFTQ_VENV overrides its place; RAFTQ_PYTHON the interpreter (Python >= 3.11).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${RAFTQ_VENV:-$root/.venv}"
+python="${RAFTQ_PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+stamp="$venv/.installed-$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)-$1"
+if [ ! -f "$stamp" ]; then
+  if [ "$1" = dev ]; then
+    "$venv/bin/python" -m pip install --quiet -e "$root[dev]"
+  else
+    "$venv/bin/python" -m pip install --quiet -e "$root"
+  fi
+  touch "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
+cd "$root"
