@@ -1,0 +1,131 @@
+"""Clients of a Raft group's internal API: sign requests, find and follow the leader.
+
+Retries only where it is safe: a refused connection (nothing was sent) moves on to the next
+member, and `NotLeader` (nothing was proposed) moves to the hinted leader. A request that was
+sent and then timed out or lost its connection has an unknown outcome: `OutcomeUnknown` is
+raised, and only the caller, who knows the idempotency key, may retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import aiohttp
+
+from raftq.common import cluster_auth, codec
+from raftq.common.commands import AnyCommand
+from raftq.common.errors import (
+    BackendUnavailable,
+    DecodeError,
+    NotLeader,
+    OutcomeUnknown,
+    RaftqError,
+    error_from_code,
+)
+from raftq.common.node_api import COMMANDS_PATH, CONTENT_TYPE, NodeError, NodeRequest, NodeResponse
+from raftq.common.results import CommandResult
+
+
+class NodeClient:
+    """Signed requests to the leader of a Raft group's internal API, following redirects."""
+
+    def __init__(
+        self,
+        members: Sequence[str],
+        secret: str | None,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float = 10.0,
+        max_hops: int = 6,
+    ) -> None:
+        if not members:
+            raise ValueError("a backend client needs at least one member address")
+        self._members = list(members)
+        self._secret = secret.encode() if secret is not None else None
+        self._session = session
+        self._timeout_s = timeout_s
+        self._max_hops = max_hops
+        self._leader: str | None = None
+
+    @property
+    def leader(self) -> str | None:
+        return self._leader
+
+    async def call(self, path: str, body: bytes, extra_timeout_s: float = 0.0) -> bytes:
+        """POST `body` to `path` on the leader; the 200 answer's bytes."""
+        candidates = self._candidates()
+        hops = 0
+        while candidates and hops < self._max_hops:
+            address = candidates.pop(0)
+            hops += 1
+            try:
+                raw = await self._post(address, path, body, extra_timeout_s)
+            except NotLeader as error:
+                hint = error.leader_hint
+                if hint and hint != address:
+                    candidates = [hint, *[c for c in candidates if c != hint]]
+                else:
+                    await asyncio.sleep(0.2)  # an election is running: give it a moment
+                    if not candidates:
+                        candidates = [m for m in self._members if m != address] + [address]
+                continue
+            except aiohttp.ClientConnectorError:
+                continue  # nothing was sent: another member may serve
+            self._leader = address
+            return raw
+        raise BackendUnavailable("no member of the group could serve the request")
+
+    def _candidates(self) -> list[str]:
+        first = [self._leader] if self._leader else []
+        return first + [m for m in self._members if m != self._leader]
+
+    def headers_for(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": CONTENT_TYPE}
+        if self._secret is not None:
+            now_ms = time.time_ns() // 1_000_000
+            headers[cluster_auth.HEADER] = cluster_auth.sign(
+                self._secret, method, path, now_ms, body
+            )
+        return headers
+
+    async def _post(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
+        url = f"http://{address}{path}"
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s + extra_timeout_s)
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=self.headers_for("POST", path, body),
+                timeout=timeout,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except aiohttp.ClientConnectorError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as error:
+            self._leader = None
+            raise OutcomeUnknown(f"request to {address} failed after sending: {error!r}") from None
+        if status == 200:
+            return raw
+        raise self._error(raw, status)
+
+    @staticmethod
+    def _error(raw: bytes, status: int) -> RaftqError:
+        try:
+            error = codec.decode(raw, NodeError)
+        except DecodeError:
+            return OutcomeUnknown(f"backend answered HTTP {status} without an error body")
+        if error.code == NotLeader.code:
+            return NotLeader(error.message, leader_hint=error.leader)
+        return error_from_code(error.code, error.message, field=error.field)
+
+
+class BackendClient(NodeClient):
+    """Client of a backend cluster's internal API."""
+
+    async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
+        body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
+        raw = await self.call(COMMANDS_PATH, body, extra_timeout_s=wait_ms / 1000)
+        return codec.decode(raw, NodeResponse).result

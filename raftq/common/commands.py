@@ -1,0 +1,189 @@
+"""Commands of the backend queue state machine: versioned, frozen, typed values.
+
+Every replica applies the same commands in the same order and must reach the same state, so a
+command carries everything apply needs that is not already replicated state: the leader's
+`now_ms` (time is an input) and all caller-chosen values. Ids and receipt handles are derived
+from the log index during apply, so no randomness is carried.
+
+One Raft entry carries one `CommandBatch` (group commit); `codec.encode_batch` turns it into the
+bytes handed to the single replicated entry point.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, model_validator
+
+from raftq.common import limits
+from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
+from raftq.common.wire import (
+    DelayMs,
+    EntryId,
+    MessageBytes,
+    MessageId,
+    Priority,
+    QueueId,
+    ReceiptHandle,
+    TimestampMs,
+    Token,
+    VisibilityTimeoutMs,
+    WireModel,
+)
+
+COMMAND_VERSION: Final = 1
+
+BatchSize = Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)]
+
+
+class Command(WireModel):
+    now_ms: TimestampMs
+
+
+class QueueCommand(Command):
+    queue: QueueId
+
+
+class CreateQueue(QueueCommand):
+    """Create this replica's copy of a queue; idempotent for identical attributes."""
+
+    kind: Literal["create_queue"] = "create_queue"
+    fifo: bool = False
+    attributes: QueueAttributes = QueueAttributes()
+
+
+class SetQueueAttributes(QueueCommand):
+    kind: Literal["set_queue_attributes"] = "set_queue_attributes"
+    changes: QueueAttributeChanges
+
+
+class SendEntry(WireModel):
+    entry_id: EntryId
+    body: MessageBytes
+    # Opaque to the backend: the frontend encodes (and encrypts) message attributes.
+    attributes: MessageBytes = b""
+    delay_ms: DelayMs | None = None
+    # Deliver-at scheduling beyond 15 minutes (a raftq extension); exclusive with delay_ms.
+    deliver_at_ms: TimestampMs | None = None
+    dedup_id: Token | None = None
+    group_id: Token | None = None
+    priority: Priority = 0
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SendEntry:
+        if self.delay_ms is not None and self.deliver_at_ms is not None:
+            raise ValueError("delay_ms and deliver_at_ms are mutually exclusive")
+        return self
+
+
+class SendMessages(QueueCommand):
+    kind: Literal["send"] = "send"
+    entries: Annotated[
+        tuple[SendEntry, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class ReceiveMessages(QueueCommand):
+    kind: Literal["receive"] = "receive"
+    max_messages: BatchSize = 1
+    visibility_timeout_ms: VisibilityTimeoutMs | None = None
+    attempt_id: Token | None = None
+
+
+class DeleteEntry(WireModel):
+    entry_id: EntryId
+    receipt_handle: ReceiptHandle
+    result: Annotated[bytes, Field(max_length=limits.DELETE_RESULT_MAX_BYTES)] | None = None
+
+
+class DeleteMessages(QueueCommand):
+    kind: Literal["delete"] = "delete"
+    entries: Annotated[
+        tuple[DeleteEntry, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class VisibilityEntry(WireModel):
+    entry_id: EntryId
+    receipt_handle: ReceiptHandle
+    visibility_timeout_ms: VisibilityTimeoutMs
+
+
+class ChangeVisibility(QueueCommand):
+    kind: Literal["change_visibility"] = "change_visibility"
+    entries: Annotated[
+        tuple[VisibilityEntry, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class DeadLetterEntry(WireModel):
+    entry_id: EntryId
+    receipt_handle: ReceiptHandle
+
+
+class MoveToDeadLetter(QueueCommand):
+    """Move in-flight messages to the queue's dead-letter queue now (a worker giving up)."""
+
+    kind: Literal["dead_letter"] = "dead_letter"
+    entries: Annotated[
+        tuple[DeadLetterEntry, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class PurgeQueue(QueueCommand):
+    kind: Literal["purge"] = "purge"
+
+
+class DropQueue(QueueCommand):
+    kind: Literal["drop_queue"] = "drop_queue"
+
+
+class GetQueueStats(QueueCommand):
+    """A read through the log: exact counts, linearizable. Changes nothing but state time."""
+
+    kind: Literal["get_queue_stats"] = "get_queue_stats"
+
+
+class GetMessageStatus(QueueCommand):
+    """A read through the log: the status of one message by id."""
+
+    kind: Literal["get_message_status"] = "get_message_status"
+    message_id: MessageId
+
+
+class ListQueues(Command):
+    """A read through the log: the ids of every queue replica stored here."""
+
+    kind: Literal["list_queues"] = "list_queues"
+
+
+class Expire(Command):
+    """Housekeeping the leader proposes periodically: due timers, retention, expired records."""
+
+    kind: Literal["expire"] = "expire"
+    max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+
+AnyCommand = Annotated[
+    CreateQueue
+    | SetQueueAttributes
+    | SendMessages
+    | ReceiveMessages
+    | DeleteMessages
+    | ChangeVisibility
+    | MoveToDeadLetter
+    | PurgeQueue
+    | DropQueue
+    | GetQueueStats
+    | GetMessageStatus
+    | ListQueues
+    | Expire,
+    Field(discriminator="kind"),
+]
+
+
+class CommandBatch(WireModel):
+    """What one Raft entry carries: commands applied in order, in one atomic write."""
+
+    v: Literal[1] = COMMAND_VERSION
+    commands: Annotated[tuple[AnyCommand, ...], Field(min_length=1)]

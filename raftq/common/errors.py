@@ -1,0 +1,255 @@
+"""The one error tree of raftq.
+
+Every failure a caller can see is a leaf of `RaftqError`, named for the condition. Two families say
+whose fault it is:
+
+- `ClientError`: the request is wrong (bad input, unknown queue, stale receipt handle). Retrying the
+  same request gives the same answer. The edge maps these to 4xx.
+- `PeerError`: something we depend on failed (not leader, outcome unknown, storage corrupt). The
+  edge maps these to 5xx / 503; a retry with the same idempotency key may succeed.
+
+Each leaf has a stable `code` used on the wire and in state machine results, so an error crosses a
+process boundary as data and is rebuilt on the other side with `error_from_code`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class RaftqError(Exception):
+    """Base of every raftq error. Raised when an operation cannot complete as asked."""
+
+    code: ClassVar[str] = "InternalError"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, field={self.field!r})"
+
+
+class ClientError(RaftqError):
+    """Raised when the caller's request is at fault; the same request fails the same way again."""
+
+    code = "InvalidRequest"
+
+
+class PeerError(RaftqError):
+    """Raised when a dependency (peer node, storage) failed; the caller did nothing wrong."""
+
+    code = "PeerFailure"
+
+
+# --- client faults -----------------------------------------------------------------------------
+
+
+class InvalidParameter(ClientError):
+    """Raised when a field is malformed or out of range; `field` names it."""
+
+    code = "InvalidParameterValue"
+
+
+class MissingParameter(ClientError):
+    """Raised when a required field is absent (e.g. a FIFO send without a dedup id)."""
+
+    code = "MissingParameter"
+
+
+class InvalidMessageContents(ClientError):
+    """Raised when a message body holds characters SQS does not allow."""
+
+    code = "InvalidMessageContents"
+
+
+class MessageTooLarge(ClientError):
+    """Raised when a message or a batch is larger than the queue or request limit allows."""
+
+    code = "MessageTooLarge"
+
+
+class QueueNotFound(ClientError):
+    """Raised when the named queue does not exist on this replica."""
+
+    code = "QueueDoesNotExist"
+
+
+class QueueAlreadyExists(ClientError):
+    """Raised when a queue is created under an existing name with different attributes."""
+
+    code = "QueueAlreadyExists"
+
+
+class MessageNotFound(ClientError):
+    """Raised when a message id is unknown: never sent here, or removed longer ago than the
+    queue keeps statuses for."""
+
+    code = "MessageNotFound"
+
+
+class ReceiptHandleInvalid(ClientError):
+    """Raised when a receipt handle is malformed, or is not the latest handle of its message."""
+
+    code = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(ClientError):
+    """Raised when visibility is changed for a message that is not in flight."""
+
+    code = "MessageNotInflight"
+
+
+class BatchEntryIdsNotDistinct(ClientError):
+    """Raised when two entries of one batch carry the same entry id."""
+
+    code = "BatchEntryIdsNotDistinct"
+
+
+class EmptyBatchRequest(ClientError):
+    """Raised when a batch operation carries no entries."""
+
+    code = "EmptyBatchRequest"
+
+
+class TooManyEntriesInBatch(ClientError):
+    """Raised when a batch carries more entries than allowed."""
+
+    code = "TooManyEntriesInBatchRequest"
+
+
+class PurgeQueueInProgress(ClientError):
+    """Raised when a queue is purged again within 60 s of the previous purge."""
+
+    code = "PurgeQueueInProgress"
+
+
+class OverLimit(ClientError):
+    """Raised when a standard queue already holds the maximum number of in-flight messages."""
+
+    code = "OverLimit"
+
+
+class DeadLetterQueueInvalid(ClientError):
+    """Raised when a redrive target is missing, is the queue itself, or differs in type (FIFO)."""
+
+    code = "InvalidDeadLetterQueue"
+
+
+class UnsupportedCommand(ClientError):
+    """Raised when a command version or kind is not known to this replica."""
+
+    code = "UnsupportedCommand"
+
+
+class DecodeError(ClientError):
+    """Raised when bytes do not decode to a valid command or record; `raw` keeps them."""
+
+    code = "DecodeError"
+
+    def __init__(self, message: str, *, raw: bytes, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.raw = raw
+
+
+class ClusterNotFound(ClientError):
+    """Raised when a backend cluster id is not registered."""
+
+    code = "ClusterNotFound"
+
+
+class PrincipalNotFound(ClientError):
+    """Raised when a principal id is unknown."""
+
+    code = "PrincipalNotFound"
+
+
+class AccessKeyNotFound(ClientError):
+    """Raised when an access key id is unknown."""
+
+    code = "AccessKeyNotFound"
+
+
+class ConflictingState(ClientError):
+    """Raised when an operation does not fit the current state of its target (a queue being
+    deleted, a cluster re-registered with other members, a key id taken)."""
+
+    code = "ConflictingState"
+
+
+class Unauthenticated(ClientError):
+    """Raised when a request carries no valid signature (missing, wrong, or too old)."""
+
+    code = "Unauthenticated"
+
+
+# --- peer faults -------------------------------------------------------------------------------
+
+
+class NotLeader(PeerError):
+    """Raised when a request reached a node that is not the leader; `leader_hint` names the
+    leader when it is known."""
+
+    code = "NotLeader"
+
+    def __init__(self, message: str, *, leader_hint: str | None = None) -> None:
+        super().__init__(message)
+        self.leader_hint = leader_hint
+
+
+class OutcomeUnknown(PeerError):
+    """Raised when a write may or may not have committed (timeout, leader change). Retry only
+    with the same idempotency key."""
+
+    code = "OutcomeUnknown"
+
+
+class NoHealthyCluster(PeerError):
+    """Raised when no healthy, non-draining backend cluster can take a new queue."""
+
+    code = "NoHealthyCluster"
+
+
+class BackendUnavailable(PeerError):
+    """Raised when no member of a backend cluster accepted a connection."""
+
+    code = "BackendUnavailable"
+
+
+class Overloaded(PeerError):
+    """Raised when a node's proposal queue is full; nothing was proposed, retry later."""
+
+    code = "Overloaded"
+
+
+class CorruptState(PeerError):
+    """Raised when stored bytes fail their checksum or do not decode; the node must not serve."""
+
+    code = "CorruptState"
+
+
+class InternalError(PeerError):
+    """Raised when a bug was hit while applying a command; the command changed nothing."""
+
+    code = "InternalError"
+
+
+def _leaves(cls: type[RaftqError]) -> list[type[RaftqError]]:
+    found: list[type[RaftqError]] = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_leaves(sub))
+    return found
+
+
+ERRORS_BY_CODE: dict[str, type[RaftqError]] = {cls.code: cls for cls in _leaves(RaftqError)}
+
+
+def error_from_code(code: str, message: str, *, field: str | None = None) -> RaftqError:
+    """Rebuild an error that crossed a boundary as (code, message, field)."""
+    cls = ERRORS_BY_CODE.get(code, InternalError)
+    if cls is DecodeError:
+        return DecodeError(message, raw=b"", field=field)
+    if cls is NotLeader:
+        return NotLeader(message)
+    return cls(message, field=field)

@@ -1,0 +1,78 @@
+"""Limits and defaults of the queue API, in one place, each with the reason for its number.
+
+Times are milliseconds, sizes bytes. SQS's figures come from ../shared/notes/sqs.md §1.2–1.4.
+"""
+
+from typing import Final
+
+SECOND_MS: Final = 1_000
+MINUTE_MS: Final = 60 * SECOND_MS
+HOUR_MS: Final = 60 * MINUTE_MS
+DAY_MS: Final = 24 * HOUR_MS
+
+# SQS: VisibilityTimeout 0 s–12 h, default 30 s; ChangeMessageVisibility may not push a message
+# past 12 h from the receive that made it in flight.
+VISIBILITY_TIMEOUT_MAX_MS: Final = 12 * HOUR_MS
+VISIBILITY_TIMEOUT_DEFAULT_MS: Final = 30 * SECOND_MS
+
+# SQS: MessageRetentionPeriod 60 s–14 d, default 4 d.
+RETENTION_MIN_MS: Final = 60 * SECOND_MS
+RETENTION_MAX_MS: Final = 14 * DAY_MS
+RETENTION_DEFAULT_MS: Final = 4 * DAY_MS
+
+# SQS: DelaySeconds 0–900 s per queue and per message (standard queues only per message).
+DELAY_MAX_MS: Final = 15 * MINUTE_MS
+
+# SQS: ReceiveMessageWaitTimeSeconds / WaitTimeSeconds 0–20 s.
+RECEIVE_WAIT_MAX_MS: Final = 20 * SECOND_MS
+
+# SQS: MaximumMessageSize 1 KiB–1 MiB, default 1 MiB (raised from 256 KiB in 2025).
+MESSAGE_SIZE_MIN_BYTES: Final = 1_024
+MESSAGE_SIZE_MAX_BYTES: Final = 1_048_576
+
+# The backend stores what the frontend hands it: encrypted bodies and encoded attributes are a
+# little larger than what the user sent (nonce, tag, key id, framing). The frontend enforces the
+# user-visible limit on plaintext; the backend allows this much on top so it never refuses a
+# message the frontend accepted, while still bounding what a buggy or hostile caller can store.
+STORED_OVERHEAD_ALLOWANCE_BYTES: Final = 4_096
+
+# Dedup window: SQS fixes it at 5 min; raftq makes it a queue attribute on every queue type.
+DEDUP_WINDOW_DEFAULT_MS: Final = 5 * MINUTE_MS
+DEDUP_WINDOW_MIN_MS: Final = 1 * SECOND_MS
+DEDUP_WINDOW_MAX_MS: Final = 1 * DAY_MS
+
+# SQS: a retried ReceiveMessage with the same ReceiveRequestAttemptId is answered alike for 5 min.
+RECEIVE_ATTEMPT_WINDOW_MS: Final = 5 * MINUTE_MS
+
+# Status of removed messages (deleted, dead-lettered, expired) and results stored on delete are
+# kept this long. Each removal leaves one small record, so the default matches the dedup window
+# rather than retention: at 10 k deletes/s a day of records would be ~10^9 keys.
+STATUS_RETENTION_DEFAULT_MS: Final = 5 * MINUTE_MS
+STATUS_RETENTION_MAX_MS: Final = 14 * DAY_MS
+
+# A result stored on delete is bounded like a message attribute blob, far below a message.
+DELETE_RESULT_MAX_BYTES: Final = 64 * 1_024
+
+# SQS: PurgeQueue may not be repeated within 60 s (PurgeQueueInProgress).
+PURGE_COOLDOWN_MS: Final = 60 * SECOND_MS
+
+# SQS: about 120,000 in-flight messages per queue; standard queues then answer OverLimit, FIFO
+# queues return nothing more.
+INFLIGHT_MAX: Final = 120_000
+
+# SQS: redrive maxReceiveCount is 1–1000.
+MAX_RECEIVE_COUNT_MAX: Final = 1_000
+
+# SQS batches hold 10 entries; the frontend may allow more (a setting), and group commit carries
+# many commands per Raft entry, so one backend command accepts up to this many entries.
+BATCH_ENTRIES_MAX: Final = 100
+
+# Priorities 0 (lowest, the default) to 9 (highest), standard queues only.
+PRIORITY_MAX: Final = 9
+
+# SQS: MessageDeduplicationId / MessageGroupId / ReceiveRequestAttemptId: at most 128 chars.
+TOKEN_MAX_CHARS: Final = 128
+
+# SQS: batch entry Id at most 80 chars of [A-Za-z0-9_-]; queue names likewise (with `.fifo`).
+ENTRY_ID_MAX_CHARS: Final = 80
+QUEUE_NAME_MAX_CHARS: Final = 80

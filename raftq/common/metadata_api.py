@@ -1,0 +1,74 @@
+"""Wire models of the metadata node API and its client. See docs/internal-api.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raftq.common import codec
+from raftq.common.backend_client import NodeClient
+from raftq.common.metadata_commands import AnyMetadataCommand
+from raftq.common.metadata_models import Identifier, QueueName
+from raftq.common.metadata_results import MetadataResult
+from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.wire import WireModel
+
+METADATA_COMMANDS_PATH = "/v1/commands"
+CREATE_QUEUE_PATH = "/v1/queues/create"
+DELETE_QUEUE_PATH = "/v1/queues/delete"
+CREATE_KEY_PATH = "/v1/keys/create"
+
+
+class MetadataRequest(WireModel):
+    command: AnyMetadataCommand
+
+
+class MetadataResponse(WireModel):
+    result: MetadataResult
+
+
+class CreateQueueRequest(WireModel):
+    """Create a queue end to end: catalogue, placement, replica (queue_lifecycle.py)."""
+
+    actor: Identifier
+    name: QueueName
+    fifo: bool = False
+    attributes: QueueAttributes = QueueAttributes()
+
+
+class DeleteQueueRequest(WireModel):
+    actor: Identifier
+    name: QueueName
+
+
+class CreateKeyRequest(WireModel):
+    actor: Identifier
+    principal_id: Identifier
+
+
+class CreatedKey(WireModel):
+    """The only time a secret is shown: keep it, it cannot be read back."""
+
+    key_id: str
+    secret: str
+
+
+class MetadataClient(NodeClient):
+    """Client of the metadata group: commands go to the leader."""
+
+    async def execute(self, command: AnyMetadataCommand) -> Any:
+        raw = await self.call(
+            METADATA_COMMANDS_PATH, codec.encode(MetadataRequest(command=command))
+        )
+        return codec.decode(raw, MetadataResponse).result
+
+    async def create_queue(self, request: CreateQueueRequest) -> Any:
+        raw = await self.call(CREATE_QUEUE_PATH, codec.encode(request))
+        return codec.decode(raw, MetadataResponse).result
+
+    async def delete_queue(self, request: DeleteQueueRequest) -> Any:
+        raw = await self.call(DELETE_QUEUE_PATH, codec.encode(request))
+        return codec.decode(raw, MetadataResponse).result
+
+    async def create_key(self, request: CreateKeyRequest) -> CreatedKey:
+        raw = await self.call(CREATE_KEY_PATH, codec.encode(request))
+        return codec.decode(raw, CreatedKey)

@@ -1,0 +1,164 @@
+"""Commands of the metadata state machine: versioned, frozen, typed values (as for backends).
+
+Every command names its `actor` (the principal on whose behalf it is made) for the audit trail,
+and carries the leader's `now_ms`. Choices that need the world outside the log (which cluster a
+new queue goes to, a queue's id, a key's encrypted secret) are made by the leader and carried in
+the command, so apply stays deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from raftq.common.metadata_models import (
+    Action,
+    ClusterMember,
+    Grant,
+    Identifier,
+    Placement,
+    QueueName,
+)
+from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.wire import TimestampMs, WireModel
+
+METADATA_COMMAND_VERSION = 1
+
+
+class MetadataCommand(WireModel):
+    now_ms: TimestampMs
+    actor: Identifier
+
+
+class RegisterCluster(MetadataCommand):
+    kind: Literal["register_cluster"] = "register_cluster"
+    cluster_id: Identifier
+    members: Annotated[tuple[ClusterMember, ...], Field(min_length=1, max_length=7)]
+
+
+class ReportLoad(MetadataCommand):
+    kind: Literal["report_load"] = "report_load"
+    cluster_id: Identifier
+    node_id: Identifier
+    messages: Annotated[int, Field(ge=0)]
+    queues: Annotated[int, Field(ge=0)]
+
+
+class DrainCluster(MetadataCommand):
+    kind: Literal["drain_cluster"] = "drain_cluster"
+    cluster_id: Identifier
+    draining: bool = True
+
+
+class CreateQueue(MetadataCommand):
+    """Catalogue a new queue as `creating` on the placement the leader chose."""
+
+    kind: Literal["create_queue"] = "create_queue"
+    queue_id: Identifier
+    name: QueueName
+    fifo: bool = False
+    attributes: QueueAttributes = QueueAttributes()
+    placement: Placement
+
+
+class ActivateQueue(MetadataCommand):
+    """The queue's backend replica exists: the queue serves."""
+
+    kind: Literal["activate_queue"] = "activate_queue"
+    name: QueueName
+    queue_id: Identifier
+
+
+class SetQueueAttributes(MetadataCommand):
+    kind: Literal["set_queue_attributes"] = "set_queue_attributes"
+    name: QueueName
+    attributes: QueueAttributes
+
+
+class BeginDeleteQueue(MetadataCommand):
+    kind: Literal["begin_delete_queue"] = "begin_delete_queue"
+    name: QueueName
+
+
+class ForgetQueue(MetadataCommand):
+    """The backend dropped the queue's data: forget the queue."""
+
+    kind: Literal["forget_queue"] = "forget_queue"
+    name: QueueName
+    queue_id: Identifier
+
+
+class BeginMove(MetadataCommand):
+    kind: Literal["begin_move"] = "begin_move"
+    name: QueueName
+    target_cluster: Identifier
+
+
+class SwitchPlacement(MetadataCommand):
+    """The target holds the queue's state: serve it there, with a new epoch that fences the
+    source."""
+
+    kind: Literal["switch_placement"] = "switch_placement"
+    name: QueueName
+    queue_id: Identifier
+
+
+class CreatePrincipal(MetadataCommand):
+    kind: Literal["create_principal"] = "create_principal"
+    principal_id: Identifier
+
+
+class DeletePrincipal(MetadataCommand):
+    kind: Literal["delete_principal"] = "delete_principal"
+    principal_id: Identifier
+
+
+class CreateAccessKey(MetadataCommand):
+    kind: Literal["create_access_key"] = "create_access_key"
+    principal_id: Identifier
+    key_id: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")]
+    secret_ciphertext: Annotated[bytes, Field(min_length=1, max_length=1024)]
+
+
+class RevokeAccessKey(MetadataCommand):
+    kind: Literal["revoke_access_key"] = "revoke_access_key"
+    key_id: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")]
+
+
+class AddGrant(MetadataCommand):
+    kind: Literal["add_grant"] = "add_grant"
+    grant: Grant
+
+
+class RemoveGrant(MetadataCommand):
+    kind: Literal["remove_grant"] = "remove_grant"
+    principal_id: Identifier
+    queues: str
+    actions: tuple[Action, ...] | None = None  # None removes the grant whatever its actions
+
+
+AnyMetadataCommand = Annotated[
+    RegisterCluster
+    | ReportLoad
+    | DrainCluster
+    | CreateQueue
+    | ActivateQueue
+    | SetQueueAttributes
+    | BeginDeleteQueue
+    | ForgetQueue
+    | BeginMove
+    | SwitchPlacement
+    | CreatePrincipal
+    | DeletePrincipal
+    | CreateAccessKey
+    | RevokeAccessKey
+    | AddGrant
+    | RemoveGrant,
+    Field(discriminator="kind"),
+]
+
+
+class MetadataCommandBatch(WireModel):
+    v: Literal[1] = 1
+    commands: Annotated[tuple[AnyMetadataCommand, ...], Field(min_length=1)]

@@ -1,0 +1,27 @@
+"""Results of metadata commands; `apply` returns these (or `Failure`) and never raises."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from raftq.common.metadata_models import Cluster, Queue
+from raftq.common.results import Done, Failure
+from raftq.common.wire import WireModel
+
+
+class QueueResult(WireModel):
+    kind: Literal["queue"] = "queue"
+    queue: Queue
+    changed: bool  # False when the command found the queue already as asked (idempotent)
+
+
+class ClusterResult(WireModel):
+    kind: Literal["cluster"] = "cluster"
+    cluster: Cluster
+
+
+MetadataResult = Annotated[
+    Failure | Done | QueueResult | ClusterResult, Field(discriminator="kind")
+]

@@ -1,0 +1,200 @@
+"""Typed, validated settings: one object per service, built once in `main` and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class StoreSettings(BaseModel):
+    """Where and how a replica keeps its RocksDB state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path
+    # Sync each state machine WriteBatch to disk. Not needed for durability once the Raft log is
+    # fsynced (a lost suffix of applied state is replayed from the log); on for a store used alone.
+    sync_writes: bool = False
+    # RocksDB block cache; messages are read back soon after they are written, so a modest
+    # cache covers the hot tail of every queue.
+    block_cache_bytes: Annotated[int, Field(ge=1 << 20, le=1 << 40)] = 64 << 20
+
+
+_ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$"
+
+
+class RaftTimings(BaseModel):
+    """Raft timings. Chosen on a 2-core machine (../shared/notes/pysyncobj.md): election timeouts
+    below about 1.0/2.5 s caused spurious elections under CPU load; a leader that hears from no
+    majority steps down after `leader_fallback_s`, about one minimum election timeout, so it
+    stops acting before a new leader can have been elected for long."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tick_s: Annotated[float, Field(gt=0, le=0.1)] = 0.005
+    append_entries_period_s: Annotated[float, Field(gt=0, le=1)] = 0.02
+    election_timeout_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    election_timeout_max_s: Annotated[float, Field(gt=0, le=120)] = 2.5
+    leader_fallback_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    connection_timeout_s: Annotated[float, Field(gt=0, le=120)] = 3.5
+    connection_retry_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    # Snapshots copy the whole state: keep them rare (see raft/node.py).
+    compaction_min_entries: Annotated[int, Field(ge=2)] = 50_000
+    compaction_min_time_s: Annotated[float, Field(gt=0)] = 3_600.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RaftTimings:
+        if not self.election_timeout_min_s > 3 * self.append_entries_period_s:
+            raise ValueError("election_timeout_min_s must exceed 3 append-entries periods")
+        if not self.election_timeout_max_s > self.election_timeout_min_s:
+            raise ValueError("election_timeout_max_s must exceed election_timeout_min_s")
+        if not self.leader_fallback_s > self.append_entries_period_s:
+            raise ValueError("leader_fallback_s must exceed the append-entries period")
+        if not self.connection_timeout_s >= self.election_timeout_max_s:
+            raise ValueError("connection_timeout_s must be at least election_timeout_max_s")
+        return self
+
+
+class RaftSettings(BaseModel):
+    """One member of a Raft group."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    self_address: Annotated[str, Field(pattern=_ADDRESS)]
+    peers: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...]
+    data_dir: Path
+    # Authenticates and encrypts Raft traffic (pysyncobj `password`). Without it anyone who can
+    # reach the Raft port can make the node unpickle what they send.
+    cluster_secret: SecretStr | None = None
+    insecure_development_mode: bool = False
+    timings: RaftTimings = RaftTimings()
+    # Test-only switches: `fsync=False` shows the power-loss test failing; `witness_syncs`
+    # records the synced length of the log so a test can cut power.
+    fsync: bool = True
+    witness_syncs: bool = False
+
+    @model_validator(mode="after")
+    def _secure_and_consistent(self) -> RaftSettings:
+        if self.cluster_secret is None and not self.insecure_development_mode:
+            raise ValueError(
+                "a cluster secret is required (or the explicit insecure development mode)"
+            )
+        if self.cluster_secret is not None and len(self.cluster_secret.get_secret_value()) < 16:
+            raise ValueError("the cluster secret must have at least 16 characters")
+        if self.self_address in self.peers:
+            raise ValueError("peers must not include self_address")
+        if len(set(self.peers)) != len(self.peers):
+            raise ValueError("peers must be distinct")
+        return self
+
+
+class Member(BaseModel):
+    """One node of a group: its id, zone and both addresses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    zone: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    raft_address: Annotated[str, Field(pattern=_ADDRESS)]
+    api_address: Annotated[str, Field(pattern=_ADDRESS)]
+
+
+class GroupCommitSettings(BaseModel):
+    """How the leader gathers concurrent requests into one Raft entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_commands: Annotated[int, Field(ge=1, le=10_000)] = 256
+    # pysyncobj sends entries of 64 KiB or more through a separate chunked path; batches stay
+    # below it, and only a single command that is larger on its own takes that path.
+    max_bytes: Annotated[int, Field(ge=1_024, le=1 << 20)] = 48 * 1024
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
+    propose_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class NodeSettings(BaseModel):
+    """What every Raft-backed node process shares (`raftq backend`, `raftq metadata`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    data_dir: Path
+    members: tuple[Member, ...]
+    cluster_secret: SecretStr | None = None
+    insecure_development_mode: bool = False
+    timings: RaftTimings = RaftTimings()
+    # Largest request body the internal API reads (a batch of 1 MiB messages plus framing).
+    max_request_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 12 << 20
+    fsync: bool = True
+    witness_syncs: bool = False
+
+    @model_validator(mode="after")
+    def _self_is_a_member(self) -> NodeSettings:
+        ids = [member.node_id for member in self.members]
+        if self.node_id not in ids:
+            raise ValueError("node_id must be one of the members")
+        if len(set(ids)) != len(ids):
+            raise ValueError("member node ids must be distinct")
+        self.raft  # noqa: B018 (validates the Raft side, secret rule included)
+        return self
+
+    @property
+    def me(self) -> Member:
+        return next(member for member in self.members if member.node_id == self.node_id)
+
+    @property
+    def raft(self) -> RaftSettings:
+        return RaftSettings(
+            self_address=self.me.raft_address,
+            peers=tuple(m.raft_address for m in self.members if m.node_id != self.node_id),
+            data_dir=self.data_dir / "raft",
+            cluster_secret=self.cluster_secret,
+            insecure_development_mode=self.insecure_development_mode,
+            timings=self.timings,
+            fsync=self.fsync,
+            witness_syncs=self.witness_syncs,
+        )
+
+    @property
+    def store(self) -> StoreSettings:
+        return StoreSettings(path=self.data_dir / "state")
+
+    def api_address_of(self, raft_address: str | None) -> str | None:
+        for member in self.members:
+            if member.raft_address == raft_address:
+                return member.api_address
+        return None
+
+
+class BackendNodeSettings(NodeSettings):
+    """Settings of one backend replica process (`raftq backend`)."""
+
+    # With both set, the node registers its cluster with the metadata group and reports its
+    # load every `report_interval_s`; the metadata group counts a cluster healthy while a
+    # majority of its members report.
+    cluster_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    metadata: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...] = ()
+    report_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    group_commit: GroupCommitSettings = GroupCommitSettings()
+    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+
+class MetadataNodeSettings(NodeSettings):
+    """Settings of one metadata node process (`raftq metadata`)."""
+
+    max_request_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 1 << 20
+    propose_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    # 32 bytes, hex: seals access-key secrets (metadata/sealing.py). Without it, keys cannot be
+    # created or verified by this node.
+    master_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _master_key_is_32_hex_bytes(self) -> MetadataNodeSettings:
+        if self.master_key is not None:
+            value = self.master_key.get_secret_value()
+            if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+                raise ValueError("master_key must be 32 bytes written as 64 hex digits")
+        return self
