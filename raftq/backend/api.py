@@ -1,0 +1,101 @@
+"""The internal HTTP API of a backend node (for frontends, tools and tests).
+
+    POST /v1/commands   signed (cluster secret), msgpack NodeRequest -> NodeResponse | NodeError
+    GET  /v1/status     signed; JSON Raft status of this node
+    GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
+    GET  /readyz        200 when a leader is known and this node applied all it knows committed
+    GET  /metrics       Prometheus text
+
+Errors become HTTP statuses here and nowhere else (`_STATUS`). Bodies over the configured limit
+get 413 before they are read; bad signatures 401; bodies that do not decode 400. None of these
+reach the state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from raftq.backend.metrics import node_registry, render
+from raftq.backend.node import BackendNode
+from raftq.backend.reporter import report_forever
+from raftq.common import codec
+from raftq.common.errors import RaftqError
+from raftq.common.node_api import COMMANDS_PATH, CONTENT_TYPE, NodeRequest, NodeResponse
+from raftq.raft.node_http import authenticated_body, error_response, health, readiness
+
+NODE = web.AppKey("node", BackendNode)
+_REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+async def _authenticated_body(request: web.Request) -> bytes:
+    node = request.app[NODE]
+    return await authenticated_body(request, node.settings.cluster_secret, node.clock)
+
+
+async def commands(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        body = await _authenticated_body(request)
+        call = codec.decode(body, NodeRequest)
+        result = await node.execute(call.command, call.wait_ms)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(NodeResponse(result=result)), content_type=CONTENT_TYPE)
+
+
+async def status(request: web.Request) -> web.Response:
+    try:
+        await _authenticated_body(request)
+    except RaftqError as error:
+        return error_response(error)
+    node = request.app[NODE]
+    payload = {
+        **node.raft.status(),
+        "node_id": node.settings.node_id,
+        "zone": node.settings.me.zone,
+        "leader_api": node.leader_api_address,
+    }
+    return web.json_response(payload)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return health(request.app[NODE].raft)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    return readiness(request.app[NODE].raft)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[_REGISTRY]
+    return web.Response(body=render(registry), content_type="text/plain", charset="utf-8")
+
+
+def create_app(node: BackendNode) -> web.Application:
+    app = web.Application(client_max_size=node.settings.max_request_bytes)
+    app[NODE] = node
+    app[_REGISTRY] = node_registry(node)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await node.start()
+        async with aiohttp.ClientSession() as session:
+            reporting = asyncio.create_task(report_forever(node, session))
+            yield
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
+        await node.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post(COMMANDS_PATH, commands)
+    app.router.add_get("/v1/status", status)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,137 @@
+"""Group commit: concurrent requests on the leader become one Raft entry.
+
+Requests wait in a list; whenever a proposal slot is free, the committer takes as many as fit
+(`max_commands`, and an estimate of `max_bytes` so entries stay below pysyncobj's chunked path),
+stamps them with the leader's time, proposes them as one `CommandBatch`, and hands each request
+its own result. Up to `max_in_flight` entries are in the log at once; while they are, new
+requests gather for the next one, so batches grow exactly when the leader is busy.
+
+A proposal that times out or loses leadership fails every request in it with `OutcomeUnknown`
+(the entry may still commit); a request refused before proposing fails with `NotLeader`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from raftq.common import codec
+from raftq.common.clock import Clock
+from raftq.common.commands import AnyCommand, CommandBatch, SendMessages
+from raftq.common.errors import InternalError, OutcomeUnknown, RaftqError
+from raftq.common.results import CommandResult
+from raftq.common.settings import GroupCommitSettings
+from raftq.raft.node import RaftNode
+
+_COMMAND_OVERHEAD_BYTES = 256
+
+
+def estimated_bytes(command: AnyCommand) -> int:
+    if isinstance(command, SendMessages):
+        return _COMMAND_OVERHEAD_BYTES + sum(
+            len(entry.body) + len(entry.attributes) + _COMMAND_OVERHEAD_BYTES
+            for entry in command.entries
+        )
+    return _COMMAND_OVERHEAD_BYTES
+
+
+@dataclass
+class CommitStats:
+    proposals: int = 0
+    commands: int = 0
+    batch_sizes: list[int] = field(default_factory=list)  # the last 1000, for metrics
+
+    def record(self, size: int) -> None:
+        self.proposals += 1
+        self.commands += size
+        self.batch_sizes.append(size)
+        del self.batch_sizes[:-1000]
+
+
+class GroupCommitter:
+    def __init__(self, raft: RaftNode, clock: Clock, settings: GroupCommitSettings) -> None:
+        self._raft = raft
+        self._clock = clock
+        self._settings = settings
+        self._waiting: deque[tuple[AnyCommand, asyncio.Future[CommandResult]]] = deque()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_now_ms = 0
+        self.stats = CommitStats()
+
+    async def submit(self, command: AnyCommand) -> CommandResult:
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((command, future))
+        self._wake.set()
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                await self._slots.acquire()
+                batch = self._take_batch()
+                if not batch:
+                    self._slots.release()
+                    break
+                task = asyncio.create_task(self._propose(batch))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _take_batch(self) -> list[tuple[AnyCommand, asyncio.Future[CommandResult]]]:
+        batch: list[tuple[AnyCommand, asyncio.Future[CommandResult]]] = []
+        size = 0
+        while self._waiting and len(batch) < self._settings.max_commands:
+            command, future = self._waiting[0]
+            cost = estimated_bytes(command)
+            if batch and size + cost > self._settings.max_bytes:
+                break
+            self._waiting.popleft()
+            if not future.done():  # the caller may have given up
+                batch.append((command, future))
+                size += cost
+        return batch
+
+    def _now_ms(self) -> int:
+        self._last_now_ms = max(self._last_now_ms, self._clock.now_ms())
+        return self._last_now_ms
+
+    async def _propose(self, batch: list[tuple[AnyCommand, asyncio.Future[CommandResult]]]) -> None:
+        try:
+            now_ms = self._now_ms()
+            stamped = tuple(command.model_copy(update={"now_ms": now_ms}) for command, _ in batch)
+            payload = codec.encode_batch(CommandBatch(commands=stamped))
+            self.stats.record(len(batch))
+            try:
+                outcome = await asyncio.wait_for(
+                    self._raft.propose(payload), self._settings.propose_timeout_s
+                )
+            except TimeoutError:
+                raise OutcomeUnknown("the entry did not commit in time; it may still") from None
+            if not isinstance(outcome, list) or len(outcome) != len(batch):
+                raise InternalError(f"unexpected apply outcome {outcome!r}")
+            for (_, future), result in zip(batch, outcome, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        except RaftqError as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        except asyncio.CancelledError:  # close(): the entry may still commit
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(OutcomeUnknown("the node is shutting down"))
+            raise
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for _, future in self._waiting:
+            if not future.done():
+                future.set_exception(OutcomeUnknown("the node is shutting down"))
+        self._waiting.clear()

@@ -1,0 +1,39 @@
+"""`raftq backend`: run one backend replica until SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from raftq.backend.api import create_app
+from raftq.backend.node import BackendNode
+from raftq.common.clock import SystemClock
+from raftq.common.settings import BackendNodeSettings
+
+
+async def serve(settings: BackendNodeSettings) -> None:
+    node = BackendNode(settings, SystemClock())
+    runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
+    await runner.setup()
+    host, port = settings.me.api_address.rsplit(":", 1)
+    site = web.TCPSite(runner, host, int(port))
+    await site.start()
+    logging.getLogger(__name__).info(
+        "backend %s serving on %s (raft %s)",
+        settings.node_id,
+        settings.me.api_address,
+        settings.me.raft_address,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await runner.cleanup()
+
+
+def run(settings: BackendNodeSettings) -> None:
+    asyncio.run(serve(settings))

@@ -1,0 +1,72 @@
+"""The queue state machine as the machine of a Raft node: RocksDB state, checkpoint snapshots.
+
+apply, snapshot write and snapshot install run on pysyncobj's tick thread, each under `lock`;
+the node service takes the same lock for the few local reads it makes (metrics), so it never
+reads a store that is being swapped.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from raftq.backend.reads import list_queues, queue_stats
+from raftq.backend.rocks_store import RocksStore
+from raftq.backend.state_directory import StateDirectory
+from raftq.backend.state_machine import QueueStateMachine
+from raftq.common.results import QueueStats
+from raftq.common.settings import StoreSettings
+
+
+class QueueRaftMachine:
+    def __init__(self, state_directory: StateDirectory, store_settings: StoreSettings) -> None:
+        self._directory = state_directory
+        self._store_settings = store_settings
+        self._store = state_directory.open()
+        self.machine = QueueStateMachine(self._store)
+        self.lock = threading.Lock()
+        self.snapshots_installed = 0
+
+    @property
+    def applied_index(self) -> int:
+        return self.machine.applied_index
+
+    @property
+    def digest(self) -> bytes:
+        return self.machine.digest
+
+    def apply(self, index: int, payload: bytes) -> object:
+        with self.lock:
+            return self.machine.apply(index, payload)
+
+    def write_snapshot(self, directory: Path) -> None:
+        with self.lock:
+            self._store.checkpoint(directory)
+
+    def depths(self) -> dict[str, QueueStats]:
+        """Counts of every queue at the state clock (for metrics; clients read through the log)."""
+        with self.lock:
+            now_ms = self.machine.clock_ms
+            return {
+                record.queue_id: queue_stats(self.machine, record.queue_id, now_ms)
+                for record in list_queues(self.machine)
+            }
+
+    def install_snapshot(self, directory: Path) -> None:
+        with self.lock:
+            self._install(directory)
+
+    def _install(self, directory: Path) -> None:
+        incoming = RocksStore(self._store_settings.model_copy(update={"path": directory}))
+        try:
+            snapshot_index = QueueStateMachine(incoming).applied_index
+        finally:
+            incoming.close()
+        if snapshot_index <= self.machine.applied_index:
+            return  # already at or past it: an old snapshot changes nothing
+        self._store = self._directory.install(directory, self._store)
+        self.machine = QueueStateMachine(self._store)
+        self.snapshots_installed += 1
+
+    def close(self) -> None:
+        self._store.close()

@@ -1,0 +1,39 @@
+"""Local reads of applied state: exact counts, message status, the list of queues.
+
+A read happens at a time (`now_ms`, at least the state clock). It performs the transitions due
+at that time in a scratch layer that is thrown away, so counts are exact for that moment without
+writing anything: a read never changes replicated state. A node serving clients reads through
+the log instead (GetQueueStats, GetMessageStatus): these local reads are for tests and tools.
+"""
+
+from __future__ import annotations
+
+from raftq.backend import keys
+from raftq.backend.queue_state import QueueState
+from raftq.backend.records import QueueRecord
+from raftq.backend.state_machine import QueueStateMachine
+from raftq.backend.txn import Txn
+from raftq.backend.views import stats_of, status_of
+from raftq.common.results import MessageStatus, QueueStats
+
+
+def _queue_at(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueState:
+    scratch = Txn(machine.store)
+    queue = QueueState.load(scratch, queue_id, max(now_ms, machine.clock_ms))
+    queue.advance()
+    return queue
+
+
+def queue_stats(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueStats:
+    return stats_of(_queue_at(machine, queue_id, now_ms))
+
+
+def message_status(
+    machine: QueueStateMachine, queue_id: str, message_id: str, now_ms: int
+) -> MessageStatus:
+    return status_of(_queue_at(machine, queue_id, now_ms), message_id)
+
+
+def list_queues(machine: QueueStateMachine) -> list[QueueRecord]:
+    start = keys.QUEUE
+    return [QueueRecord.unpack(raw) for _, raw in machine.store.scan(start, keys.prefix_end(start))]

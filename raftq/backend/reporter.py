@@ -1,0 +1,69 @@
+"""Tells the metadata group that this replica's cluster exists and how loaded it is.
+
+Every member reports, not only the leader: the metadata group counts a cluster healthy while a
+majority of its members report within its health window (metadata/placement.py). Registration
+is idempotent and is repeated until it succeeds once; a failed report is only logged, because
+the next one follows in `report_interval_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from raftq.backend.node import BackendNode
+from raftq.common.errors import RaftqError
+from raftq.common.metadata_api import MetadataClient
+from raftq.common.metadata_commands import RegisterCluster, ReportLoad
+from raftq.common.metadata_models import ClusterMember
+from raftq.common.results import Failure
+
+log = logging.getLogger(__name__)
+
+
+async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> None:
+    settings = node.settings
+    if settings.cluster_id is None or not settings.metadata:
+        return
+    secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
+    client = MetadataClient(list(settings.metadata), secret, session, timeout_s=5)
+    members = tuple(
+        ClusterMember(
+            node_id=m.node_id, zone=m.zone, raft_address=m.raft_address, api_address=m.api_address
+        )
+        for m in settings.members
+    )
+    registered = False
+    while True:
+        try:
+            if not registered:
+                result = await client.execute(
+                    RegisterCluster(
+                        now_ms=0,
+                        actor=settings.node_id,
+                        cluster_id=settings.cluster_id,
+                        members=members,
+                    )
+                )
+                if isinstance(result, Failure):
+                    raise result.to_error()
+                registered = True
+            depths = node.machine.depths()
+            messages = sum(
+                d.visible + d.in_flight + d.delayed + d.dead_letter_pending for d in depths.values()
+            )
+            await client.execute(
+                ReportLoad(
+                    now_ms=0,
+                    actor=settings.node_id,
+                    cluster_id=settings.cluster_id,
+                    node_id=settings.node_id,
+                    messages=messages,
+                    queues=len(depths),
+                )
+            )
+        except RaftqError as error:
+            log.info("could not report to the metadata group: %s", error)
+        await asyncio.sleep(settings.report_interval_s)

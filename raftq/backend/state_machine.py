@@ -1,0 +1,147 @@
+"""The backend queue state machine: `apply(index, payload) -> results`.
+
+Rules of this file (and of everything it calls):
+- It is pure: no clock, no randomness, no I/O beyond the `Store` it is given, no network, no
+  threads. tests/unit/backend/test_purity.py checks the imports of the whole package part.
+- It never raises for a command: a payload that does not decode, or a command that is invalid
+  for the state it meets, yields a `Failure` result and changes nothing. A command that hits a
+  bug is dropped whole (its layer discarded) and reported as `InternalError`. The one exception
+  is `CorruptState` (stored bytes that do not decode): it propagates, nothing of the entry is
+  committed, and the node must stop serving rather than apply on top of state it cannot read.
+- One entry is one atomic `Store.commit`: the data of all its commands, the applied index, the
+  digest and the state clock together. An entry at or below the stored applied index is skipped,
+  so replay after a restart (or a Raft re-append) is harmless.
+- Time: each command's `now_ms` is raised to the state clock, which then moves to it; a leader
+  with a lagging clock cannot move time back.
+- The digest chains sha256(previous digest, index, payload): replicas that applied the same log
+  prefix have the same digest and (by determinism) the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from raftq.backend import keys
+from raftq.backend.apply_context import ApplyContext
+from raftq.backend.ops_ack import change_visibility, delete_messages, move_messages_to_dead_letter
+from raftq.backend.ops_expire import expire
+from raftq.backend.ops_queues import create_queue, drop_queue, purge_queue, set_queue_attributes
+from raftq.backend.ops_reads import get_message_status, get_queue_stats, list_queues
+from raftq.backend.ops_receive import receive_messages
+from raftq.backend.ops_send import send_messages
+from raftq.backend.queue_state import AdvancedAt
+from raftq.backend.store import Store
+from raftq.backend.txn import Txn
+from raftq.common import codec
+from raftq.common.commands import (
+    ChangeVisibility,
+    Command,
+    CreateQueue,
+    DeleteMessages,
+    DropQueue,
+    Expire,
+    GetMessageStatus,
+    GetQueueStats,
+    ListQueues,
+    MoveToDeadLetter,
+    PurgeQueue,
+    ReceiveMessages,
+    SendMessages,
+    SetQueueAttributes,
+)
+from raftq.common.errors import CorruptState, InternalError, RaftqError
+from raftq.common.results import CommandResult, Failure
+
+_HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
+    CreateQueue: create_queue,
+    SetQueueAttributes: set_queue_attributes,
+    SendMessages: send_messages,
+    ReceiveMessages: receive_messages,
+    DeleteMessages: delete_messages,
+    ChangeVisibility: change_visibility,
+    MoveToDeadLetter: move_messages_to_dead_letter,
+    PurgeQueue: purge_queue,
+    DropQueue: drop_queue,
+    GetQueueStats: get_queue_stats,
+    GetMessageStatus: get_message_status,
+    ListQueues: list_queues,
+    Expire: expire,
+}
+
+GENESIS_DIGEST = bytes(32)
+
+
+class QueueStateMachine:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        raw_index = store.get(keys.META_APPLIED_INDEX)
+        raw_clock = store.get(keys.META_CLOCK_MS)
+        self._applied_index = 0 if raw_index is None else keys.read_u64(raw_index, 0)
+        self._clock_ms = 0 if raw_clock is None else keys.read_u64(raw_clock, 0)
+        self._digest = store.get(keys.META_DIGEST) or GENESIS_DIGEST
+
+    @property
+    def applied_index(self) -> int:
+        return self._applied_index
+
+    @property
+    def digest(self) -> bytes:
+        return self._digest
+
+    @property
+    def clock_ms(self) -> int:
+        """State time: the largest `now_ms` applied so far."""
+        return self._clock_ms
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def apply(self, index: int, payload: bytes) -> list[CommandResult] | None:
+        """Apply the entry at `index`. Returns one result per command, or None when the entry
+        was applied before (index at or below the applied index)."""
+        if index <= self._applied_index:
+            return None
+        entry = Txn(self._store)
+        clock_ms = self._clock_ms
+        results: list[CommandResult] = []
+        try:
+            batch = codec.decode_batch(payload)
+        except RaftqError as error:
+            results.append(Failure.of(error))
+        else:
+            advanced: AdvancedAt = {}
+            for position, command in enumerate(batch.commands):
+                clock_ms = max(clock_ms, command.now_ms)
+                at = ApplyContext(entry, index, position, clock_ms, advanced)
+                result, advanced = self._apply_command(at, command)
+                results.append(result)
+        digest = hashlib.sha256(self._digest + keys.u64(index) + payload).digest()
+        entry.put(keys.META_APPLIED_INDEX, keys.u64(index))
+        entry.put(keys.META_CLOCK_MS, keys.u64(clock_ms))
+        entry.put(keys.META_DIGEST, digest)
+        self._store.commit(entry.write_set())
+        self._applied_index, self._clock_ms, self._digest = index, clock_ms, digest
+        return results
+
+    def _apply_command(
+        self, at: ApplyContext, command: Command
+    ) -> tuple[CommandResult, AdvancedAt]:
+        """Apply one command in its own layer over the entry (`at.txn`); keep its writes and its
+        record of advanced queues only if it succeeds."""
+        entry, advanced = at.txn, at.advanced
+        layer = Txn(entry)
+        context = replace(at, txn=layer, advanced=dict(advanced))
+        try:
+            result = _HANDLERS[type(command)](context, command)
+        except CorruptState:
+            raise  # the replica cannot trust its state: stop it rather than diverge
+        except RaftqError as error:
+            return Failure.of(error), advanced
+        except Exception as error:  # a bug: drop the command whole, keep the replica serving
+            return Failure.of(InternalError(f"{type(error).__name__}: {error}")), advanced
+        layer.merge_into(entry)
+        return result, context.advanced

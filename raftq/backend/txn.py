@@ -1,0 +1,76 @@
+"""An uncommitted layer of changes over a `ReadView`: reads see the layer's own writes.
+
+The state machine applies each Raft entry in one `Txn` over the store, and each command in a
+child `Txn` over the entry's: a command that fails is dropped whole (its layer discarded), one
+that succeeds is merged into the entry, and the entry becomes one `WriteSet` (one RocksDB
+WriteBatch). Layers hold point writes (None = deleted) and deleted ranges; a point write made
+after a range deletion wins over it, and that is the order `WriteSet` replays them in.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from operator import itemgetter
+
+from sortedcontainers import SortedDict
+
+from raftq.backend.store import ReadView, WriteSet
+
+
+class Txn:
+    def __init__(self, parent: ReadView) -> None:
+        self._parent = parent
+        self._writes: SortedDict = SortedDict()
+        self._deleted_ranges: list[tuple[bytes, bytes]] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self._writes:
+            value: bytes | None = self._writes[key]
+            return value
+        if self._in_deleted_range(key):
+            return None
+        return self._parent.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._writes[key] = None
+
+    def delete_range(self, start: bytes, stop: bytes) -> None:
+        for key in list(self._writes.irange(start, stop, inclusive=(True, False))):
+            del self._writes[key]
+        self._deleted_ranges.append((start, stop))
+
+    def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        own = [
+            (key, self._writes[key])
+            for key in self._writes.irange(start, stop, inclusive=(True, False))
+        ]
+        own_live = [(key, value) for key, value in own if value is not None]
+        inherited = (
+            (key, value)
+            for key, value in self._parent.scan(start, stop)
+            if key not in self._writes and not self._in_deleted_range(key)
+        )
+        return heapq.merge(own_live, inherited, key=itemgetter(0))
+
+    def first(self, start: bytes, stop: bytes) -> tuple[bytes, bytes] | None:
+        return next(iter(self.scan(start, stop)), None)
+
+    def merge_into(self, parent: Txn) -> None:
+        """Fold this layer into `parent`, as if its changes had been made there."""
+        for start, stop in self._deleted_ranges:
+            parent.delete_range(start, stop)
+        parent._writes.update(self._writes)
+
+    def write_set(self) -> WriteSet:
+        return WriteSet(deleted_ranges=list(self._deleted_ranges), writes=dict(self._writes))
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._writes and not self._deleted_ranges
+
+    def _in_deleted_range(self, key: bytes) -> bool:
+        return any(start <= key < stop for start, stop in self._deleted_ranges)
