@@ -1,0 +1,205 @@
+"""A Raft member: pysyncobj 0.3.17 (pinned) with the gaps of ../shared/notes/pysyncobj.md closed.
+
+What this adapter adds, and where:
+- Durable log, term and vote: `DurableJournal` replaces pysyncobj's journal (handed over through
+  pysyncobj's `createJournal`, the one function it builds its journal with).
+- Fsync before any message: `_FsyncBeforeSendTransport.send` syncs the journal before a message
+  leaves, so every append-entries reply, vote and append-entries request depends only on what is
+  on disk (see journal.py for the full rule).
+- Stale leaders: `leaderFallbackTimeout` is about one election timeout (settings.RaftTimings).
+- Authenticated, encrypted traffic: pysyncobj `password` from the cluster secret; Raft binds to
+  `self_address` only.
+- One replicated entry point, `apply(payload)`, carrying versioned commands of our own format;
+  the log index of the entry is passed to the machine, which stores it with its data.
+- Snapshots: the machine's state (a RocksDB checkpoint) archived with checksums; installing one
+  is atomic and a no-op when the machine is already past it. The archive is fsynced before
+  pysyncobj renames it into place; that rename is made durable by the directory fsync of the
+  journal's compaction rewrite, which pysyncobj runs next, in the same directory, before any log
+  entry the snapshot replaces is dropped. Even without the file, the state is safe: RocksDB
+  flushed it to disk when the checkpoint was taken.
+- Threads: pysyncobj runs Raft, I/O and apply on its own tick thread. `propose` hands a payload to
+  it and returns an asyncio future resolved on the caller's loop through `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pysyncobj.syncobj as pysyncobj_module
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.transport import TCPTransport
+
+from raftq.common.errors import CorruptState, NotLeader
+from raftq.common.settings import RaftSettings
+from raftq.raft.failures import error_for
+from raftq.raft.journal import DurableJournal, JournalOptions
+from raftq.raft.machine import ReplicatedMachine
+from raftq.raft.snapshot_archive import SnapshotMeta, read_archive, write_archive
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_NAME = "snapshot"
+
+_original_create_journal = pysyncobj_module.createJournal
+
+
+def _create_journal(journal_file: object) -> object:
+    if isinstance(journal_file, DurableJournal):
+        return journal_file
+    return _original_create_journal(journal_file)
+
+
+pysyncobj_module.createJournal = _create_journal
+
+
+class _FsyncBeforeSendTransport(TCPTransport):  # type: ignore[misc]
+    def send(self, node: Any, message: Any) -> bool:
+        self._syncObj.journal.sync()
+        sent: bool = super().send(node, message)
+        return sent
+
+
+class RaftNode(SyncObj):  # type: ignore[misc]
+    def __init__(self, settings: RaftSettings, machine: ReplicatedMachine) -> None:
+        self._machine = machine
+        self._settings = settings
+        self._failed: str | None = None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = DurableJournal(
+            settings.data_dir,
+            JournalOptions(fsync=settings.fsync, witness_syncs=settings.witness_syncs),
+        )
+        timings = settings.timings
+        secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
+        conf = SyncObjConf(
+            journalFile=self.journal,
+            fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
+            serializer=self._write_snapshot_file,
+            deserializer=self._read_snapshot_file,
+            password=secret,
+            # Without it pysyncobj listens on 0.0.0.0 (every interface) at self_address's port.
+            bindAddress=settings.self_address,
+            autoTick=True,
+            autoTickPeriod=timings.tick_s,
+            appendEntriesPeriod=timings.append_entries_period_s,
+            appendEntriesUseBatch=False,
+            raftMinTimeout=timings.election_timeout_min_s,
+            raftMaxTimeout=timings.election_timeout_max_s,
+            leaderFallbackTimeout=timings.leader_fallback_s,
+            connectionTimeout=timings.connection_timeout_s,
+            connectionRetryTime=timings.connection_retry_s,
+            logCompactionMinEntries=timings.compaction_min_entries,
+            logCompactionMinTime=timings.compaction_min_time_s,
+            commandsWaitLeader=False,
+            dynamicMembershipChange=False,
+            useFork=False,
+        )
+        super().__init__(
+            settings.self_address,
+            list(settings.peers),
+            conf,
+            transportClass=_FsyncBeforeSendTransport,
+        )
+        self.addOnTickCallback(self.journal.sync)
+
+    # --- the one replicated entry point -------------------------------------------------------
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply(self, payload: bytes) -> object:
+        index = self.raftLastApplied + 1
+        try:
+            return self._machine.apply(index, payload)
+        except CorruptState as error:
+            # pysyncobj retries an entry whose apply raised, so the node stops applying here.
+            self._failed = f"corrupt state at index {index}: {error}"
+            log.critical("refusing to apply: %s", self._failed)
+            raise
+
+    # --- asyncio side -----------------------------------------------------------------------
+
+    def propose(self, payload: bytes) -> asyncio.Future[object]:
+        """Propose `payload` on this node, which must be the leader. The future resolves with the
+        machine's result once the entry is committed and applied here, or fails with a raftq
+        error (`NotLeader` before proposing; `OutcomeUnknown` after a leadership change)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        if not self.is_leader:
+            future.set_exception(NotLeader("this node is not the leader", leader_hint=self.leader))
+            return future
+
+        def settle(result: object, reason: int) -> None:
+            if future.done():
+                return
+            if reason == FAIL_REASON.SUCCESS:
+                future.set_result(result)
+            else:
+                future.set_exception(error_for(reason, self.leader))
+
+        def on_tick_thread(result: object, reason: int) -> None:
+            loop.call_soon_threadsafe(settle, result, reason)
+
+        self.apply(payload, callback=on_tick_thread)
+        return future
+
+    # --- status ---------------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self._isLeader())
+
+    @property
+    def leader(self) -> str | None:
+        node = self._getLeader()
+        return None if node is None else str(node.address)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the node stopped applying, if it did."""
+        return self._failed
+
+    def status(self) -> dict[str, Any]:
+        raw: dict[str, Any] = self.getStatus()
+        return {
+            "self": self._settings.self_address,
+            "leader": self.leader,
+            "is_leader": self.is_leader,
+            "term": raw.get("raft_term"),
+            "commit_index": raw.get("commit_idx"),
+            "last_applied": raw.get("last_applied"),
+            "log_length": raw.get("log_len"),
+            "machine_applied_index": self._machine.applied_index,
+            "digest": self._machine.digest.hex(),
+            "snapshots_installed": self._machine.snapshots_installed,
+            "fsyncs": self.journal.fsync_count,
+            "failure": self._failed,
+        }
+
+    # --- snapshots (run on the tick thread) -------------------------------------------------
+
+    def _scratch(self, name: str) -> Path:
+        path = self._settings.data_dir / name
+        shutil.rmtree(path, ignore_errors=True)
+        return path
+
+    def _write_snapshot_file(self, file_name: str, data: tuple[Any, Any, Any]) -> None:
+        last_entry, previous_entry, members = data
+        state = self._scratch("snapshot-out")
+        self._machine.write_snapshot(state)
+        meta = SnapshotMeta(
+            last_entry=tuple(last_entry),
+            previous_entry=tuple(previous_entry),
+            members=tuple(str(getattr(m, "address", m)) for m in members),
+        )
+        write_archive(Path(file_name), meta, state)
+        shutil.rmtree(state, ignore_errors=True)
+
+    def _read_snapshot_file(self, file_name: str) -> tuple[Any, Any, Any]:
+        incoming = self._scratch("snapshot-in")
+        meta = read_archive(Path(file_name), incoming)
+        self._machine.install_snapshot(incoming)
+        shutil.rmtree(incoming, ignore_errors=True)
+        return meta.last_entry, meta.previous_entry, list(meta.members)
