@@ -1,0 +1,1 @@
+"""Metadata service: queues, placement, clusters, principals (a Raft group). Not built yet."""

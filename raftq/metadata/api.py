@@ -1,0 +1,206 @@
+"""The internal HTTP API of a metadata node.
+
+POST /v1/commands        signed; msgpack MetadataRequest -> MetadataResponse | NodeError
+GET  /v1/queues/{name}   signed; JSON {queue, freshness}: served by any member, saying whether
+                         it is the leader and which index it applied (404 if unknown)
+GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
+                         grants, with freshness
+GET  /v1/status          signed; JSON Raft status
+GET  /healthz, /readyz, /metrics
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from raftq.common import codec
+from raftq.common.errors import QueueNotFound, RaftqError
+from raftq.common.metadata_api import (
+    CREATE_KEY_PATH,
+    CREATE_QUEUE_PATH,
+    DELETE_QUEUE_PATH,
+    METADATA_COMMANDS_PATH,
+    CreateKeyRequest,
+    CreateQueueRequest,
+    DeleteQueueRequest,
+    MetadataRequest,
+    MetadataResponse,
+)
+from raftq.common.metadata_results import QueueResult
+from raftq.common.node_api import CONTENT_TYPE
+from raftq.common.results import Done
+from raftq.metadata.access_keys import create_access_key
+from raftq.metadata.node import MetadataNode
+from raftq.metadata.queue_lifecycle import QueueLifecycle
+from raftq.raft.node_http import authenticated_body, error_response, health, readiness
+
+NODE = web.AppKey("metadata_node", MetadataNode)
+_REGISTRY = web.AppKey("metadata_registry", CollectorRegistry)
+_GAUGES = web.AppKey("metadata_gauges", dict)
+LIFECYCLE = web.AppKey("queue_lifecycle", QueueLifecycle)
+
+
+async def _body(request: web.Request) -> bytes:
+    node = request.app[NODE]
+    return await authenticated_body(request, node.settings.cluster_secret, node.clock)
+
+
+async def commands(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        call = codec.decode(await _body(request), MetadataRequest)
+        result = await node.execute(call.command)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
+    )
+
+
+async def create_queue(request: web.Request) -> web.Response:
+    try:
+        call = codec.decode(await _body(request), CreateQueueRequest)
+        queue = await request.app[LIFECYCLE].create(
+            call.name, call.fifo, call.attributes, call.actor
+        )
+    except RaftqError as error:
+        return error_response(error)
+    result = QueueResult(queue=queue, changed=True)
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
+    )
+
+
+async def delete_queue(request: web.Request) -> web.Response:
+    try:
+        call = codec.decode(await _body(request), DeleteQueueRequest)
+        await request.app[LIFECYCLE].delete(call.name, call.actor)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=Done())), content_type=CONTENT_TYPE
+    )
+
+
+async def create_key(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        call = codec.decode(await _body(request), CreateKeyRequest)
+        created = await create_access_key(node, call.principal_id, call.actor)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(created), content_type=CONTENT_TYPE)
+
+
+async def audit(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        await _body(request)
+    except RaftqError as error:
+        return error_response(error)
+    with node.machine.lock:
+        entries = [e.model_dump(mode="json") for e in node.machine.machine.state.audit]
+    return web.json_response({"audit": entries, **node.freshness()})
+
+
+async def queue(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    name = request.match_info["name"]
+    try:
+        await _body(request)
+        found = node.queue(name)
+        if found is None:
+            raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+    except RaftqError as error:
+        return error_response(error)
+    return web.json_response({"queue": found.model_dump(mode="json"), **node.freshness()})
+
+
+async def catalogue(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        await _body(request)
+    except RaftqError as error:
+        return error_response(error)
+    return web.json_response({**node.snapshot_of_state(), **node.freshness()})
+
+
+async def status(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        await _body(request)
+    except RaftqError as error:
+        return error_response(error)
+    return web.json_response(
+        {
+            **node.raft.status(),
+            "node_id": node.settings.node_id,
+            "zone": node.settings.me.zone,
+            "leader_api": node.leader_api_address,
+        }
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    registry = request.app[_REGISTRY]
+    status_now = node.raft.status()
+    gauges = request.app[_GAUGES]
+    gauges["term"].set(status_now["term"] or 0)
+    gauges["is_leader"].set(1 if status_now["is_leader"] else 0)
+    gauges["commit_index"].set(status_now["commit_index"] or 0)
+    gauges["applied_index"].set(status_now["machine_applied_index"])
+    return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+
+
+def create_app(node: MetadataNode) -> web.Application:
+    app = web.Application(client_max_size=node.settings.max_request_bytes)
+    app[NODE] = node
+    registry = CollectorRegistry()
+    app[_REGISTRY] = registry
+    app[_GAUGES] = {
+        "term": Gauge("raftq_metadata_raft_term", "Current Raft term", registry=registry),
+        "is_leader": Gauge("raftq_metadata_is_leader", "1 on the leader", registry=registry),
+        "commit_index": Gauge("raftq_metadata_commit_index", "Commit index", registry=registry),
+        "applied_index": Gauge(
+            "raftq_metadata_applied_index", "Applied index of the catalogue", registry=registry
+        ),
+    }
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[LIFECYCLE] = QueueLifecycle(node, session)
+            reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler())
+            yield
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+        node.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post(METADATA_COMMANDS_PATH, commands)
+    app.router.add_post(CREATE_QUEUE_PATH, create_queue)
+    app.router.add_post(DELETE_QUEUE_PATH, delete_queue)
+    app.router.add_post(CREATE_KEY_PATH, create_key)
+    app.router.add_get("/v1/audit", audit)
+    app.router.add_get("/v1/queues/{name}", queue)
+    app.router.add_get("/v1/catalogue", catalogue)
+    app.router.add_get("/v1/status", status)
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/readyz", _ready)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _health(request: web.Request) -> web.Response:
+    return health(request.app[NODE].raft)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    return readiness(request.app[NODE].raft)

@@ -1,0 +1,258 @@
+"""What each metadata command does to the state. Every handler checks everything before its
+first change, so a command that raises changed nothing (the state machine relies on it)."""
+
+from __future__ import annotations
+
+from raftq.common.errors import (
+    AccessKeyNotFound,
+    ClusterNotFound,
+    ConflictingState,
+    DeadLetterQueueInvalid,
+    InvalidParameter,
+    PrincipalNotFound,
+    QueueAlreadyExists,
+    QueueNotFound,
+)
+from raftq.common.metadata_commands import (
+    ActivateQueue,
+    AddGrant,
+    BeginDeleteQueue,
+    BeginMove,
+    CreateAccessKey,
+    CreatePrincipal,
+    CreateQueue,
+    DeletePrincipal,
+    DrainCluster,
+    ForgetQueue,
+    RegisterCluster,
+    RemoveGrant,
+    ReportLoad,
+    RevokeAccessKey,
+    SetQueueAttributes,
+    SwitchPlacement,
+)
+from raftq.common.metadata_models import AccessKey, Cluster, NodeReport, Placement, Principal, Queue
+from raftq.common.metadata_results import ClusterResult, QueueResult
+from raftq.common.queue_attributes import RedrivePolicy
+from raftq.common.results import Done
+from raftq.metadata.state import MetadataState
+
+
+def _cluster(state: MetadataState, cluster_id: str) -> Cluster:
+    cluster = state.clusters.get(cluster_id)
+    if cluster is None:
+        raise ClusterNotFound(f"no backend cluster {cluster_id!r}", field="cluster_id")
+    return cluster
+
+
+def _queue(state: MetadataState, name: str, queue_id: str | None = None) -> Queue:
+    queue = state.queues.get(name)
+    if queue is None or (queue_id is not None and queue.queue_id != queue_id):
+        raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+    return queue
+
+
+def register_cluster(state: MetadataState, c: RegisterCluster) -> ClusterResult:
+    node_ids = [m.node_id for m in c.members]
+    if len(set(node_ids)) != len(node_ids):
+        raise InvalidParameter("member node ids must be distinct", field="members")
+    existing = state.clusters.get(c.cluster_id)
+    if existing is not None:
+        if existing.members != c.members:
+            raise ConflictingState(
+                f"cluster {c.cluster_id!r} is registered with other members", field="members"
+            )
+        return ClusterResult(cluster=existing)
+    cluster = Cluster(cluster_id=c.cluster_id, members=c.members)
+    state.clusters[c.cluster_id] = cluster
+    return ClusterResult(cluster=cluster)
+
+
+def report_load(state: MetadataState, c: ReportLoad) -> Done:
+    cluster = _cluster(state, c.cluster_id)
+    if c.node_id not in {m.node_id for m in cluster.members}:
+        raise InvalidParameter(
+            f"{c.node_id!r} is not a member of {c.cluster_id!r}", field="node_id"
+        )
+    report = NodeReport(reported_at_ms=c.now_ms, messages=c.messages, queues=c.queues)
+    reports = {**cluster.reports, c.node_id: report}
+    state.clusters[c.cluster_id] = cluster.model_copy(update={"reports": reports})
+    return Done()
+
+
+def drain_cluster(state: MetadataState, c: DrainCluster) -> ClusterResult:
+    cluster = _cluster(state, c.cluster_id).model_copy(update={"draining": c.draining})
+    state.clusters[c.cluster_id] = cluster
+    return ClusterResult(cluster=cluster)
+
+
+def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
+    if c.name.endswith(".fifo") != c.fifo:
+        raise InvalidParameter("a FIFO queue's name ends in .fifo, and only a FIFO's", field="name")
+    _cluster(state, c.placement.cluster_id)
+    _check_dead_letter(state, c.name, c.fifo, c.attributes.redrive)
+    existing = state.queues.get(c.name)
+    if existing is not None:
+        if existing.fifo == c.fifo and existing.attributes == c.attributes:
+            return QueueResult(queue=existing, changed=False)
+        raise QueueAlreadyExists(
+            f"queue {c.name!r} exists with different attributes", field="attributes"
+        )
+    if any(q.queue_id == c.queue_id for q in state.queues.values()):
+        raise ConflictingState(f"queue id {c.queue_id!r} is taken", field="queue_id")
+    queue = Queue(
+        queue_id=c.queue_id,
+        name=c.name,
+        owner=c.actor,
+        fifo=c.fifo,
+        attributes=c.attributes,
+        placement=c.placement,
+        lifecycle="creating",
+        created_at_ms=c.now_ms,
+    )
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def activate_queue(state: MetadataState, c: ActivateQueue) -> QueueResult:
+    queue = _queue(state, c.name, c.queue_id)
+    if queue.lifecycle == "active":
+        return QueueResult(queue=queue, changed=False)
+    if queue.lifecycle != "creating":
+        raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}", field="name")
+    queue = queue.model_copy(update={"lifecycle": "active"})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def set_queue_attributes(state: MetadataState, c: SetQueueAttributes) -> QueueResult:
+    queue = _queue(state, c.name)
+    if queue.lifecycle == "deleting":
+        raise ConflictingState(f"queue {c.name!r} is being deleted", field="name")
+    _check_dead_letter(state, c.name, queue.fifo, c.attributes.redrive)
+    queue = queue.model_copy(update={"attributes": c.attributes})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def begin_delete_queue(state: MetadataState, c: BeginDeleteQueue) -> QueueResult:
+    queue = _queue(state, c.name)
+    if queue.lifecycle == "deleting":
+        return QueueResult(queue=queue, changed=False)
+    queue = queue.model_copy(update={"lifecycle": "deleting", "move_target": None})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def forget_queue(state: MetadataState, c: ForgetQueue) -> Done:
+    queue = state.queues.get(c.name)
+    if queue is None or queue.queue_id != c.queue_id:
+        return Done()  # already forgotten: idempotent
+    if queue.lifecycle not in ("deleting", "creating"):
+        raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}", field="name")
+    del state.queues[c.name]
+    return Done()
+
+
+def begin_move(state: MetadataState, c: BeginMove) -> QueueResult:
+    queue = _queue(state, c.name)
+    _cluster(state, c.target_cluster)
+    if queue.lifecycle == "moving" and queue.move_target == c.target_cluster:
+        return QueueResult(queue=queue, changed=False)
+    if queue.lifecycle != "active":
+        raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}", field="name")
+    if queue.placement.cluster_id == c.target_cluster:
+        raise InvalidParameter("the queue already lives there", field="target_cluster")
+    queue = queue.model_copy(update={"lifecycle": "moving", "move_target": c.target_cluster})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def switch_placement(state: MetadataState, c: SwitchPlacement) -> QueueResult:
+    queue = _queue(state, c.name, c.queue_id)
+    if queue.lifecycle != "moving" or queue.move_target is None:
+        raise ConflictingState(f"queue {c.name!r} is not moving", field="name")
+    placement = Placement(cluster_id=queue.move_target, epoch=queue.placement.epoch + 1)
+    queue = queue.model_copy(
+        update={"placement": placement, "lifecycle": "active", "move_target": None}
+    )
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def create_principal(state: MetadataState, c: CreatePrincipal) -> Done:
+    if c.principal_id not in state.principals:
+        state.principals[c.principal_id] = Principal(
+            principal_id=c.principal_id, created_at_ms=c.now_ms
+        )
+    return Done()
+
+
+def delete_principal(state: MetadataState, c: DeletePrincipal) -> Done:
+    if c.principal_id not in state.principals:
+        raise PrincipalNotFound(f"no principal {c.principal_id!r}", field="principal_id")
+    del state.principals[c.principal_id]
+    for key_id in [k for k, key in state.keys.items() if key.principal_id == c.principal_id]:
+        del state.keys[key_id]
+    state.grants = [g for g in state.grants if g.principal_id != c.principal_id]
+    return Done()
+
+
+def create_access_key(state: MetadataState, c: CreateAccessKey) -> Done:
+    if c.principal_id not in state.principals:
+        raise PrincipalNotFound(f"no principal {c.principal_id!r}", field="principal_id")
+    if c.key_id in state.keys:
+        raise ConflictingState(f"access key {c.key_id!r} exists", field="key_id")
+    state.keys[c.key_id] = AccessKey(
+        key_id=c.key_id,
+        principal_id=c.principal_id,
+        secret_ciphertext=c.secret_ciphertext,
+        created_at_ms=c.now_ms,
+    )
+    return Done()
+
+
+def revoke_access_key(state: MetadataState, c: RevokeAccessKey) -> Done:
+    key = state.keys.get(c.key_id)
+    if key is None:
+        raise AccessKeyNotFound(f"no access key {c.key_id!r}", field="key_id")
+    if key.revoked_at_ms is None:
+        state.keys[c.key_id] = key.model_copy(update={"revoked_at_ms": c.now_ms})
+    return Done()
+
+
+def add_grant(state: MetadataState, c: AddGrant) -> Done:
+    if c.grant.principal_id not in state.principals:
+        raise PrincipalNotFound(f"no principal {c.grant.principal_id!r}", field="principal_id")
+    if c.grant not in state.grants:
+        state.grants.append(c.grant)
+    return Done()
+
+
+def remove_grant(state: MetadataState, c: RemoveGrant) -> Done:
+    state.grants = [
+        g
+        for g in state.grants
+        if not (
+            g.principal_id == c.principal_id
+            and g.queues == c.queues
+            and (c.actions is None or g.actions == c.actions)
+        )
+    ]
+    return Done()
+
+
+def _check_dead_letter(
+    state: MetadataState, name: str, fifo: bool, redrive: RedrivePolicy | None
+) -> None:
+    """A DLQ exists, is not the queue itself, and matches its type. In the catalogue a redrive
+    policy names its DLQ by queue name; the service gives backends its queue id."""
+    if redrive is None:
+        return
+    target_name = redrive.dead_letter_queue
+    target = state.queues.get(target_name)
+    if target is None or target_name == name or target.fifo != fifo:
+        raise DeadLetterQueueInvalid(
+            "the dead-letter queue must exist, be another queue, and be FIFO iff this one is",
+            field="redrive",
+        )

@@ -1,0 +1,38 @@
+"""`raftq metadata`: run one metadata node until SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from raftq.common.clock import SystemClock
+from raftq.common.settings import MetadataNodeSettings
+from raftq.metadata.api import create_app
+from raftq.metadata.node import MetadataNode
+
+
+async def serve(settings: MetadataNodeSettings) -> None:
+    node = MetadataNode(settings, SystemClock())
+    runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
+    await runner.setup()
+    host, port = settings.me.api_address.rsplit(":", 1)
+    await web.TCPSite(runner, host, int(port)).start()
+    logging.getLogger(__name__).info(
+        "metadata %s serving on %s (raft %s)",
+        settings.node_id,
+        settings.me.api_address,
+        settings.me.raft_address,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await runner.cleanup()
+
+
+def run(settings: MetadataNodeSettings) -> None:
+    asyncio.run(serve(settings))

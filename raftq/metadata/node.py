@@ -1,0 +1,79 @@
+"""One metadata node: a Raft member holding the catalogue.
+
+Writes go to the leader, one command per Raft entry (administrative traffic is light), stamped
+with the leader's time. Reads are served locally by any member and say how fresh they are: the
+serving node's role and applied index, and the leader it knows. A frontend that needs a
+linearizable answer asks the leader; its cache tolerates a follower's answer and corrects itself
+on a placement epoch mismatch (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from raftq.common import codec
+from raftq.common.clock import Clock
+from raftq.common.errors import NotLeader, OutcomeUnknown
+from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch
+from raftq.common.metadata_models import Queue
+from raftq.common.settings import MetadataNodeSettings
+from raftq.metadata.raft_machine import MetadataRaftMachine
+from raftq.raft.node import RaftNode
+
+
+class MetadataNode:
+    def __init__(self, settings: MetadataNodeSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.machine = MetadataRaftMachine()
+        self.raft = RaftNode(settings.raft, self.machine)
+        self._last_now_ms = 0
+
+    @property
+    def leader_api_address(self) -> str | None:
+        return self.settings.api_address_of(self.raft.leader)
+
+    async def execute(self, command: AnyMetadataCommand) -> Any:
+        if not self.raft.is_leader:
+            raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
+        self._last_now_ms = max(self._last_now_ms, self.clock.now_ms())
+        stamped = command.model_copy(update={"now_ms": self._last_now_ms})
+        payload = codec.encode(MetadataCommandBatch(commands=(stamped,)))
+        try:
+            results = await asyncio.wait_for(
+                self.raft.propose(payload), self.settings.propose_timeout_s
+            )
+        except TimeoutError:
+            raise OutcomeUnknown("the entry did not commit in time; it may still") from None
+        assert isinstance(results, list) and len(results) == 1
+        return results[0]
+
+    def freshness(self) -> dict[str, Any]:
+        return {
+            "served_by": "leader" if self.raft.is_leader else "follower",
+            "applied_index": self.machine.applied_index,
+            "leader": self.leader_api_address,
+        }
+
+    def queue(self, name: str) -> Queue | None:
+        with self.machine.lock:
+            return self.machine.machine.state.queues.get(name)
+
+    def snapshot_of_state(self) -> dict[str, Any]:
+        """Everything but secrets, for `raftq admin` listings."""
+        with self.machine.lock:
+            state = self.machine.machine.state
+            return {
+                "clusters": [c.model_dump(mode="json") for c in state.clusters.values()],
+                "queues": [q.model_dump(mode="json") for q in state.queues.values()],
+                "principals": sorted(state.principals),
+                "keys": [
+                    k.model_dump(mode="json", exclude={"secret_ciphertext"})
+                    for k in state.keys.values()
+                ],
+                "grants": [g.model_dump(mode="json") for g in state.grants],
+            }
+
+    def stop(self) -> None:
+        self.raft.destroy()

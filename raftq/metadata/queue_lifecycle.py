@@ -1,0 +1,159 @@
+"""Creating and deleting a queue across the catalogue and a backend cluster.
+
+The protocol, run by the metadata leader. Every step is idempotent, so a new leader can finish
+what an old one started:
+
+create(name, fifo, attributes):
+  1. Choose a placement (least-loaded healthy cluster, `placement.py`) and a fresh queue id, and
+     commit `CreateQueue`: the queue is `creating`. An identical queue that already exists is
+     continued instead; one with other attributes is refused (`QueueAlreadyExists`).
+  2. Create the replica on that cluster (backend `CreateQueue`, idempotent).
+  3. Commit `ActivateQueue`. Only now does the caller hear of success.
+
+delete(name):
+  1. Commit `BeginDeleteQueue`: the queue is `deleting`, and frontends stop routing to it.
+  2. Drop the replica (backend `DropQueue`, idempotent).
+  3. Commit `ForgetQueue`.
+
+A replica is made only after its queue is catalogued, and a queue is forgotten only after its
+replica is dropped. A crash between steps therefore leaves a `creating` or `deleting` queue in
+the catalogue, never a replica the catalogue does not name. The leader's reconciler finishes
+such queues every `RECONCILE_INTERVAL_S`, so no half-made queue outlives its next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Final
+
+import aiohttp
+
+from raftq.common import commands as backend
+from raftq.common.backend_client import BackendClient
+from raftq.common.errors import ConflictingState, NotLeader, RaftqError
+from raftq.common.metadata_commands import (
+    ActivateQueue,
+    BeginDeleteQueue,
+    CreateQueue,
+    ForgetQueue,
+)
+from raftq.common.metadata_models import Placement, Queue
+from raftq.common.metadata_results import QueueResult
+from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.results import Failure
+from raftq.metadata.node import MetadataNode
+from raftq.metadata.placement import choose_cluster
+
+log = logging.getLogger(__name__)
+
+RECONCILE_INTERVAL_S: Final = 1.0
+
+
+class QueueLifecycle:
+    def __init__(self, node: MetadataNode, session: aiohttp.ClientSession) -> None:
+        self._node = node
+        self._session = session
+        secret = node.settings.cluster_secret
+        self._secret = secret.get_secret_value() if secret is not None else None
+
+    async def create(self, name: str, fifo: bool, attributes: QueueAttributes, actor: str) -> Queue:
+        if not self._node.raft.is_leader:
+            raise NotLeader(
+                "this node is not the leader", leader_hint=self._node.leader_api_address
+            )
+        state = self._node.machine.machine.state
+        existing = state.queues.get(name)
+        if existing is not None and existing.lifecycle == "deleting":
+            raise ConflictingState(f"queue {name!r} is being deleted", field="name")
+        if existing is not None:  # a retry: the command answers alike, or refuses a difference
+            queue_id, placement = existing.queue_id, existing.placement
+        else:
+            queue_id = f"q-{secrets.token_hex(8)}"
+            cluster_id = choose_cluster(
+                state.clusters.values(), state.queues_per_cluster(), self._node.clock.now_ms()
+            )
+            placement = Placement(cluster_id=cluster_id, epoch=1)
+        queue = await self._commit_queue(
+            CreateQueue(
+                now_ms=0,
+                actor=actor,
+                queue_id=queue_id,
+                name=name,
+                fifo=fifo,
+                attributes=attributes,
+                placement=placement,
+            )
+        )
+        if queue.lifecycle == "creating":
+            queue = await self._finish_creating(queue, actor)
+        return queue
+
+    async def delete(self, name: str, actor: str) -> None:
+        queue = await self._commit_queue(BeginDeleteQueue(now_ms=0, actor=actor, name=name))
+        await self._finish_deleting(queue, actor)
+
+    async def run_reconciler(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_INTERVAL_S)
+            if self._node.raft.is_leader:
+                await self.reconcile_once()
+
+    async def reconcile_once(self) -> None:
+        for queue in list(self._node.machine.machine.state.queues.values()):
+            try:
+                if queue.lifecycle == "creating":
+                    await self._finish_creating(queue, "reconciler")
+                elif queue.lifecycle == "deleting":
+                    await self._finish_deleting(queue, "reconciler")
+            except RaftqError as error:
+                log.info("queue %s stays %s for now: %s", queue.name, queue.lifecycle, error)
+
+    async def _finish_creating(self, queue: Queue, actor: str) -> Queue:
+        replica = backend.CreateQueue(
+            now_ms=0,
+            queue=queue.queue_id,
+            fifo=queue.fifo,
+            attributes=self._backend_attributes(queue.attributes),
+        )
+        await self._on_backend(queue, replica)
+        return await self._commit_queue(
+            ActivateQueue(now_ms=0, actor=actor, name=queue.name, queue_id=queue.queue_id)
+        )
+
+    async def _finish_deleting(self, queue: Queue, actor: str) -> None:
+        await self._on_backend(queue, backend.DropQueue(now_ms=0, queue=queue.queue_id))
+        result = await self._node.execute(
+            ForgetQueue(now_ms=0, actor=actor, name=queue.name, queue_id=queue.queue_id)
+        )
+        if isinstance(result, Failure):
+            raise result.to_error()
+
+    def _backend_attributes(self, attributes: QueueAttributes) -> QueueAttributes:
+        """The catalogue names a dead-letter queue by name; a replica knows it by queue id."""
+        redrive = attributes.redrive
+        if redrive is None:
+            return attributes
+        target = self._node.machine.machine.state.queues.get(redrive.dead_letter_queue)
+        if target is None:
+            raise ConflictingState("the dead-letter queue no longer exists", field="redrive")
+        return attributes.model_copy(
+            update={"redrive": redrive.model_copy(update={"dead_letter_queue": target.queue_id})}
+        )
+
+    async def _on_backend(self, queue: Queue, command: backend.AnyCommand) -> None:
+        cluster = self._node.machine.machine.state.clusters[queue.placement.cluster_id]
+        client = BackendClient(
+            [member.api_address for member in cluster.members], self._secret, self._session
+        )
+        result = await client.execute(command)
+        if isinstance(result, Failure):
+            raise result.to_error()
+
+    async def _commit_queue(self, command: CreateQueue | ActivateQueue | BeginDeleteQueue) -> Queue:
+        result = await self._node.execute(command)
+        if isinstance(result, Failure):
+            raise result.to_error()
+        assert isinstance(result, QueueResult), result
+        return result.queue
