@@ -1,0 +1,1 @@
+"""Python SDK, task worker and the `raftq` command line."""

@@ -1,0 +1,330 @@
+"""`raftq admin …`: manage the catalogue (queues, clusters, principals, keys, grants) and see Raft.
+
+It finds the metadata group from `--metadata` (repeatable) or `RAFTQ_METADATA` (comma-separated
+API addresses) and signs with the cluster secret from `--secret-file` or `RAFTQ_CLUSTER_SECRET`.
+Output is a table, or JSON with `--json`. Exit codes: 0 done, 1 refused (the request was wrong
+or does not fit the state; one line says why), 2 usage, 3 unavailable (no member answered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.errors import ClientError, PeerError
+from raftq.common.metadata_api import (
+    CreateKeyRequest,
+    CreateQueueRequest,
+    DeleteQueueRequest,
+    MetadataClient,
+)
+from raftq.common.metadata_commands import (
+    AddGrant,
+    CreatePrincipal,
+    DeletePrincipal,
+    DrainCluster,
+    RemoveGrant,
+    RevokeAccessKey,
+)
+from raftq.common.metadata_models import Grant
+from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
+from raftq.common.results import Failure
+
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+
+
+def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = commands.add_parser("admin", help="manage queues, clusters, principals, keys, grants")
+    admin.add_argument("--metadata", action="append", default=[], help="a metadata API address")
+    admin.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    admin.add_argument("--json", action="store_true", help="print JSON for scripts")
+    admin.add_argument("--actor", default="admin", help="who is acting, for the audit trail")
+    areas = admin.add_subparsers(dest="area", required=True)
+
+    queues = areas.add_parser("queues").add_subparsers(dest="verb", required=True)
+    queues.add_parser("list")
+    queues.add_parser("show").add_argument("name")
+    for verb in ("create",):
+        parser = queues.add_parser(verb)
+        parser.add_argument("name")
+        parser.add_argument("--fifo", action="store_true")
+        parser.add_argument("--visibility-timeout-s", type=int)
+        parser.add_argument("--retention-s", type=int)
+        parser.add_argument("--delay-s", type=int)
+        parser.add_argument("--dedup-window-s", type=int)
+        parser.add_argument("--content-based-dedup", action="store_true")
+        parser.add_argument("--dead-letter-queue")
+        parser.add_argument("--max-receive-count", type=int, default=10)
+    queues.add_parser("delete").add_argument("name")
+
+    clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
+    clusters.add_parser("list")
+    clusters.add_parser("show").add_argument("cluster_id")
+    drain = clusters.add_parser("drain")
+    drain.add_argument("cluster_id")
+    drain.add_argument("--undo", action="store_true", help="take new queues again")
+
+    principals = areas.add_parser("principals").add_subparsers(dest="verb", required=True)
+    principals.add_parser("create").add_argument("principal_id")
+    principals.add_parser("list")
+    principals.add_parser("delete").add_argument("principal_id")
+
+    keys = areas.add_parser("keys").add_subparsers(dest="verb", required=True)
+    keys.add_parser("create").add_argument("principal_id")
+    keys.add_parser("revoke").add_argument("key_id")
+
+    grants = areas.add_parser("grants").add_subparsers(dest="verb", required=True)
+    add = grants.add_parser("add")
+    add.add_argument("principal_id")
+    add.add_argument("queues", help="a queue name, or a prefix ending in *")
+    add.add_argument("actions", nargs="+", choices=["send", "receive", "delete", "admin"])
+    remove = grants.add_parser("remove")
+    remove.add_argument("principal_id")
+    remove.add_argument("queues")
+    grants.add_parser("list")
+
+    raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
+    raft.add_parser("status")
+    areas.add_parser("audit")
+
+
+def run_admin_command(args: argparse.Namespace) -> int:
+    members = args.metadata or [
+        a for a in os.environ.get("RAFTQ_METADATA", "").split(",") if a.strip()
+    ]
+    secret = os.environ.get("RAFTQ_CLUSTER_SECRET")
+    if args.secret_file is not None:
+        secret = args.secret_file.read_text().strip()
+    if not members:
+        print("raftq admin: no metadata address (--metadata or RAFTQ_METADATA)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output = asyncio.run(_run(args, members, secret))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"raftq admin: refused: {first['msg']} ({where})", file=sys.stderr)
+        return EXIT_REFUSED
+    except ClientError as error:
+        print(f"raftq admin: refused: {error.message} [{error.code}]", file=sys.stderr)
+        return EXIT_REFUSED
+    except (PeerError, aiohttp.ClientError, OSError) as error:
+        print(f"raftq admin: unavailable: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    _print(output, as_json=args.json)
+    return 0
+
+
+class _Admin:
+    def __init__(self, members: list[str], secret: str | None, session: aiohttp.ClientSession):
+        self.members = members
+        self.secret = secret
+        self.session = session
+        self.client = MetadataClient(members, secret, session)
+
+    async def get(self, path: str, address: str | None = None) -> dict[str, Any]:
+        for member in [address] if address else self.members:
+            headers = {}
+            if self.secret is not None:
+                now_ms = time.time_ns() // 1_000_000
+                headers[HEADER] = sign(self.secret.encode(), "GET", path, now_ms, b"")
+            try:
+                async with self.session.get(
+                    f"http://{member}{path}",
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as response:
+                    if response.status == 200:
+                        payload: dict[str, Any] = await response.json()
+                        return payload
+                    if response.status == 404:
+                        raise _not_found(path)
+            except aiohttp.ClientConnectorError:
+                continue
+        raise PeerError(f"no metadata member answered {path}")
+
+    async def command(self, command: Any) -> Any:
+        result = await self.client.execute(command)
+        if isinstance(result, Failure):
+            raise result.to_error()
+        return result
+
+
+def _not_found(path: str) -> ClientError:
+    return ClientError(f"{path.rsplit('/', 1)[-1]} does not exist")
+
+
+def _attributes(args: argparse.Namespace) -> QueueAttributes:
+    values: dict[str, Any] = {}
+    for flag, field, scale in [
+        ("visibility_timeout_s", "visibility_timeout_ms", 1000),
+        ("retention_s", "retention_ms", 1000),
+        ("delay_s", "delay_ms", 1000),
+        ("dedup_window_s", "dedup_window_ms", 1000),
+    ]:
+        if getattr(args, flag) is not None:
+            values[field] = getattr(args, flag) * scale
+    if args.content_based_dedup:
+        values["content_based_dedup"] = True
+    if args.dead_letter_queue:
+        values["redrive"] = RedrivePolicy(
+            dead_letter_queue=args.dead_letter_queue, max_receive_count=args.max_receive_count
+        )
+    try:
+        return QueueAttributes(**values)
+    except ValueError as error:
+        raise ClientError(f"invalid attribute: {error}") from None
+
+
+async def _run(args: argparse.Namespace, members: list[str], secret: str | None) -> Any:
+    async with aiohttp.ClientSession() as session:
+        admin = _Admin(members, secret, session)
+        area, verb, actor = str(args.area), str(getattr(args, "verb", "")), str(args.actor)
+        if area == "queues":
+            return await _queues(admin, args, verb, actor)
+        if area == "clusters":
+            catalogue = await admin.get("/v1/catalogue")
+            if verb == "list":
+                return [_cluster_row(c) for c in catalogue["clusters"]]
+            if verb == "show":
+                found = [c for c in catalogue["clusters"] if c["cluster_id"] == args.cluster_id]
+                if not found:
+                    raise _not_found(args.cluster_id)
+                return found[0]
+            result = await admin.command(
+                DrainCluster(
+                    now_ms=0, actor=actor, cluster_id=args.cluster_id, draining=not args.undo
+                )
+            )
+            return _cluster_row(result.cluster.model_dump(mode="json"))
+        if area == "principals":
+            if verb == "list":
+                catalogue = await admin.get("/v1/catalogue")
+                return [{"principal_id": p} for p in catalogue["principals"]]
+            kind = CreatePrincipal if verb == "create" else DeletePrincipal
+            await admin.command(kind(now_ms=0, actor=actor, principal_id=args.principal_id))
+            return {"principal_id": args.principal_id, "done": verb}
+        if area == "keys":
+            if verb == "create":
+                created = await admin.client.create_key(
+                    CreateKeyRequest(actor=actor, principal_id=args.principal_id)
+                )
+                return created.model_dump()
+            await admin.command(RevokeAccessKey(now_ms=0, actor=actor, key_id=args.key_id))
+            return {"key_id": args.key_id, "revoked": True}
+        if area == "grants":
+            if verb == "list":
+                return (await admin.get("/v1/catalogue"))["grants"]
+            if verb == "add":
+                grant = Grant(
+                    principal_id=args.principal_id, queues=args.queues, actions=tuple(args.actions)
+                )
+                await admin.command(AddGrant(now_ms=0, actor=actor, grant=grant))
+                return grant.model_dump(mode="json")
+            await admin.command(
+                RemoveGrant(
+                    now_ms=0, actor=actor, principal_id=args.principal_id, queues=args.queues
+                )
+            )
+            return {"principal_id": args.principal_id, "queues": args.queues, "removed": True}
+        if area == "raft":
+            return await _raft_status(admin)
+        return (await admin.get("/v1/audit"))["audit"]
+
+
+async def _queues(admin: _Admin, args: argparse.Namespace, verb: str, actor: str) -> Any:
+    if verb == "list":
+        catalogue = await admin.get("/v1/catalogue")
+        return [_queue_row(q) for q in catalogue["queues"]]
+    if verb == "show":
+        return (await admin.get(f"/v1/queues/{args.name}"))["queue"]
+    if verb == "create":
+        result = await admin.client.create_queue(
+            CreateQueueRequest(
+                actor=actor, name=args.name, fifo=args.fifo, attributes=_attributes(args)
+            )
+        )
+        if isinstance(result, Failure):
+            raise result.to_error()
+        return _queue_row(result.queue.model_dump(mode="json"))
+    result = await admin.client.delete_queue(DeleteQueueRequest(actor=actor, name=args.name))
+    if isinstance(result, Failure):
+        raise result.to_error()
+    return {"name": args.name, "deleted": True}
+
+
+async def _raft_status(admin: _Admin) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    groups: list[tuple[str, list[str]]] = [("metadata", admin.members)]
+    catalogue = await admin.get("/v1/catalogue")
+    groups += [
+        (c["cluster_id"], [m["api_address"] for m in c["members"]]) for c in catalogue["clusters"]
+    ]
+    for group, addresses in groups:
+        for address in addresses:
+            try:
+                status = await admin.get("/v1/status", address)
+            except (PeerError, ClientError, aiohttp.ClientError, OSError):
+                rows.append({"group": group, "node": address, "role": "unreachable"})
+                continue
+            rows.append(
+                {
+                    "group": group,
+                    "node": status.get("node_id", address),
+                    "zone": status.get("zone"),
+                    "role": "leader" if status["is_leader"] else "follower",
+                    "term": status["term"],
+                    "commit": status["commit_index"],
+                    "applied": status["machine_applied_index"],
+                    "lag": (status["commit_index"] or 0) - (status["last_applied"] or 0),
+                }
+            )
+    return rows
+
+
+def _queue_row(queue: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": queue["name"],
+        "queue_id": queue["queue_id"],
+        "lifecycle": queue["lifecycle"],
+        "cluster": queue["placement"]["cluster_id"],
+        "epoch": queue["placement"]["epoch"],
+        "fifo": queue["fifo"],
+        "owner": queue["owner"],
+    }
+
+
+def _cluster_row(cluster: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cluster_id": cluster["cluster_id"],
+        "zones": ",".join(m["zone"] for m in cluster["members"]),
+        "members": len(cluster["members"]),
+        "reporting": len(cluster["reports"]),
+        "draining": cluster["draining"],
+    }
+
+
+def _print(output: Any, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(output, indent=2, sort_keys=True))
+        return
+    rows: Sequence[dict[str, Any]] = output if isinstance(output, list) else [output]
+    if not rows:
+        print("(none)")
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))

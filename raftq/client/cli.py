@@ -1,0 +1,47 @@
+"""The `raftq` command line.
+
+- `raftq demo`: the queue state machine on a real RocksDB store, narrated.
+- `raftq backend`: run one backend replica (a member of a three-node Raft group).
+- `raftq metadata`: run one metadata node (a member of the catalogue's Raft group).
+- `raftq admin`: manage the catalogue (see raftq/client/admin.py).
+
+The other commands of DESIGN.md §6 (`up`, `metadata`, `frontend`, `admin`, data commands) arrive
+with the issues that build them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from raftq.client.admin import add_admin_command, run_admin_command
+from raftq.client.demo import run_demo
+from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="raftq", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the queue state machine on RocksDB and narrate it")
+    demo.add_argument("--data-dir", type=Path, default=None, help="keep the store here")
+    add_node_commands(commands)
+    add_admin_command(commands)
+    args = parser.parse_args(argv)
+    if args.command == "admin":
+        return run_admin_command(args)
+    if args.command in NODE_KINDS:
+        return run_node_command(args, parser)
+    if args.command == "demo":
+        if args.data_dir is not None:
+            run_demo(args.data_dir, sys.stdout)
+        else:
+            with tempfile.TemporaryDirectory(prefix="raftq-demo-") as scratch:
+                run_demo(Path(scratch), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

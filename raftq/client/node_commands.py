@@ -1,0 +1,140 @@
+"""`raftq backend …` and `raftq metadata …`: parse the flags of one Raft node and run it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from raftq.common.settings import (
+    BackendNodeSettings,
+    Member,
+    MetadataNodeSettings,
+    NodeSettings,
+    RaftTimings,
+)
+
+SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+
+
+def _member(text: str) -> Member:
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("a member is NODE_ID,ZONE,RAFT_HOST:PORT,API_HOST:PORT")
+    node_id, zone, raft_address, api_address = parts
+    try:
+        return Member(
+            node_id=node_id, zone=zone, raft_address=raft_address, api_address=api_address
+        )
+    except ValidationError as error:
+        raise argparse.ArgumentTypeError(str(error.errors()[0]["msg"])) from None
+
+
+NODE_KINDS = {
+    "backend": "run one backend replica (a member of a queue cluster's Raft group)",
+    "metadata": "run one metadata node (a member of the catalogue's Raft group)",
+}
+
+
+def add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for kind, description in NODE_KINDS.items():
+        _add_node_command(commands.add_parser(kind, help=description))
+
+
+def _add_node_command(backend: argparse.ArgumentParser) -> None:
+    backend.add_argument("--node-id", required=True)
+    backend.add_argument("--data-dir", type=Path, required=True)
+    backend.add_argument(
+        "--member",
+        type=_member,
+        action="append",
+        required=True,
+        help="NODE_ID,ZONE,RAFT_HOST:PORT,API_HOST:PORT (repeat for every member, self included)",
+    )
+    backend.add_argument(
+        "--secret-file", type=Path, help=f"file holding the cluster secret (or set {SECRET_ENV})"
+    )
+    backend.add_argument(
+        "--insecure-development-mode",
+        action="store_true",
+        help="run without a cluster secret: Raft and the internal API are then unauthenticated",
+    )
+    backend.add_argument("--log-level", default="INFO")
+    backend.add_argument("--cluster-id", help="backend only: the id of this replica's cluster")
+    backend.add_argument(
+        "--master-key-file",
+        type=Path,
+        help="metadata only: 64 hex digits that seal access-key secrets",
+    )
+    backend.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        help="backend only: a metadata node's API address to register with (repeat)",
+    )
+    backend.add_argument(
+        "--compaction-min-entries",
+        type=int,
+        default=RaftTimings().compaction_min_entries,
+        help="snapshot the state once the Raft log holds this many entries",
+    )
+    backend.add_argument(
+        "--compaction-min-time-s",
+        type=float,
+        default=RaftTimings().compaction_min_time_s,
+        help="or once this long has passed since the last snapshot",
+    )
+    # Test switches (see RaftSettings): not for production.
+    backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
+    backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
+
+
+def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    secret = os.environ.get(SECRET_ENV)
+    if args.secret_file is not None:
+        secret = args.secret_file.read_text().strip()
+    try:
+        extra: dict[str, object] = (
+            {"cluster_id": args.cluster_id, "metadata": tuple(args.metadata)}
+            if args.command == "backend"
+            else {"master_key": args.master_key_file.read_text().strip()}
+            if args.master_key_file is not None
+            else {}
+        )
+        settings_type: type[NodeSettings] = (
+            BackendNodeSettings if args.command == "backend" else MetadataNodeSettings
+        )
+        settings = settings_type(
+            **extra,
+            node_id=args.node_id,
+            data_dir=args.data_dir,
+            members=tuple(args.member),
+            cluster_secret=secret,
+            insecure_development_mode=args.insecure_development_mode,
+            witness_syncs=args.witness_syncs,
+            fsync=not args.unsafe_no_fsync,
+            timings=RaftTimings(
+                compaction_min_entries=args.compaction_min_entries,
+                compaction_min_time_s=args.compaction_min_time_s,
+            ),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Imported here so that other commands do not load pysyncobj and the node's dependencies.
+    if isinstance(settings, BackendNodeSettings):
+        from raftq.backend.main import run as run_backend  # noqa: PLC0415
+
+        run_backend(settings)
+    elif isinstance(settings, MetadataNodeSettings):
+        from raftq.metadata.main import run as run_metadata  # noqa: PLC0415
+
+        run_metadata(settings)
+    return 0

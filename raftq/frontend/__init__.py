@@ -1,0 +1,1 @@
+"""Stateless public frontend tier (aiohttp). Not built yet."""
