@@ -1,0 +1,248 @@
+"""A three-node backend cluster of real `raftq backend` processes on loopback, for tests.
+
+Every process is started by the harness and killed by `close()` (the fixture calls it in all
+cases). Faults: `kill` (SIGKILL), `pause`/`resume` (SIGSTOP/SIGCONT), `cut_power` (after a kill:
+the Raft log is cut back to its last fsync and the RocksDB state, never fsynced, is dropped).
+Waits poll a condition with a deadline; none sleeps for a fixed time to reach a state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from raftq.common.backend_client import BackendClient
+from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.metadata_api import MetadataClient
+from raftq.raft.journal import LOG_NAME, SYNCED_NAME
+
+SECRET = "integration-test-cluster-secret"
+T = TypeVar("T")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, every_s: float = 0.05
+) -> T:
+    """Poll `probe` until it returns something other than None, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = await probe()
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            last_error, value = error, None
+        if value is not None:
+            return value
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error!r})")
+
+
+@dataclass
+class NodeProcess:
+    node_id: str
+    zone: str
+    raft_address: str
+    api_address: str
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def member(self) -> str:
+        return f"{self.node_id},{self.zone},{self.raft_address},{self.api_address}"
+
+
+@dataclass
+class Cluster:
+    root: Path
+    session: aiohttp.ClientSession
+    extra_args: tuple[str, ...] = ()
+    with_secret: bool = True
+    kind: str = "backend"  # or "metadata"
+    nodes: list[NodeProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ports = free_ports(6)
+        for i, zone in enumerate("abc"):
+            node_dir = self.root / f"n{i + 1}"
+            self.nodes.append(
+                NodeProcess(
+                    node_id=f"n{i + 1}",
+                    zone=zone,
+                    raft_address=f"127.0.0.1:{ports[i]}",
+                    api_address=f"127.0.0.1:{ports[3 + i]}",
+                    data_dir=node_dir,
+                    log_path=self.root / f"n{i + 1}.log",
+                )
+            )
+        (self.root / "secret").write_text(SECRET)
+        self.client = self.new_client()
+
+    def new_client(self, timeout_s: float = 10.0) -> BackendClient:
+        return self.client_for(range(len(self.nodes)), timeout_s=timeout_s)
+
+    def metadata_client(self, timeout_s: float = 10.0) -> MetadataClient:
+        members = [node.api_address for node in self.nodes]
+        return MetadataClient(members, SECRET, self.session, timeout_s=timeout_s)
+
+    async def get_json(self, i: int, path: str) -> dict[str, Any] | None:
+        """A signed GET of `path` on node `i`; None unless it answers 200."""
+        node = self.nodes[i]
+        now_ms = time.time_ns() // 1_000_000
+        headers = {HEADER: sign(SECRET.encode(), "GET", path, now_ms, b"")}
+        async with self.session.get(
+            f"http://{node.api_address}{path}",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=2),
+        ) as response:
+            if response.status != 200:
+                return None
+            payload: dict[str, Any] = await response.json()
+            return payload
+
+    def client_for(
+        self, indexes: Iterable[int], timeout_s: float = 10.0, *, follow_leader: bool = True
+    ) -> BackendClient:
+        """A client that knows only these nodes; without `follow_leader` it asks each once."""
+        members = [self.nodes[i].api_address for i in indexes]
+        return BackendClient(
+            members,
+            SECRET,
+            self.session,
+            timeout_s=timeout_s,
+            max_hops=6 if follow_leader else len(members),
+        )
+
+    # --- processes --------------------------------------------------------------------------
+
+    def start(self, i: int) -> None:
+        node = self.nodes[i]
+        assert node.process is None or node.process.poll() is not None, f"{node.node_id} runs"
+        command = [
+            sys.executable,
+            "-m",
+            "raftq.client.cli",
+            self.kind,
+            "--node-id",
+            node.node_id,
+            "--data-dir",
+            str(node.data_dir),
+            "--log-level",
+            "WARNING",
+            *self.extra_args,
+        ]
+        if self.with_secret:
+            command += ["--secret-file", str(self.root / "secret")]
+        for other in self.nodes:
+            command += ["--member", other.member]
+        log = node.log_path.open("ab")
+        node.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def start_all(self) -> None:
+        for i in range(len(self.nodes)):
+            self.start(i)
+
+    def kill(self, i: int) -> None:
+        process = self.nodes[i].process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a paused process dies only once resumed
+            process.kill()
+            process.wait(timeout=10)
+
+    def pause(self, i: int) -> None:
+        process = self.nodes[i].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        process = self.nodes[i].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGCONT)
+
+    def cut_power(self, i: int) -> None:
+        """After `kill(i)`: keep of the node's disk only what it fsynced."""
+        raft_dir = self.nodes[i].data_dir / "raft"
+        synced = int((raft_dir / SYNCED_NAME).read_text())
+        with (raft_dir / LOG_NAME).open("r+b") as log:
+            log.truncate(synced)
+        # The state machine's RocksDB is never fsynced by a replica: drop all of it.
+        shutil.rmtree(self.nodes[i].data_dir / "state", ignore_errors=True)
+
+    def close(self) -> None:
+        for i in range(len(self.nodes)):
+            self.kill(i)
+
+    # --- observation ------------------------------------------------------------------------
+
+    async def status(self, i: int) -> dict[str, Any] | None:
+        node = self.nodes[i]
+        if node.process is None or node.process.poll() is not None:
+            return None
+        now_ms = time.time_ns() // 1_000_000
+        headers = {HEADER: sign(SECRET.encode(), "GET", "/v1/status", now_ms, b"")}
+        timeout = aiohttp.ClientTimeout(total=1)
+        async with self.session.get(
+            f"http://{node.api_address}/v1/status", headers=headers, timeout=timeout
+        ) as response:
+            if response.status != 200:
+                return None
+            payload: dict[str, Any] = await response.json()
+            return payload
+
+    async def leader(self, timeout_s: float = 10.0, among: list[int] | None = None) -> int:
+        indexes = among if among is not None else list(range(len(self.nodes)))
+
+        async def probe() -> int | None:
+            for i in indexes:
+                status = await self._status_or_none(i)
+                if status is not None and status["is_leader"]:
+                    return i
+            return None
+
+        return await eventually(probe, timeout_s, "a leader")
+
+    async def converged(self, timeout_s: float = 20.0) -> str:
+        """Wait until every running node applied the same entries; return their digest."""
+
+        async def probe() -> str | None:
+            statuses = [await self._status_or_none(i) for i in range(len(self.nodes))]
+            if any(s is None for s in statuses):
+                return None
+            digests = {s["digest"] for s in statuses if s is not None}
+            applied = {s["machine_applied_index"] for s in statuses if s is not None}
+            if len(digests) == 1 and len(applied) == 1:
+                digest: str = digests.pop()
+                return digest
+            return None
+
+        return await eventually(probe, timeout_s, "all replicas to converge", every_s=0.1)
+
+    async def _status_or_none(self, i: int) -> dict[str, Any] | None:
+        try:
+            return await self.status(i)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return None

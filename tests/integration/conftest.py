@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.integration.cluster import Cluster
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, session: aiohttp.ClientSession) -> AsyncIterator[Cluster]:
+    """A running three-node cluster with a leader; every process is killed afterwards."""
+    running = Cluster(tmp_path, session, extra_args=("--witness-syncs",))
+    try:
+        running.start_all()
+        await running.leader(timeout_s=20)
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def cluster_factory(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> Iterator[Callable[..., Cluster]]:
+    """Build clusters with extra flags; each is killed afterwards."""
+    made: list[Cluster] = []
+
+    def make(
+        *extra_args: str, name: str = "cluster", with_secret: bool = True, kind: str = "backend"
+    ) -> Cluster:
+        root = tmp_path / name
+        root.mkdir()
+        built = Cluster(root, session, extra_args=extra_args, with_secret=with_secret, kind=kind)
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        built.close()

@@ -1,0 +1,123 @@
+"""A test harness around one state machine replica: apply commands at increasing log indexes
+with a fake clock, and read results back typed. Pure and fast; no threads, no sleeps."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from raftq.backend.reads import message_status, queue_stats
+from raftq.backend.state_machine import QueueStateMachine
+from raftq.backend.store import MemoryStore, Store
+from raftq.common import codec
+from raftq.common.clock import FakeClock
+from raftq.common.commands import (
+    AnyCommand,
+    ChangeVisibility,
+    CommandBatch,
+    CreateQueue,
+    DeleteEntry,
+    DeleteMessages,
+    ReceiveMessages,
+    SendEntry,
+    SendMessages,
+    VisibilityEntry,
+)
+from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.results import (
+    BatchResult,
+    CommandResult,
+    Failure,
+    MessageStatus,
+    QueueStats,
+    ReceiveResult,
+    SendResult,
+)
+
+ResultT = TypeVar("ResultT")
+
+START_MS = 1_700_000_000_000
+
+
+class Replica:
+    def __init__(self, store: Store | None = None, clock: FakeClock | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self.machine = QueueStateMachine(self.store)
+        self.clock = clock if clock is not None else FakeClock(START_MS)
+        self.payloads: list[tuple[int, bytes]] = []  # every entry applied, for replay
+
+    @property
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def advance(self, delta_ms: int) -> None:
+        self.clock.advance(delta_ms)
+
+    def apply_payload(self, payload: bytes) -> list[CommandResult]:
+        index = self.machine.applied_index + 1
+        self.payloads.append((index, payload))
+        results = self.machine.apply(index, payload)
+        assert results is not None
+        return results
+
+    def run(self, *commands: AnyCommand) -> list[CommandResult]:
+        return self.apply_payload(codec.encode_batch(CommandBatch(commands=commands)))
+
+    def one(self, command: AnyCommand) -> CommandResult:
+        return self.run(command)[0]
+
+    def expect(self, command: AnyCommand, kind: type[ResultT]) -> ResultT:
+        result = self.one(command)
+        assert isinstance(result, kind), f"expected {kind.__name__}, got {result!r}"
+        return result
+
+    # --- shorthands -------------------------------------------------------------------------
+
+    def create(self, queue: str = "q", *, fifo: bool = False, **attributes: object) -> None:
+        command = CreateQueue(
+            now_ms=self.now_ms,
+            queue=queue,
+            fifo=fifo,
+            attributes=QueueAttributes.model_validate(attributes),
+        )
+        result = self.one(command)
+        assert not isinstance(result, Failure), result
+
+    def send(self, queue: str, *bodies: bytes, **entry_fields: object) -> SendResult:
+        entries = tuple(
+            SendEntry.model_validate({"entry_id": f"e{i}", "body": body, **entry_fields})
+            for i, body in enumerate(bodies)
+        )
+        return self.expect(
+            SendMessages(now_ms=self.now_ms, queue=queue, entries=entries), SendResult
+        )
+
+    def receive(self, queue: str, max_messages: int = 10, **fields: object) -> ReceiveResult:
+        command = ReceiveMessages.model_validate(
+            {"now_ms": self.now_ms, "queue": queue, "max_messages": max_messages, **fields}
+        )
+        return self.expect(command, ReceiveResult)
+
+    def delete(self, queue: str, *handles: str) -> BatchResult:
+        entries = tuple(
+            DeleteEntry(entry_id=f"d{i}", receipt_handle=handle) for i, handle in enumerate(handles)
+        )
+        return self.expect(
+            DeleteMessages(now_ms=self.now_ms, queue=queue, entries=entries), BatchResult
+        )
+
+    def change_visibility(self, queue: str, handle: str, timeout_ms: int) -> BatchResult:
+        entry = VisibilityEntry(
+            entry_id="v", receipt_handle=handle, visibility_timeout_ms=timeout_ms
+        )
+        return self.expect(
+            ChangeVisibility(now_ms=self.now_ms, queue=queue, entries=(entry,)), BatchResult
+        )
+
+    def stats(self, queue: str = "q") -> QueueStats:
+        return queue_stats(self.machine, queue, self.now_ms)
+
+    def status(self, queue: str, message_id: str) -> MessageStatus:
+        return message_status(self.machine, queue, message_id, self.now_ms)
+
+    def bodies(self, result: ReceiveResult) -> list[bytes]:
+        return [message.body for message in result.messages]

@@ -1,0 +1,129 @@
+"""Signed internal requests: a request verifies only with the same secret, method, path, body,
+and a timestamp within `MAX_SKEW_MS` of the server's clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from raftq.common.cluster_auth import HEADER, MAX_SKEW_MS, sign, verify
+from raftq.common.errors import Unauthenticated
+
+SECRET = b"a cluster secret of some length"
+NOW_MS = 1_700_000_000_000
+BODY = b'{"queue": "orders"}'
+
+
+def signed(*, method: str = "POST", path: str = "/v1/execute", at_ms: int = NOW_MS) -> str:
+    return sign(SECRET, method, path, at_ms, BODY)
+
+
+def test_a_signed_request_verifies() -> None:
+    # Given a request signed with the cluster secret
+    header = signed()
+    # When the server verifies it with the same secret, then it is accepted
+    verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+def test_the_method_is_compared_regardless_of_case() -> None:
+    verify(SECRET, signed(method="post"), "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+def test_a_request_with_an_empty_body_verifies() -> None:
+    header = sign(SECRET, "GET", "/v1/status", NOW_MS, b"")
+    verify(SECRET, header, "GET", "/v1/status", b"", now_ms=NOW_MS)
+
+
+def test_the_header_holds_the_timestamp_and_no_secret() -> None:
+    header = signed()
+    assert header.startswith(f"t={NOW_MS},s=")
+    assert SECRET.decode() not in header
+
+
+@pytest.mark.parametrize(
+    ("secret", "method", "path", "body"),
+    [
+        (b"another secret of the same size", "POST", "/v1/execute", BODY),
+        (SECRET, "PUT", "/v1/execute", BODY),
+        (SECRET, "POST", "/v1/status", BODY),
+        (SECRET, "POST", "/v1/execute", BODY + b" "),
+        (SECRET, "POST", "/v1/execute", b""),
+    ],
+    ids=["wrong-secret", "changed-method", "changed-path", "changed-body", "dropped-body"],
+)
+def test_a_request_that_differs_from_what_was_signed_is_refused(
+    secret: bytes, method: str, path: str, body: bytes
+) -> None:
+    # Given a signed request
+    header = signed()
+    # When the server sees it with something changed (or checks it with another secret)
+    # Then it is refused
+    with pytest.raises(Unauthenticated) as caught:
+        verify(secret, header, method, path, body, now_ms=NOW_MS)
+    assert caught.value.field == HEADER
+
+
+def test_a_changed_timestamp_breaks_the_signature() -> None:
+    # Given a signature replayed with a fresher timestamp
+    signature = signed(at_ms=NOW_MS - 10 * 60 * 1000).split(",s=")[1]
+    header = f"t={NOW_MS},s={signature}"
+    # When it is verified, then it is refused
+    with pytest.raises(Unauthenticated):
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize("header", [None, ""])
+def test_a_request_without_the_header_is_refused(header: str | None) -> None:
+    with pytest.raises(Unauthenticated, match="missing"):
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "garbage",
+        f"t={NOW_MS}",
+        f"s={'0' * 64}",
+        f"s={'0' * 64},t={NOW_MS}",
+        f"t={NOW_MS},s={'0' * 63}",
+        f"t={NOW_MS},s={'0' * 65}",
+        f"t={NOW_MS},s={'A' * 64}",
+        f"t=-{NOW_MS},s={'0' * 64}",
+        f"t={'9' * 17},s={'0' * 64}",
+        f" t={NOW_MS},s={'0' * 64}",
+    ],
+    ids=[
+        "garbage",
+        "no-signature",
+        "no-timestamp",
+        "swapped",
+        "short-signature",
+        "long-signature",
+        "upper-case-hex",
+        "negative-time",
+        "huge-time",
+        "leading-space",
+    ],
+)
+def test_a_malformed_header_is_refused(header: str) -> None:
+    with pytest.raises(Unauthenticated, match="malformed"):
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize("skew_ms", [MAX_SKEW_MS, -MAX_SKEW_MS, 0], ids=["old", "early", "now"])
+def test_a_request_within_five_minutes_of_the_server_clock_is_accepted(skew_ms: int) -> None:
+    # Given a request signed exactly at the edge of the allowed skew, either way
+    header = signed(at_ms=NOW_MS - skew_ms)
+    # When it is verified, then it is accepted
+    verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize(
+    "skew_ms", [MAX_SKEW_MS + 1, -MAX_SKEW_MS - 1], ids=["too-old", "from-the-future"]
+)
+def test_a_request_just_beyond_five_minutes_is_refused(skew_ms: int) -> None:
+    # Given a validly signed request one millisecond beyond the allowed skew
+    assert MAX_SKEW_MS == 5 * 60 * 1000
+    header = signed(at_ms=NOW_MS - skew_ms)
+    # When it is verified, then it is refused as too old or from the future
+    with pytest.raises(Unauthenticated, match="too old or from the future"):
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
