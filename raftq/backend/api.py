@@ -1,6 +1,7 @@
 """The internal HTTP API of a backend node (for frontends, tools and tests).
 
     POST /v1/commands   signed (cluster secret), msgpack NodeRequest -> NodeResponse | NodeError
+    POST /v1/export     signed; leader only; msgpack ExportRequest -> ExportChunk (a queue move)
     GET  /v1/status     signed; JSON Raft status of this node
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
     GET  /readyz        200 when a leader is known and this node applied all it knows committed
@@ -25,8 +26,15 @@ from raftq.backend.metrics import node_registry, render
 from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
 from raftq.common import codec
-from raftq.common.errors import RaftqError
-from raftq.common.node_api import COMMANDS_PATH, CONTENT_TYPE, NodeRequest, NodeResponse
+from raftq.common.errors import NotLeader, RaftqError
+from raftq.common.node_api import (
+    COMMANDS_PATH,
+    CONTENT_TYPE,
+    EXPORT_PATH,
+    ExportRequest,
+    NodeRequest,
+    NodeResponse,
+)
 from raftq.raft.node_http import authenticated_body, error_response, health, readiness
 
 NODE = web.AppKey("node", BackendNode)
@@ -47,6 +55,20 @@ async def commands(request: web.Request) -> web.Response:
     except RaftqError as error:
         return error_response(error)
     return web.Response(body=codec.encode(NodeResponse(result=result)), content_type=CONTENT_TYPE)
+
+
+async def export(request: web.Request) -> web.Response:
+    """A chunk of a fenced queue, for a move. The leader answers: it has applied the fence that
+    the mover saw commit."""
+    node = request.app[NODE]
+    try:
+        call = codec.decode(await _authenticated_body(request), ExportRequest)
+        if not node.raft.is_leader:
+            raise NotLeader("this node is not the leader", leader_hint=node.leader_api_address)
+        chunk = await asyncio.to_thread(node.machine.export, call)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(chunk), content_type=CONTENT_TYPE)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -94,6 +116,7 @@ def create_app(node: BackendNode) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post(COMMANDS_PATH, commands)
+    app.router.add_post(EXPORT_PATH, export)
     app.router.add_get("/v1/status", status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

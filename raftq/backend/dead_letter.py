@@ -3,13 +3,14 @@
 When the DLQ is stored on this replica the move is one atomic step: the message leaves the
 source (which keeps a `dead_lettered` status) and enters the DLQ with the same message id, body
 and attributes. When it is not (it lives on another cluster), the message waits in the source's
-outbox in state `DEAD_LETTER_PENDING`, never delivered, until a mover forwards it.
+outbox in state `DEAD_LETTER_PENDING`, never delivered, until a mover forwards it. A DLQ that
+this replica holds but does not serve (fenced or importing during a move) counts as elsewhere.
 """
 
 from __future__ import annotations
 
 from raftq.backend.queue_state import QueueState
-from raftq.backend.records import MessageMeta, MessageState, RemovedAs
+from raftq.backend.records import MessageMeta, MessageState, RemovedAs, ReplicaStatus
 
 
 def dead_letter_target(queue: QueueState) -> QueueState | None:
@@ -17,7 +18,12 @@ def dead_letter_target(queue: QueueState) -> QueueState | None:
     if redrive is None:
         return None
     target = QueueState.find(queue.txn, redrive.dead_letter_queue, queue.now_ms, queue.advanced)
-    if target is None or target.record.fifo != queue.record.fifo or target.qnum == queue.qnum:
+    if (
+        target is None
+        or target.record.status != ReplicaStatus.SERVING  # moving away or in: it is remote
+        or target.record.fifo != queue.record.fifo
+        or target.qnum == queue.qnum
+    ):
         return None
     return target
 

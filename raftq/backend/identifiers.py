@@ -32,10 +32,13 @@ class Position:
         return struct.pack(">QII", self.index, self.command, self.entry)
 
 
-def message_id(queue_id: str, created_index: int, at: Position) -> str:
-    digest = hashlib.blake2b(
-        queue_id.encode() + struct.pack(">Q", created_index) + at.pack(), digest_size=16
-    ).hexdigest()
+def message_id(queue_id: str, created_index: int, at: Position, epoch: int = 1) -> str:
+    """After a move (epoch > 1) the log indexes are another cluster's, so the placement epoch
+    joins the inputs: ids made under different epochs never coincide."""
+    seed = queue_id.encode() + struct.pack(">Q", created_index) + at.pack()
+    if epoch > 1:
+        seed += struct.pack(">I", epoch)
+    digest = hashlib.blake2b(seed, digest_size=16).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 

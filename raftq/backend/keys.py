@@ -9,6 +9,7 @@ range each (purge and drop are range deletes, not scans).
 |--------|---------------------------|---------------|------------------------------|
 | 0x00   | meta name                 | varies        | applied index, digest, clock |
 | Q      | queue_id                  | QueueRecord   | queue catalogue              |
+| N      | queue_id                  | ImportSession | copy in progress (a move)    |
 | C      | qnum                      | Counters      | exact counts, next sequence  |
 | M      | qnum seq                  | MessageMeta   | message state (small, hot)   |
 | B      | qnum seq                  | body record   | body + attributes            |
@@ -25,6 +26,10 @@ range each (purge and drop are range deletes, not scans).
 | W      | qnum attempt_id           | AttemptRecord | receive attempt replay       |
 | S      | qnum message_id           | StatusRecord  | status of removed messages   |
 | X      | qnum expires_ms kind key  | -             | expiry of U, W, S records    |
+
+A move copies a queue's families to another cluster as *portable* keys: the key without its
+qnum (and, in EXPIRY keys, without the qnum of the record key they end in), so the receiving
+replica can file them under its own qnum (`portable_key`, `local_key`).
 
 Retention is indexed by send time, not by expiry time, so a change of the queue's retention
 applies to stored messages at once without reindexing: a message expires when
@@ -46,6 +51,7 @@ META_CLOCK_MS: Final = META + b"clock_ms"
 META_NEXT_QNUM: Final = META + b"next_qnum"
 
 QUEUE: Final = b"Q"
+IMPORT: Final = b"N"
 COUNTERS: Final = b"C"
 MESSAGE: Final = b"M"
 BODY: Final = b"B"
@@ -110,6 +116,10 @@ def prefix_end(prefix: bytes) -> bytes:
 
 def queue_key(queue_id: str) -> bytes:
     return QUEUE + queue_id.encode()
+
+
+def import_key(queue_id: str) -> bytes:
+    return IMPORT + queue_id.encode()
 
 
 def family(prefix: bytes, qnum: int) -> bytes:
@@ -205,3 +215,26 @@ def group_of_ready_key(key: bytes) -> tuple[int, str]:
     """(head_seq, group_id) of a GROUP_READY key."""
     offset = len(GROUP_READY) + 4
     return read_u64(key, offset), key[offset + 8 :].decode()
+
+
+def portable_key(key: bytes) -> bytes:
+    """`key` of a per-queue family without its queue's qnum (see the module header)."""
+    portable = key[:1] + key[5:]
+    if key[:1] == EXPIRY:
+        offset = len(EXPIRY) + 8 + 1  # expires_ms, kind
+        portable = portable[:offset] + portable_key(portable[offset:])
+    return portable
+
+
+def local_key(portable: bytes, qnum: int) -> bytes:
+    """The inverse of `portable_key`: the key under this replica's `qnum`. Raises `ValueError`
+    for a key of no per-queue family, or an EXPIRY key too short to hold its record key."""
+    prefix = portable[:1]
+    if prefix not in QUEUE_FAMILIES:
+        raise ValueError(f"not a per-queue family: {prefix!r}")
+    if prefix == EXPIRY:
+        offset = len(EXPIRY) + 8 + 1
+        if len(portable) <= offset:
+            raise ValueError("an expiry key without its record key")
+        portable = portable[:offset] + local_key(portable[offset:], qnum)
+    return prefix + u32(qnum) + portable[1:]

@@ -5,10 +5,15 @@ from __future__ import annotations
 from raftq.backend import keys
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.queue_state import QueueState
-from raftq.backend.records import Counters, QueueRecord
+from raftq.backend.records import Counters, QueueRecord, ReplicaStatus
 from raftq.common import limits
 from raftq.common.commands import CreateQueue, DropQueue, PurgeQueue, SetQueueAttributes
-from raftq.common.errors import DeadLetterQueueInvalid, PurgeQueueInProgress, QueueAlreadyExists
+from raftq.common.errors import (
+    DeadLetterQueueInvalid,
+    PurgeQueueInProgress,
+    QueueAlreadyExists,
+    QueueMoved,
+)
 from raftq.common.queue_attributes import QueueAttributes
 from raftq.common.results import Done, PurgeResult, QueueCreated
 
@@ -16,6 +21,8 @@ from raftq.common.results import Done, PurgeResult, QueueCreated
 def create_queue(ctx: ApplyContext, command: CreateQueue) -> QueueCreated:
     existing = QueueState.find(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
     if existing is not None:
+        if existing.record.status != ReplicaStatus.SERVING:
+            raise QueueMoved(f"queue {command.queue!r} is moving", field="queue")
         same = (
             existing.record.fifo == command.fifo
             and existing.record.attributes == command.attributes
@@ -78,6 +85,7 @@ def drop_queue(ctx: ApplyContext, command: DropQueue) -> Done:
     for family in keys.QUEUE_FAMILIES:
         ctx.txn.delete_range(*keys.family_range(family, queue.qnum))
     ctx.txn.delete(keys.queue_key(command.queue))
+    ctx.txn.delete(keys.import_key(command.queue))
     return Done()
 
 

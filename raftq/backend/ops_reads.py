@@ -5,7 +5,7 @@ from __future__ import annotations
 from raftq.backend import keys
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.queue_state import QueueState
-from raftq.backend.records import QueueRecord
+from raftq.backend.records import QueueRecord, ReplicaStatus
 from raftq.backend.views import stats_of, status_of
 from raftq.common.commands import GetMessageStatus, GetQueueStats, ListQueues
 from raftq.common.results import MessageStatus, QueueList, QueueStats
@@ -26,4 +26,5 @@ def get_message_status(ctx: ApplyContext, command: GetMessageStatus) -> MessageS
 def list_queues(ctx: ApplyContext, command: ListQueues) -> QueueList:
     start = keys.QUEUE
     records = (QueueRecord.unpack(raw) for _, raw in ctx.txn.scan(start, keys.prefix_end(start)))
-    return QueueList(queue_ids=tuple(record.queue_id for record in records))
+    served = (r.queue_id for r in records if r.status == ReplicaStatus.SERVING)
+    return QueueList(queue_ids=tuple(served))

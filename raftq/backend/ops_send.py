@@ -83,7 +83,7 @@ def _send_one(queue: QueueState, entry: SendEntry, at: Position) -> SentMessage:
     seq = queue.allocate_seq()
     meta = MessageMeta(
         seq=seq,
-        message_id=message_id(queue.queue_id, queue.record.created_index, at),
+        message_id=message_id(queue.queue_id, queue.record.created_index, at, queue.record.epoch),
         state=MessageState.DELAYED if visible_at_ms > now_ms else MessageState.VISIBLE,
         priority=entry.priority,
         group_id=entry.group_id,

@@ -26,12 +26,13 @@ from raftq.backend.records import (
     MessageState,
     QueueRecord,
     RemovedAs,
+    ReplicaStatus,
     StatusRecord,
     pack_body,
     unpack_body,
 )
 from raftq.backend.txn import Txn
-from raftq.common.errors import CorruptState, QueueNotFound, ReceiptHandleInvalid
+from raftq.common.errors import CorruptState, QueueMoved, QueueNotFound, ReceiptHandleInvalid
 
 
 def _expires_at(kind: bytes, raw: bytes) -> int:
@@ -70,15 +71,23 @@ class QueueState:
     def load(
         cls, txn: Txn, queue_id: str, now_ms: int, advanced: AdvancedAt | None = None
     ) -> QueueState:
+        """The queue, if this replica serves it (every client command goes through here)."""
         found = cls.find(txn, queue_id, now_ms, advanced)
         if found is None:
             raise QueueNotFound(f"queue {queue_id!r} does not exist", field="queue")
+        if found.record.status != ReplicaStatus.SERVING:
+            raise QueueMoved(
+                f"queue {queue_id!r} is not served by this cluster (placement epoch "
+                f"{found.record.epoch}): ask the metadata service where it lives",
+                field="queue",
+            )
         return found
 
     @classmethod
     def find(
         cls, txn: Txn, queue_id: str, now_ms: int, advanced: AdvancedAt | None = None
     ) -> QueueState | None:
+        """The queue's replica whatever its status: moves and drops act on fenced ones too."""
         raw = txn.get(keys.queue_key(queue_id))
         return None if raw is None else cls(txn, QueueRecord.unpack(raw), now_ms, advanced)
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from raftq.backend.queue_export import export_chunk
 from raftq.backend.reads import list_queues, queue_stats
+from raftq.backend.records import ReplicaStatus
 from raftq.backend.rocks_store import RocksStore
 from raftq.backend.state_directory import StateDirectory
 from raftq.backend.state_machine import QueueStateMachine
+from raftq.common.node_api import ExportChunk, ExportRequest
 from raftq.common.results import QueueStats
 from raftq.common.settings import StoreSettings
 
@@ -50,7 +53,13 @@ class QueueRaftMachine:
             return {
                 record.queue_id: queue_stats(self.machine, record.queue_id, now_ms)
                 for record in list_queues(self.machine)
+                if record.status == ReplicaStatus.SERVING
             }
+
+    def export(self, request: ExportRequest) -> ExportChunk:
+        """A chunk of a fenced queue's records (queue_export.py), read between applies."""
+        with self.lock:
+            return export_chunk(self.machine.store, request)
 
     def install_snapshot(self, directory: Path) -> None:
         with self.lock:

@@ -115,6 +115,14 @@ class Counters:
         return _build("counters", lambda: cls(*fields))
 
 
+class ReplicaStatus(enum.IntEnum):
+    """Whether a replica serves its queue (see ops_move.py for the move protocol)."""
+
+    SERVING = 0
+    FENCED = 1  # moved away under a newer placement epoch: frozen, refuses every request
+    IMPORTING = 2  # being copied in from the cluster it moves from: refuses every request
+
+
 @dataclass(slots=True)
 class QueueRecord:
     queue_id: str
@@ -124,6 +132,9 @@ class QueueRecord:
     created_at_ms: int
     created_index: int
     last_purge_at_ms: int | None = None
+    # The placement epoch this replica holds the queue under (raised by every move).
+    epoch: int = 1
+    status: ReplicaStatus = ReplicaStatus.SERVING
 
     def pack(self) -> bytes:
         return _pack(
@@ -134,16 +145,38 @@ class QueueRecord:
             self.created_at_ms,
             self.created_index,
             self.last_purge_at_ms,
+            self.epoch,
+            int(self.status),
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> QueueRecord:
-        f = _unpack(raw, "queue", 7)
+        f = _unpack(raw, "queue", 9)
         try:
             attributes = QueueAttributes.model_validate(f[3])
         except ValueError as error:
             raise CorruptState(f"queue record attributes do not validate: {error}") from None
-        return _build("queue", lambda: cls(f[0], f[1], f[2], attributes, f[4], f[5], f[6]))
+        return _build(
+            "queue",
+            lambda: cls(f[0], f[1], f[2], attributes, f[4], f[5], f[6], f[7], ReplicaStatus(f[8])),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class ImportSession:
+    """The copy in progress into an IMPORTING replica: only its session's records count."""
+
+    session: str
+    epoch: int
+    records: int
+
+    def pack(self) -> bytes:
+        return _pack(self.session, self.epoch, self.records)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> ImportSession:
+        fields = _unpack(raw, "import", 3)
+        return _build("import", lambda: cls(*fields))
 
 
 def pack_body(body: bytes, attributes: bytes) -> bytes:

@@ -28,6 +28,7 @@ from raftq.backend import keys
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.ops_ack import change_visibility, delete_messages, move_messages_to_dead_letter
 from raftq.backend.ops_expire import expire
+from raftq.backend.ops_move import begin_import, fence_queue, finish_import, import_records
 from raftq.backend.ops_queues import create_queue, drop_queue, purge_queue, set_queue_attributes
 from raftq.backend.ops_reads import get_message_status, get_queue_stats, list_queues
 from raftq.backend.ops_receive import receive_messages
@@ -37,14 +38,18 @@ from raftq.backend.store import Store
 from raftq.backend.txn import Txn
 from raftq.common import codec
 from raftq.common.commands import (
+    BeginImport,
     ChangeVisibility,
     Command,
     CreateQueue,
     DeleteMessages,
     DropQueue,
     Expire,
+    FenceQueue,
+    FinishImport,
     GetMessageStatus,
     GetQueueStats,
+    ImportRecords,
     ListQueues,
     MoveToDeadLetter,
     PurgeQueue,
@@ -65,6 +70,10 @@ _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
     MoveToDeadLetter: move_messages_to_dead_letter,
     PurgeQueue: purge_queue,
     DropQueue: drop_queue,
+    FenceQueue: fence_queue,
+    BeginImport: begin_import,
+    ImportRecords: import_records,
+    FinishImport: finish_import,
     GetQueueStats: get_queue_stats,
     GetMessageStatus: get_message_status,
     ListQueues: list_queues,

@@ -24,7 +24,16 @@ from raftq.common.errors import (
     RaftqError,
     error_from_code,
 )
-from raftq.common.node_api import COMMANDS_PATH, CONTENT_TYPE, NodeError, NodeRequest, NodeResponse
+from raftq.common.node_api import (
+    COMMANDS_PATH,
+    CONTENT_TYPE,
+    EXPORT_PATH,
+    ExportChunk,
+    ExportRequest,
+    NodeError,
+    NodeRequest,
+    NodeResponse,
+)
 from raftq.common.results import CommandResult
 
 
@@ -129,3 +138,7 @@ class BackendClient(NodeClient):
         body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
         raw = await self.call(COMMANDS_PATH, body, extra_timeout_s=wait_ms / 1000)
         return codec.decode(raw, NodeResponse).result
+
+    async def export(self, request: ExportRequest) -> ExportChunk:
+        """The next chunk of a fenced queue, from the leader (a move)."""
+        return codec.decode(await self.call(EXPORT_PATH, codec.encode(request)), ExportChunk)

@@ -138,6 +138,52 @@ class DropQueue(QueueCommand):
     kind: Literal["drop_queue"] = "drop_queue"
 
 
+PlacementEpoch = Annotated[int, Field(ge=1, le=2**31)]
+ImportSessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+PortableRecord = tuple[
+    Annotated[bytes, Field(min_length=1, max_length=1024)],
+    Annotated[bytes, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES + 64 * 1024)],
+]
+
+
+class FenceQueue(QueueCommand):
+    """A move's switch on the cluster the queue leaves: from now on this replica refuses every
+    request for the queue (`QueueMoved`) and its records stay frozen for the copy."""
+
+    kind: Literal["fence_queue"] = "fence_queue"
+    epoch: PlacementEpoch
+
+
+class BeginImport(QueueCommand):
+    """On the cluster a queue moves to: make an empty IMPORTING replica for `session`,
+    discarding whatever an earlier, unfinished session copied."""
+
+    kind: Literal["begin_import"] = "begin_import"
+    epoch: PlacementEpoch
+    session: ImportSessionId
+
+
+class ImportRecords(QueueCommand):
+    """Portable records (keys/portable_key) copied from the fenced source, for `session`."""
+
+    kind: Literal["import_records"] = "import_records"
+    session: ImportSessionId
+    records: Annotated[tuple[PortableRecord, ...], Field(max_length=limits.MOVE_CHUNK_MAX_RECORDS)]
+
+
+class FinishImport(QueueCommand):
+    """Every record of the session is in: take the source's queue record and serve."""
+
+    kind: Literal["finish_import"] = "finish_import"
+    session: ImportSessionId
+    records_total: Annotated[int, Field(ge=0)]
+    fifo: bool
+    attributes: QueueAttributes
+    created_at_ms: TimestampMs
+    created_index: Annotated[int, Field(ge=0)]
+    last_purge_at_ms: TimestampMs | None
+
+
 class GetQueueStats(QueueCommand):
     """A read through the log: exact counts, linearizable. Changes nothing but state time."""
 
@@ -174,6 +220,10 @@ AnyCommand = Annotated[
     | MoveToDeadLetter
     | PurgeQueue
     | DropQueue
+    | FenceQueue
+    | BeginImport
+    | ImportRecords
+    | FinishImport
     | GetQueueStats
     | GetMessageStatus
     | ListQueues

@@ -205,6 +205,14 @@ class OutcomeUnknown(PeerError):
     code = "OutcomeUnknown"
 
 
+class QueueMoved(PeerError):
+    """Raised when this cluster does not serve the queue now: it was moved away (fenced by a
+    newer placement epoch) or is still being copied in. Ask the metadata service where the
+    queue lives and retry there."""
+
+    code = "QueueMoved"
+
+
 class NoHealthyCluster(PeerError):
     """Raised when no healthy, non-draining backend cluster can take a new queue."""
 

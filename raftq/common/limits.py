@@ -76,3 +76,9 @@ TOKEN_MAX_CHARS: Final = 128
 # SQS: batch entry Id at most 80 chars of [A-Za-z0-9_-]; queue names likewise (with `.fifo`).
 ENTRY_ID_MAX_CHARS: Final = 80
 QUEUE_NAME_MAX_CHARS: Final = 80
+
+# A queue move copies records in chunks of at most this many bytes (keys and values), one Raft
+# entry each: big enough to amortize the round trips, small enough for the 12 MiB request limit
+# and for followers to take in one append. A single record may exceed it (a 1 MiB body).
+MOVE_CHUNK_MAX_BYTES: Final = 2 << 20
+MOVE_CHUNK_MAX_RECORDS: Final = 20_000

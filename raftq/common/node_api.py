@@ -12,10 +12,12 @@ from pydantic import Field
 
 from raftq.common import limits
 from raftq.common.commands import AnyCommand
+from raftq.common.queue_attributes import QueueAttributes
 from raftq.common.results import CommandResult
 from raftq.common.wire import WireModel
 
 COMMANDS_PATH = "/v1/commands"
+EXPORT_PATH = "/v1/export"
 CONTENT_TYPE = "application/x-msgpack"
 
 
@@ -35,3 +37,21 @@ class NodeError(WireModel):
     field: str | None = None
     # For NotLeader: the API address of the leader, when known.
     leader: str | None = None
+
+
+class ExportRequest(WireModel):
+    """Ask a backend leader for the next chunk of a fenced queue (a move)."""
+
+    queue: str
+    epoch: int
+    after: bytes | None = None  # the cursor of the previous chunk
+
+
+class ExportChunk(WireModel):
+    fifo: bool
+    attributes: QueueAttributes
+    created_at_ms: int
+    created_index: int
+    last_purge_at_ms: int | None
+    records: tuple[tuple[bytes, bytes], ...]  # portable keys
+    after: bytes | None  # the cursor to ask with next; None after the last chunk

@@ -19,6 +19,7 @@ from raftq.common.errors import (
     NotLeader,
     Overloaded,
     PeerError,
+    QueueMoved,
     QueueNotFound,
     RaftqError,
     Unauthenticated,
@@ -32,6 +33,7 @@ _STATUS: tuple[tuple[type[RaftqError], int], ...] = (
     (QueueNotFound, 404),
     (ClientError, 400),
     (NotLeader, 421),
+    (QueueMoved, 409),
     (Overloaded, 503),
     (PeerError, 503),
 )

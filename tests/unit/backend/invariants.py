@@ -13,7 +13,8 @@ keep true after every entry:
   its lowest visible sequence; `GroupState.in_flight` equals its in-flight messages, and a
   group with neither has no GroupState;
 - every dedup, attempt and status record has the expiry entry (X) written for it;
-- no key belongs to a queue number that no queue has (a dropped queue leaves nothing behind).
+- no key belongs to a queue number that no queue has (a dropped queue leaves nothing behind);
+- an import session (N) exists exactly for each queue being imported (a move).
 
 `store_contents(store)` returns every (key, value) pair, to compare replicas byte for byte.
 """
@@ -33,6 +34,7 @@ from raftq.backend.records import (
     MessageMeta,
     MessageState,
     QueueRecord,
+    ReplicaStatus,
     StatusRecord,
 )
 from raftq.backend.store import ReadView
@@ -62,9 +64,13 @@ class _QueueKeys:
 def check_invariants(store: ReadView) -> None:
     queues: dict[int, QueueRecord] = {}
     per_queue: defaultdict[int, _QueueKeys] = defaultdict(_QueueKeys)
+    importing: list[str] = []
     for key, value in store_contents(store):
         prefix = key[:1]
         if prefix == keys.META:
+            continue
+        if prefix == keys.IMPORT:
+            importing.append(key[1:].decode())
             continue
         if prefix == keys.QUEUE:
             record = QueueRecord.unpack(value)
@@ -77,8 +83,11 @@ def check_invariants(store: ReadView) -> None:
         per_queue[qnum].families[prefix][key] = value
     orphans = set(per_queue) - set(queues)
     assert not orphans, f"keys of queue numbers no queue has: {sorted(orphans)}"
+    being_imported = {q.queue_id for q in queues.values() if q.status == ReplicaStatus.IMPORTING}
+    assert set(importing) == being_imported, "an import session without its importing queue"
     for qnum, record in queues.items():
-        _check_queue(record, per_queue[qnum])
+        if record.status != ReplicaStatus.IMPORTING:  # a copy in progress is not whole yet
+            _check_queue(record, per_queue[qnum])
 
 
 def _check_queue(queue: QueueRecord, stored: _QueueKeys) -> None:

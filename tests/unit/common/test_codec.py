@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from raftq.common import codec, limits
 from raftq.common.commands import (
     AnyCommand,
+    BeginImport,
     ChangeVisibility,
     CommandBatch,
     CreateQueue,
@@ -25,8 +26,11 @@ from raftq.common.commands import (
     DeleteMessages,
     DropQueue,
     Expire,
+    FenceQueue,
+    FinishImport,
     GetMessageStatus,
     GetQueueStats,
+    ImportRecords,
     ListQueues,
     MoveToDeadLetter,
     PurgeQueue,
@@ -99,6 +103,22 @@ EVERY_KIND: tuple[AnyCommand, ...] = (
     ),
     PurgeQueue(now_ms=8, queue="q"),
     DropQueue(now_ms=9, queue="q"),
+    FenceQueue(now_ms=9, queue="q", epoch=2),
+    BeginImport(now_ms=9, queue="q", epoch=2, session="session-1"),
+    ImportRecords(
+        now_ms=9, queue="q", session="session-1", records=((b"C", b"\x95"), (b"M\x00", b""))
+    ),
+    FinishImport(
+        now_ms=9,
+        queue="q",
+        session="session-1",
+        records_total=2,
+        fifo=False,
+        attributes=QueueAttributes(delay_ms=5),
+        created_at_ms=3,
+        created_index=4,
+        last_purge_at_ms=None,
+    ),
     GetQueueStats(now_ms=10, queue="q"),
     GetMessageStatus(now_ms=11, queue="q", message_id="0f1e2d3c-0000-1111-2222-333344445555"),
     ListQueues(now_ms=12),
