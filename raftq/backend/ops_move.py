@@ -30,7 +30,7 @@ from raftq.common.errors import (
     QueueNotFound,
 )
 from raftq.common.queue_attributes import QueueAttributes
-from raftq.common.results import Done
+from raftq.common.results import Done, QueueCreated
 
 
 def fence_queue(ctx: ApplyContext, command: FenceQueue) -> Done:
@@ -52,13 +52,15 @@ def fence_queue(ctx: ApplyContext, command: FenceQueue) -> Done:
     return Done()
 
 
-def begin_import(ctx: ApplyContext, command: BeginImport) -> Done:
+def begin_import(ctx: ApplyContext, command: BeginImport) -> QueueCreated:
+    """`created` False: the replica already serves the queue under this epoch (a copy finished
+    before; the mover goes on with what follows it)."""
     existing = QueueState.find(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
     if existing is not None:
         record = existing.record
         if record.status == ReplicaStatus.SERVING:
             if record.epoch >= command.epoch:
-                return Done()  # this session's epoch already finished here
+                return QueueCreated(created=False)
             raise QueueAlreadyExists(
                 f"queue {command.queue!r} is served here under epoch {record.epoch}", field="queue"
             )
@@ -86,7 +88,7 @@ def begin_import(ctx: ApplyContext, command: BeginImport) -> Done:
     ctx.txn.put(keys.queue_key(command.queue), placeholder.pack())
     session = ImportSession(session=command.session, epoch=command.epoch, records=0)
     ctx.txn.put(keys.import_key(command.queue), session.pack())
-    return Done()
+    return QueueCreated(created=True)
 
 
 def import_records(ctx: ApplyContext, command: ImportRecords) -> Done:

@@ -24,10 +24,13 @@ from pydantic import ValidationError
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.errors import ClientError, PeerError
 from raftq.common.metadata_api import (
+    MOVES_PATH,
     CreateKeyRequest,
     CreateQueueRequest,
     DeleteQueueRequest,
     MetadataClient,
+    MoveQueueRequest,
+    SetQueueRequest,
 )
 from raftq.common.metadata_commands import (
     AddGrant,
@@ -38,7 +41,7 @@ from raftq.common.metadata_commands import (
     RevokeAccessKey,
 )
 from raftq.common.metadata_models import Grant
-from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
+from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
@@ -52,21 +55,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     admin.add_argument("--actor", default="admin", help="who is acting, for the audit trail")
     areas = admin.add_subparsers(dest="area", required=True)
 
-    queues = areas.add_parser("queues").add_subparsers(dest="verb", required=True)
-    queues.add_parser("list")
-    queues.add_parser("show").add_argument("name")
-    for verb in ("create",):
-        parser = queues.add_parser(verb)
-        parser.add_argument("name")
-        parser.add_argument("--fifo", action="store_true")
-        parser.add_argument("--visibility-timeout-s", type=int)
-        parser.add_argument("--retention-s", type=int)
-        parser.add_argument("--delay-s", type=int)
-        parser.add_argument("--dedup-window-s", type=int)
-        parser.add_argument("--content-based-dedup", action="store_true")
-        parser.add_argument("--dead-letter-queue")
-        parser.add_argument("--max-receive-count", type=int, default=10)
-    queues.add_parser("delete").add_argument("name")
+    _add_queue_commands(areas)
 
     clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
     clusters.add_parser("list")
@@ -74,6 +63,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     drain = clusters.add_parser("drain")
     drain.add_argument("cluster_id")
     drain.add_argument("--undo", action="store_true", help="take new queues again")
+    _add_wait_flags(drain)
 
     principals = areas.add_parser("principals").add_subparsers(dest="verb", required=True)
     principals.add_parser("create").add_argument("principal_id")
@@ -97,6 +87,36 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
     raft.add_parser("status")
     areas.add_parser("audit")
+
+
+def _add_queue_commands(areas: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    queues = areas.add_parser("queues").add_subparsers(dest="verb", required=True)
+    queues.add_parser("list")
+    queues.add_parser("show").add_argument("name")
+    for verb in ("create", "set"):
+        parser = queues.add_parser(verb)
+        parser.add_argument("name")
+        if verb == "create":
+            parser.add_argument("--fifo", action="store_true")
+        parser.add_argument("--visibility-timeout-s", type=int)
+        parser.add_argument("--retention-s", type=int)
+        parser.add_argument("--delay-s", type=int)
+        parser.add_argument("--dedup-window-s", type=int)
+        parser.add_argument("--content-based-dedup", choices=["on", "off"])
+        parser.add_argument("--dead-letter-queue")
+        parser.add_argument("--max-receive-count", type=int, default=10)
+        if verb == "set":
+            parser.add_argument("--no-dead-letter-queue", action="store_true")
+    queues.add_parser("delete").add_argument("name")
+    move = queues.add_parser("move", help="move a queue to another backend cluster, online")
+    move.add_argument("name")
+    move.add_argument("--to", dest="target", help="target cluster (default: least loaded)")
+    _add_wait_flags(move)
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-wait", action="store_true", help="start, do not wait for the end")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="how long to wait")
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
@@ -165,7 +185,8 @@ def _not_found(path: str) -> ClientError:
     return ClientError(f"{path.rsplit('/', 1)[-1]} does not exist")
 
 
-def _attributes(args: argparse.Namespace) -> QueueAttributes:
+def _attribute_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The attributes the flags name, in the units of QueueAttributes."""
     values: dict[str, Any] = {}
     for flag, field, scale in [
         ("visibility_timeout_s", "visibility_timeout_ms", 1000),
@@ -175,16 +196,27 @@ def _attributes(args: argparse.Namespace) -> QueueAttributes:
     ]:
         if getattr(args, flag) is not None:
             values[field] = getattr(args, flag) * scale
-    if args.content_based_dedup:
-        values["content_based_dedup"] = True
+    if args.content_based_dedup is not None:
+        values["content_based_dedup"] = args.content_based_dedup == "on"
     if args.dead_letter_queue:
-        values["redrive"] = RedrivePolicy(
-            dead_letter_queue=args.dead_letter_queue, max_receive_count=args.max_receive_count
-        )
-    try:
-        return QueueAttributes(**values)
-    except ValueError as error:
-        raise ClientError(f"invalid attribute: {error}") from None
+        values["redrive"] = {
+            "dead_letter_queue": args.dead_letter_queue,
+            "max_receive_count": args.max_receive_count,
+        }
+    return values
+
+
+def _attributes(args: argparse.Namespace) -> QueueAttributes:
+    return QueueAttributes.model_validate(_attribute_values(args))
+
+
+def _changes(args: argparse.Namespace) -> QueueAttributeChanges:
+    values = _attribute_values(args)
+    if args.no_dead_letter_queue:
+        values["clear_redrive"] = True
+    if not values:
+        raise ClientError("nothing to change: name at least one attribute flag")
+    return QueueAttributeChanges.model_validate(values)
 
 
 async def _run(args: argparse.Namespace, members: list[str], secret: str | None) -> Any:
@@ -202,12 +234,7 @@ async def _run(args: argparse.Namespace, members: list[str], secret: str | None)
                 if not found:
                     raise _not_found(args.cluster_id)
                 return found[0]
-            result = await admin.command(
-                DrainCluster(
-                    now_ms=0, actor=actor, cluster_id=args.cluster_id, draining=not args.undo
-                )
-            )
-            return _cluster_row(result.cluster.model_dump(mode="json"))
+            return await _drain(admin, args, actor)
         if area == "principals":
             if verb == "list":
                 catalogue = await admin.get("/v1/catalogue")
@@ -258,10 +285,99 @@ async def _queues(admin: _Admin, args: argparse.Namespace, verb: str, actor: str
         if isinstance(result, Failure):
             raise result.to_error()
         return _queue_row(result.queue.model_dump(mode="json"))
+    if verb == "set":
+        result = await admin.client.set_queue(
+            SetQueueRequest(actor=actor, name=args.name, changes=_changes(args))
+        )
+        if isinstance(result, Failure):
+            raise result.to_error()
+        return result.queue.model_dump(mode="json")
+    if verb == "move":
+        queue = await _start_move(admin, args.name, args.target, actor)
+        if args.no_wait:
+            return _queue_row(queue)
+        return _queue_row(await _wait_for_move(admin, args.name, args.timeout_s))
     result = await admin.client.delete_queue(DeleteQueueRequest(actor=actor, name=args.name))
     if isinstance(result, Failure):
         raise result.to_error()
     return {"name": args.name, "deleted": True}
+
+
+async def _start_move(admin: _Admin, name: str, target: str | None, actor: str) -> dict[str, Any]:
+    result = await admin.client.move_queue(MoveQueueRequest(actor=actor, name=name, target=target))
+    if isinstance(result, Failure):
+        raise result.to_error()
+    queue: dict[str, Any] = result.queue.model_dump(mode="json")
+    return queue
+
+
+async def _wait_for_move(admin: _Admin, name: str, timeout_s: float) -> dict[str, Any]:
+    """Poll until the queue is active again; progress lines go to stderr."""
+    deadline = time.monotonic() + timeout_s
+    last_line = ""
+    while True:
+        queue: dict[str, Any] = (await admin.get(f"/v1/queues/{name}"))["queue"]
+        if queue["lifecycle"] != "moving":
+            placed = queue["placement"]
+            line = f"{name}: on {placed['cluster_id']}, epoch {placed['epoch']}"
+            finished = (await _moves(admin)).get(name)
+            if finished is not None and finished["phase"] == "done":
+                line += (
+                    f" ({finished['records']} records copied; the queue paused for "
+                    f"{finished['paused_s']} s)"
+                )
+            _progress(line)
+            return queue
+        step = (await _moves(admin)).get(name)
+        line = f"{name}: moving to {queue['move_target']}"
+        if step is not None:
+            line += f": {step['phase']}, {step['records']} records in {step['chunks']} chunks"
+            if step["error"]:
+                line += f" (attempt {step['attempts']} failed: {step['error']}; retrying)"
+        if line != last_line:
+            _progress(line)
+            last_line = line
+        if time.monotonic() > deadline:
+            raise PeerError(f"the move of {name} did not finish within {timeout_s:g} s; it goes on")
+        await asyncio.sleep(0.2)
+
+
+async def _moves(admin: _Admin) -> dict[str, Any]:
+    """The leader's move progress (empty if no leader answers: progress is optional)."""
+    try:
+        moves: dict[str, Any] = (await admin.get(MOVES_PATH))["moves"]
+    except PeerError:
+        return {}
+    return moves
+
+
+async def _drain(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
+    """Mark the cluster draining (no new queues), then move every queue it holds away."""
+    result = await admin.command(
+        DrainCluster(now_ms=0, actor=actor, cluster_id=args.cluster_id, draining=not args.undo)
+    )
+    if args.undo:
+        return _cluster_row(result.cluster.model_dump(mode="json"))
+    catalogue = await admin.get("/v1/catalogue")
+    held = sorted(
+        q["name"]
+        for q in catalogue["queues"]
+        if q["placement"]["cluster_id"] == args.cluster_id and q["lifecycle"] != "deleting"
+    )
+    rows = []
+    for number, name in enumerate(held, start=1):
+        _progress(f"draining {args.cluster_id}: queue {number}/{len(held)}: {name}")
+        queue = await admin.get(f"/v1/queues/{name}")
+        if queue["queue"]["lifecycle"] != "moving":
+            await _start_move(admin, name, None, actor)
+        if not args.no_wait:
+            rows.append(_queue_row(await _wait_for_move(admin, name, args.timeout_s)))
+    _progress(f"draining {args.cluster_id}: {len(held)} queue(s) moved away")
+    return rows or _cluster_row(result.cluster.model_dump(mode="json"))
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 async def _raft_status(admin: _Admin) -> list[dict[str, Any]]:

@@ -59,6 +59,10 @@ class NodeClient:
         self._leader: str | None = None
 
     @property
+    def members(self) -> list[str]:
+        return list(self._members)
+
+    @property
     def leader(self) -> str | None:
         return self._leader
 

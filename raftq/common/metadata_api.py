@@ -9,13 +9,16 @@ from raftq.common.backend_client import NodeClient
 from raftq.common.metadata_commands import AnyMetadataCommand
 from raftq.common.metadata_models import Identifier, QueueName
 from raftq.common.metadata_results import MetadataResult
-from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.wire import WireModel
 
 METADATA_COMMANDS_PATH = "/v1/commands"
 CREATE_QUEUE_PATH = "/v1/queues/create"
 DELETE_QUEUE_PATH = "/v1/queues/delete"
 CREATE_KEY_PATH = "/v1/keys/create"
+SET_QUEUE_PATH = "/v1/queues/set"
+MOVE_QUEUE_PATH = "/v1/queues/move"
+MOVES_PATH = "/v1/moves"
 
 
 class MetadataRequest(WireModel):
@@ -38,6 +41,22 @@ class CreateQueueRequest(WireModel):
 class DeleteQueueRequest(WireModel):
     actor: Identifier
     name: QueueName
+
+
+class SetQueueRequest(WireModel):
+    """Change some attributes (the others stay): catalogue first, then the replica."""
+
+    actor: Identifier
+    name: QueueName
+    changes: QueueAttributeChanges
+
+
+class MoveQueueRequest(WireModel):
+    """Start moving a queue (queue_move.py); `target` None lets the leader choose."""
+
+    actor: Identifier
+    name: QueueName
+    target: Identifier | None = None
 
 
 class CreateKeyRequest(WireModel):
@@ -67,6 +86,14 @@ class MetadataClient(NodeClient):
 
     async def delete_queue(self, request: DeleteQueueRequest) -> Any:
         raw = await self.call(DELETE_QUEUE_PATH, codec.encode(request))
+        return codec.decode(raw, MetadataResponse).result
+
+    async def set_queue(self, request: SetQueueRequest) -> Any:
+        raw = await self.call(SET_QUEUE_PATH, codec.encode(request))
+        return codec.decode(raw, MetadataResponse).result
+
+    async def move_queue(self, request: MoveQueueRequest) -> Any:
+        raw = await self.call(MOVE_QUEUE_PATH, codec.encode(request))
         return codec.decode(raw, MetadataResponse).result
 
     async def create_key(self, request: CreateKeyRequest) -> CreatedKey:

@@ -1,6 +1,12 @@
 """The internal HTTP API of a metadata node.
 
 POST /v1/commands        signed; msgpack MetadataRequest -> MetadataResponse | NodeError
+POST /v1/queues/create  signed; msgpack CreateQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/set     signed; msgpack SetQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/delete  signed; msgpack DeleteQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/move    signed; msgpack MoveQueueRequest -> MetadataResponse: the move started
+GET  /v1/moves          signed; JSON progress of the leader's moves
+POST /v1/keys/create    signed; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
 GET  /v1/queues/{name}   signed; JSON {queue, freshness}: served by any member, saying whether
                          it is the leader and which index it applied (404 if unknown)
 GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
@@ -20,30 +26,38 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from raftq.common import codec
-from raftq.common.errors import QueueNotFound, RaftqError
+from raftq.common.errors import NotLeader, QueueNotFound, RaftqError
 from raftq.common.metadata_api import (
     CREATE_KEY_PATH,
     CREATE_QUEUE_PATH,
     DELETE_QUEUE_PATH,
     METADATA_COMMANDS_PATH,
+    MOVE_QUEUE_PATH,
+    MOVES_PATH,
+    SET_QUEUE_PATH,
     CreateKeyRequest,
     CreateQueueRequest,
     DeleteQueueRequest,
     MetadataRequest,
     MetadataResponse,
+    MoveQueueRequest,
+    SetQueueRequest,
 )
 from raftq.common.metadata_results import QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
 from raftq.metadata.access_keys import create_access_key
+from raftq.metadata.backends import Backends
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
+from raftq.metadata.queue_move import QueueMover
 from raftq.raft.node_http import authenticated_body, error_response, health, readiness
 
 NODE = web.AppKey("metadata_node", MetadataNode)
 _REGISTRY = web.AppKey("metadata_registry", CollectorRegistry)
 _GAUGES = web.AppKey("metadata_gauges", dict)
 LIFECYCLE = web.AppKey("queue_lifecycle", QueueLifecycle)
+MOVER = web.AppKey("queue_mover", QueueMover)
 
 
 async def _body(request: web.Request) -> bytes:
@@ -86,6 +100,43 @@ async def delete_queue(request: web.Request) -> web.Response:
     return web.Response(
         body=codec.encode(MetadataResponse(result=Done())), content_type=CONTENT_TYPE
     )
+
+
+async def set_queue(request: web.Request) -> web.Response:
+    try:
+        call = codec.decode(await _body(request), SetQueueRequest)
+        queue = await request.app[LIFECYCLE].set_attributes(call.name, call.changes, call.actor)
+    except RaftqError as error:
+        return error_response(error)
+    result = QueueResult(queue=queue, changed=True)
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
+    )
+
+
+async def move_queue(request: web.Request) -> web.Response:
+    try:
+        call = codec.decode(await _body(request), MoveQueueRequest)
+        queue = await request.app[MOVER].start(call.name, call.target, call.actor)
+    except RaftqError as error:
+        return error_response(error)
+    result = QueueResult(queue=queue, changed=True)
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
+    )
+
+
+async def moves(request: web.Request) -> web.Response:
+    """The leader's moves in progress or done since it leads, for progress display."""
+    node = request.app[NODE]
+    try:
+        await _body(request)
+        if not node.raft.is_leader:
+            raise NotLeader("this node is not the leader", leader_hint=node.leader_api_address)
+    except RaftqError as error:
+        return error_response(error)
+    progress = {name: p.as_json() for name, p in request.app[MOVER].progress.items()}
+    return web.json_response({"moves": progress, **node.freshness()})
 
 
 async def create_key(request: web.Request) -> web.Response:
@@ -175,12 +226,15 @@ def create_app(node: MetadataNode) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
-            app[LIFECYCLE] = QueueLifecycle(node, session)
-            reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler())
+            backends = Backends(node, session)
+            app[LIFECYCLE] = QueueLifecycle(node, backends)
+            app[MOVER] = QueueMover(node, backends)
+            reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler(app[MOVER]))
             yield
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await app[MOVER].stop()
         node.stop()
 
     app.cleanup_ctx.append(lifecycle)
@@ -188,6 +242,9 @@ def create_app(node: MetadataNode) -> web.Application:
     app.router.add_post(CREATE_QUEUE_PATH, create_queue)
     app.router.add_post(DELETE_QUEUE_PATH, delete_queue)
     app.router.add_post(CREATE_KEY_PATH, create_key)
+    app.router.add_post(SET_QUEUE_PATH, set_queue)
+    app.router.add_post(MOVE_QUEUE_PATH, move_queue)
+    app.router.add_get(MOVES_PATH, moves)
     app.router.add_get("/v1/audit", audit)
     app.router.add_get("/v1/queues/{name}", queue)
     app.router.add_get("/v1/catalogue", catalogue)

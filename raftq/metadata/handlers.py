@@ -127,8 +127,8 @@ def activate_queue(state: MetadataState, c: ActivateQueue) -> QueueResult:
 
 def set_queue_attributes(state: MetadataState, c: SetQueueAttributes) -> QueueResult:
     queue = _queue(state, c.name)
-    if queue.lifecycle == "deleting":
-        raise ConflictingState(f"queue {c.name!r} is being deleted", field="name")
+    if queue.lifecycle != "active":
+        raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}: try again", field="name")
     _check_dead_letter(state, c.name, queue.fifo, c.attributes.redrive)
     queue = queue.model_copy(update={"attributes": c.attributes})
     state.queues[c.name] = queue
@@ -139,7 +139,9 @@ def begin_delete_queue(state: MetadataState, c: BeginDeleteQueue) -> QueueResult
     queue = _queue(state, c.name)
     if queue.lifecycle == "deleting":
         return QueueResult(queue=queue, changed=False)
-    queue = queue.model_copy(update={"lifecycle": "deleting", "move_target": None})
+    if queue.lifecycle == "moving":  # the move finishes first: a copy may be on its way
+        raise ConflictingState(f"queue {c.name!r} is moving: delete it after", field="name")
+    queue = queue.model_copy(update={"lifecycle": "deleting"})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 

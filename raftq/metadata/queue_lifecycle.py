@@ -28,23 +28,23 @@ import logging
 import secrets
 from typing import Final
 
-import aiohttp
-
 from raftq.common import commands as backend
-from raftq.common.backend_client import BackendClient
-from raftq.common.errors import ConflictingState, NotLeader, RaftqError
+from raftq.common.errors import ConflictingState, NotLeader, QueueNotFound, RaftqError
 from raftq.common.metadata_commands import (
     ActivateQueue,
     BeginDeleteQueue,
     CreateQueue,
     ForgetQueue,
+    SetQueueAttributes,
 )
 from raftq.common.metadata_models import Placement, Queue
 from raftq.common.metadata_results import QueueResult
-from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
+from raftq.metadata.backends import Backends
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.placement import choose_cluster
+from raftq.metadata.queue_move import QueueMover
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,9 @@ RECONCILE_INTERVAL_S: Final = 1.0
 
 
 class QueueLifecycle:
-    def __init__(self, node: MetadataNode, session: aiohttp.ClientSession) -> None:
+    def __init__(self, node: MetadataNode, backends: Backends) -> None:
         self._node = node
-        self._session = session
-        secret = node.settings.cluster_secret
-        self._secret = secret.get_secret_value() if secret is not None else None
+        self._backends = backends
 
     async def create(self, name: str, fifo: bool, attributes: QueueAttributes, actor: str) -> Queue:
         if not self._node.raft.is_leader:
@@ -90,15 +88,37 @@ class QueueLifecycle:
             queue = await self._finish_creating(queue, actor)
         return queue
 
+    async def set_attributes(self, name: str, changes: QueueAttributeChanges, actor: str) -> Queue:
+        """Change attributes in the catalogue, then on the replica. Both steps set the whole
+        attribute set, so a retry after a failure between them converges."""
+        queue = self._node.queue(name)
+        if queue is None:
+            raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+        attributes = changes.applied_to(queue.attributes)
+        queue = await self._commit_queue(
+            SetQueueAttributes(now_ms=0, actor=actor, name=name, attributes=attributes)
+        )
+        replica = self._backend_attributes(queue.attributes)
+        whole = QueueAttributeChanges(
+            **replica.model_dump(exclude={"redrive"}),
+            redrive=replica.redrive,
+            clear_redrive=replica.redrive is None,
+        )
+        await self._on_backend(
+            queue, backend.SetQueueAttributes(now_ms=0, queue=queue.queue_id, changes=whole)
+        )
+        return queue
+
     async def delete(self, name: str, actor: str) -> None:
         queue = await self._commit_queue(BeginDeleteQueue(now_ms=0, actor=actor, name=name))
         await self._finish_deleting(queue, actor)
 
-    async def run_reconciler(self) -> None:
+    async def run_reconciler(self, mover: QueueMover) -> None:
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             if self._node.raft.is_leader:
                 await self.reconcile_once()
+                mover.reconcile_once()
 
     async def reconcile_once(self) -> None:
         for queue in list(self._node.machine.machine.state.queues.values()):
@@ -143,15 +163,11 @@ class QueueLifecycle:
         )
 
     async def _on_backend(self, queue: Queue, command: backend.AnyCommand) -> None:
-        cluster = self._node.machine.machine.state.clusters[queue.placement.cluster_id]
-        client = BackendClient(
-            [member.api_address for member in cluster.members], self._secret, self._session
-        )
-        result = await client.execute(command)
-        if isinstance(result, Failure):
-            raise result.to_error()
+        await self._backends.run(queue.placement.cluster_id, command)
 
-    async def _commit_queue(self, command: CreateQueue | ActivateQueue | BeginDeleteQueue) -> Queue:
+    async def _commit_queue(
+        self, command: CreateQueue | ActivateQueue | BeginDeleteQueue | SetQueueAttributes
+    ) -> Queue:
         result = await self._node.execute(command)
         if isinstance(result, Failure):
             raise result.to_error()

@@ -30,7 +30,14 @@ from raftq.common.commands import (
 from raftq.common.errors import ConflictingState, QueueMoved, QueueNotFound
 from raftq.common.node_api import ExportChunk, ExportRequest
 from raftq.common.queue_attributes import RedrivePolicy
-from raftq.common.results import Done, Failure, QueueStats, ReceiveResult, SendResult
+from raftq.common.results import (
+    Done,
+    Failure,
+    QueueCreated,
+    QueueStats,
+    ReceiveResult,
+    SendResult,
+)
 from tests.replica import Replica
 from tests.unit.backend.invariants import check_invariants, store_contents
 
@@ -52,7 +59,7 @@ def copy(
 ) -> int:
     """Copy a fenced queue in chunks of `max_records`; returns how many chunks it took."""
     begin = BeginImport(now_ms=target.now_ms, queue=queue, epoch=epoch, session=session)
-    assert isinstance(target.one(begin), Done)
+    assert target.one(begin) == QueueCreated(created=True)
     after: bytes | None = None
     total = chunks = 0
     while True:
@@ -347,7 +354,8 @@ def test_a_newer_session_discards_the_older_one_which_can_no_longer_finish() -> 
     # Finishing again, or beginning the same epoch again, changes nothing.
     before = store_contents(target.store)
     assert isinstance(target.one(finish(target, chunk, "session-new", total)), Done)
-    target.one(BeginImport(now_ms=target.now_ms, queue=Q, epoch=2, session="session-3"))
+    again = BeginImport(now_ms=target.now_ms, queue=Q, epoch=2, session="session-3")
+    assert target.one(again) == QueueCreated(created=False)
     after = store_contents(target.store)
     assert [kv for kv in after if kv[0][:1] != keys.META] == [
         kv for kv in before if kv[0][:1] != keys.META
