@@ -153,7 +153,11 @@ class _Admin:
         self.session = session
         self.client = MetadataClient(members, secret, session)
 
-    async def get(self, path: str, address: str | None = None) -> dict[str, Any]:
+    async def get(
+        self, path: str, address: str | None = None, *, leader_only: bool = False
+    ) -> dict[str, Any]:
+        """A signed GET from the first member that answers; `leader_only` skips followers'
+        answers (they may lag the leader's by a few entries)."""
         for member in [address] if address else self.members:
             headers = {}
             if self.secret is not None:
@@ -167,6 +171,8 @@ class _Admin:
                 ) as response:
                     if response.status == 200:
                         payload: dict[str, Any] = await response.json()
+                        if leader_only and payload.get("served_by") != "leader":
+                            continue
                         return payload
                     if response.status == 404:
                         raise _not_found(path)
@@ -316,7 +322,8 @@ async def _wait_for_move(admin: _Admin, name: str, timeout_s: float) -> dict[str
     deadline = time.monotonic() + timeout_s
     last_line = ""
     while True:
-        queue: dict[str, Any] = (await admin.get(f"/v1/queues/{name}"))["queue"]
+        found = await admin.get(f"/v1/queues/{name}", leader_only=True)
+        queue: dict[str, Any] = found["queue"]
         if queue["lifecycle"] != "moving":
             placed = queue["placement"]
             line = f"{name}: on {placed['cluster_id']}, epoch {placed['epoch']}"
@@ -358,7 +365,7 @@ async def _drain(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
     )
     if args.undo:
         return _cluster_row(result.cluster.model_dump(mode="json"))
-    catalogue = await admin.get("/v1/catalogue")
+    catalogue = await admin.get("/v1/catalogue", leader_only=True)
     held = sorted(
         q["name"]
         for q in catalogue["queues"]
@@ -367,7 +374,7 @@ async def _drain(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
     rows = []
     for number, name in enumerate(held, start=1):
         _progress(f"draining {args.cluster_id}: queue {number}/{len(held)}: {name}")
-        queue = await admin.get(f"/v1/queues/{name}")
+        queue = await admin.get(f"/v1/queues/{name}", leader_only=True)
         if queue["queue"]["lifecycle"] != "moving":
             await _start_move(admin, name, None, actor)
         if not args.no_wait:
