@@ -33,7 +33,7 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import AccessKey, Cluster, NodeReport, Placement, Principal, Queue
 from raftq.common.metadata_results import ClusterResult, QueueResult
-from raftq.common.queue_attributes import RedrivePolicy
+from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
 from raftq.common.results import Done
 from raftq.metadata.state import MetadataState
 
@@ -86,11 +86,19 @@ def drain_cluster(state: MetadataState, c: DrainCluster) -> ClusterResult:
     return ClusterResult(cluster=cluster)
 
 
-def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
-    if c.name.endswith(".fifo") != c.fifo:
+def check_new_queue(
+    state: MetadataState, name: str, fifo: bool, attributes: QueueAttributes
+) -> None:
+    """What a new queue must satisfy whatever its placement (the leader checks it before it
+    chooses one, and apply again)."""
+    if name.endswith(".fifo") != fifo:
         raise InvalidParameter("a FIFO queue's name ends in .fifo, and only a FIFO's", field="name")
+    _check_dead_letter(state, name, fifo, attributes.redrive)
+
+
+def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
+    check_new_queue(state, c.name, c.fifo, c.attributes)
     _cluster(state, c.placement.cluster_id)
-    _check_dead_letter(state, c.name, c.fifo, c.attributes.redrive)
     existing = state.queues.get(c.name)
     if existing is not None:
         if existing.fifo == c.fifo and existing.attributes == c.attributes:

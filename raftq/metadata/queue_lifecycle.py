@@ -42,6 +42,7 @@ from raftq.common.metadata_results import QueueResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
 from raftq.metadata.backends import Backends
+from raftq.metadata.handlers import check_new_queue
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.placement import choose_cluster
 from raftq.metadata.queue_move import QueueMover
@@ -68,6 +69,7 @@ class QueueLifecycle:
         if existing is not None:  # a retry: the command answers alike, or refuses a difference
             queue_id, placement = existing.queue_id, existing.placement
         else:
+            check_new_queue(state, name, fifo, attributes)
             queue_id = f"q-{secrets.token_hex(8)}"
             cluster_id = choose_cluster(
                 state.clusters.values(), state.queues_per_cluster(), self._node.clock.now_ms()

@@ -221,6 +221,62 @@ def test_a_move_raises_the_placement_epoch_that_fences_the_old_cluster(metadata:
     assert switched.queue.lifecycle == "active"
 
 
+def test_a_moving_queue_refuses_other_changes_and_a_second_target(metadata: Metadata) -> None:
+    metadata.register("c2", zones="abc")
+    metadata.register("c3", zones="abc")
+    metadata.create("orders", "q-1")
+    now = metadata.now_ms
+    set_delay = SetQueueAttributes(
+        now_ms=now, actor="root", name="orders", attributes=QueueAttributes(delay_ms=5)
+    )
+    # Creating: a move or an attribute change waits for the replica to exist.
+    for early in (
+        set_delay,
+        BeginMove(now_ms=now, actor="root", name="orders", target_cluster="c2"),
+    ):
+        refused = metadata.run(early)
+        assert isinstance(refused, Failure) and refused.code == "ConflictingState", early
+    metadata.run(ActivateQueue(now_ms=now, actor="root", name="orders", queue_id="q-1"))
+    to_c2 = BeginMove(now_ms=now, actor="root", name="orders", target_cluster="c2")
+    assert isinstance(metadata.run(to_c2), QueueResult)
+    before = metadata.machine.state.to_bytes()
+    again = metadata.run(to_c2)  # a retried start is harmless
+    assert isinstance(again, QueueResult) and not again.changed
+    for refused_command in (
+        set_delay,
+        BeginDeleteQueue(now_ms=now, actor="root", name="orders"),
+        BeginMove(now_ms=now, actor="root", name="orders", target_cluster="c3"),
+    ):
+        refused = metadata.run(refused_command)
+        assert isinstance(refused, Failure) and refused.code == "ConflictingState", refused_command
+    assert _without_audit(metadata.machine.state.to_bytes()) == _without_audit(before)
+    stale = SwitchPlacement(now_ms=now, actor="root", name="orders", queue_id="q-other")
+    assert isinstance(metadata.run(stale), Failure)
+    metadata.run(SwitchPlacement(now_ms=now, actor="root", name="orders", queue_id="q-1"))
+    # Switched: a second switch (a retried step of an old mover) is refused, changing nothing.
+    late = metadata.run(SwitchPlacement(now_ms=now, actor="root", name="orders", queue_id="q-1"))
+    assert isinstance(late, Failure) and late.code == "ConflictingState"
+    assert metadata.machine.state.queues["orders"].placement == Placement(cluster_id="c2", epoch=2)
+
+
+def test_a_move_to_an_unknown_cluster_or_to_where_it_lives_is_refused(metadata: Metadata) -> None:
+    metadata.create("orders", "q-1")
+    metadata.run(ActivateQueue(now_ms=metadata.now_ms, actor="root", name="orders", queue_id="q-1"))
+    for target, field in (("c9", "cluster_id"), ("c1", "target_cluster")):
+        command = BeginMove(
+            now_ms=metadata.now_ms, actor="root", name="orders", target_cluster=target
+        )
+        refused = metadata.run(command)
+        assert isinstance(refused, Failure) and refused.field == field
+    assert metadata.machine.state.queues["orders"].lifecycle == "active"
+
+
+def _without_audit(raw: bytes) -> bytes:
+    state = MetadataState.from_bytes(raw)
+    state.audit.clear()
+    return state.to_bytes()
+
+
 def test_principals_keys_and_grants(metadata: Metadata) -> None:
     metadata.run(CreatePrincipal(now_ms=metadata.now_ms, actor="root", principal_id="app"))
     assert isinstance(
