@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from raftq.backend import keys
 from raftq.backend.apply_context import ApplyContext
+from raftq.backend.ops_queues import allocate_qnum
 from raftq.backend.queue_state import QueueState
 from raftq.backend.records import ImportSession, QueueRecord, ReplicaStatus
 from raftq.common.commands import BeginImport, FenceQueue, FinishImport, ImportRecords
@@ -72,9 +73,7 @@ def begin_import(ctx: ApplyContext, command: BeginImport) -> QueueCreated:
         for family in keys.QUEUE_FAMILIES:
             ctx.txn.delete_range(*keys.family_range(family, qnum))
     else:
-        raw_next = ctx.txn.get(keys.META_NEXT_QNUM)
-        qnum = 1 if raw_next is None else keys.read_u64(raw_next, 0)
-        ctx.txn.put(keys.META_NEXT_QNUM, keys.u64(qnum + 1))
+        qnum = allocate_qnum(ctx)
     placeholder = QueueRecord(
         queue_id=command.queue,
         qnum=qnum,

@@ -33,9 +33,7 @@ def create_queue(ctx: ApplyContext, command: CreateQueue) -> QueueCreated:
             )
         return QueueCreated(created=False)
     _check_redrive(ctx, command.queue, command.fifo, command.attributes)
-    raw_next = ctx.txn.get(keys.META_NEXT_QNUM)
-    qnum = 1 if raw_next is None else keys.read_u64(raw_next, 0)
-    ctx.txn.put(keys.META_NEXT_QNUM, keys.u64(qnum + 1))
+    qnum = allocate_qnum(ctx)
     record = QueueRecord(
         queue_id=command.queue,
         qnum=qnum,
@@ -47,6 +45,14 @@ def create_queue(ctx: ApplyContext, command: CreateQueue) -> QueueCreated:
     ctx.txn.put(keys.queue_key(command.queue), record.pack())
     ctx.txn.put(keys.counters_key(qnum), Counters().pack())
     return QueueCreated(created=True)
+
+
+def allocate_qnum(ctx: ApplyContext) -> int:
+    """A queue number never used on this replica before (keys.py)."""
+    raw_next = ctx.txn.get(keys.META_NEXT_QNUM)
+    qnum = 1 if raw_next is None else keys.read_u64(raw_next, 0)
+    ctx.txn.put(keys.META_NEXT_QNUM, keys.u64(qnum + 1))
+    return qnum
 
 
 def set_queue_attributes(ctx: ApplyContext, command: SetQueueAttributes) -> Done:

@@ -43,7 +43,7 @@ from raftq.common.metadata_api import (
     MoveQueueRequest,
     SetQueueRequest,
 )
-from raftq.common.metadata_results import QueueResult
+from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
 from raftq.metadata.access_keys import create_access_key
@@ -65,6 +65,12 @@ async def _body(request: web.Request) -> bytes:
     return await authenticated_body(request, node.settings.cluster_secret, node.clock)
 
 
+def _answer(result: MetadataResult) -> web.Response:
+    return web.Response(
+        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
+    )
+
+
 async def commands(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
@@ -72,9 +78,7 @@ async def commands(request: web.Request) -> web.Response:
         result = await node.execute(call.command)
     except RaftqError as error:
         return error_response(error)
-    return web.Response(
-        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
-    )
+    return _answer(result)
 
 
 async def create_queue(request: web.Request) -> web.Response:
@@ -85,10 +89,7 @@ async def create_queue(request: web.Request) -> web.Response:
         )
     except RaftqError as error:
         return error_response(error)
-    result = QueueResult(queue=queue, changed=True)
-    return web.Response(
-        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
-    )
+    return _answer(QueueResult(queue=queue, changed=True))
 
 
 async def delete_queue(request: web.Request) -> web.Response:
@@ -97,9 +98,7 @@ async def delete_queue(request: web.Request) -> web.Response:
         await request.app[LIFECYCLE].delete(call.name, call.actor)
     except RaftqError as error:
         return error_response(error)
-    return web.Response(
-        body=codec.encode(MetadataResponse(result=Done())), content_type=CONTENT_TYPE
-    )
+    return _answer(Done())
 
 
 async def set_queue(request: web.Request) -> web.Response:
@@ -108,10 +107,7 @@ async def set_queue(request: web.Request) -> web.Response:
         queue = await request.app[LIFECYCLE].set_attributes(call.name, call.changes, call.actor)
     except RaftqError as error:
         return error_response(error)
-    result = QueueResult(queue=queue, changed=True)
-    return web.Response(
-        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
-    )
+    return _answer(QueueResult(queue=queue, changed=True))
 
 
 async def move_queue(request: web.Request) -> web.Response:
@@ -120,10 +116,7 @@ async def move_queue(request: web.Request) -> web.Response:
         queue = await request.app[MOVER].start(call.name, call.target, call.actor)
     except RaftqError as error:
         return error_response(error)
-    result = QueueResult(queue=queue, changed=True)
-    return web.Response(
-        body=codec.encode(MetadataResponse(result=result)), content_type=CONTENT_TYPE
-    )
+    return _answer(QueueResult(queue=queue, changed=True))
 
 
 async def moves(request: web.Request) -> web.Response:
