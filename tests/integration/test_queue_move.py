@@ -30,7 +30,7 @@ from raftq.common.commands import (
     SendMessages,
 )
 from raftq.common.errors import QueueMoved, QueueNotFound, RaftqError
-from raftq.common.metadata_api import CreateQueueRequest
+from raftq.common.metadata_api import CreateQueueRequest, MoveQueueRequest
 from raftq.common.results import (
     BatchResult,
     Failure,
@@ -228,3 +228,73 @@ async def test_a_queue_moves_under_load_losing_and_duplicating_nothing(
         f"({before_move} before the move), {router.reroutes} reroutes, "
         f"{redeliveries} redeliveries"
     )
+
+
+async def test_a_move_cut_short_by_a_killed_metadata_leader_is_finished_by_the_next(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    # Given a queue of 10,000 messages on one of two clusters (a copy of about a second)
+    metadata = cluster_factory(name="metadata", kind="metadata")
+    registering = [arg for node in metadata.nodes for arg in ("--metadata", node.api_address)]
+    clusters = {
+        cluster_id: cluster_factory("--cluster-id", cluster_id, *registering, name=cluster_id)
+        for cluster_id in ("c1", "c2")
+    }
+    for cluster in (metadata, *clusters.values()):
+        cluster.start_all()
+    for cluster in (metadata, *clusters.values()):
+        await cluster.leader(timeout_s=30)
+
+    async def both_report() -> bool | None:
+        catalogue = await metadata.get_json(0, "/v1/catalogue")
+        found = catalogue["clusters"] if catalogue else []
+        return True if len(found) == 2 and all(len(c["reports"]) == 3 for c in found) else None
+
+    await eventually(both_report, timeout_s=30, what="both clusters to report")
+    client = metadata.metadata_client()
+    created = await client.create_queue(CreateQueueRequest(actor="admin", name=QUEUE))
+    queue_id, source = created.queue.queue_id, created.queue.placement.cluster_id
+    target = "c2" if source == "c1" else "c1"
+    for start in range(0, 10_000, 100):
+        entries = tuple(
+            SendEntry(entry_id=f"e{i}", body=f"m{start + i}".encode(), dedup_id=f"m{start + i}")
+            for i in range(100)
+        )
+        await clusters[source].client.execute(
+            SendMessages(now_ms=0, queue=queue_id, entries=entries)
+        )
+
+    # When the metadata leader is killed while it copies the queue
+    await client.move_queue(MoveQueueRequest(actor="admin", name=QUEUE, target=target))
+    old_leader = await metadata.leader()
+    await asyncio.sleep(0.3)
+    moves = await metadata.get_json(old_leader, "/v1/moves")
+    assert moves is not None and moves["moves"][QUEUE]["phase"] != "done", moves
+    metadata.kill(old_leader)
+
+    # Then the next leader finishes the move: the target serves every message, under epoch 2,
+    # and the source keeps no replica
+    async def moved() -> dict[str, object] | None:
+        for i in range(3):
+            if i == old_leader:
+                continue
+            found = await metadata.get_json(i, f"/v1/queues/{QUEUE}")
+            if found is not None and found["queue"]["lifecycle"] == "active":
+                placement: dict[str, object] = found["queue"]["placement"]
+                return placement
+        return None
+
+    placement = await eventually(moved, timeout_s=60, what="the move to be finished")
+    assert placement == {"cluster_id": target, "epoch": 2}
+    new_leader = await metadata.leader(among=[i for i in range(3) if i != old_leader])
+    resumed = await metadata.get_json(new_leader, "/v1/moves")
+    assert resumed is not None and resumed["moves"][QUEUE]["phase"] == "done"
+    stats = await clusters[target].client.execute(GetQueueStats(now_ms=0, queue=queue_id))
+    assert stats == QueueStats(visible=10_000, in_flight=0, delayed=0, dead_letter_pending=0)
+    left = await clusters[source].client.execute(ListQueues(now_ms=0))
+    assert isinstance(left, QueueList) and queue_id not in left.queue_ids
+    again = SendMessages(
+        now_ms=0, queue=queue_id, entries=(SendEntry(entry_id="e", body=b"m7", dedup_id="m7"),)
+    )
+    duplicate = await clusters[target].client.execute(again)
+    assert isinstance(duplicate, SendResult) and duplicate.sent[0].duplicate
