@@ -84,7 +84,10 @@ async def run(sizes: list[int]) -> None:
 
                 await eventually(reporting, timeout_s=30, what="both clusters to report")
                 client = metadata.metadata_client(timeout_s=60)
-                print(f"{'messages':>9} {'records':>8} {'chunks':>6} {'pause':>9} {'move':>9}")
+                print(
+                    f"{'messages':>9} {'records':>8} {'chunks':>6} {'pause':>9} {'move':>9} "
+                    f"{'export':>9} {'import':>9}"
+                )
                 for size in sizes:
                     name = f"bench-{size}"
                     created = await client.create_queue(
@@ -106,7 +109,8 @@ async def run(sizes: list[int]) -> None:
                     took = time.monotonic() - started
                     print(
                         f"{size:>9} {move['records']:>8} {move['chunks']:>6} "
-                        f"{move['paused_s'] * 1000:>7.0f}ms {took * 1000:>7.0f}ms"
+                        f"{move['paused_s'] * 1000:>7.0f}ms {took * 1000:>7.0f}ms "
+                        f"{move['export_s'] * 1000:>7.0f}ms {move['import_s'] * 1000:>7.0f}ms"
                     )
             finally:
                 for cluster in everything:

@@ -49,6 +49,8 @@ from raftq.metadata.placement import choose_cluster
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL_S: Final = 1.0
+# Chunks being filed on the target at once while the next ones are read from the source.
+IMPORTS_IN_FLIGHT: Final = 4
 
 
 @dataclass
@@ -63,6 +65,8 @@ class MoveProgress:
     started_at: float = field(default_factory=time.monotonic)
     fenced_at: float | None = None
     switched_at: float | None = None
+    export_s: float = 0.0  # time spent reading the source, and filing on the target
+    import_s: float = 0.0
     error: str | None = None
 
     def as_json(self) -> dict[str, object]:
@@ -77,6 +81,8 @@ class MoveProgress:
             "chunks": self.chunks,
             "attempts": self.attempts,
             "paused_s": paused_s,
+            "export_s": round(self.export_s, 3),
+            "import_s": round(self.import_s, 3),
             "error": self.error,
         }
 
@@ -153,6 +159,7 @@ class QueueMover:
         session = secrets.token_urlsafe(12)
         now_ms = self._node.clock.now_ms()
         progress.phase, progress.records, progress.chunks = "preparing the target", 0, 0
+        progress.export_s = progress.import_s = 0.0
         begun = await self._backends.run(
             target, BeginImport(now_ms=now_ms, queue=queue.queue_id, epoch=epoch, session=session)
         )
@@ -177,36 +184,64 @@ class QueueMover:
         progress.switched_at = time.monotonic()
 
     async def _copy(self, queue: Queue, epoch: int, session: str, progress: MoveProgress) -> None:
+        """Read chunks one after another (each names the next) while up to
+        `IMPORTS_IN_FLIGHT` of them are being filed on the target: the puts of distinct keys
+        commute, and `FinishImport` waits for all of them."""
         assert queue.move_target is not None
         target = queue.move_target
         exporter = self._backends.client(queue.placement.cluster_id)
-        after: bytes | None = None
-        while True:
-            chunk = await exporter.export(
-                ExportRequest(queue=queue.queue_id, epoch=epoch, after=after)
-            )
-            if chunk.records:
-                await self._backends.run(
-                    target,
-                    ImportRecords(
-                        now_ms=self._node.clock.now_ms(),
-                        queue=queue.queue_id,
-                        session=session,
-                        records=chunk.records,
-                    ),
+        slots = asyncio.Semaphore(IMPORTS_IN_FLIGHT)
+        imports: set[asyncio.Task[None]] = set()
+
+        async def file(records: tuple[tuple[bytes, bytes], ...]) -> None:
+            started = time.monotonic()
+            try:
+                command = ImportRecords(
+                    now_ms=self._node.clock.now_ms(),
+                    queue=queue.queue_id,
+                    session=session,
+                    records=records,
                 )
-            progress.records += len(chunk.records)
+                await self._backends.run(target, command)
+            finally:
+                slots.release()
+            progress.import_s += time.monotonic() - started
+            progress.records += len(records)
             progress.chunks += 1
-            if chunk.after is None:
-                break
-            after = chunk.after
+
+        after: bytes | None = None
+        total = 0
+        try:
+            while True:
+                started = time.monotonic()
+                chunk = await exporter.export(
+                    ExportRequest(queue=queue.queue_id, epoch=epoch, after=after)
+                )
+                progress.export_s += time.monotonic() - started
+                total += len(chunk.records)
+                if chunk.records:
+                    await slots.acquire()
+                    for task in imports:
+                        if task.done() and (error := task.exception()) is not None:
+                            slots.release()
+                            raise error
+                    imports.add(asyncio.create_task(file(chunk.records)))
+                if chunk.after is None:
+                    break
+                after = chunk.after
+            await asyncio.gather(*imports)
+        finally:
+            for task in imports:
+                task.cancel()
+            await asyncio.gather(*imports, return_exceptions=True)
+        assert progress.records == total, (progress.records, total)
         await self._backends.run(
             target,
             FinishImport(
                 now_ms=self._node.clock.now_ms(),
                 queue=queue.queue_id,
                 session=session,
-                records_total=progress.records,
+                records_total=total,
                 fifo=chunk.fifo,
                 attributes=chunk.attributes,
                 created_at_ms=chunk.created_at_ms,
