@@ -10,6 +10,10 @@ create(name, fifo, attributes):
   2. Create the replica on that cluster (backend `CreateQueue`, idempotent).
   3. Commit `ActivateQueue`. Only now does the caller hear of success.
 
+set(name, changes): commit the new attributes in the catalogue (refused unless the queue is
+  `active`), then set the whole attribute set on the replica; a retry after a failure between
+  the two converges. Moves are in queue_move.py.
+
 delete(name):
   1. Commit `BeginDeleteQueue`: the queue is `deleting`, and frontends stop routing to it.
   2. Drop the replica (backend `DropQueue`, idempotent).

@@ -116,6 +116,8 @@ class QueueMover:
         if isinstance(result, Failure):
             raise result.to_error()
         assert isinstance(result, QueueResult), result
+        if result.changed:  # a new move, not a retried start: its own progress
+            self.progress[name] = MoveProgress(target=target)
         self._ensure_running(result.queue)
         return result.queue
 
@@ -150,6 +152,9 @@ class QueueMover:
             except RaftqError as error:
                 progress.error = f"{error.code}: {error}"
                 log.info("moving %s: attempt %d failed: %s", name, progress.attempts, error)
+            except Exception as error:  # a supervisor loop: any failure is retried, and said
+                progress.error = f"{type(error).__name__}: {error}"
+                log.exception("moving %s: attempt %d failed", name, progress.attempts)
             await asyncio.sleep(RETRY_INTERVAL_S)
 
     async def _attempt(self, queue: Queue, progress: MoveProgress) -> None:
