@@ -4,9 +4,10 @@
 - `raftq backend`: run one backend replica (a member of a three-node Raft group).
 - `raftq metadata`: run one metadata node (a member of the catalogue's Raft group).
 - `raftq admin`: manage the catalogue (see raftq/client/admin.py).
+- `raftq up`: a local metadata group and backend cluster under a supervisor (raftq/client/up.py).
 
-The other commands of DESIGN.md §6 (`up`, `metadata`, `frontend`, `admin`, data commands) arrive
-with the issues that build them.
+The other commands of DESIGN.md §6 (`frontend`, data commands) and the frontend in `raftq up`
+arrive with the issues that build them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from raftq.client.admin import add_admin_command, run_admin_command
 from raftq.client.demo import run_demo
 from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
+from raftq.client.up import add_up_command, run_up
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the store here")
     add_node_commands(commands)
     add_admin_command(commands)
+    add_up_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "up":
+        return run_up(args)
     if args.command == "admin":
         return run_admin_command(args)
     if args.command in NODE_KINDS:

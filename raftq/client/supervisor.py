@@ -1,0 +1,123 @@
+"""Keeping a set of raftq processes running: start them, restart one that dies, stop them all.
+
+A child that exits is started again after `restart_delay_s` (doubling while it keeps dying
+within a minute, up to `MAX_RESTART_DELAY_S`), with its output appended to its log file. `stop`
+sends SIGTERM to every child, waits up to `grace_s`, then kills what is left, so no child
+outlives the supervisor. The state of every child (pid, restarts) is written to `state_path`
+as JSON after each change, for operators and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+MAX_RESTART_DELAY_S: Final = 30.0
+_STABLE_AFTER_S: Final = 60.0
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    argv: tuple[str, ...]
+    log_path: Path
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    delay_s: float = 0.0
+    restart_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    specs: Sequence[ChildSpec]
+    state_path: Path
+    restart_delay_s: float = 0.5
+    grace_s: float = 10.0
+    _children: list[_Child] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._children = [_Child(spec, delay_s=self.restart_delay_s) for spec in self.specs]
+        for child in self._children:
+            self._spawn(child)
+        self._write_state()
+
+    def poll(self) -> list[str]:
+        """Restart children that died (once their delay passed); returns the names restarted."""
+        now = time.monotonic()
+        restarted = []
+        for child in self._children:
+            process = child.process
+            if process is not None and process.poll() is not None and child.restart_at is None:
+                stable = now - child.started_at >= _STABLE_AFTER_S
+                child.delay_s = self.restart_delay_s if stable else child.delay_s
+                child.restart_at = now + child.delay_s
+                child.delay_s = min(child.delay_s * 2, MAX_RESTART_DELAY_S)
+            if child.restart_at is not None and now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child)
+                restarted.append(child.spec.name)
+        if restarted:
+            self._write_state()
+        return restarted
+
+    def stop(self) -> None:
+        running = [c.process for c in self._children if c.process and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for child in self._children:
+            child.restart_at = None
+        self._write_state()
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            c.spec.name: c.process.pid if c.process and c.process.poll() is None else None
+            for c in self._children
+        }
+
+    def _spawn(self, child: _Child) -> None:
+        child.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with child.spec.log_path.open("ab") as log:
+            child.process = subprocess.Popen(
+                child.spec.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **dict(child.spec.env)},
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children
+            )
+        child.started_at = time.monotonic()
+        child.restart_at = None
+
+    def _write_state(self) -> None:
+        state = {
+            c.spec.name: {
+                "pid": c.process.pid if c.process and c.process.poll() is None else None,
+                "restarts": c.restarts,
+                "log": str(c.spec.log_path),
+            }
+            for c in self._children
+        }
+        scratch = self.state_path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(state, indent=2, sort_keys=True))
+        scratch.replace(self.state_path)

@@ -1,0 +1,213 @@
+"""`raftq up`: a whole local raftq on loopback in one command.
+
+It starts three metadata nodes (zones a, b, c) and one backend cluster `c1` of three nodes
+(zones a, b, c) under a supervisor that restarts a child that dies, keeps everything under
+`--data-dir`, and stops every child on Ctrl-C or SIGTERM. The first start chooses the ports
+(from `--base-port`), makes a cluster secret and a master key (files readable by the owner only)
+and records the layout in `<data-dir>/layout.json`; later starts reuse all of it, so the same
+Raft groups come back with their data. When the cluster is ready it prints how to reach it and
+writes `<data-dir>/client.env` (shell-sourceable) for `raftq admin`.
+
+Not yet (issue 6): the frontend, the public endpoint and root credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+
+from raftq.client.supervisor import ChildSpec, Supervisor
+from raftq.common.cluster_auth import HEADER, sign
+
+READY_TIMEOUT_S: Final = 60.0
+ZONES: Final = ("a", "b", "c")
+_PORTS_USED: Final = 12
+DEFAULT_BASE_PORT: Final = 7700
+
+
+def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = commands.add_parser("up", help="run a whole local raftq (metadata group, backend cluster)")
+    up.add_argument("--data-dir", type=Path, default=Path("raftq-data"))
+    up.add_argument("--host", default="127.0.0.1", help="the loopback address to bind")
+    up.add_argument(
+        "--base-port", type=int, default=DEFAULT_BASE_PORT, help=f"first of {_PORTS_USED} ports"
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(data_dir) as locked:
+        if not locked:
+            print(f"raftq up: already running on {data_dir}", file=sys.stderr)
+            return 2
+        try:
+            layout = _layout(data_dir, args.host, args.base_port)
+        except ValueError as error:
+            print(f"raftq up: {error}", file=sys.stderr)
+            return 2
+        supervisor = Supervisor(_children(data_dir, layout), data_dir / "up.json")
+        return asyncio.run(_serve(supervisor, data_dir, layout))
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[bool]:
+    with (data_dir / "up.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
+    path = data_dir / "layout.json"
+    if path.exists():
+        layout: dict[str, Any] = json.loads(path.read_text())
+        if (layout["host"], layout["base_port"]) != (host, base_port):
+            raise ValueError(
+                f"{data_dir} was made with --host {layout['host']} --base-port "
+                f"{layout['base_port']}; its Raft groups need the same addresses"
+            )
+        return layout
+    if not 1024 <= base_port <= 65535 - _PORTS_USED:
+        raise ValueError(f"--base-port must leave room for {_PORTS_USED} ports")
+    _private(data_dir / "secret", secrets.token_urlsafe(32))
+    _private(data_dir / "master.key", secrets.token_hex(32))
+    layout = {"host": host, "base_port": base_port}
+    path.write_text(json.dumps(layout))
+    return layout
+
+
+def _private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text + "\n")
+
+
+def _members(layout: dict[str, Any], first: int, prefix: str) -> list[tuple[str, str, str, str]]:
+    host, base = layout["host"], layout["base_port"] + first
+    return [
+        (f"{prefix}{i + 1}", zone, f"{host}:{base + i}", f"{host}:{base + 3 + i}")
+        for i, zone in enumerate(ZONES)
+    ]
+
+
+def metadata_addresses(layout: dict[str, Any]) -> list[str]:
+    return [api for _, _, _, api in _members(layout, 0, "m")]
+
+
+def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
+    python = (sys.executable, "-m", "raftq.client.cli")
+    secret = ("--secret-file", str(data_dir / "secret"))
+    specs = []
+    groups = [
+        ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
+        (
+            "backend",
+            _members(layout, 6, "c1-n"),
+            (
+                "--cluster-id",
+                "c1",
+                *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
+            ),
+        ),
+    ]
+    for kind, members, extra in groups:
+        member_args = tuple(arg for m in members for arg in ("--member", ",".join(m)))
+        for node_id, *_ in members:
+            argv = (
+                *python,
+                kind,
+                "--node-id",
+                node_id,
+                "--data-dir",
+                str(data_dir / kind / node_id),
+                *member_args,
+                *secret,
+                *extra,
+            )
+            specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))
+    return specs
+
+
+async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any]) -> int:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    supervisor.start()
+    ready = asyncio.create_task(_wait_until_ready(data_dir, layout))
+    announced = False
+    try:
+        while not stopping.is_set():
+            for name in supervisor.poll():
+                print(f"raftq up: {name} exited; restarted it", file=sys.stderr, flush=True)
+            if ready.done() and not announced:
+                if (error := ready.exception()) is not None:
+                    print(f"raftq up: not ready: {error}", file=sys.stderr)
+                    return 1
+                _announce(data_dir, layout)
+                announced = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=0.2)
+        return 0
+    finally:
+        ready.cancel()
+        print("raftq up: stopping", file=sys.stderr, flush=True)
+        supervisor.stop()
+
+
+async def _wait_until_ready(data_dir: Path, layout: dict[str, Any]) -> None:
+    """Ready: the metadata group has a leader and cluster c1's three nodes reported to it."""
+    secret = (data_dir / "secret").read_text().strip()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+        while time.monotonic() < deadline:
+            for address in metadata_addresses(layout):
+                now_ms = time.time_ns() // 1_000_000
+                headers = {HEADER: sign(secret.encode(), "GET", "/v1/catalogue", now_ms, b"")}
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(
+                        f"http://{address}/v1/catalogue", headers=headers
+                    ) as response:
+                        if response.status == 200:
+                            catalogue = await response.json()
+                            clusters = catalogue["clusters"]
+                            if clusters and len(clusters[0]["reports"]) == 3:
+                                return
+            await asyncio.sleep(0.25)
+    raise TimeoutError(f"the cluster was not ready within {READY_TIMEOUT_S:g} s")
+
+
+def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
+    secret = (data_dir / "secret").read_text().strip()
+    lines = [
+        f"RAFTQ_METADATA={','.join(metadata_addresses(layout))}",
+        f"RAFTQ_CLUSTER_SECRET={secret}",
+    ]
+    env_path = data_dir / "client.env"
+    env_path.unlink(missing_ok=True)
+    _private(env_path, "\n".join(f"export {line}" for line in lines))
+    print(
+        f"raftq is up: 3 metadata nodes and backend cluster c1 (3 nodes), data in {data_dir}\n"
+        f"  source {env_path}   # then: raftq admin queues create orders\n"
+        f"Ctrl-C stops it; the next `raftq up --data-dir {data_dir}"
+        f"{'' if layout['base_port'] == DEFAULT_BASE_PORT else ' --base-port ' + str(layout['base_port'])}"
+        "` brings it back with its data.",
+        flush=True,
+    )
