@@ -203,11 +203,12 @@ def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
     env_path = data_dir / "client.env"
     env_path.unlink(missing_ok=True)
     _private(env_path, "\n".join(f"export {line}" for line in lines))
+    again = f"raftq up --data-dir {data_dir}"
+    if layout["base_port"] != DEFAULT_BASE_PORT:
+        again += f" --base-port {layout['base_port']}"
     print(
         f"raftq is up: 3 metadata nodes and backend cluster c1 (3 nodes), data in {data_dir}\n"
         f"  source {env_path}   # then: raftq admin queues create orders\n"
-        f"Ctrl-C stops it; the next `raftq up --data-dir {data_dir}"
-        f"{'' if layout['base_port'] == DEFAULT_BASE_PORT else ' --base-port ' + str(layout['base_port'])}"
-        "` brings it back with its data.",
+        f"Ctrl-C stops it; the next `{again}` brings it back with its data.",
         flush=True,
     )
