@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from raftq.common import codec
 from raftq.common.backend_client import NodeClient
 from raftq.common.metadata_commands import AnyMetadataCommand
-from raftq.common.metadata_models import Identifier, QueueName
+from raftq.common.metadata_models import Grant, Identifier, QueueName
 from raftq.common.metadata_results import MetadataResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.wire import WireModel
@@ -19,6 +21,7 @@ CREATE_KEY_PATH = "/v1/keys/create"
 SET_QUEUE_PATH = "/v1/queues/set"
 MOVE_QUEUE_PATH = "/v1/queues/move"
 MOVES_PATH = "/v1/moves"
+LOOKUP_KEY_PATH = "/v1/keys/lookup"
 
 
 class MetadataRequest(WireModel):
@@ -64,6 +67,20 @@ class CreateKeyRequest(WireModel):
     principal_id: Identifier
 
 
+class LookupKeyRequest(WireModel):
+    key_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9]+$")]
+
+
+class KeyCredentials(WireModel):
+    """What a frontend needs to authenticate and authorize a request signed with a key: the
+    secret (sent only over the signed internal API) and its principal's grants."""
+
+    key_id: str
+    principal_id: str
+    secret: str
+    grants: tuple[Grant, ...]
+
+
 class CreatedKey(WireModel):
     """The only time a secret is shown: keep it, it cannot be read back."""
 
@@ -95,6 +112,12 @@ class MetadataClient(NodeClient):
     async def move_queue(self, request: MoveQueueRequest) -> Any:
         raw = await self.call(MOVE_QUEUE_PATH, codec.encode(request))
         return codec.decode(raw, MetadataResponse).result
+
+    async def lookup_key(self, key_id: str) -> KeyCredentials:
+        """The credentials of a live key (the leader answers); `AccessKeyNotFound` for an
+        unknown or revoked one."""
+        raw = await self.call(LOOKUP_KEY_PATH, codec.encode(LookupKeyRequest(key_id=key_id)))
+        return codec.decode(raw, KeyCredentials)
 
     async def create_key(self, request: CreateKeyRequest) -> CreatedKey:
         raw = await self.call(CREATE_KEY_PATH, codec.encode(request))

@@ -7,6 +7,7 @@ POST /v1/queues/delete  signed; msgpack DeleteQueueRequest -> MetadataResponse (
 POST /v1/queues/move    signed; msgpack MoveQueueRequest -> MetadataResponse: the move started
 GET  /v1/moves          signed; JSON progress of the leader's moves
 POST /v1/keys/create    signed; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
+POST /v1/keys/lookup    signed; leader; msgpack LookupKeyRequest -> KeyCredentials (frontends)
 GET  /v1/queues/{name}   signed; JSON {queue, freshness}: served by any member, saying whether
                          it is the leader and which index it applied (404 if unknown)
 GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
@@ -31,6 +32,7 @@ from raftq.common.metadata_api import (
     CREATE_KEY_PATH,
     CREATE_QUEUE_PATH,
     DELETE_QUEUE_PATH,
+    LOOKUP_KEY_PATH,
     METADATA_COMMANDS_PATH,
     MOVE_QUEUE_PATH,
     MOVES_PATH,
@@ -38,6 +40,7 @@ from raftq.common.metadata_api import (
     CreateKeyRequest,
     CreateQueueRequest,
     DeleteQueueRequest,
+    LookupKeyRequest,
     MetadataRequest,
     MetadataResponse,
     MoveQueueRequest,
@@ -46,7 +49,7 @@ from raftq.common.metadata_api import (
 from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
-from raftq.metadata.access_keys import create_access_key
+from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
@@ -142,6 +145,20 @@ async def create_key(request: web.Request) -> web.Response:
     return web.Response(body=codec.encode(created), content_type=CONTENT_TYPE)
 
 
+async def lookup_key(request: web.Request) -> web.Response:
+    """For frontends: a key's secret and grants. The leader answers, so a revocation counts at
+    once (frontends cache answers briefly, docs/internal-api.md)."""
+    node = request.app[NODE]
+    try:
+        call = codec.decode(await _body(request), LookupKeyRequest)
+        if not node.raft.is_leader:
+            raise NotLeader("this node is not the leader", leader_hint=node.leader_api_address)
+        credentials = key_credentials(node, call.key_id)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(credentials), content_type=CONTENT_TYPE)
+
+
 async def audit(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
@@ -235,6 +252,7 @@ def create_app(node: MetadataNode) -> web.Application:
     app.router.add_post(CREATE_QUEUE_PATH, create_queue)
     app.router.add_post(DELETE_QUEUE_PATH, delete_queue)
     app.router.add_post(CREATE_KEY_PATH, create_key)
+    app.router.add_post(LOOKUP_KEY_PATH, lookup_key)
     app.router.add_post(SET_QUEUE_PATH, set_queue)
     app.router.add_post(MOVE_QUEUE_PATH, move_queue)
     app.router.add_get(MOVES_PATH, moves)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from raftq.common.commands import GetQueueStats, SendEntry, SendMessages
-from raftq.common.errors import QueueNotFound
+from raftq.common.errors import AccessKeyNotFound, QueueNotFound
 from raftq.common.results import Failure, QueueStats
 from tests.integration.cluster import SECRET, Cluster, eventually
 
@@ -85,7 +85,15 @@ async def test_the_admin_cli_manages_the_catalogue_with_clear_exit_codes(
     key = check_principals_keys_and_grants(env)
     await check_queue_create_set_and_move(env, backends)
     check_status_and_audit(env)
-    check_errors(env, key)
+    # Frontends look keys up: the secret the admin was shown once, and the principal's grants
+    client = metadata.metadata_client()
+    credentials = await client.lookup_key(key["key_id"])
+    assert (credentials.principal_id, credentials.secret) == ("app", key["secret"])
+    assert [g.queues for g in credentials.grants] == ["orders-*"]
+    check_errors(env, key)  # revokes the key
+    for gone in (key["key_id"], "RQNOSUCHKEY0000000000"):
+        with pytest.raises(AccessKeyNotFound):
+            await client.lookup_key(gone)
 
 
 def run_the_readme_examples(env: dict[str, str]) -> None:
