@@ -105,6 +105,9 @@ class BackendNode:
             await asyncio.sleep(self.settings.expire_interval_s)
             if not self.raft.is_leader:
                 continue
+            due_ms = await asyncio.to_thread(self.machine.next_due_ms)
+            if due_ms is None or due_ms > self.clock.now_ms():
+                continue  # nothing is due: an idle cluster writes nothing
             command = Expire(now_ms=0, max_transitions=self.settings.expire_max_transitions)
             try:
                 result = await self.committer.submit(command)

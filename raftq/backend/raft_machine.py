@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from raftq.backend.queue_export import export_chunk
-from raftq.backend.reads import list_queues, queue_stats
+from raftq.backend.reads import list_queues, next_due_ms, queue_stats
 from raftq.backend.records import ReplicaStatus
 from raftq.backend.rocks_store import RocksStore
 from raftq.backend.state_directory import StateDirectory
@@ -55,6 +55,10 @@ class QueueRaftMachine:
                 for record in list_queues(self.machine)
                 if record.status == ReplicaStatus.SERVING
             }
+
+    def next_due_ms(self) -> int | None:
+        with self.lock:
+            return next_due_ms(self.machine)
 
     def export(self, request: ExportRequest) -> ExportChunk:
         """A chunk of a fenced queue's records (queue_export.py), read between applies."""

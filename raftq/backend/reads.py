@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from raftq.backend import keys
 from raftq.backend.queue_state import QueueState
-from raftq.backend.records import QueueRecord
+from raftq.backend.records import QueueRecord, ReplicaStatus
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.txn import Txn
 from raftq.backend.views import stats_of, status_of
@@ -32,6 +32,26 @@ def message_status(
     machine: QueueStateMachine, queue_id: str, message_id: str, now_ms: int
 ) -> MessageStatus:
     return status_of(_queue_at(machine, queue_id, now_ms), message_id)
+
+
+def next_due_ms(machine: QueueStateMachine) -> int | None:
+    """The earliest time anything of a served queue falls due (a delay ends, a lease runs
+    out, a message's retention or a dedup/attempt/status record expires), or None. The leader
+    proposes an expiry sweep only once this time has come, so an idle cluster writes nothing."""
+    due: list[int] = []
+    for record in list_queues(machine):
+        if record.status != ReplicaStatus.SERVING:
+            continue
+        for prefix, shift in (
+            (keys.DELAYED, 0),
+            (keys.IN_FLIGHT, 0),
+            (keys.EXPIRY, 0),
+            (keys.RETENTION, record.attributes.retention_ms),
+        ):
+            first = next(iter(machine.store.scan(*keys.family_range(prefix, record.qnum))), None)
+            if first is not None:
+                due.append(keys.read_u64(first[0], len(prefix) + 4) + shift)
+    return min(due, default=None)
 
 
 def list_queues(machine: QueueStateMachine) -> list[QueueRecord]:

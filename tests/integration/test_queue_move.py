@@ -165,7 +165,7 @@ async def test_a_queue_moves_under_load_losing_and_duplicating_nothing(
             True if len(clusters) == 2 and all(len(c["reports"]) == 3 for c in clusters) else None
         )
 
-    await eventually(both_report, timeout_s=30, what="both clusters to report")
+    await eventually(both_report, timeout_s=60, what="both clusters to report")
     created = await metadata.metadata_client().create_queue(
         CreateQueueRequest(actor="admin", name=QUEUE)
     )
@@ -250,7 +250,7 @@ async def test_a_move_cut_short_by_a_killed_metadata_leader_is_finished_by_the_n
         found = catalogue["clusters"] if catalogue else []
         return True if len(found) == 2 and all(len(c["reports"]) == 3 for c in found) else None
 
-    await eventually(both_report, timeout_s=30, what="both clusters to report")
+    await eventually(both_report, timeout_s=60, what="both clusters to report")
     client = metadata.metadata_client()
     created = await client.create_queue(CreateQueueRequest(actor="admin", name=QUEUE))
     queue_id, source = created.queue.queue_id, created.queue.placement.cluster_id
