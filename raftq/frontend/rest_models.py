@@ -1,0 +1,242 @@
+"""The public REST API's request and response bodies (JSON). The same models validate requests
+and generate `/openapi.json` (openapi.py), so the document cannot drift from the code.
+
+Units are the public ones: seconds for times the caller sets, milliseconds since the epoch for
+timestamps; bodies are UTF-8 text (`body`) or base64 (`body_base64`), exactly one of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from raftq.common import limits
+
+QueueName = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=limits.QUEUE_NAME_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+(\.fifo)?$"
+    ),
+]
+Token = Annotated[
+    str, Field(min_length=1, max_length=limits.TOKEN_MAX_CHARS, pattern=r"^[\x21-\x7e]+$")
+]
+EntryId = Annotated[
+    str, Field(min_length=1, max_length=limits.ENTRY_ID_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$")
+]
+ReceiptHandle = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RestModel(BaseModel):
+    """Strict about unknown fields, so a misspelt field is an error naming it, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeadLetterPolicy(RestModel):
+    queue: QueueName = Field(description="the dead-letter queue (of the same type)")
+    max_receive_count: Annotated[int, Field(ge=1, le=limits.MAX_RECEIVE_COUNT_MAX)] = 10
+
+
+class QueueAttributesBody(RestModel):
+    """Queue attributes; on update, the ones given change and the others stay."""
+
+    visibility_timeout_s: (
+        Annotated[int, Field(ge=0, le=limits.VISIBILITY_TIMEOUT_MAX_MS // 1000)] | None
+    ) = None
+    retention_s: (
+        Annotated[
+            int, Field(ge=limits.RETENTION_MIN_MS // 1000, le=limits.RETENTION_MAX_MS // 1000)
+        ]
+        | None
+    ) = None
+    delay_s: Annotated[int, Field(ge=0, le=limits.DELAY_MAX_MS // 1000)] | None = None
+    max_message_bytes: (
+        Annotated[int, Field(ge=limits.MESSAGE_SIZE_MIN_BYTES, le=limits.MESSAGE_SIZE_MAX_BYTES)]
+        | None
+    ) = None
+    receive_wait_s: Annotated[int, Field(ge=0, le=limits.RECEIVE_WAIT_MAX_MS // 1000)] | None = None
+    dedup_window_s: (
+        Annotated[
+            int, Field(ge=limits.DEDUP_WINDOW_MIN_MS // 1000, le=limits.DEDUP_WINDOW_MAX_MS // 1000)
+        ]
+        | None
+    ) = None
+    content_based_dedup: bool | None = None
+    dead_letter: DeadLetterPolicy | None = None
+
+
+class CreateQueueBody(RestModel):
+    name: QueueName
+    fifo: bool = False
+    attributes: QueueAttributesBody = QueueAttributesBody()
+
+    @model_validator(mode="after")
+    def _fifo_names_end_in_fifo(self) -> CreateQueueBody:
+        if self.name.endswith(".fifo") != self.fifo:
+            raise ValueError("a FIFO queue's name ends in .fifo, and only a FIFO queue's")
+        return self
+
+
+class QueueCounts(RestModel):
+    visible: int
+    in_flight: int
+    delayed: int
+    dead_letter_pending: int
+
+
+class QueueView(RestModel):
+    name: str
+    fifo: bool
+    attributes: QueueAttributesBody
+    created_at_ms: int
+    counts: QueueCounts | None = Field(default=None, description="exact, at the time of the read")
+
+
+class QueueList(RestModel):
+    queues: list[QueueView]
+    next_token: str | None = Field(default=None, description="pass as `next_token` for more")
+
+
+class MessageAttribute(RestModel):
+    type: Literal["String", "Number", "Binary"]
+    value: Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES)] = Field(
+        description="the value; base64 for Binary"
+    )
+
+
+class SendBody(RestModel):
+    body: Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES)] | None = None
+    body_base64: (
+        Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES * 4 // 3 + 4)] | None
+    ) = None
+    attributes: Annotated[dict[Token, MessageAttribute], Field(max_length=10)] = Field(
+        default_factory=dict
+    )
+    delay_s: Annotated[int, Field(ge=0, le=limits.DELAY_MAX_MS // 1000)] | None = None
+    dedup_id: Token | None = Field(default=None, description="or the Idempotency-Key header")
+    group_id: Token | None = Field(default=None, description="FIFO queues: the message group")
+    priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
+
+    @model_validator(mode="after")
+    def _one_body(self) -> SendBody:
+        if (self.body is None) == (self.body_base64 is None):
+            raise ValueError("give exactly one of body and body_base64")
+        return self
+
+    def body_bytes(self) -> bytes:
+        if self.body is not None:
+            return self.body.encode()
+        try:
+            return base64.b64decode(self.body_base64 or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("body_base64 is not base64") from None
+
+
+class SendBatchEntry(SendBody):
+    id: EntryId
+
+
+class SendBatchBody(RestModel):
+    entries: Annotated[
+        list[SendBatchEntry], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class SentView(RestModel):
+    message_id: str
+    sequence_number: int
+    duplicate: bool = Field(description="an earlier send with this dedup id stands")
+
+
+class BatchEntryFailure(RestModel):
+    id: str
+    code: str
+    message: str
+
+
+class SentBatchView(RestModel):
+    sent: dict[str, SentView]
+    failed: list[BatchEntryFailure]
+
+
+class ReceivedView(RestModel):
+    message_id: str
+    receipt_handle: str
+    body: str | None = Field(description="the body as text, when it is UTF-8")
+    body_base64: str
+    attributes: dict[str, MessageAttribute]
+    receive_count: int
+    sent_at_ms: int
+    first_received_at_ms: int
+    group_id: str | None = None
+    sequence_number: int
+
+
+class ReceivedList(RestModel):
+    messages: list[ReceivedView]
+
+
+class HandleEntry(RestModel):
+    id: EntryId
+    receipt_handle: ReceiptHandle
+
+
+class DeleteBatchBody(RestModel):
+    entries: Annotated[list[HandleEntry], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)]
+
+
+class VisibilityEntry(HandleEntry):
+    visibility_timeout_s: Annotated[int, Field(ge=0, le=limits.VISIBILITY_TIMEOUT_MAX_MS // 1000)]
+
+
+class VisibilityBatchBody(RestModel):
+    entries: Annotated[
+        list[VisibilityEntry], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class BatchView(RestModel):
+    succeeded: list[str]
+    failed: list[BatchEntryFailure]
+
+
+class MessageStatusView(RestModel):
+    message_id: str
+    state: str
+    receive_count: int
+    at_ms: int
+    result_base64: str | None = None
+
+
+class ErrorView(RestModel):
+    """Every error: a stable code, a sentence, and the field at fault when there is one."""
+
+    code: str
+    message: str
+    field: str | None = None
+    retry_with_idempotency_key: str | None = Field(
+        default=None, description="on an unknown outcome (503): retry with this key"
+    )
+
+
+class ReceiveQuery(RestModel):
+    max: Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)] = 10
+    wait_s: Annotated[int, Field(ge=0, le=limits.RECEIVE_WAIT_MAX_MS // 1000)] | None = Field(
+        default=None, description="long poll; default: the queue's receive_wait_s"
+    )
+    visibility_timeout_s: (
+        Annotated[int, Field(ge=0, le=limits.VISIBILITY_TIMEOUT_MAX_MS // 1000)] | None
+    ) = None
+    attempt_id: Token | None = Field(
+        default=None, description="a retried receive with this id returns the same messages"
+    )
+
+
+class ListQuery(RestModel):
+    prefix: Annotated[str, Field(max_length=limits.QUEUE_NAME_MAX_CHARS)] = ""
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    next_token: Annotated[str, Field(max_length=256)] | None = None
