@@ -15,6 +15,7 @@ from pydantic import Field
 from raftq.common.metadata_models import (
     Action,
     ClusterMember,
+    DataKey,
     Grant,
     Identifier,
     Placement,
@@ -104,6 +105,16 @@ class SwitchPlacement(MetadataCommand):
     queue_id: Identifier
 
 
+class AddDataKey(MetadataCommand):
+    """Store a data key version for a queue unless it has one already: the first frontend to
+    add a version wins, and every frontend then uses the stored one."""
+
+    kind: Literal["add_data_key"] = "add_data_key"
+    name: QueueName
+    queue_id: Identifier
+    key: DataKey
+
+
 class CreatePrincipal(MetadataCommand):
     kind: Literal["create_principal"] = "create_principal"
     principal_id: Identifier
@@ -149,6 +160,7 @@ AnyMetadataCommand = Annotated[
     | ForgetQueue
     | BeginMove
     | SwitchPlacement
+    | AddDataKey
     | CreatePrincipal
     | DeletePrincipal
     | CreateAccessKey

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from raftq.common import limits
 from raftq.common.queue_attributes import QueueAttributes
@@ -54,6 +54,20 @@ class Placement(WireModel):
     epoch: Annotated[int, Field(ge=1)]
 
 
+class DataKey(WireModel):
+    """A queue's data key as frontends stored it: wrapped by their master key `master_key_id`
+    (raftq/frontend/envelope.py). The metadata service cannot open it. In JSON, `wrapped` is
+    base64."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    version: Annotated[int, Field(ge=1, le=2**31)]
+    master_key_id: Identifier
+    wrapped: Annotated[bytes, Field(min_length=1, max_length=256)]
+
+
 class Queue(WireModel):
     queue_id: Identifier
     name: QueueName
@@ -64,6 +78,7 @@ class Queue(WireModel):
     lifecycle: Lifecycle
     move_target: Identifier | None = None
     created_at_ms: TimestampMs
+    data_keys: tuple[DataKey, ...] = ()
 
 
 class AccessKey(WireModel):

@@ -8,8 +8,8 @@ POST /v1/queues/move    signed; msgpack MoveQueueRequest -> MetadataResponse: th
 GET  /v1/moves          signed; JSON progress of the leader's moves
 POST /v1/keys/create    signed; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
 POST /v1/keys/lookup    signed; leader; msgpack LookupKeyRequest -> KeyCredentials (frontends)
-GET  /v1/queues/{name}   signed; JSON {queue, freshness}: served by any member, saying whether
-                         it is the leader and which index it applied (404 if unknown)
+GET  /v1/queues/{name}   signed; JSON {queue, cluster, freshness}: served by any member, saying
+                         whether it is the leader and which index it applied (404 if unknown)
 GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
                          grants, with freshness
 GET  /v1/status          signed; JSON Raft status
@@ -180,7 +180,14 @@ async def queue(request: web.Request) -> web.Response:
             raise QueueNotFound(f"queue {name!r} does not exist", field="name")
     except RaftqError as error:
         return error_response(error)
-    return web.json_response({"queue": found.model_dump(mode="json"), **node.freshness()})
+    cluster = node.cluster(found.placement.cluster_id)
+    return web.json_response(
+        {
+            "queue": found.model_dump(mode="json"),
+            "cluster": None if cluster is None else cluster.model_dump(mode="json"),
+            **node.freshness(),
+        }
+    )
 
 
 async def catalogue(request: web.Request) -> web.Response:

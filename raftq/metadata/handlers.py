@@ -15,6 +15,7 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_commands import (
     ActivateQueue,
+    AddDataKey,
     AddGrant,
     BeginDeleteQueue,
     BeginMove,
@@ -186,6 +187,15 @@ def switch_placement(state: MetadataState, c: SwitchPlacement) -> QueueResult:
     queue = queue.model_copy(
         update={"placement": placement, "lifecycle": "active", "move_target": None}
     )
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def add_data_key(state: MetadataState, c: AddDataKey) -> QueueResult:
+    queue = _queue(state, c.name, c.queue_id)
+    if any(key.version == c.key.version for key in queue.data_keys):
+        return QueueResult(queue=queue, changed=False)  # another frontend was first
+    queue = queue.model_copy(update={"data_keys": (*queue.data_keys, c.key)})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 

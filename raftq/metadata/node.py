@@ -16,7 +16,7 @@ from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.errors import NotLeader, OutcomeUnknown
 from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch
-from raftq.common.metadata_models import Queue
+from raftq.common.metadata_models import Cluster, Queue
 from raftq.common.settings import MetadataNodeSettings
 from raftq.metadata.raft_machine import MetadataRaftMachine
 from raftq.raft.node import RaftNode
@@ -59,6 +59,10 @@ class MetadataNode:
     def queue(self, name: str) -> Queue | None:
         with self.machine.lock:
             return self.machine.machine.state.queues.get(name)
+
+    def cluster(self, cluster_id: str) -> Cluster | None:
+        with self.machine.lock:
+            return self.machine.machine.state.clusters.get(cluster_id)
 
     def snapshot_of_state(self) -> dict[str, Any]:
         """Everything but secrets, for `raftq admin` listings."""

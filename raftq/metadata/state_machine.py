@@ -17,6 +17,7 @@ from raftq.common import codec
 from raftq.common.errors import InternalError, RaftqError
 from raftq.common.metadata_commands import (
     ActivateQueue,
+    AddDataKey,
     AddGrant,
     BeginDeleteQueue,
     BeginMove,
@@ -51,6 +52,7 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     ForgetQueue: handlers.forget_queue,
     BeginMove: handlers.begin_move,
     SwitchPlacement: handlers.switch_placement,
+    AddDataKey: handlers.add_data_key,
     CreatePrincipal: handlers.create_principal,
     DeletePrincipal: handlers.delete_principal,
     CreateAccessKey: handlers.create_access_key,

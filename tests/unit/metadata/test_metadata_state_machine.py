@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from raftq.common import codec
 from raftq.common.metadata_commands import (
     ActivateQueue,
+    AddDataKey,
     AddGrant,
     AnyMetadataCommand,
     BeginDeleteQueue,
@@ -25,7 +26,7 @@ from raftq.common.metadata_commands import (
     SetQueueAttributes,
     SwitchPlacement,
 )
-from raftq.common.metadata_models import ClusterMember, Grant, Placement
+from raftq.common.metadata_models import ClusterMember, DataKey, Grant, Placement
 from raftq.common.metadata_results import ClusterResult, QueueResult
 from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
 from raftq.common.results import Done, Failure
@@ -269,6 +270,23 @@ def test_a_move_to_an_unknown_cluster_or_to_where_it_lives_is_refused(metadata: 
         refused = metadata.run(command)
         assert isinstance(refused, Failure) and refused.field == field
     assert metadata.machine.state.queues["orders"].lifecycle == "active"
+
+
+def test_the_first_data_key_of_a_version_wins_and_is_kept(metadata: Metadata) -> None:
+    metadata.create("orders", "q-1")
+    first = DataKey(version=1, master_key_id="m1", wrapped=b"\x01first")
+    second = DataKey(version=1, master_key_id="m1", wrapped=b"\x01second")
+    for key in (first, second):
+        metadata.run(
+            AddDataKey(now_ms=metadata.now_ms, actor="fe", name="orders", queue_id="q-1", key=key)
+        )
+    assert metadata.machine.state.queues["orders"].data_keys == (first,)
+    stale = metadata.run(
+        AddDataKey(now_ms=metadata.now_ms, actor="fe", name="orders", queue_id="q-9", key=first)
+    )
+    assert isinstance(stale, Failure) and stale.code == "QueueDoesNotExist"
+    restored = MetadataState.from_bytes(metadata.machine.state.to_bytes())
+    assert restored.queues["orders"].data_keys == (first,)
 
 
 def _without_audit(raw: bytes) -> bytes:
