@@ -4,10 +4,10 @@
 - `raftq backend`: run one backend replica (a member of a three-node Raft group).
 - `raftq metadata`: run one metadata node (a member of the catalogue's Raft group).
 - `raftq admin`: manage the catalogue (see raftq/client/admin.py).
-- `raftq up`: a local metadata group and backend cluster under a supervisor (raftq/client/up.py).
+- `raftq frontend`: run one frontend, the public REST API (raftq/frontend/app.py).
+- `raftq up`: a whole local raftq under a supervisor (raftq/client/up.py).
 
-The other commands of DESIGN.md §6 (`frontend`, data commands) and the frontend in `raftq up`
-arrive with the issues that build them.
+The data commands of DESIGN.md §6 arrive with the SDK.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from raftq.client.admin import add_admin_command, run_admin_command
 from raftq.client.demo import run_demo
 from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
 from raftq.client.up import add_up_command, run_up
+from raftq.frontend.main import add_frontend_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_node_commands(commands)
     add_admin_command(commands)
     add_up_command(commands)
+    add_frontend_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "frontend":
+        from raftq.frontend.main import run_frontend_command  # noqa: PLC0415
+
+        return run_frontend_command(args, parser)
     if args.command == "up":
         return run_up(args)
     if args.command == "admin":

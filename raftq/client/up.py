@@ -1,14 +1,15 @@
 """`raftq up`: a whole local raftq on loopback in one command.
 
-It starts three metadata nodes (zones a, b, c) and one backend cluster `c1` of three nodes
-(zones a, b, c) under a supervisor that restarts a child that dies, keeps everything under
-`--data-dir`, and stops every child on Ctrl-C or SIGTERM. The first start chooses the ports
-(from `--base-port`), makes a cluster secret and a master key (files readable by the owner only)
-and records the layout in `<data-dir>/layout.json`; later starts reuse all of it, so the same
-Raft groups come back with their data. When the cluster is ready it prints how to reach it and
-writes `<data-dir>/client.env` (shell-sourceable) for `raftq admin`.
-
-Not yet (issue 6): the frontend, the public endpoint and root credentials.
+It starts three metadata nodes (zones a, b, c), one backend cluster `c1` of three nodes (zones
+a, b, c) and a frontend under a supervisor that restarts a child that dies, keeps everything
+under `--data-dir`, and stops every child on Ctrl-C or SIGTERM. The first start chooses the
+ports (from `--base-port`), makes a cluster secret and master keys (files readable by the owner
+only) and records the layout in `<data-dir>/layout.json`; later starts reuse all of it, so the
+same Raft groups come back with their data. The first time the cluster is ready it makes a
+`root` principal with every grant on every queue and an access key for it (kept in `root.json`,
+owner only). Then it prints the endpoint and writes `<data-dir>/client.env`
+(shell-sourceable): the REST endpoint and root credentials (`RAFTQ_*`, and the `AWS_*` names
+boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_CLUSTER_SECRET` for `raftq admin`.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ from typing import Any, Final
 import aiohttp
 
 from raftq.client.supervisor import ChildSpec, Supervisor
-from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.errors import RaftqError
+from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
+from raftq.common.metadata_commands import AddGrant, CreatePrincipal
+from raftq.common.metadata_models import Grant
 
 READY_TIMEOUT_S: Final = 60.0
 ZONES: Final = ("a", "b", "c")
-_PORTS_USED: Final = 12
+_PORTS_USED: Final = 13
 DEFAULT_BASE_PORT: Final = 7700
 
 
@@ -88,6 +92,7 @@ def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
         raise ValueError(f"--base-port must leave room for {_PORTS_USED} ports")
     _private(data_dir / "secret", secrets.token_urlsafe(32))
     _private(data_dir / "master.key", secrets.token_hex(32))
+    _private(data_dir / "frontend.key", secrets.token_hex(32))
     layout = {"host": host, "base_port": base_port}
     path.write_text(json.dumps(layout))
     return layout
@@ -105,6 +110,10 @@ def _members(layout: dict[str, Any], first: int, prefix: str) -> list[tuple[str,
         (f"{prefix}{i + 1}", zone, f"{host}:{base + i}", f"{host}:{base + 3 + i}")
         for i, zone in enumerate(ZONES)
     ]
+
+
+def frontend_address(layout: dict[str, Any]) -> str:
+    return f"{layout['host']}:{layout['base_port'] + 12}"
 
 
 def metadata_addresses(layout: dict[str, Any]) -> list[str]:
@@ -142,6 +151,17 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
                 *extra,
             )
             specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))
+    frontend = (
+        *python,
+        "frontend",
+        "--listen",
+        frontend_address(layout),
+        *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
+        *secret,
+        "--master-key",
+        f"k1={data_dir / 'frontend.key'}",
+    )
+    specs.append(ChildSpec("frontend", frontend, data_dir / "logs" / "frontend.log"))
     return specs
 
 
@@ -173,30 +193,53 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
 
 
 async def _wait_until_ready(data_dir: Path, layout: dict[str, Any]) -> None:
-    """Ready: the metadata group has a leader and cluster c1's three nodes reported to it."""
+    """Ready: the metadata group has a leader, cluster c1's three nodes reported to it, the
+    frontend answers, and the root credentials exist."""
     secret = (data_dir / "secret").read_text().strip()
     deadline = time.monotonic() + READY_TIMEOUT_S
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        metadata = MetadataClient(metadata_addresses(layout), secret, session, timeout_s=5)
         while time.monotonic() < deadline:
-            for address in metadata_addresses(layout):
-                now_ms = time.time_ns() // 1_000_000
-                headers = {HEADER: sign(secret.encode(), "GET", "/v1/catalogue", now_ms, b"")}
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(
-                        f"http://{address}/v1/catalogue", headers=headers
-                    ) as response:
-                        if response.status == 200:
-                            catalogue = await response.json()
-                            clusters = catalogue["clusters"]
-                            if clusters and len(clusters[0]["reports"]) == 3:
-                                return
+            with contextlib.suppress(RaftqError, aiohttp.ClientError, TimeoutError):
+                catalogue = await metadata.get("/v1/catalogue")
+                clusters = catalogue["clusters"] if catalogue else []
+                if clusters and len(clusters[0]["reports"]) == 3:
+                    async with session.get(f"http://{frontend_address(layout)}/healthz") as answer:
+                        if answer.status == 200:
+                            await _root_credentials(data_dir, metadata)
+                            return
             await asyncio.sleep(0.25)
     raise TimeoutError(f"the cluster was not ready within {READY_TIMEOUT_S:g} s")
 
 
+async def _root_credentials(data_dir: Path, metadata: MetadataClient) -> dict[str, str]:
+    """The root principal's key, made on the first start (every step is idempotent but the
+    key's creation, which happens only when `root.json` does not exist yet)."""
+    path = data_dir / "root.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    await metadata.execute(CreatePrincipal(now_ms=0, actor="raftq-up", principal_id="root"))
+    grant = Grant(principal_id="root", queues="*", actions=("send", "receive", "delete", "admin"))
+    await metadata.execute(AddGrant(now_ms=0, actor="raftq-up", grant=grant))
+    created = await metadata.create_key(CreateKeyRequest(actor="raftq-up", principal_id="root"))
+    credentials = {"key_id": created.key_id, "secret": created.secret}
+    _private(path, json.dumps(credentials))
+    return credentials
+
+
 def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
     secret = (data_dir / "secret").read_text().strip()
+    root = json.loads((data_dir / "root.json").read_text())
+    endpoint = f"http://{frontend_address(layout)}"
     lines = [
+        f"RAFTQ_ENDPOINT={endpoint}",
+        f"RAFTQ_ACCESS_KEY_ID={root['key_id']}",
+        f"RAFTQ_SECRET_ACCESS_KEY={root['secret']}",
+        f"AWS_ENDPOINT_URL_SQS={endpoint}",
+        f"AWS_ACCESS_KEY_ID={root['key_id']}",
+        f"AWS_SECRET_ACCESS_KEY={root['secret']}",
+        "AWS_DEFAULT_REGION=us-east-1",
         f"RAFTQ_METADATA={','.join(metadata_addresses(layout))}",
         f"RAFTQ_CLUSTER_SECRET={secret}",
     ]
@@ -207,7 +250,9 @@ def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
     if layout["base_port"] != DEFAULT_BASE_PORT:
         again += f" --base-port {layout['base_port']}"
     print(
-        f"raftq is up: 3 metadata nodes and backend cluster c1 (3 nodes), data in {data_dir}\n"
+        f"raftq is up at {endpoint} (3 metadata nodes, backend cluster c1 of 3, 1 frontend); "
+        f"data in {data_dir}\n"
+        f"  root access key: {root['key_id']} (secret in {env_path})\n"
         f"  source {env_path}   # then: raftq admin queues create orders\n"
         f"Ctrl-C stops it; the next `{again}` brings it back with its data.",
         flush=True,

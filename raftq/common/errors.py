@@ -178,6 +178,29 @@ class ConflictingState(ClientError):
     code = "ConflictingState"
 
 
+class AccessDenied(ClientError):
+    """Raised when an authenticated caller's principal has no grant for the action on the
+    queue."""
+
+    code = "AccessDenied"
+
+
+class Throttled(ClientError):
+    """Raised when a caller or a queue is over its rate limit; `retry_after_s` says when."""
+
+    code = "ThrottlingException"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
+class PayloadTooLarge(ClientError):
+    """Raised when a message is larger than its queue allows."""
+
+    code = "PayloadTooLarge"
+
+
 class Unauthenticated(ClientError):
     """Raised when a request carries no valid signature (missing, wrong, or too old)."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import aiohttp
 from pydantic import Field
 
 from raftq.common import codec
 from raftq.common.backend_client import NodeClient
+from raftq.common.errors import BackendUnavailable
 from raftq.common.metadata_commands import AnyMetadataCommand
 from raftq.common.metadata_models import Grant, Identifier, QueueName
 from raftq.common.metadata_results import MetadataResult
@@ -112,6 +114,25 @@ class MetadataClient(NodeClient):
     async def move_queue(self, request: MoveQueueRequest) -> Any:
         raw = await self.call(MOVE_QUEUE_PATH, codec.encode(request))
         return codec.decode(raw, MetadataResponse).result
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """A signed GET answered by the first member that can (the leader first, when known);
+        None for 404."""
+        for address in self._candidates():
+            try:
+                async with self._session.get(
+                    f"http://{address}{path}",
+                    headers=self.headers_for("GET", path, b""),
+                    timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                ) as response:
+                    if response.status == 404:
+                        return None
+                    if response.status == 200:
+                        payload: dict[str, Any] = await response.json()
+                        return payload
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+        raise BackendUnavailable(f"no metadata member answered {path}")
 
     async def lookup_key(self, key_id: str) -> KeyCredentials:
         """The credentials of a live key (the leader answers); `AccessKeyNotFound` for an

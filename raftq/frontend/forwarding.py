@@ -1,0 +1,155 @@
+"""Forwarding a queue's commands to the backend cluster that holds it, with its messages sealed.
+
+Where a queue lives comes from the placement cache; a cluster that answers `QueueMoved` or
+`QueueDoesNotExist` makes the frontend ask for a newer placement and try there. Each cluster
+has its own client (it remembers the leader and follows `NotLeader` hints) and its own circuit
+breaker; a request that cannot reach its cluster fails fast as unavailable (503).
+
+A queue's first message makes its data key: this frontend draws one, wraps it with its current
+master key and offers it to the metadata service, which keeps the first offer of each version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from raftq.common.backend_client import BackendClient
+from raftq.common.clock import Clock
+from raftq.common.commands import AnyCommand
+from raftq.common.errors import (
+    BackendUnavailable,
+    OutcomeUnknown,
+    QueueMoved,
+    QueueNotFound,
+    RaftqError,
+)
+from raftq.common.metadata_api import MetadataClient
+from raftq.common.metadata_commands import AddDataKey
+from raftq.common.metadata_models import DataKey, Queue
+from raftq.common.metadata_results import QueueResult
+from raftq.common.results import CommandResult, Failure
+from raftq.frontend.caches import PlacementCache, QueueRoute
+from raftq.frontend.circuit_breaker import CircuitBreaker
+from raftq.frontend.envelope import Keyring, QueueCipher, WrappedKey
+
+MAX_REROUTES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    result: CommandResult
+    route: QueueRoute
+
+
+class Forwarder:
+    def __init__(
+        self,
+        placements: PlacementCache,
+        metadata: MetadataClient,
+        *,
+        keyring: Keyring,
+        secret: str,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+    ) -> None:
+        self._placements = placements
+        self._metadata = metadata
+        self._keyring = keyring
+        self._secret = secret
+        self._session = session
+        self._clock = clock
+        self._clients: dict[tuple[str, tuple[str, ...]], BackendClient] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._ciphers: dict[tuple[str, int], QueueCipher] = {}
+        self._key_lock = asyncio.Lock()
+
+    async def route(self, name: str) -> QueueRoute:
+        found = await self._placements.get(name)
+        if found is None or found.queue.lifecycle in ("creating", "deleting"):
+            raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+        return found
+
+    async def execute(
+        self, name: str, make: Callable[[str], AnyCommand], wait_ms: int = 0
+    ) -> Forwarded:
+        """Run `make(queue_id)` on the queue's cluster; a failure result is raised as its error."""
+        route = await self.route(name)
+        for _ in range(MAX_REROUTES):
+            result = await self._call(route, make(route.queue.queue_id), wait_ms)
+            if isinstance(result, Failure) and result.code in (QueueMoved.code, QueueNotFound.code):
+                newer = await self._placements.refresh(name, newer_than=route.epoch)
+                if newer is None:
+                    raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+                route = newer
+                continue
+            if isinstance(result, Failure):
+                raise result.to_error()
+            return Forwarded(result, route)
+        raise BackendUnavailable(f"queue {name!r} is moving; try again shortly")
+
+    async def cipher(self, route: QueueRoute) -> QueueCipher:
+        """The queue's cipher, making its first data key if it has none."""
+        queue = route.queue
+        if not queue.data_keys:
+            queue = await self._add_data_key(route)
+        newest = max(key.version for key in queue.data_keys)
+        cached = self._ciphers.get((queue.queue_id, newest))
+        if cached is None:
+            keys = {
+                key.version: self._keyring.unwrap(queue.queue_id, key.version, _wrapped(key))
+                for key in queue.data_keys
+            }
+            cached = QueueCipher(queue.queue_id, keys, current=newest)
+            self._ciphers[(queue.queue_id, newest)] = cached
+        return cached
+
+    async def _add_data_key(self, route: QueueRoute) -> Queue:
+        async with self._key_lock:
+            queue = route.queue
+            _, wrapped = self._keyring.new_data_key(queue.queue_id, 1)
+            key = DataKey(version=1, master_key_id=wrapped.master_key_id, wrapped=wrapped.blob)
+            result = await self._metadata.execute(
+                AddDataKey(
+                    now_ms=0, actor="frontend", name=queue.name, queue_id=queue.queue_id, key=key
+                )
+            )
+            if isinstance(result, Failure):
+                raise result.to_error()
+            assert isinstance(result, QueueResult), result
+            await self._placements.refresh(queue.name, newer_than=0)
+            return result.queue
+
+    async def _call(self, route: QueueRoute, command: AnyCommand, wait_ms: int) -> CommandResult:
+        cluster_id = route.cluster.cluster_id
+        breaker = self._breakers.get(cluster_id)
+        if breaker is None:
+            breaker = self._breakers[cluster_id] = CircuitBreaker(cluster_id, self._clock)
+        breaker.before_call()
+        try:
+            result = await self._client(route).execute(command, wait_ms)
+        except OutcomeUnknown:
+            breaker.succeeded()  # the cluster answered; the entry may still commit
+            raise
+        except (BackendUnavailable, aiohttp.ClientError, TimeoutError) as error:
+            breaker.failed()
+            if isinstance(error, RaftqError):
+                raise
+            raise BackendUnavailable(f"cluster {cluster_id} did not answer") from None
+        breaker.succeeded()
+        return result
+
+    def _client(self, route: QueueRoute) -> BackendClient:
+        key = (route.cluster.cluster_id, tuple(route.members))
+        client = self._clients.get(key)
+        if client is None:
+            client = BackendClient(route.members, self._secret, self._session)
+            self._clients[key] = client
+        return client
+
+
+def _wrapped(key: DataKey) -> WrappedKey:
+    return WrappedKey(key.master_key_id, key.wrapped)

@@ -1,0 +1,138 @@
+"""`raftq frontend …`: run one frontend process (stateless; run as many as you like)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from pydantic import ValidationError
+
+from raftq.common.clock import SystemClock
+from raftq.common.errors import AccessKeyNotFound
+from raftq.common.metadata_api import KeyCredentials, MetadataClient
+from raftq.common.metadata_models import Cluster, Queue
+from raftq.frontend.app import FRONTEND, Frontend, create_app
+from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
+from raftq.frontend.envelope import Keyring
+from raftq.frontend.forwarding import Forwarder
+from raftq.frontend.rate_limit import Limit
+from raftq.frontend.settings import FrontendSettings
+
+SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
+
+
+def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    frontend = commands.add_parser("frontend", help="run one frontend (the public REST API)")
+    frontend.add_argument("--listen", required=True, help="HOST:PORT to serve on")
+    frontend.add_argument(
+        "--metadata", action="append", required=True, help="a metadata API address"
+    )
+    frontend.add_argument("--secret-file", type=Path, help=f"the cluster secret (or {SECRET_ENV})")
+    frontend.add_argument(
+        "--master-key",
+        action="append",
+        required=True,
+        metavar="ID=FILE",
+        help="a master key (64 hex digits in FILE); repeat to keep old keys during a rotation",
+    )
+    frontend.add_argument("--current-master-key", help="the key id that wraps new data keys")
+    frontend.add_argument(
+        "--key-rate",
+        type=float,
+        default=FrontendSettings.model_fields["per_key"].default.rate_per_s,
+        help="messages per second each access key may send, receive or delete (this frontend)",
+    )
+    frontend.add_argument(
+        "--queue-rate",
+        type=float,
+        default=FrontendSettings.model_fields["per_queue"].default.rate_per_s,
+        help="messages per second per queue (this frontend)",
+    )
+    frontend.add_argument("--log-level", default="INFO")
+
+
+def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    secret = os.environ.get(SECRET_ENV)
+    if args.secret_file is not None:
+        secret = args.secret_file.read_text().strip()
+    keys: dict[str, str] = {}
+    for spec in args.master_key:
+        key_id, _, path = spec.partition("=")
+        if not key_id or not path:
+            parser.exit(2, "raftq frontend: --master-key takes ID=FILE\n")
+        keys[key_id] = Path(path).read_text().strip()
+    try:
+        settings = FrontendSettings(
+            listen=args.listen,
+            metadata=tuple(args.metadata),
+            cluster_secret=secret or "",
+            master_keys=keys,
+            current_master_key=args.current_master_key or next(iter(keys)),
+            per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
+            per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
+    except ValueError as error:  # a rate that cannot work
+        parser.exit(2, f"raftq frontend: {error}\n")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    host, _, port = settings.listen.rpartition(":")
+    web.run_app(build_app(settings), host=host, port=int(port), print=None)
+    return 0
+
+
+def build_app(settings: FrontendSettings) -> web.Application:
+    """The app, with its metadata and backend connections opened and closed with it."""
+    clock = SystemClock()
+
+    async def connections(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            secret = settings.cluster_secret.get_secret_value()
+            metadata = MetadataClient(list(settings.metadata), secret, session)
+
+            async def fetch_key(key_id: str) -> KeyCredentials | None:
+                try:
+                    return await metadata.lookup_key(key_id)
+                except AccessKeyNotFound:
+                    return None
+
+            async def fetch_route(name: str) -> QueueRoute | None:
+                if not _QUEUE_NAME.fullmatch(name):
+                    return None
+                found = await metadata.get(f"/v1/queues/{name}")
+                if found is None or found.get("cluster") is None:
+                    return None
+                queue = Queue.model_validate_json(json.dumps(found["queue"]))
+                cluster = Cluster.model_validate_json(json.dumps(found["cluster"]))
+                return QueueRoute(queue, cluster)
+
+            keyring = Keyring(settings.master_key_bytes(), settings.current_master_key)
+            forwarder = Forwarder(
+                PlacementCache(fetch_route, clock),
+                metadata,
+                keyring=keyring,
+                secret=secret,
+                session=session,
+                clock=clock,
+            )
+            app[FRONTEND] = Frontend(
+                settings,
+                keys=KeyCache(fetch_key, clock),
+                forwarder=forwarder,
+                metadata=metadata,
+                clock=clock,
+            )
+            yield
+
+    return create_app(settings, connections)

@@ -1,0 +1,42 @@
+"""Settings of a frontend process (`raftq frontend`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from raftq.frontend.rate_limit import Limit
+
+Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")]
+
+
+class FrontendSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: Address
+    metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
+    cluster_secret: SecretStr
+    # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
+    master_keys: dict[str, SecretStr]
+    current_master_key: str
+    # A 1 MiB message in base64 with its JSON around it fits.
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 2 << 20
+    batch_max: Annotated[int, Field(ge=1, le=100)] = 10
+    per_key: Limit = Limit(rate_per_s=2_000, burst=4_000)
+    per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
+
+    @model_validator(mode="after")
+    def _keys_are_usable(self) -> FrontendSettings:
+        if self.current_master_key not in self.master_keys:
+            raise ValueError("current_master_key must name one of master_keys")
+        for key_id, key in self.master_keys.items():
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", key.get_secret_value()):
+                raise ValueError(f"master key {key_id!r} must be 64 hex digits")
+        if len(self.cluster_secret.get_secret_value()) < 16:
+            raise ValueError("the cluster secret must be at least 16 characters")
+        return self
+
+    def master_key_bytes(self) -> dict[str, bytes]:
+        return {k: bytes.fromhex(v.get_secret_value()) for k, v in self.master_keys.items()}

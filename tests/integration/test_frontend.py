@@ -1,0 +1,344 @@
+"""The public REST API through a real frontend, started by `raftq up` with everything behind it:
+the message path end to end, sealed at rest, every authentication failure, authorization per
+action, bad input, idempotency, long polls, rate limits, and a second frontend serving when the
+first is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from raftq.common.backend_client import BackendClient
+from raftq.common.commands import ReceiveMessages
+from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
+from raftq.common.metadata_commands import AddGrant, CreatePrincipal
+from raftq.common.metadata_models import Grant
+from raftq.common.results import ReceiveResult
+from raftq.frontend.sigv4 import HttpRequest, sign
+from tests.integration.test_up import client_env, free_base_port, start_up, wait_ready
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint: str
+    key_id: str
+    secret: str
+    env: dict[str, str]
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    data_dir = tmp_path_factory.mktemp("up") / "data"
+    up = start_up(data_dir, free_base_port(13))
+    try:
+        wait_ready(up)
+        env = client_env(data_dir)
+        yield Deployment(
+            env["RAFTQ_ENDPOINT"],
+            env["RAFTQ_ACCESS_KEY_ID"],
+            env["RAFTQ_SECRET_ACCESS_KEY"],
+            env,
+            data_dir,
+        )
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    deployment: Deployment,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    query: str = "",
+    key: tuple[str, str] | None = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    signed_at: datetime | None = None,
+    endpoint: str | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """A request signed with the root key (or `key`), as any SigV4 client would send it."""
+    base = endpoint or deployment.endpoint
+    payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    plain = {
+        "Host": base.removeprefix("http://"),
+        "Content-Type": "application/json",
+        **(headers or {}),
+    }
+    key_id, secret = key or (deployment.key_id, deployment.secret)
+    request = HttpRequest(method, path, query, plain, payload)
+    signature = sign(request, key_id, secret, signed_at or datetime.now(UTC))
+    url = base + path + (f"?{query}" if query else "")
+    async with session.request(method, url, data=payload, headers={**plain, **signature}) as answer:
+        text = await answer.text()
+        return answer.status, (json.loads(text) if text else None), dict(answer.headers)
+
+
+async def test_messages_go_end_to_end_and_are_sealed_at_rest(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        status, queue, _ = await call(session, deployment, "POST", "/v1/queues", {"name": "e2e"})
+        assert status == 201 and queue["name"] == "e2e"
+        attributes = {"trace": {"type": "String", "value": "t-1"}}
+        status, sent, _ = await call(
+            session,
+            deployment,
+            "POST",
+            "/v1/queues/e2e/messages",
+            {"body": "secret plan", "attributes": attributes},
+        )
+        assert status == 201 and not sent["duplicate"]
+
+        status, received, _ = await call(
+            session,
+            deployment,
+            "GET",
+            "/v1/queues/e2e/messages",
+            query="max=10&visibility_timeout_s=0",
+        )
+        assert status == 200
+        [message] = received["messages"]
+        assert (message["body"], message["attributes"]) == ("secret plan", attributes)
+        # The backend holds ciphertext only
+        stored = await _raw_backend_receive(session, deployment, "e2e")
+        assert stored and b"secret plan" not in stored[0] and b"t-1" not in stored[1]
+
+        status, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/e2e/messages", query="max=1"
+        )
+        handle = received["messages"][0]["receipt_handle"]
+        status, _, _ = await call(
+            session, deployment, "DELETE", f"/v1/queues/e2e/messages/{handle}"
+        )
+        assert status == 204
+        status, view, _ = await call(session, deployment, "GET", "/v1/queues/e2e")
+        assert status == 200 and view["counts"] == {
+            "visible": 0,
+            "in_flight": 0,
+            "delayed": 0,
+            "dead_letter_pending": 0,
+        }
+        status, listed, _ = await call(session, deployment, "GET", "/v1/queues", query="prefix=e2")
+        assert [q["name"] for q in listed["queues"]] == ["e2e"]
+
+
+async def _raw_backend_receive(
+    session: aiohttp.ClientSession, deployment: Deployment, name: str
+) -> tuple[bytes, bytes] | None:
+    """What the backend cluster stores for the queue's next message (body, attributes)."""
+    env = deployment.env
+    metadata = MetadataClient(
+        env["RAFTQ_METADATA"].split(","), env["RAFTQ_CLUSTER_SECRET"], session
+    )
+    found = await metadata.get(f"/v1/queues/{name}")
+    assert found is not None
+    members = [m["api_address"] for m in found["cluster"]["members"]]
+    backend = BackendClient(members, env["RAFTQ_CLUSTER_SECRET"], session)
+    result = await backend.execute(
+        ReceiveMessages(
+            now_ms=0, queue=found["queue"]["queue_id"], max_messages=1, visibility_timeout_ms=0
+        )
+    )
+    assert isinstance(result, ReceiveResult)
+    return (result.messages[0].body, result.messages[0].attributes) if result.messages else None
+
+
+async def test_every_authentication_failure_is_401_with_its_reason(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "auth"})
+        url = deployment.endpoint + "/v1/queues/auth"
+        async with session.get(url) as unsigned:
+            assert unsigned.status == 401
+            assert (await unsigned.json())["code"] == "Unauthenticated"
+        cases: dict[str, dict[str, Any]] = {
+            "SignatureDoesNotMatch": {"key": (deployment.key_id, "not the secret")},
+            "InvalidClientTokenId": {"key": ("RQUNKNOWNKEY00000000", "whatever")},
+            "RequestExpired": {"signed_at": datetime.now(UTC) - timedelta(minutes=6)},
+        }
+        for code, changes in cases.items():
+            status, error, _ = await call(session, deployment, "GET", "/v1/queues/auth", **changes)
+            assert (status, error["code"]) == (401, code), (code, error)
+
+
+async def test_grants_decide_each_action_and_403_says_so(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        env = deployment.env
+        metadata = MetadataClient(
+            env["RAFTQ_METADATA"].split(","), env["RAFTQ_CLUSTER_SECRET"], session
+        )
+        await metadata.execute(CreatePrincipal(now_ms=0, actor="test", principal_id="producer"))
+        grant = Grant(principal_id="producer", queues="jobs-*", actions=("send",))
+        await metadata.execute(AddGrant(now_ms=0, actor="test", grant=grant))
+        created = await metadata.create_key(CreateKeyRequest(actor="test", principal_id="producer"))
+        producer = (created.key_id, created.secret)
+        await call(session, deployment, "POST", "/v1/queues", {"name": "jobs-1"})
+        status, _, _ = await call(
+            session, deployment, "POST", "/v1/queues/jobs-1/messages", {"body": "x"}, key=producer
+        )
+        assert status == 201
+        for method, path, body in [
+            ("GET", "/v1/queues/jobs-1/messages", None),
+            ("POST", "/v1/queues", {"name": "jobs-2"}),
+            ("DELETE", "/v1/queues/jobs-1", None),
+        ]:
+            status, error, _ = await call(session, deployment, method, path, body, key=producer)
+            assert (status, error["code"]) == (403, "AccessDenied"), (method, path, error)
+        status, error, _ = await call(
+            session, deployment, "POST", "/v1/queues/e2e/messages", {"body": "x"}, key=producer
+        )
+        assert status == 403
+
+
+async def test_bad_input_gets_a_clear_error_naming_the_field(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "bad"})
+        cases: list[tuple[str, str, Any, bytes | None, int, str | None]] = [
+            ("POST", "/v1/queues/bad/messages", None, b"{not json", 400, None),
+            (
+                "POST",
+                "/v1/queues/bad/messages",
+                {"body": "x", "priority": 99},
+                None,
+                400,
+                "priority",
+            ),
+            (
+                "POST",
+                "/v1/queues/bad/messages",
+                {"body": "x", "colour": "red"},
+                None,
+                400,
+                "colour",
+            ),
+            ("POST", "/v1/queues", {"name": "has space"}, None, 400, "name"),
+            (
+                "POST",
+                "/v1/queues/bad/messages:batch",
+                {"entries": [{"id": f"e{i}", "body": "x"} for i in range(11)]},
+                None,
+                400,
+                "entries",
+            ),
+            ("GET", "/v1/queues/nope", None, None, 404, None),
+            ("POST", "/v1/queues/nope/messages", {"body": "x"}, None, 404, None),
+            ("DELETE", "/v1/queues/bad/messages/not-a-handle", None, None, 400, "receipt_handle"),
+        ]
+        for method, path, body, raw, expected, field in cases:
+            status, error, _ = await call(session, deployment, method, path, body, raw=raw)
+            assert status == expected, (path, body, error)
+            if field is not None:
+                assert error["field"] == field, (path, body, error)
+        huge = json.dumps({"body": "x" * (3 << 20)}).encode()
+        status, error, _ = await call(
+            session, deployment, "POST", "/v1/queues/bad/messages", raw=huge
+        )
+        assert status == 413
+        status, view, _ = await call(session, deployment, "GET", "/v1/queues/bad")
+        assert view["counts"]["visible"] == 0  # nothing of the above was stored
+
+
+async def test_an_idempotency_key_makes_a_retried_send_a_duplicate(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "idem"})
+        answers = [
+            await call(
+                session,
+                deployment,
+                "POST",
+                "/v1/queues/idem/messages",
+                {"body": "once"},
+                headers={"Idempotency-Key": "order-42"},
+            )
+            for _ in range(2)
+        ]
+        assert [a[0] for a in answers] == [201, 201]
+        assert (
+            answers[0][1]["message_id"] == answers[1][1]["message_id"]
+            and answers[1][1]["duplicate"]
+        )
+        _status, view, _ = await call(session, deployment, "GET", "/v1/queues/idem")
+        assert view["counts"]["visible"] == 1
+
+
+async def test_a_long_poll_returns_soon_after_a_send(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "poll"})
+        started = time.monotonic()
+        waiting = asyncio.create_task(
+            call(session, deployment, "GET", "/v1/queues/poll/messages", query="max=1&wait_s=10")
+        )
+        await asyncio.sleep(0.5)
+        sent_at = time.monotonic()
+        await call(session, deployment, "POST", "/v1/queues/poll/messages", {"body": "wake"})
+        status, received, _ = await waiting
+        assert status == 200 and [m["body"] for m in received["messages"]] == ["wake"]
+        assert time.monotonic() - sent_at < 1.0 and time.monotonic() - started < 5
+
+
+async def test_a_second_frontend_serves_and_rate_limits(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    port = free_base_port(1)
+    env = deployment.env
+    (tmp_path / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
+    second = subprocess.Popen(
+        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
+         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
+         "--secret-file", str(tmp_path / "secret"),
+         "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
+         "--key-rate", "5", "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(endpoint + "/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            await call(session, deployment, "POST", "/v1/queues", {"name": "second"})
+            statuses = []
+            for i in range(12):  # a burst of 10 at 5/s, then 429
+                status, _, headers = await call(
+                    session,
+                    deployment,
+                    "POST",
+                    "/v1/queues/second/messages",
+                    {"body": f"m{i}"},
+                    endpoint=endpoint,
+                )
+                statuses.append(status)
+            assert statuses[:10] == [201] * 10 and 429 in statuses[10:]
+            assert int(headers.get("Retry-After", "0")) >= 1
+            # What this frontend sealed, the other one opens (they share the master key)
+            status, received, _ = await call(
+                session, deployment, "GET", "/v1/queues/second/messages", query="max=10"
+            )
+            assert status == 200 and {m["body"] for m in received["messages"]} <= {
+                f"m{i}" for i in range(12)
+            }
+    finally:
+        second.kill()
+        second.wait()
