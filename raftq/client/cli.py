@@ -6,8 +6,7 @@
 - `raftq admin`: manage the catalogue (see raftq/client/admin.py).
 - `raftq frontend`: run one frontend, the public REST API (raftq/frontend/app.py).
 - `raftq up`: a whole local raftq under a supervisor (raftq/client/up.py).
-
-The data commands of DESIGN.md §6 arrive with the SDK.
+- `raftq send|receive|delete|stats`: use a queue through the REST API (data_commands.py).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raftq.client.admin import add_admin_command, run_admin_command
+from raftq.client.data_commands import DATA_COMMANDS, add_data_commands, run_data_command
 from raftq.client.demo import run_demo
 from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
 from raftq.client.up import add_up_command, run_up
@@ -34,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_admin_command(commands)
     add_up_command(commands)
     add_frontend_command(commands)
+    add_data_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in DATA_COMMANDS:
+        return run_data_command(args)
     if args.command == "frontend":
         from raftq.frontend.main import run_frontend_command  # noqa: PLC0415
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.integration.cluster import Cluster
+from tests.integration.up_process import client_env, free_base_port, start_up, wait_ready
 
 
 @pytest.fixture
@@ -46,3 +50,34 @@ def cluster_factory(
     yield make
     for built in made:
         built.close()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint: str
+    key_id: str
+    secret: str
+    env: dict[str, str]
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    data_dir = tmp_path_factory.mktemp("up") / "data"
+    up = start_up(data_dir, free_base_port(13))
+    try:
+        wait_ready(up)
+        env = client_env(data_dir)
+        yield Deployment(
+            env["RAFTQ_ENDPOINT"],
+            env["RAFTQ_ACCESS_KEY_ID"],
+            env["RAFTQ_SECRET_ACCESS_KEY"],
+            env,
+            data_dir,
+        )
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()

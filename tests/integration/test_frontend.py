@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,40 +24,10 @@ from raftq.common.metadata_commands import AddGrant, CreatePrincipal
 from raftq.common.metadata_models import Grant
 from raftq.common.results import ReceiveResult
 from raftq.frontend.sigv4 import HttpRequest, sign
-from tests.integration.test_up import client_env, free_base_port, start_up, wait_ready
+from tests.integration.conftest import Deployment
+from tests.integration.up_process import free_base_port
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Deployment:
-    endpoint: str
-    key_id: str
-    secret: str
-    env: dict[str, str]
-    data_dir: Path
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    data_dir = tmp_path_factory.mktemp("up") / "data"
-    up = start_up(data_dir, free_base_port(13))
-    try:
-        wait_ready(up)
-        env = client_env(data_dir)
-        yield Deployment(
-            env["RAFTQ_ENDPOINT"],
-            env["RAFTQ_ACCESS_KEY_ID"],
-            env["RAFTQ_SECRET_ACCESS_KEY"],
-            env,
-            data_dir,
-        )
-    finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            up.kill()
 
 
 async def call(
