@@ -160,6 +160,8 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
         *secret,
         "--master-key",
         f"k1={data_dir / 'frontend.key'}",
+        "--usage-log",
+        str(data_dir / "usage.log"),
     )
     specs.append(ChildSpec("frontend", frontend, data_dir / "logs" / "frontend.log"))
     return specs

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -62,6 +63,7 @@ from raftq.frontend.openapi import openapi_document
 from raftq.frontend.rate_limit import RateLimiter
 from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.sigv4 import REST_MAX_SKEW_S, HttpRequest, verify
+from raftq.frontend.usage import Usage
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -84,6 +86,7 @@ class Frontend:
         forwarder: Forwarder,
         metadata: MetadataClient,
         clock: Clock,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
@@ -91,6 +94,20 @@ class Frontend:
         self.metadata = metadata
         self.clock = clock
         self.limiter = RateLimiter(clock)
+        self.usage = usage or Usage(None)
+
+    def record(
+        self, caller: KeyCredentials, queue: str, action: str, messages: int, size: int
+    ) -> None:
+        self.usage.record(
+            at_ms=self.clock.now_ms(),
+            key=caller.key_id,
+            principal=caller.principal_id,
+            queue=queue,
+            action=action,
+            messages=messages,
+            size=size,
+        )
 
     # --- the request pipeline -----------------------------------------------------------------
 
@@ -256,6 +273,12 @@ class Frontend:
         except OutcomeUnknown as error:
             raise SendOutcomeUnknown(error.message, retry_keys=dedup_ids) from None
         assert isinstance(forwarded.result, SendResult)
+        stored = [
+            entry
+            for entry in sealed
+            if entry.entry_id in {s.entry_id for s in forwarded.result.sent}
+        ]
+        self.record(caller, name, "send", len(stored), sum(len(e.body) for e in stored))
         return forwarded.result, dedup_ids
 
     async def receive(
@@ -303,6 +326,7 @@ class Frontend:
                     sequence_number=message.sequence_number,
                 )
             )
+        self.record(caller, name, "receive", len(views), sum(len(m.body) for m in result.messages))
         return _json(m.ReceivedList(messages=views))
 
     async def delete(
@@ -322,6 +346,7 @@ class Frontend:
             ),
         )
         assert isinstance(forwarded.result, BatchResult)
+        self.record(caller, name, "delete", len(forwarded.result.succeeded), 0)
         return forwarded.result
 
     async def change_visibility(
@@ -660,16 +685,20 @@ def create_app(
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
             frontend = request.app[FRONTEND]
+            started = time.monotonic()
             try:
                 caller = await frontend.authenticate(request)
-                return await handler(frontend, caller, request)
+                response = await handler(frontend, caller, request)
             except RaftqError as error:
-                return error_response(error)
+                response = error_response(error)
             except web.HTTPRequestEntityTooLarge:
                 limit = frontend.settings.max_body_bytes
-                return error_response(
+                response = error_response(
                     PayloadTooLarge(f"the body is over {limit} bytes", field="body")
                 )
+            route = f"{request.method} {request.match_info.route.resource.canonical}"  # type: ignore[union-attr]
+            frontend.usage.request(route, response.status, time.monotonic() - started)
+            return response
 
         return serve
 
@@ -682,6 +711,11 @@ def create_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def metrics(request: web.Request) -> web.Response:
+        body = request.app[FRONTEND].usage.render()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)

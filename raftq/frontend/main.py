@@ -24,6 +24,7 @@ from raftq.frontend.envelope import Keyring
 from raftq.frontend.forwarding import Forwarder
 from raftq.frontend.rate_limit import Limit
 from raftq.frontend.settings import FrontendSettings
+from raftq.frontend.usage import Usage
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
@@ -56,6 +57,7 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         default=FrontendSettings.model_fields["per_queue"].default.rate_per_s,
         help="messages per second per queue (this frontend)",
     )
+    frontend.add_argument("--usage-log", type=Path, help="append usage records (JSON lines) here")
     frontend.add_argument("--log-level", default="INFO")
 
 
@@ -78,6 +80,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             current_master_key=args.current_master_key or next(iter(keys)),
             per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
             per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
+            usage_log=args.usage_log,
         )
     except ValidationError as error:
         first = error.errors()[0]
@@ -126,13 +129,16 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 session=session,
                 clock=clock,
             )
+            usage = Usage(settings.usage_log)
             app[FRONTEND] = Frontend(
                 settings,
                 keys=KeyCache(fetch_key, clock),
                 forwarder=forwarder,
                 metadata=metadata,
                 clock=clock,
+                usage=usage,
             )
             yield
+            usage.close()
 
     return create_app(settings, connections)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -26,6 +27,8 @@ class FrontendSettings(BaseModel):
     batch_max: Annotated[int, Field(ge=1, le=100)] = 10
     per_key: Limit = Limit(rate_per_s=2_000, burst=4_000)
     per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
+    # Append-only JSON lines of usage (key, queue, action, messages, bytes); None: metrics only.
+    usage_log: Path | None = None
 
     @model_validator(mode="after")
     def _keys_are_usable(self) -> FrontendSettings:

@@ -309,3 +309,27 @@ async def test_a_second_frontend_serves_and_rate_limits(
     finally:
         second.kill()
         second.wait()
+
+
+async def test_usage_is_counted_in_metrics_and_the_usage_log(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "metered"})
+        for body in ("one", "two"):
+            await call(session, deployment, "POST", "/v1/queues/metered/messages", {"body": body})
+        await call(session, deployment, "GET", "/v1/queues/metered/messages", query="max=10")
+        async with session.get(deployment.endpoint + "/metrics") as answer:
+            metrics = await answer.text()
+    labels = f'action="send",key="{deployment.key_id}",queue="metered"'
+    assert f"raftq_frontend_messages_total{{{labels}}} 2.0" in metrics
+    assert (
+        'raftq_frontend_requests_total{route="POST /v1/queues/{name}/messages",status="201"}'
+        in metrics
+    )
+    lines = [
+        json.loads(line) for line in (deployment.data_dir / "usage.log").read_text().splitlines()
+    ]
+    mine = [(r["action"], r["messages"]) for r in lines if r["queue"] == "metered"]
+    assert mine == [("send", 1), ("send", 1), ("receive", 2)]
+    assert all(
+        r["key"] == deployment.key_id and r["bytes"] > 0 for r in lines if r["queue"] == "metered"
+    )
