@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="messages per second per queue (this frontend)",
     )
     frontend.add_argument("--usage-log", type=Path, help="append usage records (JSON lines) here")
+    frontend.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    frontend.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
     frontend.add_argument("--log-level", default="INFO")
 
 
@@ -81,6 +84,8 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
             per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
             usage_log=args.usage_log,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except ValidationError as error:
         first = error.errors()[0]
@@ -91,7 +96,15 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     host, _, port = settings.listen.rpartition(":")
-    web.run_app(build_app(settings), host=host, port=int(port), print=None)
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            tls.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            parser.exit(2, f"raftq frontend: cannot load the TLS certificate and key: {error}\n")
+    web.run_app(build_app(settings), host=host, port=int(port), ssl_context=tls, print=None)
     return 0
 
 

@@ -29,6 +29,9 @@ class FrontendSettings(BaseModel):
     per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
     # Append-only JSON lines of usage (key, queue, action, messages, bytes); None: metrics only.
     usage_log: Path | None = None
+    # Serve HTTPS when both are set (PEM files).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @model_validator(mode="after")
     def _keys_are_usable(self) -> FrontendSettings:
@@ -37,6 +40,8 @@ class FrontendSettings(BaseModel):
         for key_id, key in self.master_keys.items():
             if not re.fullmatch(r"[0-9a-fA-F]{64}", key.get_secret_value()):
                 raise ValueError(f"master key {key_id!r} must be 64 hex digits")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key")
         if len(self.cluster_secret.get_secret_value()) < 16:
             raise ValueError("the cluster secret must be at least 16 characters")
         return self

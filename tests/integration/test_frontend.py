@@ -6,7 +6,9 @@ first is gone."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -333,3 +335,79 @@ async def test_usage_is_counted_in_metrics_and_the_usage_log(deployment: Deploym
     assert all(
         r["key"] == deployment.key_id and r["bytes"] > 0 for r in lines if r["queue"] == "metered"
     )
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raftq test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_a_frontend_with_a_certificate_serves_https_only(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_base_port(1)
+    env = deployment.env
+    (tmp_path / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
+    tls = subprocess.Popen(
+        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
+         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
+         "--secret-file", str(tmp_path / "secret"),
+         "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
+         "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    trusted = ssl.create_default_context(cafile=str(cert))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(
+                        f"https://127.0.0.1:{port}/healthz", ssl=trusted
+                    ) as answer:
+                        assert answer.status == 200
+                        break
+                except aiohttp.ClientConnectorError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the TLS frontend did not start")
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as plain:
+                    assert plain.status != 200
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                async with session.get(f"https://127.0.0.1:{port}/healthz"):
+                    pass  # not trusted without the certificate
+    finally:
+        tls.kill()
+        tls.wait()
