@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.common.cluster_auth import HEADER, sign
-from raftq.common.errors import ClientError, PeerError
+from raftq.common.errors import ClientError, CorruptState, PeerError
 from raftq.common.metadata_api import (
     MOVES_PATH,
     CreateKeyRequest,
@@ -39,10 +39,12 @@ from raftq.common.metadata_commands import (
     DrainCluster,
     RemoveGrant,
     RevokeAccessKey,
+    RewrapDataKey,
 )
-from raftq.common.metadata_models import Grant
+from raftq.common.metadata_models import DataKey, Grant, Queue
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
+from raftq.frontend.envelope import Keyring, WrappedKey
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -83,6 +85,13 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     remove.add_argument("principal_id")
     remove.add_argument("queues")
     grants.add_parser("list")
+
+    data_keys = areas.add_parser("data-keys").add_subparsers(dest="verb", required=True)
+    rewrap = data_keys.add_parser(
+        "rewrap", help="rewrap every queue's data keys under the current master key (rotation)"
+    )
+    rewrap.add_argument("--master-key", action="append", required=True, metavar="ID=FILE")
+    rewrap.add_argument("--current-master-key", required=True)
 
     raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
     raft.add_parser("status")
@@ -273,6 +282,8 @@ async def _run(args: argparse.Namespace, members: list[str], secret: str | None)
             return {"principal_id": args.principal_id, "queues": args.queues, "removed": True}
         if area == "raft":
             return await _raft_status(admin)
+        if area == "data-keys":
+            return await _rewrap_data_keys(admin, args, actor)
         return (await admin.get("/v1/audit"))["audit"]
 
 
@@ -381,6 +392,49 @@ async def _drain(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
             rows.append(_queue_row(await _wait_for_move(admin, name, args.timeout_s)))
     _progress(f"draining {args.cluster_id}: {len(held)} queue(s) moved away")
     return rows or _cluster_row(result.cluster.model_dump(mode="json"))
+
+
+async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
+    """A master-key rotation's middle step: every data key not wrapped by the current master key
+    is unwrapped with the old one and stored wrapped by the new. Messages are untouched."""
+    master_keys: dict[str, bytes] = {}
+    for spec in args.master_key:
+        key_id, _, path = spec.partition("=")
+        try:
+            master_keys[key_id] = bytes.fromhex(Path(path).read_text().strip())
+        except (OSError, ValueError) as error:
+            raise ClientError(f"cannot read master key {key_id!r}: {error}") from None
+    try:
+        keyring = Keyring(master_keys, args.current_master_key)
+    except ValueError as error:
+        raise ClientError(str(error)) from None
+    catalogue = await admin.get("/v1/catalogue", leader_only=True)
+    rewrapped = 0
+    for raw in catalogue["queues"]:
+        queue = Queue.model_validate_json(json.dumps(raw))
+        for key in queue.data_keys:
+            if key.master_key_id == keyring.current:
+                continue
+            try:
+                new = keyring.rewrap(
+                    queue.queue_id, key.version, WrappedKey(key.master_key_id, key.wrapped)
+                )
+            except CorruptState as error:
+                raise ClientError(f"{queue.name}: {error.message}") from None
+            await admin.command(
+                RewrapDataKey(
+                    now_ms=0,
+                    actor=actor,
+                    name=queue.name,
+                    queue_id=queue.queue_id,
+                    key=DataKey(
+                        version=key.version, master_key_id=new.master_key_id, wrapped=new.blob
+                    ),
+                )
+            )
+            rewrapped += 1
+            _progress(f"{queue.name}: data key {key.version} rewrapped under {keyring.current}")
+    return {"rewrapped": rewrapped, "current_master_key": keyring.current}
 
 
 def _progress(line: str) -> None:

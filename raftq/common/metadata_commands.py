@@ -115,6 +115,16 @@ class AddDataKey(MetadataCommand):
     key: DataKey
 
 
+class RewrapDataKey(MetadataCommand):
+    """Store an existing data key version wrapped by another master key (a master-key
+    rotation): the key itself is unchanged, so every message sealed with it still opens."""
+
+    kind: Literal["rewrap_data_key"] = "rewrap_data_key"
+    name: QueueName
+    queue_id: Identifier
+    key: DataKey
+
+
 class CreatePrincipal(MetadataCommand):
     kind: Literal["create_principal"] = "create_principal"
     principal_id: Identifier
@@ -161,6 +171,7 @@ AnyMetadataCommand = Annotated[
     | BeginMove
     | SwitchPlacement
     | AddDataKey
+    | RewrapDataKey
     | CreatePrincipal
     | DeletePrincipal
     | CreateAccessKey

@@ -29,6 +29,7 @@ from raftq.common.metadata_commands import (
     RemoveGrant,
     ReportLoad,
     RevokeAccessKey,
+    RewrapDataKey,
     SetQueueAttributes,
     SwitchPlacement,
 )
@@ -196,6 +197,16 @@ def add_data_key(state: MetadataState, c: AddDataKey) -> QueueResult:
     if any(key.version == c.key.version for key in queue.data_keys):
         return QueueResult(queue=queue, changed=False)  # another frontend was first
     queue = queue.model_copy(update={"data_keys": (*queue.data_keys, c.key)})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def rewrap_data_key(state: MetadataState, c: RewrapDataKey) -> QueueResult:
+    queue = _queue(state, c.name, c.queue_id)
+    if not any(key.version == c.key.version for key in queue.data_keys):
+        raise InvalidParameter(f"queue {c.name!r} has no data key {c.key.version}", field="key")
+    keys = tuple(c.key if key.version == c.key.version else key for key in queue.data_keys)
+    queue = queue.model_copy(update={"data_keys": keys})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 

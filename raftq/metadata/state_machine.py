@@ -33,6 +33,7 @@ from raftq.common.metadata_commands import (
     RemoveGrant,
     ReportLoad,
     RevokeAccessKey,
+    RewrapDataKey,
     SetQueueAttributes,
     SwitchPlacement,
 )
@@ -53,6 +54,7 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     BeginMove: handlers.begin_move,
     SwitchPlacement: handlers.switch_placement,
     AddDataKey: handlers.add_data_key,
+    RewrapDataKey: handlers.rewrap_data_key,
     CreatePrincipal: handlers.create_principal,
     DeletePrincipal: handlers.delete_principal,
     CreateAccessKey: handlers.create_access_key,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -411,3 +412,89 @@ async def test_a_frontend_with_a_certificate_serves_https_only(
     finally:
         tls.kill()
         tls.wait()
+
+
+def admin_run(deployment: Deployment, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "raftq.client.cli", "admin", *argv],
+        env={**os.environ, **deployment.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start_frontend(
+    deployment: Deployment, directory: Path, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_base_port(1)
+    env = deployment.env
+    (directory / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
+         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
+         "--secret-file", str(directory / "secret"), "--log-level", "WARNING", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_healthy(endpoint: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(endpoint + "/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail(f"{endpoint} did not start")
+
+
+async def test_rotating_the_master_key_keeps_every_stored_message(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Given messages sealed under data keys wrapped by the old master key (k1)
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "rotated"})
+        for body in ("before-1", "before-2"):
+            await call(session, deployment, "POST", "/v1/queues/rotated/messages", {"body": body})
+    old_key = deployment.data_dir / "frontend.key"
+    new_key = tmp_path / "k2.key"
+    new_key.write_text(os.urandom(32).hex())
+
+    # When every data key is rewrapped under a new master key (k2)
+    rewrap = admin_run(
+        deployment, "--json", "data-keys", "rewrap",
+        "--master-key", f"k1={old_key}", "--master-key", f"k2={new_key}",
+        "--current-master-key", "k2",
+    )  # fmt: skip
+    assert rewrap.returncode == 0, rewrap.stderr
+    assert json.loads(rewrap.stdout)["rewrapped"] >= 1
+
+    # Then a frontend holding only the new master key opens every old message
+    frontend, endpoint = start_frontend(deployment, tmp_path, "--master-key", f"k2={new_key}")
+    try:
+        await wait_healthy(endpoint)
+        async with aiohttp.ClientSession() as session:
+            status, received, _ = await call(
+                session,
+                deployment,
+                "GET",
+                "/v1/queues/rotated/messages",
+                query="max=10",
+                endpoint=endpoint,
+            )
+            assert status == 200, received
+            assert sorted(m["body"] for m in received["messages"]) == ["before-1", "before-2"]
+    finally:
+        frontend.kill()
+        frontend.wait()
+    # And rewrapping without the old key is refused clearly
+    refused = admin_run(
+        deployment, "data-keys", "rewrap", "--master-key", f"k3={new_key}",
+        "--current-master-key", "k3",
+    )  # fmt: skip
+    assert refused.returncode == 1 and "does not hold" in refused.stderr
