@@ -83,7 +83,7 @@ def _ms(values: list[float], q: float) -> float:
 async def run(seconds: float) -> None:
     print(describe())
     with tempfile.TemporaryDirectory() as tmp:
-        up = start_up(Path(tmp) / "data", free_base_port(13))
+        up = start_up(Path(tmp) / "data", free_base_port(14))
         try:
             wait_ready(up)
             env = client_env(Path(tmp) / "data")

@@ -38,7 +38,7 @@ from raftq.common.metadata_models import Grant
 
 READY_TIMEOUT_S: Final = 60.0
 ZONES: Final = ("a", "b", "c")
-_PORTS_USED: Final = 13
+_PORTS_USED: Final = 14
 DEFAULT_BASE_PORT: Final = 7700
 
 
@@ -162,6 +162,8 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
         f"k1={data_dir / 'frontend.key'}",
         "--usage-log",
         str(data_dir / "usage.log"),
+        "--metrics-listen",
+        f"{layout['host']}:{layout['base_port'] + 13}",
     )
     specs.append(ChildSpec("frontend", frontend, data_dir / "logs" / "frontend.log"))
     return specs
@@ -242,6 +244,7 @@ def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
         f"AWS_ACCESS_KEY_ID={root['key_id']}",
         f"AWS_SECRET_ACCESS_KEY={root['secret']}",
         "AWS_DEFAULT_REGION=us-east-1",
+        f"RAFTQ_FRONTEND_METRICS=http://{layout['host']}:{layout['base_port'] + 13}/metrics",
         f"RAFTQ_METADATA={','.join(metadata_addresses(layout))}",
         f"RAFTQ_CLUSTER_SECRET={secret}",
     ]

@@ -711,12 +711,19 @@ def create_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def metrics(request: web.Request) -> web.Response:
-        body = request.app[FRONTEND].usage.render()
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
-
-    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
+    return app
+
+
+def metrics_app(usage: Usage) -> web.Application:
+    """`/metrics` on its own listener: it names access keys and queues, so it does not belong
+    on the public port."""
+    app = web.Application()
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=usage.render(), content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/metrics", metrics)
     return app

@@ -19,7 +19,7 @@ from raftq.common.clock import SystemClock
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
-from raftq.frontend.app import FRONTEND, Frontend, create_app
+from raftq.frontend.app import FRONTEND, Frontend, create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
 from raftq.frontend.envelope import Keyring
 from raftq.frontend.forwarding import Forwarder
@@ -59,6 +59,7 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="messages per second per queue (this frontend)",
     )
     frontend.add_argument("--usage-log", type=Path, help="append usage records (JSON lines) here")
+    frontend.add_argument("--metrics-listen", help="HOST:PORT for /metrics (keep it private)")
     frontend.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     frontend.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
     frontend.add_argument("--log-level", default="INFO")
@@ -84,6 +85,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
             per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
             usage_log=args.usage_log,
+            metrics_listen=args.metrics_listen,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         )
@@ -111,6 +113,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
 def build_app(settings: FrontendSettings) -> web.Application:
     """The app, with its metadata and backend connections opened and closed with it."""
     clock = SystemClock()
+    usage = Usage(settings.usage_log)
 
     async def connections(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -142,7 +145,6 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 session=session,
                 clock=clock,
             )
-            usage = Usage(settings.usage_log)
             app[FRONTEND] = Frontend(
                 settings,
                 keys=KeyCache(fetch_key, clock),
@@ -154,4 +156,16 @@ def build_app(settings: FrontendSettings) -> web.Application:
             yield
             usage.close()
 
-    return create_app(settings, connections)
+    app = create_app(settings, connections)
+    if settings.metrics_listen is not None:
+        host, _, port = settings.metrics_listen.rpartition(":")
+
+        async def metrics_site(app: web.Application) -> AsyncIterator[None]:
+            runner = web.AppRunner(metrics_app(usage))
+            await runner.setup()
+            await web.TCPSite(runner, host, int(port)).start()
+            yield
+            await runner.cleanup()
+
+        app.cleanup_ctx.append(metrics_site)
+    return app

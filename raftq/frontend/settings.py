@@ -17,6 +17,8 @@ class FrontendSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: Address
+    # Prometheus `/metrics` is served here only (it names keys and queues); None: not served.
+    metrics_listen: Address | None = None
     metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
     cluster_secret: SecretStr
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.

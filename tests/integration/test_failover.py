@@ -64,7 +64,7 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
         await client.create_queue("failover", visibility_timeout_s=5)
         acknowledged: set[str] = set()
         received: dict[str, set[str]] = {}
-        stop = asyncio.Event()
+        stop, produced = asyncio.Event(), asyncio.Event()
 
         async def produce(producer: int) -> None:
             number = 0
@@ -75,7 +75,8 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
                 number += 1
 
         async def consume() -> None:
-            while not stop.is_set() or not acknowledged <= set(received):
+            # Until every producer finished and everything it was acknowledged for came back
+            while not produced.is_set() or not acknowledged <= set(received):
                 for message in await client.receive("failover", max_messages=10, wait_s=1):
                     received.setdefault(message.body or "", set()).add(message.message_id)
                     await client.delete("failover", message.receipt_handle)
@@ -88,6 +89,7 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
         await asyncio.sleep(4)
         stop.set()
         await asyncio.gather(*tasks)
+        produced.set()
         await asyncio.wait_for(consumer, timeout=60)
         assert len(acknowledged) > 50
         assert acknowledged <= set(received)  # nothing acknowledged was lost

@@ -320,8 +320,10 @@ async def test_usage_is_counted_in_metrics_and_the_usage_log(deployment: Deploym
         for body in ("one", "two"):
             await call(session, deployment, "POST", "/v1/queues/metered/messages", {"body": body})
         await call(session, deployment, "GET", "/v1/queues/metered/messages", query="max=10")
-        async with session.get(deployment.endpoint + "/metrics") as answer:
+        async with session.get(deployment.env["RAFTQ_FRONTEND_METRICS"]) as answer:
             metrics = await answer.text()
+        async with session.get(deployment.endpoint + "/metrics") as public:
+            assert public.status == 404  # it names keys and queues: not on the public port
     labels = f'action="send",key="{deployment.key_id}",queue="metered"'
     assert f"raftq_frontend_messages_total{{{labels}}} 2.0" in metrics
     assert (

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 
-def free_base_port(count: int = 12) -> int:
+def free_base_port(count: int = 14) -> int:
     for _ in range(200):
         base = random.randrange(20_000, 60_000)
         try:
