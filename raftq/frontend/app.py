@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -663,6 +664,18 @@ def _routes() -> list[tuple[str, str, Handler]]:
     ]
 
 
+_QUEUE_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
+
+
+def _check_path(request: web.Request) -> None:
+    name = request.match_info.get("name")
+    if name is not None and not (_QUEUE_NAME.fullmatch(name) and len(name) <= 80):
+        raise InvalidParameter("not a queue name", field="name")
+    handle = request.match_info.get("receipt_handle")
+    if handle is not None and not 1 <= len(handle) <= 1024:
+        raise InvalidParameter("not a receipt handle", field="receipt_handle")
+
+
 def _batch(result: BatchResult) -> web.Response:
     failed = [
         m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message) for x in result.failed
@@ -688,9 +701,14 @@ def create_app(
             started = time.monotonic()
             try:
                 caller = await frontend.authenticate(request)
+                _check_path(request)
                 response = await handler(frontend, caller, request)
             except RaftqError as error:
                 response = error_response(error)
+            except ValidationError as error:  # a value the internal models refuse
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or None
+                response = error_response(InvalidParameter(first["msg"], field=where))
             except web.HTTPRequestEntityTooLarge:
                 limit = frontend.settings.max_body_bytes
                 response = error_response(

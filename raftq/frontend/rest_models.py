@@ -31,7 +31,14 @@ ReceiptHandle = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 class RestModel(BaseModel):
-    """Strict about unknown fields, so a misspelt field is an error naming it, not ignored."""
+    """Strict: an unknown field is an error naming it, not ignored, and a value of the wrong
+    JSON type (`0` for a boolean, `"5"` for a number) is refused, not converted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class QueryModel(BaseModel):
+    """Query parameters arrive as text: numbers are parsed from it; unknown names are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -223,7 +230,7 @@ class ErrorView(RestModel):
     )
 
 
-class ReceiveQuery(RestModel):
+class ReceiveQuery(QueryModel):
     max: Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)] = 10
     wait_s: Annotated[int, Field(ge=0, le=limits.RECEIVE_WAIT_MAX_MS // 1000)] | None = Field(
         default=None, description="long poll; default: the queue's receive_wait_s"
@@ -236,7 +243,7 @@ class ReceiveQuery(RestModel):
     )
 
 
-class ListQuery(RestModel):
+class ListQuery(QueryModel):
     prefix: Annotated[str, Field(max_length=limits.QUEUE_NAME_MAX_CHARS)] = ""
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
     next_token: Annotated[str, Field(max_length=256)] | None = None
