@@ -729,9 +729,17 @@ def create_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def readyz(request: web.Request) -> web.Response:
+        """Ready when the metadata group answers: without it no request can be authenticated."""
+        try:
+            await request.app[FRONTEND].metadata.get("/readyz")
+        except RaftqError as error:
+            return web.json_response({"ready": False, "reason": error.message}, status=503)
+        return web.json_response({"ready": True})
+
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 

@@ -5,6 +5,9 @@ Where a queue lives comes from the placement cache; a cluster that answers `Queu
 has its own client (it remembers the leader and follows `NotLeader` hints) and its own circuit
 breaker; a request that cannot reach its cluster fails fast as unavailable (503).
 
+Dependencies are kept apart: each backend cluster has its own connection pool and circuit
+breaker, and the metadata group its own pool (main.py).
+
 A queue's first message makes its data key: this frontend draws one, wraps it with its current
 master key and offers it to the metadata service, which keeps the first offer of each version.
 """
@@ -37,6 +40,7 @@ from raftq.frontend.circuit_breaker import CircuitBreaker
 from raftq.frontend.envelope import Keyring, QueueCipher, WrappedKey
 
 MAX_REROUTES = 3
+POOL_CONNECTIONS = 256  # per backend cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +57,15 @@ class Forwarder:
         *,
         keyring: Keyring,
         secret: str,
-        session: aiohttp.ClientSession,
         clock: Clock,
     ) -> None:
         self._placements = placements
         self._metadata = metadata
         self._keyring = keyring
         self._secret = secret
-        self._session = session
+        # One connection pool per backend cluster: a slow cluster cannot use up the sockets
+        # that requests to the others need.
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._clock = clock
         self._clients: dict[tuple[str, tuple[str, ...]], BackendClient] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -90,6 +95,10 @@ class Forwarder:
                 raise result.to_error()
             return Forwarded(result, route)
         raise BackendUnavailable(f"queue {name!r} is moving; try again shortly")
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
 
     async def cipher(self, route: QueueRoute) -> QueueCipher:
         """The queue's cipher, making its first data key if it has none."""
@@ -146,7 +155,13 @@ class Forwarder:
         key = (route.cluster.cluster_id, tuple(route.members))
         client = self._clients.get(key)
         if client is None:
-            client = BackendClient(route.members, self._secret, self._session)
+            session = self._sessions.get(route.cluster.cluster_id)
+            if session is None:
+                session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=POOL_CONNECTIONS)
+                )
+                self._sessions[route.cluster.cluster_id] = session
+            client = BackendClient(route.members, self._secret, session)
             self._clients[key] = client
         return client
 

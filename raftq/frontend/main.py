@@ -142,7 +142,6 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 metadata,
                 keyring=keyring,
                 secret=secret,
-                session=session,
                 clock=clock,
             )
             app[FRONTEND] = Frontend(
@@ -154,6 +153,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 usage=usage,
             )
             yield
+            await forwarder.close()
             usage.close()
 
     app = create_app(settings, connections)
