@@ -106,7 +106,17 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             tls.load_cert_chain(settings.tls_cert, settings.tls_key)
         except (OSError, ssl.SSLError) as error:
             parser.exit(2, f"raftq frontend: cannot load the TLS certificate and key: {error}\n")
-    web.run_app(build_app(settings), host=host, port=int(port), ssl_context=tls, print=None)
+    # The per-request access log cost 1.5% of the frontend's CPU under load and grows without
+    # bound; usage records and metrics say who did what. `--log-level DEBUG` brings it back.
+    access_log = logging.getLogger("aiohttp.access") if args.log_level.upper() == "DEBUG" else None
+    web.run_app(
+        build_app(settings),
+        host=host,
+        port=int(port),
+        ssl_context=tls,
+        print=None,
+        access_log=access_log,
+    )
     return 0
 
 
