@@ -331,7 +331,7 @@ class Frontend:
         return _json(m.ReceivedList(messages=views))
 
     async def delete(
-        self, caller: KeyCredentials, name: str, entries: list[m.HandleEntry]
+        self, caller: KeyCredentials, name: str, entries: list[m.DeleteEntry]
     ) -> BatchResult:
         self.authorize(caller, name, "delete")
         self.throttle(caller, name, cost=len(entries))
@@ -341,7 +341,9 @@ class Frontend:
                 now_ms=0,
                 queue=queue_id,
                 entries=tuple(
-                    backend.DeleteEntry(entry_id=e.id, receipt_handle=e.receipt_handle)
+                    backend.DeleteEntry(
+                        entry_id=e.id, receipt_handle=e.receipt_handle, result=_result(e)
+                    )
                     for e in entries
                 ),
             ),
@@ -405,6 +407,15 @@ def _key_id(authorization: str | None) -> str | None:
         return None
     key_id = authorization.split("Credential=", 1)[1].split("/", 1)[0]
     return key_id if key_id.isalnum() and len(key_id) <= 128 else None
+
+
+def _result(entry: m.DeleteEntry) -> bytes | None:
+    if entry.result_base64 is None:
+        return None
+    try:
+        return base64.b64decode(entry.result_base64, validate=True)
+    except ValueError:
+        raise InvalidParameter("result_base64 is not base64", field="result_base64") from None
 
 
 def _body_bytes(entry: m.SendBody) -> bytes:
@@ -628,12 +639,24 @@ def _routes() -> list[tuple[str, str, Handler]]:
 
     async def delete_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
         entry = _parse(
-            m.HandleEntry, {"id": "message", "receipt_handle": r.match_info["receipt_handle"]}
+            m.DeleteEntry, {"id": "message", "receipt_handle": r.match_info["receipt_handle"]}
         )
         result = await f.delete(c, r.match_info["name"], [entry])
         if result.failed:
             failure = result.failed[0]
             raise InvalidParameter(failure.message, field="receipt_handle")
+        return web.Response(status=204)
+
+    async def visibility_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
+        body = _parse(m.VisibilityBody, await r.read())
+        entry = m.VisibilityEntry(
+            id="message",
+            receipt_handle=r.match_info["receipt_handle"],
+            visibility_timeout_s=body.visibility_timeout_s,
+        )
+        result = await f.change_visibility(c, r.match_info["name"], [entry])
+        if result.failed:
+            raise InvalidParameter(result.failed[0].message, field="receipt_handle")
         return web.Response(status=204)
 
     async def delete_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
@@ -658,6 +681,7 @@ def _routes() -> list[tuple[str, str, Handler]]:
         ("GET", messages, receive),
         ("DELETE", messages, purge),
         ("DELETE", messages + "/{receipt_handle}", delete_one),
+        ("PATCH", messages + "/{receipt_handle}", visibility_one),
         ("POST", messages + ":delete", delete_batch),
         ("POST", messages + ":visibility", visibility),
         ("GET", "/v1/queues/{name}/status/{message_id}", status),

@@ -58,6 +58,9 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         default=FrontendSettings.model_fields["per_queue"].default.rate_per_s,
         help="messages per second per queue (this frontend)",
     )
+    frontend.add_argument(
+        "--batch-max", type=int, default=10, help="entries a send batch may hold (up to 100)"
+    )
     frontend.add_argument("--usage-log", type=Path, help="append usage records (JSON lines) here")
     frontend.add_argument("--metrics-listen", help="HOST:PORT for /metrics (keep it private)")
     frontend.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
@@ -85,6 +88,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
             per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
             usage_log=args.usage_log,
+            batch_max=args.batch_max,
             metrics_listen=args.metrics_listen,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,

@@ -74,6 +74,14 @@ ROUTES: Final = (
     Route("delete", MESSAGES, "Purge the queue", "admin", 204),
     Route("delete", MESSAGES + "/{receipt_handle}", "Delete a message", "delete", 204),
     Route(
+        "patch",
+        MESSAGES + "/{receipt_handle}",
+        "Change a message's visibility",
+        "receive",
+        204,
+        body=m.VisibilityBody,
+    ),
+    Route(
         "post",
         MESSAGES + ":delete",
         "Delete messages",

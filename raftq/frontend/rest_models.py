@@ -192,8 +192,20 @@ class HandleEntry(RestModel):
     receipt_handle: ReceiptHandle
 
 
+class DeleteEntry(HandleEntry):
+    result_base64: (
+        Annotated[str, Field(max_length=limits.DELETE_RESULT_MAX_BYTES * 4 // 3 + 4)] | None
+    ) = Field(
+        default=None, description="the work's result, kept with the message's status (base64)"
+    )
+
+
 class DeleteBatchBody(RestModel):
-    entries: Annotated[list[HandleEntry], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)]
+    entries: Annotated[list[DeleteEntry], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)]
+
+
+class VisibilityBody(RestModel):
+    visibility_timeout_s: Annotated[int, Field(ge=0, le=limits.VISIBILITY_TIMEOUT_MAX_MS // 1000)]
 
 
 class VisibilityEntry(HandleEntry):

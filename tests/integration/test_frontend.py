@@ -504,3 +504,50 @@ async def test_rotating_the_master_key_keeps_every_stored_message(
         "--current-master-key", "k3",
     )  # fmt: skip
     assert refused.returncode == 1 and "does not hold" in refused.stderr
+
+
+async def test_visibility_of_one_message_and_a_delete_that_keeps_a_result(
+    deployment: Deployment,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "work"})
+        _, sent, _ = await call(
+            session, deployment, "POST", "/v1/queues/work/messages", {"body": "job"}
+        )
+        _, first, _ = await call(
+            session, deployment, "GET", "/v1/queues/work/messages", query="max=1"
+        )
+        handle = first["messages"][0]["receipt_handle"]
+        status, _, _ = await call(
+            session,
+            deployment,
+            "PATCH",
+            f"/v1/queues/work/messages/{handle}",
+            {"visibility_timeout_s": 0},
+        )
+        assert status == 204
+        _, again, _ = await call(
+            session, deployment, "GET", "/v1/queues/work/messages", query="max=1"
+        )
+        assert again["messages"][0]["receive_count"] == 2  # visible again at once
+        entry = {
+            "id": "d",
+            "receipt_handle": again["messages"][0]["receipt_handle"],
+            "result_base64": "ZG9uZQ==",
+        }
+        status, deleted, _ = await call(
+            session, deployment, "POST", "/v1/queues/work/messages:delete", {"entries": [entry]}
+        )
+        assert (status, deleted["succeeded"]) == (200, ["d"])
+        status, view, _ = await call(
+            session, deployment, "GET", f"/v1/queues/work/status/{sent['message_id']}"
+        )
+        assert (status, view["state"], view["result_base64"]) == (200, "deleted", "ZG9uZQ==")
+        status, stale, _ = await call(
+            session,
+            deployment,
+            "PATCH",
+            f"/v1/queues/work/messages/{handle}",
+            {"visibility_timeout_s": 5},
+        )
+        assert (status, stale["field"]) == (400, "receipt_handle")
