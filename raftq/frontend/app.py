@@ -112,7 +112,9 @@ class Frontend:
 
     # --- the request pipeline -----------------------------------------------------------------
 
-    async def authenticate(self, request: web.Request) -> KeyCredentials:
+    async def authenticate(
+        self, request: web.Request, max_skew_s: int = REST_MAX_SKEW_S
+    ) -> KeyCredentials:
         body = await request.read()
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
@@ -127,7 +129,7 @@ class Frontend:
         def secret_of(candidate: str) -> str | None:
             return credentials.secret if credentials and candidate == credentials.key_id else None
 
-        verify(http, secret_of, now, REST_MAX_SKEW_S)
+        verify(http, secret_of, now, max_skew_s)
         assert credentials is not None
         return credentials
 

@@ -19,6 +19,7 @@ from raftq.common.clock import SystemClock
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
+from raftq.frontend import sqs_json
 from raftq.frontend.app import FRONTEND, Frontend, create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
 from raftq.frontend.envelope import Keyring
@@ -171,6 +172,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
             usage.close()
 
     app = create_app(settings, connections)
+    app.router.add_post("/", sqs_json.serve)  # the SQS-compatible API (AWS JSON 1.0)
     if settings.metrics_listen is not None:
         host, _, port = settings.metrics_listen.rpartition(":")
 

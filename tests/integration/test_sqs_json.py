@@ -1,0 +1,68 @@
+"""boto3 against the SQS-compatible API (AWS JSON 1.0) with only the endpoint changed: the
+first actions of issue 7, with SQS's error shapes and legacy codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import Deployment
+
+pytestmark = pytest.mark.integration
+
+
+def sqs(deployment: Deployment, secret: str | None = None) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=deployment.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=deployment.key_id,
+        aws_secret_access_key=secret or deployment.secret,
+    )
+
+
+def test_boto3_sends_receives_and_deletes(deployment: Deployment) -> None:
+    client = sqs(deployment)
+    url = client.create_queue(QueueName="boto", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    assert url.endswith("/000000000000/boto")
+    assert client.get_queue_url(QueueName="boto")["QueueUrl"] == url
+    attributes = {"trace": {"DataType": "String", "StringValue": "t-1"}}
+    sent = client.send_message(QueueUrl=url, MessageBody="hello", MessageAttributes=attributes)
+    assert sent["MD5OfMessageBody"] == "5d41402abc4b2a76b9719d911017c592"  # md5("hello")
+    counts = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "1" and counts["VisibilityTimeout"] == "30"
+    [message] = client.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert message["Body"] == "hello" and message["MessageId"] == sent["MessageId"]
+    assert message["MessageAttributes"]["trace"]["StringValue"] == "t-1"
+    assert message["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert "Messages" not in client.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert url in client.list_queues(QueueNamePrefix="bo")["QueueUrls"]
+    client.delete_queue(QueueUrl=url)
+
+
+def test_errors_have_sqs_shapes_and_legacy_codes(deployment: Deployment) -> None:
+    client = sqs(deployment)
+    with pytest.raises(ClientError) as missing:
+        client.get_queue_url(QueueName="no-such-queue")
+    error = missing.value.response
+    assert error["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"  # query-compatible
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["ResponseMetadata"]["RequestId"]
+    with pytest.raises(ClientError) as wrong:
+        sqs(deployment, secret="not the secret").list_queues()
+    assert wrong.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    url = client.create_queue(QueueName="boto-errors")["QueueUrl"]
+    with pytest.raises(ClientError) as bad_handle:
+        client.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+    assert bad_handle.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    with pytest.raises(ClientError) as unsupported:
+        client.tag_queue(QueueUrl=url, Tags={"a": "b"})
+    assert unsupported.value.response["Error"]["Code"] == (
+        "AWS.SimpleQueueService.UnsupportedOperation"
+    )
