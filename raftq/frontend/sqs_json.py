@@ -66,15 +66,35 @@ class UnsupportedOperation(InvalidParameter):
     code = "UnsupportedOperation"
 
 
+class EmptyBatchRequest(InvalidParameter):
+    """Raised when a batch action has no entries."""
+
+    code = "EmptyBatchRequest"
+
+
+class TooManyEntriesInBatchRequest(InvalidParameter):
+    """Raised when a batch action has more than 10 entries."""
+
+    code = "TooManyEntriesInBatchRequest"
+
+
+class BatchEntryIdsNotDistinct(InvalidParameter):
+    """Raised when two entries of a batch share an id."""
+
+    code = "BatchEntryIdsNotDistinct"
+
+
 def _error(error: RaftqError) -> web.Response:
     if isinstance(error, Unauthenticated):
         shape, legacy, status = error.code, error.code, 403
-    elif isinstance(error, UnsupportedOperation):
-        shape, legacy, status = (
-            "UnsupportedOperation",
-            "AWS.SimpleQueueService.UnsupportedOperation",
-            400,
-        )
+    elif isinstance(
+        error,
+        UnsupportedOperation
+        | EmptyBatchRequest
+        | TooManyEntriesInBatchRequest
+        | BatchEntryIdsNotDistinct,
+    ):
+        shape, legacy, status = error.code, f"AWS.SimpleQueueService.{error.code}", 400
     elif error.code in _ERRORS:
         shape, legacy, status = _ERRORS[error.code]
     elif isinstance(error, InvalidParameter) or error.code.startswith("Invalid"):
@@ -362,6 +382,92 @@ async def _visibility(
     return {}
 
 
+def _entries(b: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+    entries = b.get("Entries")
+    if not isinstance(entries, list) or not entries:
+        raise EmptyBatchRequest("the batch has no entries", field="Entries")
+    if len(entries) > limit:
+        raise TooManyEntriesInBatchRequest(f"at most {limit} entries", field="Entries")
+    ids = [e.get("Id") for e in entries if isinstance(e, dict)]
+    if len(ids) != len(entries) or len(set(ids)) != len(ids):
+        raise BatchEntryIdsNotDistinct("entry ids must be distinct", field="Entries")
+    return entries
+
+
+def _failed(entry_id: str, code: str, message: str) -> dict[str, Any]:
+    return {"Id": entry_id, "Code": code, "Message": message, "SenderFault": True}
+
+
+async def _send_batch(
+    f: Frontend, c: KeyCredentials, r: web.Request, b: dict[str, Any]
+) -> dict[str, Any]:
+    name = _queue_name(b)
+    entries = _entries(b)
+    ours = []
+    for e in entries:
+        body = e.get("MessageBody")
+        if not isinstance(body, str) or not body:
+            raise InvalidParameter("MessageBody is required", field="Entries.MessageBody")
+        ours.append(
+            m.SendBatchEntry(
+                id=e["Id"],
+                body=body,
+                delay_s=e.get("DelaySeconds"),
+                dedup_id=e.get("MessageDeduplicationId"),
+                group_id=e.get("MessageGroupId"),
+            )
+        )
+    result, _ = await f.send(c, name, ours, None)
+    bodies = {e["Id"]: e["MessageBody"] for e in entries}
+    return {
+        "Successful": [
+            {
+                "Id": s.entry_id,
+                "MessageId": s.message_id,
+                "MD5OfMessageBody": hashlib.md5(
+                    bodies[s.entry_id].encode(), usedforsecurity=False
+                ).hexdigest(),
+            }
+            for s in result.sent
+        ],
+        "Failed": [_failed(x.entry_id, x.code, x.message) for x in result.failed],
+    }
+
+
+async def _delete_batch(
+    f: Frontend, c: KeyCredentials, r: web.Request, b: dict[str, Any]
+) -> dict[str, Any]:
+    name = _queue_name(b)
+    entries = _entries(b)
+    handles = [
+        m.DeleteEntry(id=e["Id"], receipt_handle=str(e.get("ReceiptHandle", ""))) for e in entries
+    ]
+    result = await f.delete(c, name, handles)
+    return {
+        "Successful": [{"Id": i} for i in result.succeeded],
+        "Failed": [_failed(x.entry_id, x.code, x.message) for x in result.failed],
+    }
+
+
+async def _visibility_batch(
+    f: Frontend, c: KeyCredentials, r: web.Request, b: dict[str, Any]
+) -> dict[str, Any]:
+    name = _queue_name(b)
+    entries = [
+        m.VisibilityEntry(
+            id=e["Id"],
+            receipt_handle=str(e.get("ReceiptHandle", "")),
+            visibility_timeout_s=int(e.get("VisibilityTimeout", 0)),
+        )
+        for e in _entries(b)
+    ]
+    result = await f.change_visibility(c, name, entries)
+    return {
+        "Successful": [{"Id": i} for i in result.succeeded],
+        "Failed": [_failed(x.entry_id, x.code, x.message) for x in result.failed],
+    }
+
+
 ACTIONS: Final[dict[str, Action]] = {
     "CreateQueue": _create_queue,
     "GetQueueUrl": _get_queue_url,
@@ -373,6 +479,9 @@ ACTIONS: Final[dict[str, Action]] = {
     "ReceiveMessage": _receive,
     "DeleteMessage": _delete,
     "ChangeMessageVisibility": _visibility,
+    "SendMessageBatch": _send_batch,
+    "DeleteMessageBatch": _delete_batch,
+    "ChangeMessageVisibilityBatch": _visibility_batch,
 }
 
 

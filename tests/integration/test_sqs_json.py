@@ -66,3 +66,36 @@ def test_errors_have_sqs_shapes_and_legacy_codes(deployment: Deployment) -> None
     assert unsupported.value.response["Error"]["Code"] == (
         "AWS.SimpleQueueService.UnsupportedOperation"
     )
+
+
+def test_batches_report_each_entry(deployment: Deployment) -> None:
+    client = sqs(deployment)
+    url = client.create_queue(QueueName="boto-batch")["QueueUrl"]
+    sent = client.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": f"e{i}", "MessageBody": f"m{i}"} for i in range(3)]
+    )
+    assert sorted(s["Id"] for s in sent["Successful"]) == ["e0", "e1", "e2"]
+    messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in messages) == ["m0", "m1", "m2"]
+    changed = client.change_message_visibility_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "v", "ReceiptHandle": messages[0]["ReceiptHandle"], "VisibilityTimeout": 60}
+        ],
+    )
+    assert [s["Id"] for s in changed["Successful"]] == ["v"]
+    entries = [{"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+    entries.append({"Id": "stale", "ReceiptHandle": "not-a-handle"})
+    deleted = client.delete_message_batch(QueueUrl=url, Entries=entries)
+    assert len(deleted["Successful"]) == 3 and [f["Id"] for f in deleted["Failed"]] == ["stale"]
+    for bad, code in [
+        ([], "AWS.SimpleQueueService.EmptyBatchRequest"),
+        ([{"Id": "a", "MessageBody": "x"}] * 2, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
+        (
+            [{"Id": f"e{i}", "MessageBody": "x"} for i in range(11)],
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        ),
+    ]:
+        with pytest.raises(ClientError) as refused:
+            client.send_message_batch(QueueUrl=url, Entries=bad)
+        assert refused.value.response["Error"]["Code"] == code
