@@ -1,1 +1,1 @@
-"""Stateless public frontend tier (aiohttp). Not built yet."""
+"""Stateless public frontend tier (aiohttp): the REST API and the SQS-compatible API."""
