@@ -310,10 +310,12 @@ class Frontend:
         )
         result = forwarded.result
         assert isinstance(result, ReceiveResult)
-        cipher = await self.forwarder.cipher(forwarded.route) if result.messages else None
         views = []
         for message in result.messages:
-            assert cipher is not None
+            # A dead-lettered message keeps the ciphertext its source queue sealed.
+            cipher = await self.forwarder.cipher_of_message(
+                forwarded.route, message.dead_letter_source
+            )
             body = cipher.open(message.body, "body")
             views.append(
                 m.ReceivedView(

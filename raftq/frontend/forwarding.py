@@ -37,7 +37,7 @@ from raftq.common.metadata_results import QueueResult
 from raftq.common.results import CommandResult, Failure
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import CircuitBreaker
-from raftq.frontend.envelope import Keyring, QueueCipher, WrappedKey
+from raftq.frontend.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey
 
 MAX_REROUTES = 3
 POOL_CONNECTIONS = 256  # per backend cluster
@@ -71,6 +71,7 @@ class Forwarder:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._ciphers: dict[tuple[str, int], QueueCipher] = {}
         self._key_lock = asyncio.Lock()
+        self._names_by_id: dict[str, str] = {}
 
     async def route(self, name: str) -> QueueRoute:
         found = await self._placements.get(name)
@@ -99,6 +100,25 @@ class Forwarder:
     async def close(self) -> None:
         for session in self._sessions.values():
             await session.close()
+
+    async def cipher_of_message(self, route: QueueRoute, sealed_by: str | None) -> QueueCipher:
+        """The cipher that opens a message of `route`'s queue: the queue's own, or for a message
+        moved in from a dead-letter source, the source queue's (found by its id)."""
+        if sealed_by is None or sealed_by == route.queue.queue_id:
+            return await self.cipher(route)
+        name = self._names_by_id.get(sealed_by)
+        if name is None:
+            catalogue = await self._metadata.get("/v1/catalogue") or {}
+            for queue in catalogue.get("queues", []):
+                self._names_by_id[queue["queue_id"]] = queue["name"]
+            name = self._names_by_id.get(sealed_by)
+        source = None if name is None else await self._placements.get(name)
+        if source is None or source.queue.queue_id != sealed_by:
+            raise KeyUnavailable(
+                f"a dead-lettered message of {route.queue.name} was sealed by queue {sealed_by}, "
+                "which no longer exists"
+            )
+        return await self.cipher(source)
 
     async def cipher(self, route: QueueRoute) -> QueueCipher:
         """The queue's cipher, making its first data key if it has none."""

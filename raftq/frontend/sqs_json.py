@@ -2,7 +2,8 @@
 `X-Amz-Target: AmazonSQS.<Action>`, so boto3 and the AWS CLI work with only the endpoint changed.
 
 Implemented so far: CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, GetQueueAttributes,
-PurgeQueue, SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility. Other actions
+SetQueueAttributes (with RedrivePolicy), PurgeQueue, SendMessage, ReceiveMessage, DeleteMessage,
+ChangeMessageVisibility and the three batch actions. Other actions
 answer `UnsupportedOperation`. Requests are verified as SigV4 with 15 minutes of skew; errors
 have SQS's shapes: `__type` `com.amazonaws.sqs#<Shape>`, the `x-amzn-query-error` header with
 the legacy code, and `x-amzn-RequestId` on every answer (../shared/notes/sqs.md §2).
@@ -35,8 +36,9 @@ from raftq.common.metadata_api import (
     CreateQueueRequest,
     DeleteQueueRequest,
     KeyCredentials,
+    SetQueueRequest,
 )
-from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import BatchResult, QueueStats, SendResult
 from raftq.frontend import rest_models as m
 from raftq.frontend.app import FRONTEND, Frontend, _queue_of
@@ -64,6 +66,18 @@ class UnsupportedOperation(InvalidParameter):
     """Raised when an SQS action is not (yet) implemented."""
 
     code = "UnsupportedOperation"
+
+
+class InvalidAttributeName(InvalidParameter):
+    """Raised when a queue attribute name is unknown or not supported."""
+
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(InvalidParameter):
+    """Raised when a queue attribute value is malformed or out of range."""
+
+    code = "InvalidAttributeValue"
 
 
 class EmptyBatchRequest(InvalidParameter):
@@ -95,6 +109,8 @@ def _error(error: RaftqError) -> web.Response:
         | BatchEntryIdsNotDistinct,
     ):
         shape, legacy, status = error.code, f"AWS.SimpleQueueService.{error.code}", 400
+    elif isinstance(error, InvalidAttributeName | InvalidAttributeValue):
+        shape, legacy, status = error.code, error.code, 400
     elif error.code in _ERRORS:
         shape, legacy, status = _ERRORS[error.code]
     elif isinstance(error, InvalidParameter) or error.code.startswith("Invalid"):
@@ -382,6 +398,66 @@ async def _visibility(
     return {}
 
 
+_SECONDS: Final = (
+    ("VisibilityTimeout", "visibility_timeout_ms", 1000),
+    ("MessageRetentionPeriod", "retention_ms", 1000),
+    ("DelaySeconds", "delay_ms", 1000),
+    ("ReceiveMessageWaitTimeSeconds", "receive_wait_ms", 1000),
+    ("MaximumMessageSize", "max_message_bytes", 1),
+)
+
+
+async def _set_attributes(
+    f: Frontend, c: KeyCredentials, r: web.Request, b: dict[str, Any]
+) -> dict[str, Any]:
+    name = _queue_name(b)
+    f.authorize(c, name, "admin")
+    attributes = b.get("Attributes")
+    if not isinstance(attributes, dict) or not attributes:
+        raise InvalidParameter("Attributes is required", field="Attributes")
+    known = {sqs for sqs, _, _ in _SECONDS} | {"ContentBasedDeduplication", "RedrivePolicy"}
+    unknown = sorted(set(attributes) - known)
+    if unknown:
+        raise InvalidAttributeName(
+            f"unknown or unsupported attribute {unknown[0]}", field="Attributes"
+        )
+    changes: dict[str, Any] = {}
+    for sqs_name, field, scale in _SECONDS:
+        if sqs_name in attributes:
+            try:
+                changes[field] = int(attributes[sqs_name]) * scale
+            except (TypeError, ValueError):
+                raise InvalidAttributeValue(
+                    f"{sqs_name} must be a number", field=sqs_name
+                ) from None
+    if "ContentBasedDeduplication" in attributes:
+        changes["content_based_dedup"] = attributes["ContentBasedDeduplication"] == "true"
+    if "RedrivePolicy" in attributes:
+        if not attributes["RedrivePolicy"]:
+            changes["clear_redrive"] = True
+        else:
+            try:
+                policy = json.loads(attributes["RedrivePolicy"])
+                target = str(policy["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+                changes["redrive"] = {
+                    "dead_letter_queue": target,
+                    "max_receive_count": int(policy["maxReceiveCount"]),
+                }
+            except (ValueError, KeyError, TypeError):
+                raise InvalidAttributeValue(
+                    "RedrivePolicy is not valid", field="RedrivePolicy"
+                ) from None
+    try:
+        parsed = QueueAttributeChanges.model_validate(changes)
+    except ValueError as error:
+        raise InvalidAttributeValue(str(error).splitlines()[0], field="Attributes") from None
+    result = await f.metadata.set_queue(
+        SetQueueRequest(actor=c.principal_id, name=name, changes=parsed)
+    )
+    _queue_of(result)
+    return {}
+
+
 def _entries(b: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
     entries = b.get("Entries")
     if not isinstance(entries, list) or not entries:
@@ -479,6 +555,7 @@ ACTIONS: Final[dict[str, Action]] = {
     "ReceiveMessage": _receive,
     "DeleteMessage": _delete,
     "ChangeMessageVisibility": _visibility,
+    "SetQueueAttributes": _set_attributes,
     "SendMessageBatch": _send_batch,
     "DeleteMessageBatch": _delete_batch,
     "ChangeMessageVisibilityBatch": _visibility_batch,

@@ -3,6 +3,7 @@ first actions of issue 7, with SQS's error shapes and legacy codes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -98,4 +99,31 @@ def test_batches_report_each_entry(deployment: Deployment) -> None:
     ]:
         with pytest.raises(ClientError) as refused:
             client.send_message_batch(QueueUrl=url, Entries=bad)
+        assert refused.value.response["Error"]["Code"] == code
+
+
+def test_set_queue_attributes_with_a_redrive_policy(deployment: Deployment) -> None:
+    client = sqs(deployment)
+    dlq = client.create_queue(QueueName="boto-dlq")["QueueUrl"]
+    url = client.create_queue(QueueName="boto-source")["QueueUrl"]
+    arn = "arn:aws:sqs:us-east-1:000000000000:boto-dlq"
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "1"})
+    client.set_queue_attributes(
+        QueueUrl=url, Attributes={"VisibilityTimeout": "0", "RedrivePolicy": policy}
+    )
+    got = client.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+    assert got["Attributes"] == {"VisibilityTimeout": "0"}
+    client.send_message(QueueUrl=url, MessageBody="poison")
+    client.receive_message(QueueUrl=url)  # the first receive; visibility 0 makes it visible again
+    assert "Messages" not in client.receive_message(QueueUrl=url)  # the next one moves it
+    # The message moved with the ciphertext its source sealed, and still opens
+    [moved] = client.receive_message(QueueUrl=dlq)["Messages"]
+    assert moved["Body"] == "poison"
+    for bad, code in [
+        ({"Colour": "red"}, "InvalidAttributeName"),
+        ({"VisibilityTimeout": "soon"}, "InvalidAttributeValue"),
+        ({"RedrivePolicy": "{not json"}, "InvalidAttributeValue"),
+    ]:
+        with pytest.raises(ClientError) as refused:
+            client.set_queue_attributes(QueueUrl=url, Attributes=bad)
         assert refused.value.response["Error"]["Code"] == code
