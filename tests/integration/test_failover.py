@@ -8,8 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +16,7 @@ import pytest
 from raftq.client.sdk import AsyncClient
 from raftq.common.metadata_api import MetadataClient
 from tests.integration.conftest import Deployment
-from tests.integration.up_process import free_base_port
+from tests.integration.up_process import start_frontend
 
 pytestmark = pytest.mark.integration
 
@@ -100,20 +98,13 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
 async def test_another_frontend_serves_when_one_is_killed(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    env = deployment.env
-    port = free_base_port(1)
-    (tmp_path / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
-    second = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(tmp_path / "secret"),
-         "--master-key", f"k1={deployment.data_dir / 'frontend.key'}", "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    second, endpoint = start_frontend(
+        deployment, tmp_path, "--master-key", f"k1={deployment.data_dir / 'frontend.key'}"
+    )
     try:
         async with (
             AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as first,
-            AsyncClient(f"http://127.0.0.1:{port}", deployment.key_id, deployment.secret) as other,
+            AsyncClient(endpoint, deployment.key_id, deployment.secret) as other,
         ):
             await first.create_queue("two-doors")
             await first.send("two-doors", "sealed by the first")

@@ -28,7 +28,7 @@ from raftq.common.metadata_models import Grant
 from raftq.common.results import ReceiveResult
 from raftq.frontend.sigv4 import HttpRequest, sign
 from tests.integration.conftest import Deployment
-from tests.integration.up_process import free_base_port
+from tests.integration.up_process import start_frontend, wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -269,27 +269,13 @@ async def test_a_long_poll_returns_soon_after_a_send(deployment: Deployment) -> 
 async def test_a_second_frontend_serves_and_rate_limits(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    port = free_base_port(1)
-    env = deployment.env
-    (tmp_path / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
-    second = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(tmp_path / "secret"),
-         "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
-         "--key-rate", "5", "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    second, endpoint = start_frontend(
+        deployment, tmp_path, "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
+        "--key-rate", "5",
     )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
     try:
+        await wait_healthy(endpoint)
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(endpoint + "/healthz") as answer:
-                        if answer.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
             await call(session, deployment, "POST", "/v1/queues", {"name": "second"})
             statuses = []
             for i in range(12):  # a burst of 10 at 5/s, then 429
@@ -384,17 +370,11 @@ async def test_a_frontend_with_a_certificate_serves_https_only(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
-    port = free_base_port(1)
-    env = deployment.env
-    (tmp_path / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
-    tls = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(tmp_path / "secret"),
-         "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
-         "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    tls, endpoint = start_frontend(
+        deployment, tmp_path, "--master-key", f"k1={deployment.data_dir / 'frontend.key'}",
+        "--tls-cert", str(cert), "--tls-key", str(key),
     )  # fmt: skip
+    port = int(endpoint.rsplit(":", 1)[1])
     trusted = ssl.create_default_context(cafile=str(cert))
     try:
         async with aiohttp.ClientSession() as session:
@@ -429,34 +409,6 @@ def admin_run(deployment: Deployment, *argv: str) -> subprocess.CompletedProcess
         timeout=60,
         check=False,
     )
-
-
-def start_frontend(
-    deployment: Deployment, directory: Path, *extra: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_base_port(1)
-    env = deployment.env
-    (directory / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(directory / "secret"), "--log-level", "WARNING", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def wait_healthy(endpoint: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(endpoint + "/healthz") as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"{endpoint} did not start")
 
 
 async def test_rotating_the_master_key_keeps_every_stored_message(

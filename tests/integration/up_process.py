@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Deployment
 
 
 def free_base_port(count: int = 14) -> int:
@@ -49,3 +57,31 @@ def client_env(data_dir: Path) -> dict[str, str]:
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = value
     return env
+
+
+def start_frontend(
+    deployment: Deployment, directory: Path, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_base_port(1)
+    env = deployment.env
+    (directory / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
+         *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
+         "--secret-file", str(directory / "secret"), "--log-level", "WARNING", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_healthy(endpoint: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(endpoint + "/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail(f"{endpoint} did not start")
