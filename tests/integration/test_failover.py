@@ -16,7 +16,7 @@ import pytest
 from raftq.client.sdk import AsyncClient
 from raftq.common.metadata_api import MetadataClient
 from tests.integration.conftest import Deployment
-from tests.integration.up_process import start_frontend
+from tests.integration.up_process import start_frontend, wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -110,12 +110,8 @@ async def test_another_frontend_serves_when_one_is_killed(
             await first.send("two-doors", "sealed by the first")
             [message] = await first.receive("two-doors")
             os.kill(_pid(deployment, "frontend"), signal.SIGKILL)
-            for _ in range(100):  # the other frontend may still be starting
-                try:
-                    await other.delete("two-doors", message.receipt_handle)
-                    break
-                except Exception:
-                    await asyncio.sleep(0.1)
+            await wait_healthy(endpoint)
+            await other.delete("two-doors", message.receipt_handle)
             await other.send("two-doors", "sent through the other")
             [later] = await other.receive("two-doors")
             assert later.body == "sent through the other"

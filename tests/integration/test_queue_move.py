@@ -267,9 +267,14 @@ async def test_a_move_cut_short_by_a_killed_metadata_leader_is_finished_by_the_n
     # When the metadata leader is killed while it copies the queue
     await client.move_queue(MoveQueueRequest(actor="admin", name=QUEUE, target=target))
     old_leader = await metadata.leader()
-    await asyncio.sleep(0.3)
-    moves = await metadata.get_json(old_leader, "/v1/moves")
-    assert moves is not None and moves["moves"][QUEUE]["phase"] != "done", moves
+
+    async def copying() -> bool | None:
+        moves = await metadata.get_json(old_leader, "/v1/moves")
+        step = moves["moves"].get(QUEUE) if moves else None
+        assert step is None or step["phase"] != "done", step  # killed before the move ends
+        return True if step is not None and step["phase"] == "copying" else None
+
+    await eventually(copying, timeout_s=10, what="the copy to be under way", every_s=0.01)
     metadata.kill(old_leader)
 
     # Then the next leader finishes the move: the target serves every message, under epoch 2,
