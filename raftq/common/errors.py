@@ -171,6 +171,13 @@ class AccessKeyNotFound(ClientError):
     code = "AccessKeyNotFound"
 
 
+class MoveTaskNotFound(ClientError):
+    """Raised when a message move task handle is unknown: never started, or finished long enough
+    ago that newer tasks of its source queue replaced its record."""
+
+    code = "MoveTaskNotFound"
+
+
 class ConflictingState(ClientError):
     """Raised when an operation does not fit the current state of its target (a queue being
     deleted, a cluster re-registered with other members, a key id taken)."""

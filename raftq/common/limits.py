@@ -85,3 +85,28 @@ QUEUE_NAME_MAX_CHARS: Final = 80
 # as 256 KiB and faster than 2 MiB (docs/benchmarks.md). A single record may exceed it.
 MOVE_CHUNK_MAX_BYTES: Final = 48 << 10
 MOVE_CHUNK_MAX_RECORDS: Final = 20_000
+
+# SQS queue tags: at most 50 per queue, keys 1–128 chars, values 0–256 chars, and keys starting
+# with `aws:` are reserved for AWS. A request that names more keys than a queue can hold is
+# refused whole, so no request carries more than this many either.
+TAGS_PER_QUEUE_MAX: Final = 50
+TAG_KEY_MAX_CHARS: Final = 128
+TAG_VALUE_MAX_CHARS: Final = 256
+TAG_KEY_RESERVED_PREFIX: Final = "aws:"
+
+# SQS RedriveAllowPolicy: `byQueue` names 1–10 source queues.
+REDRIVE_ALLOW_SOURCE_QUEUES_MAX: Final = 10
+
+# SQS AddPermission: a label of 1–80 chars of [A-Za-z0-9_-], unique per queue.
+GRANT_LABEL_MAX_CHARS: Final = 80
+# Not an SQS figure: one AddPermission becomes one grant per principal, in one Raft entry, and
+# every access-key lookup scans its principal's grants; this bounds both.
+LABELLED_GRANTS_MAX: Final = 100
+
+# SQS StartMessageMoveTask: MaxNumberOfMessagesPerSecond 1–500; ListMessageMoveTasks shows the
+# 10 most recent tasks of a source queue, so the catalogue keeps the 10 latest finished ones (and
+# the running one) and forgets older ones. Task handles are ours: ids the frontend chooses.
+MOVE_TASK_RATE_MAX_PER_S: Final = 500
+MOVE_TASKS_FINISHED_KEPT: Final = 10
+MOVE_TASK_HANDLE_MAX_CHARS: Final = 128
+MOVE_TASK_FAILURE_REASON_MAX_CHARS: Final = 256

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from raftq.common import limits
 from raftq.common.metadata_models import (
     Action,
     ClusterMember,
     DataKey,
     Grant,
+    GrantLabel,
     Identifier,
+    MoveTaskFailureReason,
+    MoveTaskHandle,
     Placement,
     QueueName,
+    RedriveAllowPolicy,
+    TagKey,
+    Tags,
 )
 from raftq.common.queue_attributes import QueueAttributes
 from raftq.common.wire import TimestampMs, WireModel
@@ -61,6 +68,8 @@ class CreateQueue(MetadataCommand):
     fifo: bool = False
     attributes: QueueAttributes = QueueAttributes()
     placement: Placement
+    # Set on the new queue only: like SQS, a creation that finds the queue ignores them.
+    tags: Tags = Field(default_factory=dict)
 
 
 class ActivateQueue(MetadataCommand):
@@ -159,6 +168,84 @@ class RemoveGrant(MetadataCommand):
     actions: tuple[Action, ...] | None = None  # None removes the grant whatever its actions
 
 
+class TagQueue(MetadataCommand):
+    """Add tags to a queue; a key it has already gets the new value."""
+
+    kind: Literal["tag_queue"] = "tag_queue"
+    name: QueueName
+    tags: Annotated[Tags, Field(min_length=1)]
+
+
+class UntagQueue(MetadataCommand):
+    """Remove tags from a queue by key; keys it does not have are ignored."""
+
+    kind: Literal["untag_queue"] = "untag_queue"
+    name: QueueName
+    keys: Annotated[tuple[TagKey, ...], Field(min_length=1, max_length=limits.TAGS_PER_QUEUE_MAX)]
+
+
+class SetRedriveAllowPolicy(MetadataCommand):
+    """Say which queues may use this one as their dead-letter queue; None allows all."""
+
+    kind: Literal["set_redrive_allow_policy"] = "set_redrive_allow_policy"
+    name: QueueName
+    policy: RedriveAllowPolicy | None
+
+
+class AddLabelledGrants(MetadataCommand):
+    """SQS AddPermission: grants on one queue, all carrying `label`, added together. The label
+    must be new on that queue."""
+
+    kind: Literal["add_labelled_grants"] = "add_labelled_grants"
+    queue: QueueName
+    label: GrantLabel
+    grants: Annotated[tuple[Grant, ...], Field(min_length=1, max_length=limits.LABELLED_GRANTS_MAX)]
+
+
+class RemoveLabelledGrants(MetadataCommand):
+    """SQS RemovePermission: remove every grant on `queue` that carries `label`."""
+
+    kind: Literal["remove_labelled_grants"] = "remove_labelled_grants"
+    queue: QueueName
+    label: GrantLabel
+
+
+class StartMessageMoveTask(MetadataCommand):
+    """Record a new message move task, RUNNING, of `to_move` messages (the source's count when
+    it starts). The handle is chosen by the caller."""
+
+    kind: Literal["start_message_move_task"] = "start_message_move_task"
+    task_handle: MoveTaskHandle
+    source_queue: QueueName
+    destination_queue: QueueName | None = None  # None: each message's original source queue
+    max_per_second: Annotated[int, Field(ge=1, le=limits.MOVE_TASK_RATE_MAX_PER_S)] | None = None
+    to_move: Annotated[int, Field(ge=0)]
+
+
+class ReportMessageMoveTask(MetadataCommand):
+    """The mover's progress: `moved` so far, and the status it reached. A FAILED report says why,
+    and only a FAILED one."""
+
+    kind: Literal["report_message_move_task"] = "report_message_move_task"
+    task_handle: MoveTaskHandle
+    moved: Annotated[int, Field(ge=0)]
+    status: Literal["RUNNING", "CANCELLED", "COMPLETED", "FAILED"]
+    failure_reason: MoveTaskFailureReason | None = None
+
+    @model_validator(mode="after")
+    def _reason_iff_failed(self) -> ReportMessageMoveTask:
+        if (self.status == "FAILED") != (self.failure_reason is not None):
+            raise ValueError("a FAILED report carries a failure_reason, and only a FAILED one")
+        return self
+
+
+class CancelMessageMoveTask(MetadataCommand):
+    """Ask the mover to stop a RUNNING task: it becomes CANCELLING until the mover reports."""
+
+    kind: Literal["cancel_message_move_task"] = "cancel_message_move_task"
+    task_handle: MoveTaskHandle
+
+
 AnyMetadataCommand = Annotated[
     RegisterCluster
     | ReportLoad
@@ -177,7 +264,15 @@ AnyMetadataCommand = Annotated[
     | CreateAccessKey
     | RevokeAccessKey
     | AddGrant
-    | RemoveGrant,
+    | RemoveGrant
+    | TagQueue
+    | UntagQueue
+    | SetRedriveAllowPolicy
+    | AddLabelledGrants
+    | RemoveLabelledGrants
+    | StartMessageMoveTask
+    | ReportMessageMoveTask
+    | CancelMessageMoveTask,
     Field(discriminator="kind"),
 ]
 

@@ -5,9 +5,9 @@ Times are milliseconds of state time (stamped by the metadata leader into each c
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from raftq.common import limits
 from raftq.common.queue_attributes import QueueAttributes
@@ -26,6 +26,42 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")]
 Action = Literal["send", "receive", "delete", "admin"]
 Lifecycle = Literal["creating", "active", "moving", "deleting"]
+
+
+def _not_reserved(key: str) -> str:
+    # AWS reserves the prefix in any case (`aws:`, `AWS:`, `Aws:`).
+    if key.lower().startswith(limits.TAG_KEY_RESERVED_PREFIX):
+        raise ValueError(f"tag keys starting with {limits.TAG_KEY_RESERVED_PREFIX!r} are reserved")
+    return key
+
+
+def _sorted_by_key(tags: dict[str, str]) -> dict[str, str]:
+    # Canonical order, so equal tag sets give equal snapshot bytes whatever order they came in.
+    return dict(sorted(tags.items()))
+
+
+TagKey = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.TAG_KEY_MAX_CHARS),
+    AfterValidator(_not_reserved),
+]
+TagValue = Annotated[str, Field(max_length=limits.TAG_VALUE_MAX_CHARS)]
+Tags = Annotated[
+    dict[TagKey, TagValue],
+    Field(max_length=limits.TAGS_PER_QUEUE_MAX),
+    AfterValidator(_sorted_by_key),
+]
+# SQS AddPermission labels: 1-80 of [A-Za-z0-9_-].
+GrantLabel = Annotated[
+    str, Field(min_length=1, max_length=limits.GRANT_LABEL_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$")
+]
+MoveTaskHandle = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.MOVE_TASK_HANDLE_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$"),
+]
+MoveTaskStatus = Literal["RUNNING", "CANCELLING", "CANCELLED", "COMPLETED", "FAILED"]
+MOVE_TASK_FINISHED: Final = frozenset({"CANCELLED", "COMPLETED", "FAILED"})
+MoveTaskFailureReason = Annotated[str, Field(max_length=limits.MOVE_TASK_FAILURE_REASON_MAX_CHARS)]
 
 
 class ClusterMember(WireModel):
@@ -68,6 +104,30 @@ class DataKey(WireModel):
     wrapped: Annotated[bytes, Field(min_length=1, max_length=256)]
 
 
+class RedriveAllowPolicy(WireModel):
+    """Which queues may name this one as their dead-letter queue (SQS RedriveAllowPolicy). It is
+    checked when a source sets its redrive policy; sources already pointing here keep it."""
+
+    permission: Literal["allowAll", "denyAll", "byQueue"]
+    source_queues: Annotated[
+        tuple[QueueName, ...], Field(max_length=limits.REDRIVE_ALLOW_SOURCE_QUEUES_MAX)
+    ] = ()
+
+    @model_validator(mode="after")
+    def _sources_only_by_queue(self) -> RedriveAllowPolicy:
+        if (self.permission == "byQueue") != bool(self.source_queues):
+            raise ValueError(
+                f"byQueue names 1-{limits.REDRIVE_ALLOW_SOURCE_QUEUES_MAX} source queues; "
+                "allowAll and denyAll name none"
+            )
+        return self
+
+    def allows(self, source_name: str) -> bool:
+        if self.permission == "byQueue":
+            return source_name in self.source_queues
+        return self.permission == "allowAll"
+
+
 class Queue(WireModel):
     queue_id: Identifier
     name: QueueName
@@ -79,6 +139,11 @@ class Queue(WireModel):
     move_target: Identifier | None = None
     created_at_ms: TimestampMs
     data_keys: tuple[DataKey, ...] = ()
+    tags: Tags = Field(default_factory=dict)
+    redrive_allow: RedriveAllowPolicy | None = None  # None allows every source, as allowAll
+
+    def allows_dead_letters_from(self, source_name: str) -> bool:
+        return self.redrive_allow is None or self.redrive_allow.allows(source_name)
 
 
 class AccessKey(WireModel):
@@ -95,6 +160,10 @@ class Grant(WireModel):
     # A queue name, or a prefix ending in `*` (`orders-*`); `*` alone means every queue.
     queues: Annotated[str, Field(min_length=1, max_length=81, pattern=r"^[A-Za-z0-9_.-]*\*?$")]
     actions: Annotated[tuple[Action, ...], Field(min_length=1)]
+    # Set on grants made by SQS AddPermission (one label names them all, on one queue), so that
+    # RemovePermission removes them together and deleting the queue removes them. Admin grants
+    # have none.
+    label: GrantLabel | None = None
 
     def covers(self, queue_name: str, action: Action) -> bool:
         if action not in self.actions:
@@ -107,6 +176,28 @@ class Grant(WireModel):
 class Principal(WireModel):
     principal_id: Identifier
     created_at_ms: TimestampMs
+
+
+class MessageMoveTask(WireModel):
+    """An SQS message move task (StartMessageMoveTask): moves the messages of `source_queue` to
+    `destination_queue`, or each to its original source queue when that is None. The catalogue
+    keeps its record; a mover reports progress into it."""
+
+    task_handle: MoveTaskHandle
+    source_queue: QueueName
+    destination_queue: QueueName | None = None
+    max_per_second: Annotated[int, Field(ge=1, le=limits.MOVE_TASK_RATE_MAX_PER_S)] | None = None
+    status: MoveTaskStatus
+    moved: Annotated[int, Field(ge=0)] = 0
+    to_move: Annotated[int, Field(ge=0)]
+    started_at_ms: TimestampMs
+    updated_at_ms: TimestampMs
+    failure_reason: MoveTaskFailureReason | None = None
+    actor: Identifier
+
+    @property
+    def finished(self) -> bool:
+        return self.status in MOVE_TASK_FINISHED
 
 
 class AuditEntry(WireModel):

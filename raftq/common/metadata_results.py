@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from raftq.common.metadata_models import Cluster, Queue
+from raftq.common.metadata_models import Cluster, MessageMoveTask, Queue
 from raftq.common.results import Done, Failure
 from raftq.common.wire import WireModel
 
@@ -22,6 +22,11 @@ class ClusterResult(WireModel):
     cluster: Cluster
 
 
+class MoveTaskResult(WireModel):
+    kind: Literal["move_task"] = "move_task"
+    task: MessageMoveTask
+
+
 MetadataResult = Annotated[
-    Failure | Done | QueueResult | ClusterResult, Field(discriminator="kind")
+    Failure | Done | QueueResult | ClusterResult | MoveTaskResult, Field(discriminator="kind")
 ]

@@ -3,6 +3,7 @@ first change, so a command that raises changed nothing (the state machine relies
 
 from __future__ import annotations
 
+from raftq.common import limits
 from raftq.common.errors import (
     AccessKeyNotFound,
     ClusterNotFound,
@@ -17,6 +18,7 @@ from raftq.common.metadata_commands import (
     ActivateQueue,
     AddDataKey,
     AddGrant,
+    AddLabelledGrants,
     BeginDeleteQueue,
     BeginMove,
     CreateAccessKey,
@@ -27,11 +29,15 @@ from raftq.common.metadata_commands import (
     ForgetQueue,
     RegisterCluster,
     RemoveGrant,
+    RemoveLabelledGrants,
     ReportLoad,
     RevokeAccessKey,
     RewrapDataKey,
     SetQueueAttributes,
+    SetRedriveAllowPolicy,
     SwitchPlacement,
+    TagQueue,
+    UntagQueue,
 )
 from raftq.common.metadata_models import AccessKey, Cluster, NodeReport, Placement, Principal, Queue
 from raftq.common.metadata_results import ClusterResult, QueueResult
@@ -47,10 +53,21 @@ def _cluster(state: MetadataState, cluster_id: str) -> Cluster:
     return cluster
 
 
-def _queue(state: MetadataState, name: str, queue_id: str | None = None) -> Queue:
+def _queue(
+    state: MetadataState, name: str, queue_id: str | None = None, *, field: str = "name"
+) -> Queue:
     queue = state.queues.get(name)
     if queue is None or (queue_id is not None and queue.queue_id != queue_id):
-        raise QueueNotFound(f"queue {name!r} does not exist", field="name")
+        raise QueueNotFound(f"queue {name!r} does not exist", field=field)
+    return queue
+
+
+def live_queue(state: MetadataState, name: str, *, field: str = "name") -> Queue:
+    """A queue that is not being deleted: what catalogue-only changes (tags, policies, labelled
+    grants, move tasks) apply to. A move or a creation in progress does not stop them."""
+    queue = _queue(state, name, field=field)
+    if queue.lifecycle == "deleting":
+        raise ConflictingState(f"queue {name!r} is being deleted", field=field)
     return queue
 
 
@@ -119,6 +136,7 @@ def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
         placement=c.placement,
         lifecycle="creating",
         created_at_ms=c.now_ms,
+        tags=c.tags,
     )
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
@@ -139,7 +157,9 @@ def set_queue_attributes(state: MetadataState, c: SetQueueAttributes) -> QueueRe
     queue = _queue(state, c.name)
     if queue.lifecycle != "active":
         raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}: try again", field="name")
-    _check_dead_letter(state, c.name, queue.fifo, c.attributes.redrive)
+    _check_dead_letter(
+        state, c.name, queue.fifo, c.attributes.redrive, current=queue.attributes.redrive
+    )
     queue = queue.model_copy(update={"attributes": c.attributes})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
@@ -163,6 +183,10 @@ def forget_queue(state: MetadataState, c: ForgetQueue) -> Done:
     if queue.lifecycle not in ("deleting", "creating"):
         raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}", field="name")
     del state.queues[c.name]
+    # What SQS keeps with the queue goes with it; admin grants name queues, not a queue.
+    state.grants = [g for g in state.grants if g.label is None or g.queues != c.name]
+    for handle in [h for h, t in state.move_tasks.items() if t.source_queue == c.name]:
+        del state.move_tasks[handle]
     return Done()
 
 
@@ -253,6 +277,8 @@ def revoke_access_key(state: MetadataState, c: RevokeAccessKey) -> Done:
 
 
 def add_grant(state: MetadataState, c: AddGrant) -> Done:
+    if c.grant.label is not None:
+        raise InvalidParameter("labelled grants are added by AddLabelledGrants", field="grant")
     if c.grant.principal_id not in state.principals:
         raise PrincipalNotFound(f"no principal {c.grant.principal_id!r}", field="principal_id")
     if c.grant not in state.grants:
@@ -273,11 +299,81 @@ def remove_grant(state: MetadataState, c: RemoveGrant) -> Done:
     return Done()
 
 
+def add_labelled_grants(state: MetadataState, c: AddLabelledGrants) -> Done:
+    live_queue(state, c.queue, field="queue")
+    for grant in c.grants:
+        if grant.queues != c.queue or grant.label != c.label:
+            raise InvalidParameter(
+                "every grant names exactly the command's queue and carries its label",
+                field="grants",
+            )
+        if grant.principal_id not in state.principals:
+            raise PrincipalNotFound(f"no principal {grant.principal_id!r}", field="principal_id")
+    if any(g.queues == c.queue and g.label == c.label for g in state.grants):
+        raise InvalidParameter(
+            f"the label {c.label!r} already exists on queue {c.queue!r}", field="label"
+        )
+    state.grants.extend(dict.fromkeys(c.grants))  # repeats once, in order
+    return Done()
+
+
+def remove_labelled_grants(state: MetadataState, c: RemoveLabelledGrants) -> Done:
+    _queue(state, c.queue, field="queue")
+    kept = [g for g in state.grants if not (g.queues == c.queue and g.label == c.label)]
+    if len(kept) == len(state.grants):
+        raise InvalidParameter(
+            f"queue {c.queue!r} has no grants labelled {c.label!r}", field="label"
+        )
+    state.grants = kept
+    return Done()
+
+
+def tag_queue(state: MetadataState, c: TagQueue) -> QueueResult:
+    queue = live_queue(state, c.name)
+    tags = {**queue.tags, **c.tags}
+    if len(tags) > limits.TAGS_PER_QUEUE_MAX:
+        raise InvalidParameter(
+            f"too many tags: a queue has at most {limits.TAGS_PER_QUEUE_MAX}", field="tags"
+        )
+    return _with_tags(state, queue, tags)
+
+
+def untag_queue(state: MetadataState, c: UntagQueue) -> QueueResult:
+    queue = live_queue(state, c.name)
+    return _with_tags(state, queue, {k: v for k, v in queue.tags.items() if k not in c.keys})
+
+
+def _with_tags(state: MetadataState, queue: Queue, tags: dict[str, str]) -> QueueResult:
+    if tags == queue.tags:
+        return QueueResult(queue=queue, changed=False)
+    # Sorted as the model sorts them on validation (model_copy does not validate).
+    queue = queue.model_copy(update={"tags": dict(sorted(tags.items()))})
+    state.queues[queue.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
+def set_redrive_allow_policy(state: MetadataState, c: SetRedriveAllowPolicy) -> QueueResult:
+    queue = live_queue(state, c.name)
+    if queue.redrive_allow == c.policy:
+        return QueueResult(queue=queue, changed=False)
+    queue = queue.model_copy(update={"redrive_allow": c.policy})
+    state.queues[c.name] = queue
+    return QueueResult(queue=queue, changed=True)
+
+
 def _check_dead_letter(
-    state: MetadataState, name: str, fifo: bool, redrive: RedrivePolicy | None
+    state: MetadataState,
+    name: str,
+    fifo: bool,
+    redrive: RedrivePolicy | None,
+    *,
+    current: RedrivePolicy | None = None,
 ) -> None:
     """A DLQ exists, is not the queue itself, and matches its type. In the catalogue a redrive
-    policy names its DLQ by queue name; the service gives backends its queue id."""
+    policy names its DLQ by queue name; the service gives backends its queue id.
+
+    The DLQ's redrive allow policy must let this queue in, unless the queue already points at
+    it (`current`): as in SQS, a policy set on a DLQ does not cut off the sources it has."""
     if redrive is None:
         return
     target_name = redrive.dead_letter_queue
@@ -285,5 +381,12 @@ def _check_dead_letter(
     if target is None or target_name == name or target.fifo != fifo:
         raise DeadLetterQueueInvalid(
             "the dead-letter queue must exist, be another queue, and be FIFO iff this one is",
+            field="redrive",
+        )
+    already_there = current is not None and current.dead_letter_queue == target_name
+    if not already_there and not target.allows_dead_letters_from(name):
+        raise DeadLetterQueueInvalid(
+            f"queue {target_name!r} does not allow {name!r} as a source: see its redrive "
+            "allow policy",
             field="redrive",
         )

@@ -11,18 +11,30 @@ import msgpack
 from pydantic import TypeAdapter, ValidationError
 
 from raftq.common.errors import CorruptState
-from raftq.common.metadata_models import AccessKey, AuditEntry, Cluster, Grant, Principal, Queue
+from raftq.common.metadata_models import (
+    AccessKey,
+    AuditEntry,
+    Cluster,
+    Grant,
+    MessageMoveTask,
+    Principal,
+    Queue,
+)
 
 # The audit trail keeps the most recent changes; older ones are gone with compacted log entries.
 AUDIT_KEEP: Final = 10_000
 
-_SNAPSHOT_VERSION = 1
+# Version 2 added message move tasks (and fields with defaults on queues and grants); a version 1
+# snapshot reads as one without tasks.
+_SNAPSHOT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _CLUSTERS = TypeAdapter(tuple[Cluster, ...])
 _QUEUES = TypeAdapter(tuple[Queue, ...])
 _PRINCIPALS = TypeAdapter(tuple[Principal, ...])
 _KEYS = TypeAdapter(tuple[AccessKey, ...])
 _GRANTS = TypeAdapter(tuple[Grant, ...])
 _AUDIT = TypeAdapter(tuple[AuditEntry, ...])
+_MOVE_TASKS = TypeAdapter(tuple[MessageMoveTask, ...])
 
 
 @dataclass
@@ -32,6 +44,7 @@ class MetadataState:
     principals: dict[str, Principal] = field(default_factory=dict)
     keys: dict[str, AccessKey] = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
+    move_tasks: dict[str, MessageMoveTask] = field(default_factory=dict)  # by task handle
     audit: deque[AuditEntry] = field(default_factory=lambda: deque(maxlen=AUDIT_KEEP))
 
     def queues_per_cluster(self) -> dict[str, int]:
@@ -54,6 +67,7 @@ class MetadataState:
                 "principals": dump(v for _, v in sorted(self.principals.items())),
                 "keys": dump(v for _, v in sorted(self.keys.items())),
                 "grants": dump(self.grants),
+                "move_tasks": dump(v for _, v in sorted(self.move_tasks.items())),
                 "audit": dump(self.audit),
             },
             use_bin_type=True,
@@ -65,8 +79,9 @@ class MetadataState:
         try:
             # Arrays decode as tuples: the strict models take tuples, never lists.
             data = msgpack.unpackb(raw, raw=False, use_list=False)
-            if data.get("v") != _SNAPSHOT_VERSION:
+            if data.get("v") not in _READABLE_VERSIONS:
                 raise CorruptState(f"unknown metadata snapshot version {data.get('v')!r}")
+            tasks = data["move_tasks"] if data["v"] > 1 else ()
             return cls(
                 clusters={c.cluster_id: c for c in _CLUSTERS.validate_python(data["clusters"])},
                 queues={q.name: q for q in _QUEUES.validate_python(data["queues"])},
@@ -75,6 +90,7 @@ class MetadataState:
                 },
                 keys={k.key_id: k for k in _KEYS.validate_python(data["keys"])},
                 grants=list(_GRANTS.validate_python(data["grants"])),
+                move_tasks={t.task_handle: t for t in _MOVE_TASKS.validate_python(tasks)},
                 audit=deque(_AUDIT.validate_python(data["audit"]), maxlen=AUDIT_KEEP),
             )
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError) as error:

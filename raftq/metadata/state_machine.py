@@ -19,8 +19,10 @@ from raftq.common.metadata_commands import (
     ActivateQueue,
     AddDataKey,
     AddGrant,
+    AddLabelledGrants,
     BeginDeleteQueue,
     BeginMove,
+    CancelMessageMoveTask,
     CreateAccessKey,
     CreatePrincipal,
     CreateQueue,
@@ -31,15 +33,21 @@ from raftq.common.metadata_commands import (
     MetadataCommandBatch,
     RegisterCluster,
     RemoveGrant,
+    RemoveLabelledGrants,
     ReportLoad,
+    ReportMessageMoveTask,
     RevokeAccessKey,
     RewrapDataKey,
     SetQueueAttributes,
+    SetRedriveAllowPolicy,
+    StartMessageMoveTask,
     SwitchPlacement,
+    TagQueue,
+    UntagQueue,
 )
 from raftq.common.metadata_models import AuditEntry
 from raftq.common.results import Failure
-from raftq.metadata import handlers
+from raftq.metadata import handlers, message_move_tasks
 from raftq.metadata.state import MetadataState
 
 _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
@@ -61,19 +69,32 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     RevokeAccessKey: handlers.revoke_access_key,
     AddGrant: handlers.add_grant,
     RemoveGrant: handlers.remove_grant,
+    TagQueue: handlers.tag_queue,
+    UntagQueue: handlers.untag_queue,
+    SetRedriveAllowPolicy: handlers.set_redrive_allow_policy,
+    AddLabelledGrants: handlers.add_labelled_grants,
+    RemoveLabelledGrants: handlers.remove_labelled_grants,
+    StartMessageMoveTask: message_move_tasks.start_message_move_task,
+    ReportMessageMoveTask: message_move_tasks.report_message_move_task,
+    CancelMessageMoveTask: message_move_tasks.cancel_message_move_task,
 }
 
-# Load reports arrive every few seconds from every backend: they are not administrative changes.
-_NOT_AUDITED = (ReportLoad,)
+# Load reports arrive every few seconds from every backend, and a message move task's mover
+# reports its progress as often: they are not administrative changes (starting and cancelling a
+# task are, and are audited).
+_NOT_AUDITED = (ReportLoad, ReportMessageMoveTask)
 
 GENESIS_DIGEST = bytes(32)
 
 
 def _target(command: MetadataCommand) -> str:
-    for name in ("name", "cluster_id", "principal_id", "key_id"):
+    for name in ("name", "cluster_id", "principal_id", "key_id", "task_handle"):
         value = getattr(command, name, None)
         if isinstance(value, str):
             return value
+    queue, label = getattr(command, "queue", None), getattr(command, "label", None)
+    if isinstance(queue, str):
+        return f"{queue}:{label}"
     grant = getattr(command, "grant", None)
     return f"{grant.principal_id}:{grant.queues}" if grant is not None else ""
 
