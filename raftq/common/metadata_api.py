@@ -11,7 +11,7 @@ from raftq.common import codec
 from raftq.common.backend_client import NodeClient
 from raftq.common.errors import BackendUnavailable
 from raftq.common.metadata_commands import AnyMetadataCommand
-from raftq.common.metadata_models import Grant, Identifier, QueueName
+from raftq.common.metadata_models import Grant, Identifier, QueueName, Tags
 from raftq.common.metadata_results import MetadataResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.wire import WireModel
@@ -41,6 +41,8 @@ class CreateQueueRequest(WireModel):
     name: QueueName
     fifo: bool = False
     attributes: QueueAttributes = QueueAttributes()
+    # Set on a new queue; a creation that finds the queue (same attributes) leaves its tags.
+    tags: Tags = Field(default_factory=dict)
 
 
 class DeleteQueueRequest(WireModel):

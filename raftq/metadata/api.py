@@ -11,7 +11,7 @@ POST /v1/keys/lookup    signed; leader; msgpack LookupKeyRequest -> KeyCredentia
 GET  /v1/queues/{name}   signed; JSON {queue, cluster, freshness}: served by any member, saying
                          whether it is the leader and which index it applied (404 if unknown)
 GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
-                         grants, with freshness
+                         grants, message move tasks, with freshness
 GET  /v1/status          signed; JSON Raft status
 GET  /healthz, /readyz, /metrics
 """
@@ -88,7 +88,7 @@ async def create_queue(request: web.Request) -> web.Response:
     try:
         call = codec.decode(await _body(request), CreateQueueRequest)
         queue = await request.app[LIFECYCLE].create(
-            call.name, call.fifo, call.attributes, call.actor
+            call.name, call.fifo, call.attributes, call.actor, call.tags
         )
     except RaftqError as error:
         return error_response(error)

@@ -77,6 +77,7 @@ class MetadataNode:
                     for k in state.keys.values()
                 ],
                 "grants": [g.model_dump(mode="json") for g in state.grants],
+                "move_tasks": [t.model_dump(mode="json") for t in state.move_tasks.values()],
             }
 
     def stop(self) -> None:

@@ -3,7 +3,7 @@
 The protocol, run by the metadata leader. Every step is idempotent, so a new leader can finish
 what an old one started:
 
-create(name, fifo, attributes):
+create(name, fifo, attributes, tags):
   1. Choose a placement (least-loaded healthy cluster, `placement.py`) and a fresh queue id, and
      commit `CreateQueue`: the queue is `creating`. An identical queue that already exists is
      continued instead; one with other attributes is refused (`QueueAlreadyExists`).
@@ -61,7 +61,14 @@ class QueueLifecycle:
         self._node = node
         self._backends = backends
 
-    async def create(self, name: str, fifo: bool, attributes: QueueAttributes, actor: str) -> Queue:
+    async def create(
+        self,
+        name: str,
+        fifo: bool,
+        attributes: QueueAttributes,
+        actor: str,
+        tags: dict[str, str] | None = None,
+    ) -> Queue:
         if not self._node.raft.is_leader:
             raise NotLeader(
                 "this node is not the leader", leader_hint=self._node.leader_api_address
@@ -88,6 +95,7 @@ class QueueLifecycle:
                 fifo=fifo,
                 attributes=attributes,
                 placement=placement,
+                tags=tags or {},
             )
         )
         if queue.lifecycle == "creating":
