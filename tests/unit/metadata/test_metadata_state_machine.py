@@ -14,6 +14,7 @@ from raftq.common.metadata_commands import (
     AnyMetadataCommand,
     BeginDeleteQueue,
     BeginMove,
+    CancelMessageMoveTask,
     CreateAccessKey,
     CreatePrincipal,
     CreateQueue,
@@ -22,11 +23,22 @@ from raftq.common.metadata_commands import (
     MetadataCommandBatch,
     RegisterCluster,
     ReportLoad,
+    ReportMessageMoveTask,
     RevokeAccessKey,
     SetQueueAttributes,
+    SetRedriveAllowPolicy,
+    StartMessageMoveTask,
     SwitchPlacement,
+    TagQueue,
+    UntagQueue,
 )
-from raftq.common.metadata_models import ClusterMember, DataKey, Grant, Placement
+from raftq.common.metadata_models import (
+    ClusterMember,
+    DataKey,
+    Grant,
+    Placement,
+    RedriveAllowPolicy,
+)
 from raftq.common.metadata_results import ClusterResult, QueueResult
 from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
 from raftq.common.results import Done, Failure
@@ -365,7 +377,11 @@ _names = st.sampled_from(["a", "b", "c.fifo"])
 
 def _commands(draw: st.DrawFn, now: int) -> AnyMetadataCommand:
     name = draw(_names)
-    kind = draw(st.sampled_from(["create", "activate", "delete", "forget", "attrs", "principal"]))
+    kind = draw(
+        st.sampled_from(
+            ["create", "activate", "delete", "forget", "attrs", "principal", "tag", "allow", "task"]
+        )
+    )
     if kind == "create":
         return CreateQueue(
             now_ms=now,
@@ -386,6 +402,38 @@ def _commands(draw: st.DrawFn, now: int) -> AnyMetadataCommand:
         redrive = RedrivePolicy(dead_letter_queue=draw(_names)) if draw(st.booleans()) else None
         return SetQueueAttributes(
             now_ms=now, actor="x", name=name, attributes=QueueAttributes(redrive=redrive)
+        )
+    if kind == "tag":
+        if draw(st.booleans()):
+            tags = {draw(st.sampled_from(["z", "a", "m"])): draw(st.sampled_from(["", "1"]))}
+            return TagQueue(now_ms=now, actor="x", name=name, tags=tags)
+        return UntagQueue(now_ms=now, actor="x", name=name, keys=("a", "z"))
+    if kind == "allow":
+        policy = draw(
+            st.sampled_from(
+                [
+                    None,
+                    RedriveAllowPolicy(permission="denyAll"),
+                    RedriveAllowPolicy(permission="byQueue", source_queues=("a",)),
+                ]
+            )
+        )
+        return SetRedriveAllowPolicy(now_ms=now, actor="x", name=name, policy=policy)
+    if kind == "task":
+        handle = f"t{draw(st.integers(0, 3))}"
+        step = draw(st.sampled_from(["start", "report", "cancel"]))
+        if step == "start":
+            return StartMessageMoveTask(
+                now_ms=now, actor="x", task_handle=handle, source_queue=name, to_move=3
+            )
+        if step == "cancel":
+            return CancelMessageMoveTask(now_ms=now, actor="x", task_handle=handle)
+        return ReportMessageMoveTask(
+            now_ms=now,
+            actor="x",
+            task_handle=handle,
+            moved=draw(st.integers(0, 3)),
+            status=draw(st.sampled_from(["RUNNING", "COMPLETED"])),
         )
     return CreatePrincipal(now_ms=now, actor="x", principal_id=name.replace(".", "-"))
 
