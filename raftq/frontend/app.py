@@ -10,13 +10,15 @@ one drawn here), so a send whose outcome is unknown answers 503 naming the key t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
@@ -53,6 +55,7 @@ from raftq.common.results import (
     MessageStatus,
     PurgeResult,
     QueueStats,
+    ReceivedMessage,
     ReceiveResult,
     SendResult,
 )
@@ -78,6 +81,18 @@ class SendOutcomeUnknown(OutcomeUnknown):
         self.retry_keys = retry_keys
 
 
+@dataclass(frozen=True)
+class OpenedMessage:
+    """A received message with its body and attributes opened."""
+
+    message: ReceivedMessage
+    body: bytes
+    attributes: dict[str, m.MessageAttribute]
+    sender_id: str | None
+    trace_header: str | None
+    dead_letter_source: str | None  # the name of the queue it was dead-lettered from
+
+
 class Frontend:
     def __init__(
         self,
@@ -96,6 +111,18 @@ class Frontend:
         self.clock = clock
         self.limiter = RateLimiter(clock)
         self.usage = usage or Usage(None)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the requests (a message move task) until it ends or `close`."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def record(
         self, caller: KeyCredentials, queue: str, action: str, messages: int, size: int
@@ -162,6 +189,7 @@ class Frontend:
                 attributes=_attributes(body.attributes),
             )
         )
+        self.forwarder.forget(body.name)
         queue = _queue_of(result)
         return _json(_view(queue), status=201)
 
@@ -214,6 +242,7 @@ class Frontend:
         result = await self.metadata.delete_queue(
             DeleteQueueRequest(actor=caller.principal_id, name=name)
         )
+        self.forwarder.forget(name)
         if isinstance(result, Failure):
             raise result.to_error()
         return web.Response(status=204)
@@ -259,7 +288,9 @@ class Frontend:
                 backend.SendEntry(
                     entry_id=entry.id,
                     body=cipher.seal(plain, "body"),
-                    attributes=_seal_attributes(cipher, entry.attributes),
+                    attributes=_seal_attributes(
+                        cipher, entry.attributes, caller.principal_id, entry.trace_header
+                    ),
                     delay_ms=None if entry.delay_s is None else entry.delay_s * 1000,
                     dedup_id=dedup_id,
                     group_id=entry.group_id,
@@ -287,6 +318,27 @@ class Frontend:
     async def receive(
         self, caller: KeyCredentials, name: str, query: m.ReceiveQuery
     ) -> web.Response:
+        opened = await self.receive_messages(caller, name, query)
+        views = [
+            m.ReceivedView(
+                message_id=o.message.message_id,
+                receipt_handle=o.message.receipt_handle,
+                body=_text_or_none(o.body),
+                body_base64=base64.b64encode(o.body).decode(),
+                attributes=o.attributes,
+                receive_count=o.message.receive_count,
+                sent_at_ms=o.message.sent_at_ms,
+                first_received_at_ms=o.message.first_received_at_ms,
+                group_id=o.message.group_id,
+                sequence_number=o.message.sequence_number,
+            )
+            for o in opened
+        ]
+        return _json(m.ReceivedList(messages=views))
+
+    async def receive_messages(
+        self, caller: KeyCredentials, name: str, query: m.ReceiveQuery
+    ) -> list[OpenedMessage]:
         self.authorize(caller, name, "receive")
         self.throttle(caller, name)
         route = await self.forwarder.route(name)
@@ -310,29 +362,27 @@ class Frontend:
         )
         result = forwarded.result
         assert isinstance(result, ReceiveResult)
-        views = []
+        opened = []
         for message in result.messages:
             # A dead-lettered message keeps the ciphertext its source queue sealed.
             cipher = await self.forwarder.cipher_of_message(
                 forwarded.route, message.dead_letter_source
             )
-            body = cipher.open(message.body, "body")
-            views.append(
-                m.ReceivedView(
-                    message_id=message.message_id,
-                    receipt_handle=message.receipt_handle,
-                    body=_text_or_none(body),
-                    body_base64=base64.b64encode(body).decode(),
-                    attributes=_open_attributes(cipher, message.attributes),
-                    receive_count=message.receive_count,
-                    sent_at_ms=message.sent_at_ms,
-                    first_received_at_ms=message.first_received_at_ms,
-                    group_id=message.group_id,
-                    sequence_number=message.sequence_number,
+            attributes, system = _open_attributes(cipher, message.attributes)
+            opened.append(
+                OpenedMessage(
+                    message=message,
+                    body=cipher.open(message.body, "body"),
+                    attributes=attributes,
+                    sender_id=system.get("sender_id"),
+                    trace_header=system.get("trace_header"),
+                    dead_letter_source=None
+                    if message.dead_letter_source is None
+                    else self.forwarder.name_of(message.dead_letter_source),
                 )
             )
-        self.record(caller, name, "receive", len(views), sum(len(m.body) for m in result.messages))
-        return _json(m.ReceivedList(messages=views))
+        self.record(caller, name, "receive", len(opened), sum(len(m.body) for m in result.messages))
+        return opened
 
     async def delete(
         self, caller: KeyCredentials, name: str, entries: list[m.DeleteEntry]
@@ -429,18 +479,38 @@ def _body_bytes(entry: m.SendBody) -> bytes:
         raise InvalidParameter(str(error), field="body_base64") from None
 
 
-def _seal_attributes(cipher: QueueCipher, attributes: dict[str, m.MessageAttribute]) -> bytes:
-    if not attributes:
-        return b""
-    plain = json.dumps({k: v.model_dump() for k, v in attributes.items()}, sort_keys=True).encode()
-    return cipher.seal(plain, "attributes")
+def _seal_attributes(
+    cipher: QueueCipher,
+    attributes: dict[str, m.MessageAttribute],
+    sender_id: str,
+    trace_header: str | None,
+) -> bytes:
+    """Version 2 of the sealed attributes: the caller's attributes and the system attributes
+    SQS reports (who sent it, its trace header)."""
+    system = {"sender_id": sender_id}
+    if trace_header is not None:
+        system["trace_header"] = trace_header
+    plain = {
+        "v": 2,
+        "user": {k: v.model_dump() for k, v in attributes.items()},
+        "system": system,
+    }
+    return cipher.seal(json.dumps(plain, sort_keys=True).encode(), "attributes")
 
 
-def _open_attributes(cipher: QueueCipher, sealed: bytes) -> dict[str, m.MessageAttribute]:
+def _open_attributes(
+    cipher: QueueCipher, sealed: bytes
+) -> tuple[dict[str, m.MessageAttribute], dict[str, str]]:
+    """The caller's attributes and the system attributes. Version 1 (before system attributes
+    were kept) is the caller's attribute map alone, or empty bytes when there were none."""
     if not sealed:
-        return {}
+        return {}, {}
     raw = json.loads(cipher.open(sealed, "attributes"))
-    return {k: m.MessageAttribute.model_validate(v) for k, v in raw.items()}
+    if raw.get("v") == 2:
+        user, system = raw["user"], raw["system"]
+    else:
+        user, system = raw, {}
+    return {k: m.MessageAttribute.model_validate(v) for k, v in user.items()}, system
 
 
 def _text_or_none(body: bytes) -> str | None:

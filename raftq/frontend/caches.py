@@ -110,6 +110,10 @@ class PlacementCache:
         self._cache.store(name, route, PLACEMENT_TTL_MS if route is not None else 1_000)
         return route
 
+    def forget(self, name: str) -> None:
+        """Drop what is known of the queue: this frontend just created or deleted it."""
+        self._cache.forget(name)
+
     async def refresh(self, name: str, newer_than: int) -> QueueRoute | None:
         """A placement newer than epoch `newer_than`, after the cluster of that one refused
         the queue. A member that has not applied the switch yet may still answer with the old

@@ -120,6 +120,14 @@ class Forwarder:
             )
         return await self.cipher(source)
 
+    def forget(self, name: str) -> None:
+        """This frontend created or deleted the queue: look its placement up afresh."""
+        self._placements.forget(name)
+
+    def name_of(self, queue_id: str) -> str | None:
+        """The name of a queue whose id `cipher_of_message` has seen."""
+        return self._names_by_id.get(queue_id)
+
     async def cipher(self, route: QueueRoute) -> QueueCipher:
         """The queue's cipher, making its first data key if it has none."""
         queue = route.queue

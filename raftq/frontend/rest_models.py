@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+import re
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +29,10 @@ EntryId = Annotated[
     str, Field(min_length=1, max_length=limits.ENTRY_ID_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$")
 ]
 ReceiptHandle = Annotated[str, Field(min_length=1, max_length=1024)]
+# An X-Ray style header: `Root=1-...;Parent=...;Sampled=1`.
+TraceHeader = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# SQS Number attributes: up to 38 significant digits, from -10^128 to 10^126.
+_NUMBER = re.compile(r"^[+-]?(\d{1,38}(\.\d{0,38})?|\.\d{1,38})([eE][+-]?\d{1,3})?$")
 
 
 class RestModel(BaseModel):
@@ -109,10 +114,24 @@ class QueueList(RestModel):
 
 
 class MessageAttribute(RestModel):
-    type: Literal["String", "Number", "Binary"]
+    # SQS's data types, each optionally with a custom label after a dot (`Number.float`).
+    type: Annotated[
+        str, Field(max_length=256, pattern=r"^(String|Number|Binary)(\.[A-Za-z0-9_.:/+=@-]+)?$")
+    ]
     value: Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES)] = Field(
-        description="the value; base64 for Binary"
+        description="the value; base64 for Binary, a decimal number for Number"
     )
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> MessageAttribute:
+        if self.type.startswith("Binary"):
+            try:
+                base64.b64decode(self.value, validate=True)
+            except ValueError:
+                raise ValueError("a Binary attribute's value must be base64") from None
+        elif self.type.startswith("Number") and not _NUMBER.match(self.value):
+            raise ValueError("a Number attribute's value must be a decimal number")
+        return self
 
 
 class SendBody(RestModel):
@@ -127,6 +146,9 @@ class SendBody(RestModel):
     dedup_id: Token | None = Field(default=None, description="or the Idempotency-Key header")
     group_id: Token | None = Field(default=None, description="FIFO queues: the message group")
     priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
+    trace_header: TraceHeader | None = Field(
+        default=None, description="a tracing header kept with the message (SQS AWSTraceHeader)"
+    )
 
     @model_validator(mode="after")
     def _one_body(self) -> SendBody:
