@@ -19,13 +19,13 @@ from raftq.common.clock import SystemClock
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
-from raftq.frontend import sqs_json
 from raftq.frontend.app import FRONTEND, Frontend, create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
 from raftq.frontend.envelope import Keyring
 from raftq.frontend.forwarding import Forwarder
 from raftq.frontend.rate_limit import Limit
 from raftq.frontend.settings import FrontendSettings
+from raftq.frontend.sqs import server as sqs_server
 from raftq.frontend.usage import Usage
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
@@ -159,7 +159,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 secret=secret,
                 clock=clock,
             )
-            app[FRONTEND] = Frontend(
+            frontend = app[FRONTEND] = Frontend(
                 settings,
                 keys=KeyCache(fetch_key, clock),
                 forwarder=forwarder,
@@ -168,11 +168,12 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 usage=usage,
             )
             yield
+            await frontend.close()
             await forwarder.close()
             usage.close()
 
     app = create_app(settings, connections)
-    app.router.add_post("/", sqs_json.serve)  # the SQS-compatible API (AWS JSON 1.0)
+    sqs_server.add_routes(app)  # the SQS-compatible API
     if settings.metrics_listen is not None:
         host, _, port = settings.metrics_listen.rpartition(":")
 

@@ -1,0 +1,48 @@
+"""Every raftq error an SQS caller can get maps to SQS's shape, legacy code and status."""
+
+from __future__ import annotations
+
+import pytest
+
+from raftq.common.errors import (
+    AccessDenied,
+    BackendUnavailable,
+    InvalidParameter,
+    MoveTaskNotFound,
+    PurgeQueueInProgress,
+    QueueAlreadyExists,
+    QueueNotFound,
+    RaftqError,
+    Throttled,
+)
+from raftq.frontend.sigv4 import SignatureDoesNotMatch
+from raftq.frontend.sqs.errors import UnsupportedOperation, describe
+
+LEGACY = "AWS.SimpleQueueService."
+
+
+@pytest.mark.parametrize(
+    ("error", "shape", "legacy", "status"),
+    [
+        (QueueNotFound("x"), "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400),
+        (QueueAlreadyExists("x"), "QueueNameExists", "QueueAlreadyExists", 400),
+        (PurgeQueueInProgress("x"), "PurgeQueueInProgress", LEGACY + "PurgeQueueInProgress", 403),
+        (UnsupportedOperation("x"), "UnsupportedOperation", LEGACY + "UnsupportedOperation", 400),
+        (MoveTaskNotFound("x"), "ResourceNotFoundException", "ResourceNotFoundException", 404),
+        (SignatureDoesNotMatch("x"), "SignatureDoesNotMatch", "SignatureDoesNotMatch", 403),
+        (AccessDenied("x"), "AccessDenied", "AccessDenied", 403),
+        (Throttled("x"), "RequestThrottled", "RequestThrottled", 403),
+        (InvalidParameter("x"), "InvalidParameterValue", "InvalidParameterValue", 400),
+    ],
+)  # fmt: skip
+def test_client_faults_are_the_senders(
+    error: RaftqError, shape: str, legacy: str, status: int
+) -> None:
+    described = describe(error)
+    assert (described.shape, described.legacy_code, described.status) == (shape, legacy, status)
+    assert described.fault == "Sender"
+
+
+def test_peer_faults_are_the_receivers_and_retryable() -> None:
+    described = describe(BackendUnavailable("down"))
+    assert (described.status, described.fault) == (503, "Receiver")
