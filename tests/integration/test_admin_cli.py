@@ -114,7 +114,7 @@ def check_principals_keys_and_grants(env: dict[str, str]) -> dict[str, str]:
     assert key["key_id"].startswith("RQ") and len(key["secret"]) >= 30
     assert admin(env, "grants", "add", "app", "orders-*", "send", "receive").returncode == 0
     assert admin_json(env, "grants", "list") == [
-        {"principal_id": "app", "queues": "orders-*", "actions": ["send", "receive"]}
+        {"principal_id": "app", "queues": "orders-*", "actions": ["send", "receive"], "label": None}
     ]
     created_key: dict[str, str] = key
     return created_key
