@@ -38,6 +38,8 @@ _ENTRY_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # The characters SQS allows in a body: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000+.
 _FORBIDDEN_CHARACTER: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _GROUP_OR_DEDUP_ID: Final = 128  # characters, of ASCII punctuation and alphanumerics
+# Read longer handles than any valid one, so a mangled handle gets ReceiptHandleIsInvalid.
+_HANDLE_READ_MAX: Final = 8192
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,7 @@ async def delete_message(
     f: Frontend, c: KeyCredentials, p: Params, r: RequestContext
 ) -> dict[str, Any]:
     name = name_of_url(p.text("QueueUrl"))
-    handle = p.text("ReceiptHandle")
+    handle = p.text("ReceiptHandle", max_chars=_HANDLE_READ_MAX)
     result = await f.delete(c, name, [m.DeleteEntry(id="d", receipt_handle=_handle(handle))])
     if result.failed:
         raise _entry_error(result.failed[0].code, result.failed[0].message)
@@ -327,7 +329,7 @@ async def delete_message_batch(
     ours, failed = [], []
     for entry_id, entry in zip(ids, entries, strict=True):
         try:
-            handle = _handle(Params(entry).text("ReceiptHandle"))
+            handle = _handle(Params(entry).text("ReceiptHandle", max_chars=_HANDLE_READ_MAX))
         except RaftqError as error:
             failed.append(_failed(entry_id, error))
             continue
@@ -345,7 +347,9 @@ def _visibility_entry(entry_id: str, p: Params) -> m.VisibilityEntry:
     if timeout is None:
         raise MissingParameter("The request must contain the parameter VisibilityTimeout.")
     return m.VisibilityEntry(
-        id=entry_id, receipt_handle=_handle(p.text("ReceiptHandle")), visibility_timeout_s=timeout
+        id=entry_id,
+        receipt_handle=_handle(p.text("ReceiptHandle", max_chars=_HANDLE_READ_MAX)),
+        visibility_timeout_s=timeout,
     )
 
 
