@@ -194,7 +194,9 @@ def check(history: History, *, margin_ms: int = 100, min_ops_per_s: float = 100.
     acked_times = sorted(
         op.completed_ns for op in sends if op.type == "ok" and op.completed_ns is not None
     )
-    edges = [start_ns, *acked_times, end_ns]
+    # The window ends with the last send: the drain that follows sends nothing.
+    sends_end_ns = max((op.completed_ns or op.invoked_ns for op in sends), default=end_ns)
+    edges = [start_ns, *acked_times, sends_end_ns]
     longest_gap_ns = max((b - a for a, b in itertools.pairwise(edges)), default=0)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for op in operations:

@@ -27,6 +27,10 @@ class SdkQueueApi:
         )
         return cls(client)
 
+    @property
+    def client(self) -> AsyncClient:
+        return self._client
+
     async def close(self) -> None:
         await self._client.close()
 
