@@ -51,13 +51,17 @@ _SQS_ACTIONS: Final[dict[Action, tuple[str, ...]]] = {
 }
 
 
-def visible_to(c: KeyCredentials, name: str) -> None:
+def may_see(c: KeyCredentials, name: str) -> bool:
     """A caller with any grant on a queue may look it up, read its attributes and tags."""
-    if not any(
+    return any(
         g.covers(name, action)
         for g in c.grants
         for action in ("send", "receive", "delete", "admin")
-    ):
+    )
+
+
+def visible_to(c: KeyCredentials, name: str) -> None:
+    if not may_see(c, name):
         raise AccessDenied(f"{c.principal_id} has no grant on queue {name!r}", field="QueueUrl")
 
 
@@ -147,10 +151,10 @@ async def remove_permission(
     return {}
 
 
-async def policy_of(f: Frontend, name: str) -> str | None:
-    """The queue's `Policy` attribute: one statement per AddPermission label."""
-    raw = await f.metadata.get("/v1/catalogue") or {}
-    grants = [Grant.model_validate_json(json.dumps(g)) for g in raw.get("grants", [])]
+def policy_of(catalogue: dict[str, Any], name: str) -> str | None:
+    """The queue's `Policy` attribute (from the catalogue's JSON): one statement per
+    AddPermission label."""
+    grants = [Grant.model_validate_json(json.dumps(g)) for g in catalogue.get("grants", [])]
     labelled: dict[str, list[Grant]] = {}
     for grant in grants:
         if grant.label is not None and grant.queues == name:

@@ -26,7 +26,7 @@ from raftq.frontend.sqs import queue_attributes
 from raftq.frontend.sqs.errors import InvalidAttributeName
 from raftq.frontend.sqs.names import ACCOUNT_ID, checked_name, name_of_url
 from raftq.frontend.sqs.params import Params
-from raftq.frontend.sqs.queue_access_actions import policy_of, visible_to
+from raftq.frontend.sqs.queue_access_actions import may_see, policy_of, visible_to
 from raftq.frontend.sqs.request_context import RequestContext
 
 LIST_MAX: Final = 1000
@@ -137,16 +137,12 @@ async def list_queues(
 ) -> dict[str, Any]:
     prefix = p.optional_text("QueueNamePrefix", max_chars=80) or ""
     catalogue = await f.metadata_catalogue()
-    names = sorted(n for n in catalogue if n.startswith(prefix) and _may_see(c, n))
+    names = sorted(n for n in catalogue if n.startswith(prefix) and may_see(c, n))
     page, token = _page(names, p)
     answer: dict[str, Any] = {"QueueUrls": [r.queue_url(n) for n in page]}
     if token is not None:
         answer["NextToken"] = token
     return answer
-
-
-def _may_see(c: KeyCredentials, name: str) -> bool:
-    return any(g.covers(name, a) for g in c.grants for a in ("send", "receive", "delete", "admin"))
 
 
 async def delete_queue(
@@ -186,17 +182,21 @@ async def get_queue_attributes(
         name, lambda queue_id: backend.GetQueueStats(now_ms=0, queue=queue_id)
     )
     assert isinstance(forwarded.result, QueueStats)
-    queue = await _fresh(f, name, forwarded.route.queue)
-    every = queue_attributes.describe(queue, forwarded.result, await policy_of(f, name))
+    # One read of the catalogue: routes are cached, attributes and grants may just have changed.
+    catalogue = await f.metadata.get("/v1/catalogue") or {}
+    queue = next(
+        (
+            Queue.model_validate_json(json.dumps(q))
+            for q in catalogue.get("queues", [])
+            if q["name"] == name
+        ),
+        forwarded.route.queue,
+    )
+    every = queue_attributes.describe(queue, forwarded.result, policy_of(catalogue, name))
     if "All" in wanted:
         return {"Attributes": every}
     chosen = {k: v for k, v in every.items() if k in wanted}
     return {"Attributes": chosen} if chosen else {}
-
-
-async def _fresh(f: Frontend, name: str, routed: Queue) -> Queue:
-    """The catalogue's record of the queue: routes are cached, attributes may just have changed."""
-    return (await f.metadata_catalogue()).get(name, routed)
 
 
 async def set_queue_attributes(
@@ -242,7 +242,7 @@ async def list_dead_letter_source_queues(
         for q in catalogue.values()
         if q.attributes.redrive is not None
         and q.attributes.redrive.dead_letter_queue == name
-        and _may_see(c, q.name)
+        and may_see(c, q.name)
     )
     page, token = _page(sources, p)
     answer: dict[str, Any] = {"queueUrls": [r.queue_url(n) for n in page]}
