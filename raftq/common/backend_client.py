@@ -1,16 +1,21 @@
 """Clients of a Raft group's internal API: sign requests, find and follow the leader.
 
-Retries only where it is safe: a refused connection (nothing was sent) moves on to the next
-member, and `NotLeader` (nothing was proposed) moves to the hinted leader. A request that was
-sent and then timed out or lost its connection has an unknown outcome: `OutcomeUnknown` is
-raised, and only the caller, who knows the idempotency key, may retry.
+Retries only where it is safe: a connection that was refused or not accepted within
+`connect_timeout_s` (nothing was sent) moves on to the next member, and `NotLeader` (nothing was
+proposed) moves to the hinted leader. A request that was sent and then timed out or lost its
+connection has an unknown outcome: `OutcomeUnknown` is raised, and only the caller, who knows
+the idempotency key, may retry.
+
+A member that did not connect or answer in time (killed, paused, cut off) is *suspect* for
+`suspect_s`: later requests try it last and ignore hints naming it, so they go to the members
+that can elect a new leader instead of each waiting out the same timeout on the old one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
@@ -47,7 +52,10 @@ class NodeClient:
         session: aiohttp.ClientSession,
         *,
         timeout_s: float = 10.0,
+        connect_timeout_s: float = 1.0,
+        suspect_s: float = 5.0,
         max_hops: int = 6,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not members:
             raise ValueError("a backend client needs at least one member address")
@@ -55,8 +63,12 @@ class NodeClient:
         self._secret = secret.encode() if secret is not None else None
         self._session = session
         self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._suspect_s = suspect_s
         self._max_hops = max_hops
+        self._monotonic = monotonic
         self._leader: str | None = None
+        self._suspect_until: dict[str, float] = {}
 
     @property
     def members(self) -> list[str]:
@@ -70,6 +82,7 @@ class NodeClient:
         """POST `body` to `path` on the leader; the 200 answer's bytes."""
         candidates = self._candidates()
         hops = 0
+        doubted_hint = False
         while candidates and hops < self._max_hops:
             address = candidates.pop(0)
             hops += 1
@@ -77,22 +90,40 @@ class NodeClient:
                 raw = await self._post(address, path, body, extra_timeout_s)
             except NotLeader as error:
                 hint = error.leader_hint
-                if hint and hint != address:
+                # A hint naming a suspect is doubted once (the group may not have noticed yet
+                # that it is gone); named again, it is believed: it may be alive after all.
+                believed = hint is not None and (not self._is_suspect(hint) or doubted_hint)
+                doubted_hint = doubted_hint or hint is not None
+                if hint and hint != address and believed:
                     candidates = [hint, *[c for c in candidates if c != hint]]
                 else:
                     await asyncio.sleep(0.2)  # an election is running: give it a moment
                     if not candidates:
-                        candidates = [m for m in self._members if m != address] + [address]
+                        others = [m for m in self._candidates() if m != address]
+                        candidates = [m for m in others if not self._is_suspect(m)] + [address]
                 continue
-            except aiohttp.ClientConnectorError:
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                self._suspect(address)
                 continue  # nothing was sent: another member may serve
+            self._suspect_until.pop(address, None)
             self._leader = address
             return raw
         raise BackendUnavailable("no member of the group could serve the request")
 
     def _candidates(self) -> list[str]:
+        """The known leader first, then the other members; suspects last."""
         first = [self._leader] if self._leader else []
-        return first + [m for m in self._members if m != self._leader]
+        ordered = first + [m for m in self._members if m != self._leader]
+        return sorted(ordered, key=self._is_suspect)  # stable: keeps the order within each
+
+    def _suspect(self, address: str) -> None:
+        self._suspect_until[address] = self._monotonic() + self._suspect_s
+        if self._leader == address:
+            self._leader = None
+
+    def _is_suspect(self, address: str) -> bool:
+        until = self._suspect_until.get(address)
+        return until is not None and self._monotonic() < until
 
     def headers_for(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": CONTENT_TYPE}
@@ -105,7 +136,9 @@ class NodeClient:
 
     async def _post(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
         url = f"http://{address}{path}"
-        timeout = aiohttp.ClientTimeout(total=self._timeout_s + extra_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=self._timeout_s + extra_timeout_s, sock_connect=self._connect_timeout_s
+        )
         try:
             async with self._session.post(
                 url,
@@ -115,10 +148,10 @@ class NodeClient:
             ) as response:
                 raw = await response.read()
                 status = response.status
-        except aiohttp.ClientConnectorError:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             raise
         except (TimeoutError, aiohttp.ClientError) as error:
-            self._leader = None
+            self._suspect(address)
             raise OutcomeUnknown(f"request to {address} failed after sending: {error!r}") from None
         if status == 200:
             return raw

@@ -58,8 +58,10 @@ class Forwarder:
         keyring: Keyring,
         secret: str,
         clock: Clock,
+        backend_timeout_s: float = 3.0,
     ) -> None:
         self._placements = placements
+        self._backend_timeout_s = backend_timeout_s
         self._metadata = metadata
         self._keyring = keyring
         self._secret = secret
@@ -189,7 +191,9 @@ class Forwarder:
                     connector=aiohttp.TCPConnector(limit=POOL_CONNECTIONS)
                 )
                 self._sessions[route.cluster.cluster_id] = session
-            client = BackendClient(route.members, self._secret, session)
+            client = BackendClient(
+                route.members, self._secret, session, timeout_s=self._backend_timeout_s
+            )
             self._clients[key] = client
         return client
 

@@ -158,6 +158,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 keyring=keyring,
                 secret=secret,
                 clock=clock,
+                backend_timeout_s=settings.backend_timeout_s,
             )
             frontend = app[FRONTEND] = Frontend(
                 settings,

@@ -27,6 +27,11 @@ class FrontendSettings(BaseModel):
     # A 1 MiB message in base64 with its JSON around it fits.
     max_body_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 2 << 20
     batch_max: Annotated[int, Field(ge=1, le=100)] = 10
+    # How long a backend leader has to answer a command (plus a long poll's wait) before the
+    # outcome is reported unknown (503) and that member is tried last for a while. A commit
+    # takes milliseconds; a leader that takes seconds is paused, dead or cut off, and a new
+    # one is elected within about 2.5 s (RaftTimings), so 3 s keeps failover under 5 s.
+    backend_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
     per_key: Limit = Limit(rate_per_s=2_000, burst=4_000)
     per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
     # Append-only JSON lines of usage (key, queue, action, messages, bytes); None: metrics only.
