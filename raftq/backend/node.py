@@ -35,7 +35,7 @@ class BackendNode:
         self.clock = clock
         store = settings.store
         self.machine = QueueRaftMachine(StateDirectory(store.path, store), store)
-        self.raft = RaftNode(settings.raft, self.machine)
+        self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
         self.committer = GroupCommitter(self.raft, clock, settings.group_commit)
         self.waiters = LongPollWaiters()
         self._tasks: list[asyncio.Task[None]] = []

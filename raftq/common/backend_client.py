@@ -8,7 +8,10 @@ the idempotency key, may retry.
 
 A member that did not connect or answer in time (killed, paused, cut off) is *suspect* for
 `suspect_s`: later requests try it last and ignore hints naming it, so they go to the members
-that can elect a new leader instead of each waiting out the same timeout on the old one.
+that can elect a new leader instead of each waiting out the same timeout on the old one. The
+followers keep naming the old leader until their election timeout (up to 2.5 s), so a hint is
+not evidence that the suspect is alive; while no other leader is known the request ends in a
+definite `BackendUnavailable` after a few hops (nothing was proposed), and the caller retries.
 """
 
 from __future__ import annotations
@@ -82,7 +85,6 @@ class NodeClient:
         """POST `body` to `path` on the leader; the 200 answer's bytes."""
         candidates = self._candidates()
         hops = 0
-        doubted_hint = False
         while candidates and hops < self._max_hops:
             address = candidates.pop(0)
             hops += 1
@@ -90,11 +92,10 @@ class NodeClient:
                 raw = await self._post(address, path, body, extra_timeout_s)
             except NotLeader as error:
                 hint = error.leader_hint
-                # A hint naming a suspect is doubted once (the group may not have noticed yet
-                # that it is gone); named again, it is believed: it may be alive after all.
-                believed = hint is not None and (not self._is_suspect(hint) or doubted_hint)
-                doubted_hint = doubted_hint or hint is not None
-                if hint and hint != address and believed:
+                # A member answered, so the group is up and will elect a leader if it has none:
+                # the suspects are left out of this request.
+                candidates = [c for c in candidates if not self._is_suspect(c)]
+                if hint and hint != address and not self._is_suspect(hint):
                     candidates = [hint, *[c for c in candidates if c != hint]]
                 else:
                     await asyncio.sleep(0.2)  # an election is running: give it a moment

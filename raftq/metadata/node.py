@@ -27,7 +27,7 @@ class MetadataNode:
         self.settings = settings
         self.clock = clock
         self.machine = MetadataRaftMachine()
-        self.raft = RaftNode(settings.raft, self.machine)
+        self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
         self._last_now_ms = 0
 
     @property

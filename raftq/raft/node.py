@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,16 @@ class _FsyncBeforeSendTransport(TCPTransport):  # type: ignore[misc]
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
-    def __init__(self, settings: RaftSettings, machine: ReplicatedMachine) -> None:
+    def __init__(
+        self,
+        settings: RaftSettings,
+        machine: ReplicatedMachine,
+        api_address_of: Callable[[str | None], str | None] = lambda _: None,
+    ) -> None:
+        """`api_address_of` maps a member's Raft address to its API address, for the leader
+        hints of `NotLeader` (a hint is sent to clients, who can only use the API address)."""
         self._machine = machine
+        self._api_address_of = api_address_of
         self._settings = settings
         self._failed: str | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +137,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
         if not self.is_leader:
-            future.set_exception(NotLeader("this node is not the leader", leader_hint=self.leader))
+            hint = self._api_address_of(self.leader)
+            future.set_exception(NotLeader("this node is not the leader", leader_hint=hint))
             return future
 
         def settle(result: object, reason: int) -> None:
@@ -137,7 +147,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             if reason == FAIL_REASON.SUCCESS:
                 future.set_result(result)
             else:
-                future.set_exception(error_for(reason, self.leader))
+                future.set_exception(error_for(reason, self._api_address_of(self.leader)))
 
         def on_tick_thread(result: object, reason: int) -> None:
             loop.call_soon_threadsafe(settle, result, reason)
