@@ -1,9 +1,11 @@
 """The compose deployment as the chaos harness sees it (deploy/compose, docs/deploy.md).
 
 Everything goes through `deploy/compose/raftq-compose` (which picks `docker compose` or
-`docker-compose`) and the `docker` CLI: containers by service name, Raft roles from `raftq admin
-raft status`, and the faults themselves (kill, start, pause, unpause, iptables as root inside a
-container). Calls block; the async runner calls them in a thread.
+`docker-compose`) and the `docker` CLI: containers by service name, groups and zones by the
+compose labels, and the faults themselves (kill, start, restart, pause, unpause, iptables as
+root inside a container). A node's Raft status comes straight from its `/v1/status` (signed with
+the cluster secret, 1.5 s to answer), so finding a leader does not wait on members that
+are down. Calls block; the async runner calls them in a thread.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raftq.common import cluster_auth
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "deploy" / "compose"
+API_PORT = 8000  # metadata and backend nodes
+NODE_ROLES = ("metadata", "backend", "frontend")
 
 
 class DeploymentError(Exception):
@@ -36,6 +45,8 @@ class Deployment:
         self.compose_dir = compose_dir
         self._script = compose_dir / "raftq-compose"
         self._containers: dict[str, str] = {}
+        self._addresses: dict[str, str] = {}
+        self._labelled: dict[str, list[str]] = {}
 
     def client_env(self) -> dict[str, str]:
         """The variables of state/client.env (written by the `init` service)."""
@@ -56,12 +67,54 @@ class Deployment:
             for r in rows
         ]
 
+    def node_status(self, service: str, timeout_s: float = 1.5) -> dict[str, Any] | None:
+        """A metadata or backend node's `/v1/status`; None when it does not answer in time."""
+        path = "/v1/status"
+        secret = (self.compose_dir / "secrets" / "cluster_secret").read_bytes().strip()
+        signature = cluster_auth.sign(secret, "GET", path, time.time_ns() // 1_000_000, b"")
+        request = urllib.request.Request(
+            f"http://{self.address(service)}:{API_PORT}{path}",
+            headers={cluster_auth.HEADER: signature},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                status: dict[str, Any] = json.loads(response.read())
+                return status
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
     def leader(self, group: str) -> str | None:
-        leaders = [m.node for m in self.raft_members() if m.group == group and m.role == "leader"]
-        return leaders[0] if len(leaders) == 1 else None
+        """The member that says it leads the group in the highest term; None if none does."""
+        leaders = []
+        for service in self.members(group):
+            status = self.node_status(service)
+            if status is not None and status.get("is_leader"):
+                leaders.append((int(status.get("term") or 0), service))
+        return max(leaders)[1] if leaders else None
 
     def members(self, group: str) -> list[str]:
         """The services of a Raft group (`metadata`, `c1`, `c2`), by the compose labels."""
+        return self._services(f"label=org.raftq.group={group}")
+
+    def nodes(self) -> list[str]:
+        """Every metadata, backend and frontend service (the load balancer and init are not
+        faulted: the harness reaches the deployment through the load balancer)."""
+        return sorted(
+            service
+            for role in NODE_ROLES
+            for service in self._services(f"label=org.raftq.role={role}")
+        )
+
+    def zones(self) -> dict[str, list[str]]:
+        """Zone -> the node services in it."""
+        zones: dict[str, list[str]] = {}
+        for zone in ("a", "b", "c"):
+            zones[zone] = self._services(f"label=org.raftq.zone={zone}")
+        return zones
+
+    def _services(self, label_filter: str) -> list[str]:
+        if label_filter in self._labelled:
+            return self._labelled[label_filter]
         out = self._run(
             "docker",
             "ps",
@@ -69,11 +122,12 @@ class Deployment:
             "--filter",
             f"label=com.docker.compose.project={self._project()}",
             "--filter",
-            f"label=org.raftq.group={group}",
+            label_filter,
             "--format",
             '{{.Label "com.docker.compose.service"}}',
         )
-        return sorted(out.split())
+        self._labelled[label_filter] = sorted(out.split())
+        return self._labelled[label_filter]
 
     def container(self, service: str) -> str:
         if service not in self._containers:
@@ -84,6 +138,12 @@ class Deployment:
         return self._containers[service]
 
     def address(self, service: str) -> str:
+        """The service's address on the `raftq` network (fixed in docker-compose.yml)."""
+        if service not in self._addresses:
+            self._addresses[service] = self._inspect_address(service)
+        return self._addresses[service]
+
+    def _inspect_address(self, service: str) -> str:
         networks = json.loads(
             self._run(
                 "docker",
@@ -100,6 +160,10 @@ class Deployment:
 
     def start(self, service: str) -> None:
         self._run("docker", "start", self.container(service))
+
+    def restart(self, service: str, grace_s: int = 10) -> None:
+        """A graceful restart: SIGTERM, up to `grace_s` to stop, then start."""
+        self._run("docker", "restart", "-t", str(grace_s), self.container(service))
 
     def pause(self, service: str) -> None:
         self._run("docker", "pause", self.container(service))

@@ -1,16 +1,23 @@
 """Faults injected into the compose deployment on a schedule, and healed at the end.
 
-Each nemesis targets one Raft group (`c1`, `c2` or `metadata`) and logs what it did, when, as
-JSON lines (nemesis.jsonl beside the history). `heal()` undoes every fault it may have left
-(starts stopped members, unpauses, flushes iptables), whatever state the run ended in.
+A nemesis targets one Raft group (`c1`, `c2` or `metadata`) and logs each strike (one event
+per strike, naming every target) as JSON lines, nemesis.jsonl beside the history. Every
+`interval_s` (± `jitter_s`) it chooses its targets, faults them for `down_s` and undoes the fault.
+`heal()` undoes anything any nemesis may have left on any node (starts stopped containers,
+unpauses, flushes iptables), whatever state the run ended in.
 
-- `KillLeader` (F1, F1m): kill -9 the group's leader every `interval_s` (± `jitter_s`) and start
-  it again `down_s` later.
-- `PauseLeader` (F3): `docker pause` the leader (SIGSTOP-like) for `down_s` every `interval_s`.
-- `IsolateLeader` (F4a): drop all traffic between the leader and the rest of the deployment
-  (its group's peers, the frontends, the metadata group) for `down_s` every `interval_s`.
+- `KillLeader` (F1, F1m on `metadata`): kill -9 the leader; start it again `down_s` later.
+- `KillRandom` (F2a): kill -9 one member chosen at random.
+- `KillAll` (F2c): kill -9 every member of the group at once.
+- `PauseLeader` (F3): `docker pause` the leader (the cgroup freezer: it cannot notice).
+- `IsolateLeader` (F4a): drop all traffic between the leader and every other node.
+- `PartitionMinority` (F4b, `:one`): cut one member chosen at random off from its group's
+  peers only (a majority/minority split; clients still reach it, and it must refuse them).
+- `PartitionZone`: cut a whole zone (metadata, both clusters' replicas and the frontend in it)
+  off from the other two zones.
+- `RollingRestart` (F12): a graceful restart (SIGTERM) of the next member, in turn.
 
-`resume_times` (pure) measures, per fault, how long writes took to resume: from the fault to
+`resume_times` (pure) measures, per strike, how long writes took to resume: from the fault to
 the completion of the first send that was invoked after it and acknowledged.
 """
 
@@ -29,8 +36,10 @@ from pydantic import BaseModel, ConfigDict
 from tests.chaos.deployment import Deployment
 from tests.chaos.history import History, now
 
-Action = Literal["kill", "start", "pause", "unpause", "isolate", "heal", "no-leader"]
-FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate"})
+Action = Literal[
+    "kill", "start", "pause", "unpause", "isolate", "partition", "restart", "heal", "no-target"
+]
+FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart"})
 
 
 class NemesisEvent(BaseModel):
@@ -59,10 +68,11 @@ class NemesisLog:
             self._sink.flush()
 
 
-class LeaderNemesis(abc.ABC):
-    """Every `interval_s` (± `jitter_s`): find the group's leader, fault it for `down_s`, undo."""
+class Nemesis(abc.ABC):
+    """Every `interval_s` (± `jitter_s`): choose targets, fault them for `down_s`, undo."""
 
     action: Action = "kill"
+    undo_action: Action = "start"
 
     def __init__(
         self,
@@ -82,6 +92,7 @@ class LeaderNemesis(abc.ABC):
         self.jitter_s = jitter_s
         self.down_s = down_s
         self._random = random.Random(seed)
+        self.strikes = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -90,24 +101,31 @@ class LeaderNemesis(abc.ABC):
                 await asyncio.wait_for(stop.wait(), timeout=max(pause, 0.5))
             if stop.is_set():
                 return
-            leader = await asyncio.to_thread(self.deployment.leader, self.group)
-            if leader is None:
-                self.log.record("no-leader", self.group)
+            targets = await asyncio.to_thread(self.choose)
+            self.strikes += 1
+            if not targets:
+                self.log.record("no-target", self.group)
                 continue
-            await asyncio.to_thread(self.fault, leader)
-            self.log.record(self.action, leader)
+            await asyncio.to_thread(self.fault, targets)
+            self.log.record(self.action, ",".join(targets))
             await asyncio.sleep(self.down_s)
-            await asyncio.to_thread(self.undo, leader)
+            await asyncio.to_thread(self.undo, targets)
+            self.log.record(self.undo_action, ",".join(targets))
+
+    def choose(self) -> list[str]:
+        """The group's leader (None when no member says it leads)."""
+        leader = self.deployment.leader(self.group)
+        return [] if leader is None else [leader]
 
     @abc.abstractmethod
-    def fault(self, service: str) -> None: ...
+    def fault(self, targets: list[str]) -> None: ...
 
     @abc.abstractmethod
-    def undo(self, service: str) -> None: ...
+    def undo(self, targets: list[str]) -> None: ...
 
     async def heal(self) -> None:
-        """Undo anything still in effect on any member of the group."""
-        for service in await asyncio.to_thread(self.deployment.members, self.group):
+        """Undo anything still in effect on any node of the deployment."""
+        for service in await asyncio.to_thread(self.deployment.nodes):
             state = await asyncio.to_thread(self.deployment.state, service)
             if state == "paused":
                 await asyncio.to_thread(self.deployment.unpause, service)
@@ -119,47 +137,113 @@ class LeaderNemesis(abc.ABC):
                 await asyncio.to_thread(self.deployment.heal_network, service)
 
 
-class KillLeader(LeaderNemesis):
-    action: Action = "kill"
+class _Kill(Nemesis):
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.kill(service)
 
-    def fault(self, service: str) -> None:
-        self.deployment.kill(service)
-
-    def undo(self, service: str) -> None:
-        self.deployment.start(service)
-        self.log.record("start", service)
+    def undo(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.start(service)
 
 
-class PauseLeader(LeaderNemesis):
+class KillLeader(_Kill):
+    pass
+
+
+class KillRandom(_Kill):
+    def choose(self) -> list[str]:
+        return [self._random.choice(self.deployment.members(self.group))]
+
+
+class KillAll(_Kill):
+    def choose(self) -> list[str]:
+        return self.deployment.members(self.group)
+
+
+class PauseLeader(Nemesis):
     action: Action = "pause"
+    undo_action: Action = "unpause"
 
-    def fault(self, service: str) -> None:
-        self.deployment.pause(service)
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.pause(service)
 
-    def undo(self, service: str) -> None:
-        self.deployment.unpause(service)
-        self.log.record("unpause", service)
+    def undo(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.unpause(service)
 
 
-class IsolateLeader(LeaderNemesis):
+class _Partition(Nemesis):
+    """Cut each target off from `peers_of(target)`: iptables DROP in both directions, inside
+    the target (Jepsen's grudge, applied on the target's side only)."""
+
+    action: Action = "partition"
+    undo_action: Action = "heal"
+
+    @abc.abstractmethod
+    def peers_of(self, target: str, targets: list[str]) -> list[str]: ...
+
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.isolate(service, self.peers_of(service, targets))
+
+    def undo(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.heal_network(service)
+
+
+class IsolateLeader(_Partition):
     action: Action = "isolate"
 
-    def fault(self, service: str) -> None:
-        others = [m for m in self.deployment.members(self.group) if m != service]
-        others += ["frontend-1", "frontend-2"]
-        if self.group != "metadata":
-            others += self.deployment.members("metadata")
-        self.deployment.isolate(service, others)
-
-    def undo(self, service: str) -> None:
-        self.deployment.heal_network(service)
-        self.log.record("heal", service)
+    def peers_of(self, target: str, targets: list[str]) -> list[str]:
+        return [n for n in self.deployment.nodes() if n != target]
 
 
-NEMESES: dict[str, type[LeaderNemesis]] = {
+class PartitionMinority(_Partition):
+    def choose(self) -> list[str]:
+        return [self._random.choice(self.deployment.members(self.group))]
+
+    def peers_of(self, target: str, targets: list[str]) -> list[str]:
+        return [m for m in self.deployment.members(self.group) if m != target]
+
+
+class PartitionZone(_Partition):
+    def choose(self) -> list[str]:
+        zones = self.deployment.zones()
+        return zones[self._random.choice(sorted(zones))]
+
+    def peers_of(self, target: str, targets: list[str]) -> list[str]:
+        return [n for n in self.deployment.nodes() if n not in targets]
+
+
+class RollingRestart(Nemesis):
+    """Restart the members one after another (graceful: SIGTERM, then start)."""
+
+    action: Action = "restart"
+    undo_action: Action = "start"
+
+    def choose(self) -> list[str]:
+        members = self.deployment.members(self.group)
+        return [members[self.strikes % len(members)]]
+
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.restart(service)
+
+    def undo(self, targets: list[str]) -> None:
+        pass  # `docker restart` started it again
+
+
+NEMESES: dict[str, type[Nemesis]] = {
     "kill-leader": KillLeader,
+    "kill-random": KillRandom,
+    "kill-all": KillAll,
     "pause-leader": PauseLeader,
     "isolate-leader": IsolateLeader,
+    "partition-minority": PartitionMinority,
+    "partition-zone": PartitionZone,
+    "rolling-restart": RollingRestart,
 }
 
 

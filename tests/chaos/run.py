@@ -1,13 +1,18 @@
-"""Run one chaos cell against the compose deployment and check it (chaos.md §6.1).
+"""Run chaos cells against the compose deployment and check them (chaos.md §6.1).
 
     deploy/compose/raftq-compose up
     .venv/bin/python -m tests.chaos.run kill-leader --fault-s 60
+    .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 4 cells of 60 s
+    .venv/bin/python -m tests.chaos.run --matrix long      # every cell, 300 s each
 
-Phases: a quiet period with the workload running; the fault phase (the nemesis acting on the
-new queue's backend cluster, or on the metadata group with `--group metadata`); heal
-everything; a recovery period; stop sending; drain; check. The history, the nemesis log and the
-summary go to `--out` (default tests/chaos/results/<cell>-<time>/). Exit status 0 when the run
-is safe, valid (at least `--min-ops-per-s`) and drained; 1 otherwise.
+Phases of a cell: a quiet period with the workload running; the fault phase (the nemesis acting
+on the new queue's backend cluster, or on the metadata group); heal everything; a recovery
+period; stop sending; drain; check the history; then check that the replicas of every Raft
+group agree (same applied index and the same chained digest of everything applied). The
+history, the nemesis log and the summary go to `--out` (default
+tests/chaos/results/<cell>-<time>/); a matrix also writes matrix.md, its results table. Exit
+status 0 when every cell is safe, valid (at least `--min-ops-per-s` successful operations per
+second), drained and agreed; 1 otherwise.
 """
 
 from __future__ import annotations
@@ -15,74 +20,132 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.chaos.checker import Summary, check
 from tests.chaos.deployment import Deployment
 from tests.chaos.history import History
-from tests.chaos.nemesis import NEMESES, NemesisLog, resume_times
+from tests.chaos.nemesis import NEMESES, Nemesis, NemesisLog, resume_times
 from tests.chaos.sdk_api import SdkQueueApi
 from tests.chaos.workload import TotalQueueConfig, TotalQueueWorkload
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CELLS = ("none", *NEMESES)
+GROUPS = ("metadata", "c1", "c2")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.chaos.run", description=__doc__)
-    parser.add_argument("cell", choices=CELLS, help="the fault (none: the F0 baseline)")
-    parser.add_argument("--group", help="the Raft group to fault (default: the queue's cluster)")
-    parser.add_argument("--quiet-s", type=float, default=10.0)
-    parser.add_argument("--fault-s", type=float, default=60.0)
-    parser.add_argument("--recovery-s", type=float, default=30.0)
-    parser.add_argument("--interval-s", type=float, default=10.0, help="one fault per interval")
-    parser.add_argument("--down-s", type=float, default=5.0, help="how long each fault lasts")
-    parser.add_argument("--producers", type=int, default=5)
-    parser.add_argument("--consumers", type=int, default=5)
-    parser.add_argument("--visibility-timeout-s", type=int, default=5)
-    parser.add_argument("--min-ops-per-s", type=float, default=100.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    out: Path = args.out or RESULTS / f"{args.cell}-{time.strftime('%Y%m%dT%H%M%S')}"
+@dataclass(frozen=True)
+class Cell:
+    """A fault and its schedule. `group` None: the test queue's own backend cluster."""
+
+    name: str
+    nemesis: type[Nemesis] | None
+    interval_s: float = 10.0
+    down_s: float = 5.0
+    group: str | None = None
+
+
+CELLS: dict[str, Cell] = {
+    cell.name: cell
+    for cell in (
+        Cell("none", None),
+        Cell("kill-leader", NEMESES["kill-leader"], 10, 5),
+        Cell("kill-metadata-leader", NEMESES["kill-leader"], 10, 5, group="metadata"),
+        Cell("kill-random", NEMESES["kill-random"], 10, 5),
+        Cell("kill-all", NEMESES["kill-all"], 30, 5),
+        Cell("pause-leader", NEMESES["pause-leader"], 20, 10),
+        Cell("isolate-leader", NEMESES["isolate-leader"], 20, 10),
+        Cell("partition-minority", NEMESES["partition-minority"], 20, 10),
+        Cell("partition-zone", NEMESES["partition-zone"], 30, 15),
+        Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
+    )
+}
+MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
+    # Every submission (CI): the cells chaos.md §6.3 names for pull requests, 60 s each.
+    "short": (("kill-leader", "isolate-leader", "pause-leader", "kill-all"), 60.0),
+    "long": (tuple(CELLS), 300.0),
+}
+
+
+@dataclass
+class Agreement:
+    group: str
+    agreed: bool
+    applied_index: int | None
+    detail: str
+
+
+@dataclass
+class CellResult:
+    cell: str
+    fault_s: float
+    summary: Summary
+    drained: bool
+    resumes: list[float | None]
+    agreements: list[Agreement] = field(default_factory=list)
+    out: Path = RESULTS
+
+    @property
+    def passed(self) -> bool:
+        agreed = all(a.agreed for a in self.agreements)
+        return self.summary.safe and self.summary.valid and self.drained and agreed
+
+    def render(self) -> str:
+        lines = [f"cell {self.cell} ({self.fault_s:g} s of faults)", self.summary.render()]
+        if self.resumes:
+            lines.append(
+                f"writes resumed after {sum(r is not None for r in self.resumes)} of "
+                f"{len(self.resumes)} faults: "
+                + ", ".join("never" if r is None else f"{r:.2f} s" for r in self.resumes)
+            )
+        lines.append(f"drained: {self.drained}")
+        lines += [
+            f"replicas of {a.group}: {'agree' if a.agreed else 'DISAGREE'} ({a.detail})"
+            for a in self.agreements
+        ]
+        lines.append(f"{'PASSED' if self.passed else 'FAILED'}; artifacts: {self.out}")
+        return "\n".join(lines)
+
+
+async def run_cell(
+    deployment: Deployment,
+    cell: Cell,
+    out: Path,
+    *,
+    fault_s: float = 60.0,
+    quiet_s: float = 10.0,
+    recovery_s: float = 30.0,
+    producers: int = 5,
+    consumers: int = 5,
+    visibility_timeout_s: int = 5,
+    min_ops_per_s: float = 100.0,
+    seed: int = 0,
+) -> CellResult:
     out.mkdir(parents=True, exist_ok=True)
-    summary, drained, resumes = asyncio.run(_run(args, out))
-    report = summary.render()
-    if resumes:
-        known = [r for r in resumes if r is not None]
-        report += f"\nwrites resumed after {len(known)} of {len(resumes)} faults: " + ", ".join(
-            "never" if r is None else f"{r:.2f} s" for r in resumes
-        )
-    report += f"\ndrained: {drained}\nartifacts: {out}"
-    (out / "summary.txt").write_text(report + "\n")
-    (out / "summary.json").write_text(summary.to_json() + "\n")
-    print(report)
-    return 0 if summary.safe and summary.valid and drained else 1
-
-
-async def _run(args: argparse.Namespace, out: Path) -> tuple[Summary, bool, list[float | None]]:
-    deployment = Deployment()
     env = deployment.client_env()
-    api = SdkQueueApi.connect(
-        env["RAFTQ_ENDPOINT"], env["RAFTQ_ACCESS_KEY_ID"], env["RAFTQ_SECRET_ACCESS_KEY"]
+    endpoint, key_id, secret = (
+        env["RAFTQ_ENDPOINT"],
+        env["RAFTQ_ACCESS_KEY_ID"],
+        env["RAFTQ_SECRET_ACCESS_KEY"],
     )
-    queue = f"chaos-{args.cell}-{int(time.time())}"
-    setup = SdkQueueApi.connect(
-        env["RAFTQ_ENDPOINT"], env["RAFTQ_ACCESS_KEY_ID"], env["RAFTQ_SECRET_ACCESS_KEY"]
-    )
-    await setup.client.create_queue(queue, visibility_timeout_s=args.visibility_timeout_s)
+    queue = f"chaos-{cell.name}-{int(time.time())}"
+    setup = SdkQueueApi.connect(endpoint, key_id, secret, timeout_s=30)
+    await setup.client.create_queue(queue, visibility_timeout_s=visibility_timeout_s)
     await setup.close()
     shown = await asyncio.to_thread(deployment.admin_json, "queues", "show", queue)
-    group = args.group or str(shown["placement"]["cluster_id"])
-    print(f"chaos: cell {args.cell} on queue {queue} (cluster {shown['placement']['cluster_id']})")
+    cluster = str(shown["placement"]["cluster_id"])
+    group = cell.group or cluster
+    print(f"chaos: cell {cell.name} on queue {queue} (cluster {cluster})", flush=True)
 
+    api = SdkQueueApi.connect(endpoint, key_id, secret)
     config = TotalQueueConfig(
         queue=queue,
-        producers=args.producers,
-        consumers=args.consumers,
-        visibility_timeout_s=args.visibility_timeout_s,
+        producers=producers,
+        consumers=consumers,
+        visibility_timeout_s=visibility_timeout_s,
     )
     with (
         (out / "history.jsonl").open("w") as history_file,
@@ -93,35 +156,154 @@ async def _run(args: argparse.Namespace, out: Path) -> tuple[Summary, bool, list
         workload = TotalQueueWorkload(api, history, config)
         stop_sending = asyncio.Event()
         running = asyncio.create_task(workload.run(stop_sending))
-        await asyncio.sleep(args.quiet_s)
-        nemesis = None
-        if args.cell != "none":
-            nemesis = NEMESES[args.cell](
+        await asyncio.sleep(quiet_s)
+        if cell.nemesis is not None:
+            nemesis = cell.nemesis(
                 deployment,
                 group,
                 log,
-                interval_s=args.interval_s,
-                down_s=args.down_s,
-                seed=args.seed,
+                interval_s=cell.interval_s,
+                down_s=cell.down_s,
+                seed=seed,
             )
-            print(f"chaos: {args.cell} on {group} for {args.fault_s:g} s")
+            print(f"chaos: {cell.name} on {group} for {fault_s:g} s", flush=True)
             stop_faults = asyncio.Event()
             faulting = asyncio.create_task(nemesis.run(stop_faults))
-            await asyncio.sleep(args.fault_s)
-            stop_faults.set()
-            await faulting
-            await nemesis.heal()
-            print("chaos: healed")
-        await asyncio.sleep(args.recovery_s)
+            try:
+                await asyncio.sleep(fault_s)
+                stop_faults.set()
+                await faulting
+            finally:
+                await nemesis.heal()
+            print("chaos: healed", flush=True)
+        await asyncio.sleep(recovery_s)
         stop_sending.set()
         await running
-        print("chaos: draining")
+        print("chaos: draining", flush=True)
         report = await workload.drain(max_s=300)
         await api.close()
     if report.unread_high_water_marks:
         print(f"chaos: unread high-water marks: {json.dumps(report.unread_high_water_marks)}")
-    summary = check(history, min_ops_per_s=args.min_ops_per_s)
-    return summary, report.drained, resume_times(history, log.events)
+    summary = check(history, min_ops_per_s=min_ops_per_s)
+    agreements = [await asyncio.to_thread(agreement, deployment, g) for g in GROUPS]
+    result = CellResult(
+        cell=cell.name,
+        fault_s=fault_s if cell.nemesis is not None else 0.0,
+        summary=summary,
+        drained=report.drained,
+        resumes=resume_times(history, log.events),
+        agreements=agreements,
+        out=out,
+    )
+    (out / "summary.txt").write_text(result.render() + "\n")
+    (out / "summary.json").write_text(summary.to_json() + "\n")
+    return result
+
+
+def agreement(deployment: Deployment, group: str, max_s: float = 30.0) -> Agreement:
+    """Whether every member of `group` reports the same applied index with the same digest.
+    Polled until they line up (a follower may still be catching up) or `max_s` passes."""
+    deadline = time.monotonic() + max_s
+    detail = ""
+    while True:
+        statuses = {m: deployment.node_status(m) for m in deployment.members(group)}
+        missing = sorted(m for m, s in statuses.items() if s is None)
+        if missing:
+            detail = f"no status from {', '.join(missing)}"
+        else:
+            applied = {
+                m: (int(s["machine_applied_index"]), str(s["digest"]))
+                for m, s in statuses.items()
+                if s
+            }
+            indexes = {index for index, _ in applied.values()}
+            if len(indexes) == 1:
+                digests = {digest for _, digest in applied.values()}
+                index = indexes.pop()
+                if len(digests) == 1:
+                    return Agreement(group, True, index, f"applied index {index}, one digest")
+                return Agreement(group, False, index, f"different digests at index {index}")
+            detail = "applied indexes " + ", ".join(
+                f"{m} {i}" for m, (i, _) in sorted(applied.items())
+            )
+        if time.monotonic() >= deadline:
+            return Agreement(group, False, None, detail)
+        time.sleep(0.5)
+
+
+def matrix_table(results: list[CellResult]) -> str:
+    """The results table (docs/chaos.md)."""
+    rows = [
+        "| cell | fault s | acknowledged sends | lost | unexpected | recovered | legal duplicates "
+        "| violations | longest window without an ack (s) | writes resumed after a fault (s): "
+        "median / max | ok ops/s | replicas agree | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        s = r.summary
+        known = [x for x in r.resumes if x is not None]
+        never = len(r.resumes) - len(known)
+        resumed = (f"{statistics.median(known):.1f} / {max(known):.1f}" if known else "—") + (
+            f" ({never} never)" if never else ""
+        )
+        agreed = "yes" if all(a.agreed for a in r.agreements) else "NO"
+        rows.append(
+            f"| {r.cell} | {r.fault_s:g} | {s.acknowledged} | {s.lost} | {s.unexpected} "
+            f"| {s.recovered} | {s.duplicates.legal} | {s.duplicates.violations + s.g1a} "
+            f"| {s.longest_without_acknowledged_send_s:.1f} | {resumed} | {s.ops_per_s:.0f} "
+            f"| {agreed} | {'pass' if r.passed else 'FAIL'} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos.run", description=__doc__)
+    parser.add_argument("cells", nargs="*", metavar="CELL", help=f"cells: {', '.join(CELLS)}")
+    parser.add_argument("--matrix", choices=tuple(MATRICES), help="a matrix of cells instead")
+    parser.add_argument("--fault-s", type=float, help="default: 60 (the matrix's own)")
+    parser.add_argument("--quiet-s", type=float, default=10.0)
+    parser.add_argument("--recovery-s", type=float, default=30.0)
+    parser.add_argument("--min-ops-per-s", type=float, default=100.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if bool(args.cells) == bool(args.matrix):
+        parser.error("name cells or one --matrix")
+    unknown = [c for c in args.cells if c not in CELLS]
+    if unknown:
+        parser.error(f"no cell {', '.join(unknown)}; cells: {', '.join(CELLS)}")
+    names, fault_s = MATRICES[args.matrix] if args.matrix else (tuple(args.cells), 60.0)
+    fault_s = args.fault_s if args.fault_s is not None else fault_s
+    label = args.matrix or "+".join(names)
+    out: Path = args.out or RESULTS / f"{label}-{time.strftime('%Y%m%dT%H%M%S')}"
+    results = asyncio.run(_run_all(names, out, fault_s, args))
+    if len(results) > 1:
+        table = matrix_table(results)
+        (out / "matrix.md").write_text(table + "\n")
+        print(table)
+    return 0 if all(r.passed for r in results) else 1
+
+
+async def _run_all(
+    names: tuple[str, ...], out: Path, fault_s: float, args: argparse.Namespace
+) -> list[CellResult]:
+    deployment = Deployment()
+    results = []
+    for name in names:
+        cell_out = out / name if len(names) > 1 else out
+        result = await run_cell(
+            deployment,
+            CELLS[name],
+            cell_out,
+            fault_s=fault_s,
+            quiet_s=args.quiet_s,
+            recovery_s=args.recovery_s,
+            min_ops_per_s=args.min_ops_per_s,
+            seed=args.seed,
+        )
+        print(result.render(), flush=True)
+        results.append(result)
+    return results
 
 
 if __name__ == "__main__":
