@@ -10,12 +10,12 @@ from aiohttp import web
 
 from raftq.backend.api import create_app
 from raftq.backend.node import BackendNode
-from raftq.common.clock import SystemClock
+from raftq.common.clock import clock_from_environment
 from raftq.common.settings import BackendNodeSettings
 
 
 async def serve(settings: BackendNodeSettings) -> None:
-    node = BackendNode(settings, SystemClock())
+    node = BackendNode(settings, clock_from_environment())
     runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)

@@ -8,14 +8,14 @@ import signal
 
 from aiohttp import web
 
-from raftq.common.clock import SystemClock
+from raftq.common.clock import clock_from_environment
 from raftq.common.settings import MetadataNodeSettings
 from raftq.metadata.api import create_app
 from raftq.metadata.node import MetadataNode
 
 
 async def serve(settings: MetadataNodeSettings) -> None:
-    node = MetadataNode(settings, SystemClock())
+    node = MetadataNode(settings, clock_from_environment())
     runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)

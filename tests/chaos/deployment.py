@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "deploy" / "compose"
 API_PORT = 8000  # metadata and backend nodes
 NODE_ROLES = ("metadata", "backend", "frontend")
+# RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml
+CLOCK_OFFSET_FILE = "/tmp/raftq-clock-offset-ms"
 
 
 class DeploymentError(Exception):
@@ -190,6 +192,13 @@ class Deployment:
 
     def heal_network(self, service: str) -> None:
         self.root_shell(service, "iptables -F INPUT && iptables -F OUTPUT")
+
+    def set_clock_offset(self, service: str, offset_ms: int | None) -> None:
+        """Move the node's wall clock by `offset_ms` (its OffsetClock reads the file within
+        0.1 s); None removes the offset."""
+        path = CLOCK_OFFSET_FILE
+        script = f"rm -f {path}" if offset_ms is None else f"echo {int(offset_ms)} > {path}"
+        self.root_shell(service, script)
 
     def root_shell(self, service: str, script: str) -> str:
         return self._run("docker", "exec", "-u", "0", self.container(service), "sh", "-c", script)

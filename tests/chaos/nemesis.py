@@ -16,6 +16,8 @@ unpauses, flushes iptables), whatever state the run ended in.
 - `PartitionZone`: cut a whole zone (metadata, both clusters' replicas and the frontend in it)
   off from the other two zones.
 - `RollingRestart` (F12): a graceful restart (SIGTERM) of the next member, in turn.
+- `ClockSkew` (F6): the leader's wall clock runs `offset_ms` ahead (the nodes' `OffsetClock`,
+  through the file named by RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml).
 
 `resume_times` (pure) measures, per strike, how long writes took to resume: from the fault to
 the completion of the first send that was invoked after it and acknowledged.
@@ -37,9 +39,18 @@ from tests.chaos.deployment import Deployment
 from tests.chaos.history import History, now
 
 Action = Literal[
-    "kill", "start", "pause", "unpause", "isolate", "partition", "restart", "heal", "no-target"
+    "kill",
+    "start",
+    "pause",
+    "unpause",
+    "isolate",
+    "partition",
+    "restart",
+    "skew",
+    "heal",
+    "no-target",
 ]
-FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart"})
+FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart", "skew"})
 
 
 class NemesisEvent(BaseModel):
@@ -135,6 +146,7 @@ class Nemesis(abc.ABC):
                 self.log.record("start", service, "heal")
             else:
                 await asyncio.to_thread(self.deployment.heal_network, service)
+                await asyncio.to_thread(self.deployment.set_clock_offset, service, None)
 
 
 class _Kill(Nemesis):
@@ -235,6 +247,24 @@ class RollingRestart(Nemesis):
         pass  # `docker restart` started it again
 
 
+class ClockSkew(Nemesis):
+    """The leader's clock runs ahead by `offset_ms` for `down_s`. A leader stamps its time into
+    every command, so leases it grants or ends are measured on that clock; the state keeps time
+    monotonic, so after the heal time stands still until the real clock catches up."""
+
+    action: Action = "skew"
+    undo_action: Action = "heal"
+    offset_ms = 1_000
+
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.set_clock_offset(service, self.offset_ms)
+
+    def undo(self, targets: list[str]) -> None:
+        for service in targets:
+            self.deployment.set_clock_offset(service, None)
+
+
 NEMESES: dict[str, type[Nemesis]] = {
     "kill-leader": KillLeader,
     "kill-random": KillRandom,
@@ -244,6 +274,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "partition-minority": PartitionMinority,
     "partition-zone": PartitionZone,
     "rolling-restart": RollingRestart,
+    "clock-skew": ClockSkew,
 }
 
 

@@ -1,0 +1,73 @@
+"""CI's chaos matrix (chaos.md §6.3, per pull request): four cells of 60 s of faults against the
+three-zone compose deployment, each failing on any lost or unexpected message, any violation
+(false failure, overlapping leases, redelivery after a confirmed delete), a load under 100
+successful operations/s, a drain that does not finish, or replicas that disagree afterwards.
+
+The module builds the base image (only if it is missing), the raftq images (Docker's layer cache
+makes a rebuild of unchanged sources take seconds) and brings the deployment up from empty
+volumes; it takes everything down again at the end. The results table of the run goes to
+tests/chaos/results/ci-<time>/matrix.md, beside each cell's history and summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.deployment import COMPOSE_DIR, REPO, Deployment
+from tests.chaos.run import CELLS, MATRICES, RESULTS, CellResult, matrix_table, run_cell
+
+SHORT_CELLS, SHORT_FAULT_S = MATRICES["short"]
+OUT = RESULTS / f"ci-{time.strftime('%Y%m%dT%H%M%S')}"
+COMPOSE = str(COMPOSE_DIR / "raftq-compose")
+
+
+def _step(*argv: str, timeout_s: float) -> None:
+    started = time.monotonic()
+    subprocess.run(argv, cwd=REPO, check=True, timeout=timeout_s)
+    took = time.monotonic() - started
+    print(f"chaos: {Path(argv[0]).name} {' '.join(argv[1:])} took {took:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    if os.environ.get("RAFTQ_SKIP_DOCKER_CHAOS"):
+        pytest.skip("RAFTQ_SKIP_DOCKER_CHAOS is set")
+    if shutil.which("docker") is None:
+        pytest.skip("the chaos matrix needs Docker")
+    _step(str(REPO / "scripts" / "build-base-image"), timeout_s=900)
+    _step(str(REPO / "scripts" / "build-images"), timeout_s=900)
+    _step(COMPOSE, "down", "-v", timeout_s=300)
+    try:
+        _step(COMPOSE, "up", timeout_s=600)
+        yield Deployment()
+    finally:
+        _step(COMPOSE, "down", "-v", timeout_s=300)
+
+
+@pytest.fixture(scope="module")
+def results() -> Iterator[list[CellResult]]:
+    collected: list[CellResult] = []
+    yield collected
+    if collected:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "matrix.md").write_text(matrix_table(collected) + "\n")
+        print(matrix_table(collected))
+
+
+@pytest.mark.parametrize("name", SHORT_CELLS)
+async def test_cell_loses_nothing_and_breaks_no_promise(
+    name: str, deployment: Deployment, results: list[CellResult]
+) -> None:
+    result = await run_cell(
+        deployment, CELLS[name], OUT / name, fault_s=SHORT_FAULT_S, recovery_s=20.0
+    )
+    results.append(result)
+    print(result.render())
+    assert result.passed, result.render()
