@@ -23,6 +23,8 @@ import pytest
 from tests.chaos.deployment import COMPOSE_DIR, REPO, Deployment
 from tests.chaos.run import CELLS, MATRICES, RESULTS, CellResult, matrix_table, run_cell
 
+pytestmark = pytest.mark.integration
+
 SHORT_CELLS, SHORT_FAULT_S = MATRICES["short"]
 OUT = RESULTS / f"ci-{time.strftime('%Y%m%dT%H%M%S')}"
 COMPOSE = str(COMPOSE_DIR / "raftq-compose")
