@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tests.chaos.history import Event, History
-from tests.chaos.nemesis import NemesisEvent, resume_times
+from tests.chaos.nemesis import (
+    ClockSkew,
+    IsolateLeader,
+    KillAll,
+    Nemesis,
+    NemesisEvent,
+    NemesisLog,
+    PartitionMinority,
+    PartitionZone,
+    RollingRestart,
+    resume_times,
+)
 
 S = 1_000_000_000
 
@@ -39,3 +52,96 @@ def test_writes_resume_at_the_first_acknowledged_send_invoked_after_the_fault() 
 def test_a_fault_after_which_no_send_was_acknowledged_never_resumed() -> None:
     history = History(send("p0", "p0-0", 1.0, 2.0, "ok"))
     assert resume_times(history, [fault("pause", 5.0)]) == [None]
+
+
+class FakeDeployment:
+    """The parts of `Deployment` the nemeses use, recording what was done to whom."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, str, object]] = []
+        self.groups = {
+            "c1": ["c1-a", "c1-b", "c1-c"],
+            "metadata": ["metadata-a", "metadata-b", "metadata-c"],
+        }
+
+    def leader(self, group: str) -> str | None:
+        return self.groups[group][1]
+
+    def members(self, group: str) -> list[str]:
+        return self.groups[group]
+
+    def nodes(self) -> list[str]:
+        return sorted([*self.groups["c1"], *self.groups["metadata"], "frontend-1"])
+
+    def zones(self) -> dict[str, list[str]]:
+        return {
+            zone: [n for n in self.nodes() if n.endswith(f"-{zone}")]
+            + (["frontend-1"] if zone == "a" else [])
+            for zone in ("a", "b", "c")
+        }
+
+    def __getattr__(self, action: str) -> Callable[..., None]:
+        def record(service: str, detail: object = None) -> None:
+            self.done.append((action, service, detail))
+
+        return record
+
+
+def strike(nemesis_type: type[Nemesis], deployment: FakeDeployment, seed: int = 0) -> list[str]:
+    nemesis = nemesis_type(deployment, "c1", NemesisLog(), seed=seed)  # type: ignore[arg-type]
+    targets = nemesis.choose()
+    nemesis.fault(targets)
+    nemesis.undo(targets)
+    return targets
+
+
+def test_kill_all_kills_every_member_then_starts_them() -> None:
+    deployment = FakeDeployment()
+    assert strike(KillAll, deployment) == ["c1-a", "c1-b", "c1-c"]
+    assert [a for a, _, _ in deployment.done] == ["kill"] * 3 + ["start"] * 3
+
+
+def test_isolating_the_leader_cuts_it_off_from_every_other_node() -> None:
+    deployment = FakeDeployment()
+    assert strike(IsolateLeader, deployment) == ["c1-b"]
+    action, service, peers = deployment.done[0]
+    assert (action, service) == ("isolate", "c1-b")
+    assert peers == [n for n in deployment.nodes() if n != "c1-b"]
+    assert deployment.done[1][:2] == ("heal_network", "c1-b")
+
+
+def test_a_minority_partition_cuts_one_member_off_from_its_peers_only() -> None:
+    deployment = FakeDeployment()
+    (target,) = strike(PartitionMinority, deployment, seed=3)
+    _, service, peers = deployment.done[0]
+    assert service == target
+    assert peers == [m for m in deployment.groups["c1"] if m != target]  # frontends still reach it
+
+
+def test_a_zone_partition_cuts_the_zone_off_from_the_other_zones() -> None:
+    deployment = FakeDeployment()
+    targets = strike(PartitionZone, deployment, seed=1)
+    zone = next(z for z, nodes in deployment.zones().items() if nodes == targets)
+    for action, service, peers in deployment.done[: len(targets)]:
+        assert action == "isolate" and service in targets
+        assert isinstance(peers, list)
+        assert sorted(peers) == sorted(n for n in deployment.nodes() if n not in targets), zone
+
+
+def test_a_rolling_restart_takes_each_member_in_turn() -> None:
+    deployment = FakeDeployment()
+    nemesis = RollingRestart(deployment, "c1", NemesisLog())  # type: ignore[arg-type]
+    chosen = []
+    for _ in range(4):
+        chosen += nemesis.choose()
+        nemesis.strikes += 1
+    assert chosen == ["c1-a", "c1-b", "c1-c", "c1-a"]
+
+
+def test_clock_skew_moves_the_leaders_clock_ahead_and_back() -> None:
+    deployment = FakeDeployment()
+    assert strike(ClockSkew, deployment) == ["c1-b"]
+    assert deployment.done == [
+        ("set_clock_offset", "c1-b", ClockSkew.offset_ms),
+        ("set_clock_offset", "c1-b", None),
+    ]
