@@ -36,6 +36,7 @@ from pysyncobj.transport import TCPTransport
 
 from raftq.common.errors import CorruptState, NotLeader
 from raftq.common.settings import RaftSettings
+from raftq.raft.append_entries import without_held_entries
 from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
@@ -114,6 +115,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             transportClass=_FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        """pysyncobj's message handler, after keeping held entries out of an AppendEntries
+        (raft/append_entries.py: its follower would delete and rewrite them)."""
+        if isinstance(message, dict):
+            message = without_held_entries(message, self.journal)
+        super()._SyncObj__onMessageReceived(node, message)
 
     # --- the one replicated entry point -------------------------------------------------------
 
