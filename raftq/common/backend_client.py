@@ -11,7 +11,9 @@ A member that did not connect or answer in time (killed, paused, cut off) is *su
 that can elect a new leader instead of each waiting out the same timeout on the old one. The
 followers keep naming the old leader until their election timeout (up to 2.5 s), so a hint is
 not evidence that the suspect is alive; while no other leader is known the request ends in a
-definite `BackendUnavailable` after a few hops (nothing was proposed), and the caller retries.
+definite `NoLeader` after a few hops (nothing was proposed), and the caller retries. Suspicion
+lasts about one maximal election timeout (2 s by default, `suspect_s`): a dead leader has been
+replaced by then, and a leader that was only slow is asked again soon.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from raftq.common.commands import AnyCommand
 from raftq.common.errors import (
     BackendUnavailable,
     DecodeError,
+    NoLeader,
     NotLeader,
     OutcomeUnknown,
     RaftqError,
@@ -56,7 +59,7 @@ class NodeClient:
         *,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 1.0,
-        suspect_s: float = 5.0,
+        suspect_s: float = 2.0,
         max_hops: int = 6,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -85,12 +88,14 @@ class NodeClient:
         """POST `body` to `path` on the leader; the 200 answer's bytes."""
         candidates = self._candidates()
         hops = 0
+        answered = False
         while candidates and hops < self._max_hops:
             address = candidates.pop(0)
             hops += 1
             try:
                 raw = await self._post(address, path, body, extra_timeout_s)
             except NotLeader as error:
+                answered = True
                 hint = error.leader_hint
                 # A member answered, so the group is up and will elect a leader if it has none:
                 # the suspects are left out of this request.
@@ -109,6 +114,8 @@ class NodeClient:
             self._suspect_until.pop(address, None)
             self._leader = address
             return raw
+        if answered:
+            raise NoLeader("no leader yet (an election is running); nothing was proposed")
         raise BackendUnavailable("no member of the group could serve the request")
 
     def _candidates(self) -> list[str]:

@@ -255,6 +255,11 @@ class BackendUnavailable(PeerError):
     code = "BackendUnavailable"
 
 
+class NoLeader(BackendUnavailable):
+    """Raised when members of a group answered but none was its leader (an election is
+    running): nothing was proposed, and the group is up."""
+
+
 class Overloaded(PeerError):
     """Raised when a node's proposal queue is full; nothing was proposed, retry later."""
 

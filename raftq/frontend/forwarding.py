@@ -25,6 +25,7 @@ from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import (
     BackendUnavailable,
+    NoLeader,
     OutcomeUnknown,
     QueueMoved,
     QueueNotFound,
@@ -170,8 +171,10 @@ class Forwarder:
         breaker.before_call()
         try:
             result = await self._client(route).execute(command, wait_ms)
-        except OutcomeUnknown:
-            breaker.succeeded()  # the cluster answered; the entry may still commit
+        except (OutcomeUnknown, NoLeader):
+            # The cluster answered: the entry may still commit, or an election is running.
+            # Neither means it is down, so the breaker does not open and delay its recovery.
+            breaker.succeeded()
             raise
         except (BackendUnavailable, aiohttp.ClientError, TimeoutError) as error:
             breaker.failed()

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from raftq.common import codec
 from raftq.common.backend_client import NodeClient
-from raftq.common.errors import BackendUnavailable, OutcomeUnknown
+from raftq.common.errors import BackendUnavailable, NoLeader, OutcomeUnknown
 from raftq.common.node_api import NodeError
 
 PATH = "/internal/v1/test"
@@ -131,7 +131,7 @@ def client(
         session,
         timeout_s=0.3,
         connect_timeout_s=0.2,
-        suspect_s=5.0,
+        suspect_s=2.0,
         monotonic=monotonic,
     )
 
@@ -165,7 +165,7 @@ async def test_a_leader_that_stops_answering_is_tried_last_until_its_suspicion_e
     assert time.monotonic() - started < 0.3  # did not wait on the paused member again
     assert members.calls == ["a", "b"]
 
-    monotonic.now += 5.0  # suspicion over; the leader is still preferred as the last to serve
+    monotonic.now += 2.0  # suspicion over; the leader is still preferred as the last to serve
     assert await nodes.call(PATH, b"{}") == b"b"
     assert members.calls == ["a", "b", "b"]
 
@@ -197,24 +197,34 @@ async def test_a_hint_naming_a_suspect_is_not_followed_until_the_suspicion_ends(
     nodes = client([leader_a, follower_b, follower_c], session, monotonic)
     nodes._suspect(leader_a)  # as after a timeout
 
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(NoLeader):
         await nodes.call(PATH, b"{}")
     assert members.calls == ["b", "c", "b", "c", "b", "c"]
 
-    monotonic.now += 5.0
+    monotonic.now += 2.0
     members.calls.clear()
     assert await nodes.call(PATH, b"{}") == b"a"
     assert members.calls == ["a"]
 
 
-async def test_followers_that_know_no_leader_end_in_a_definite_unavailable(
+async def test_followers_that_know_no_leader_end_in_a_definite_no_leader(
     members: Members, session: aiohttp.ClientSession, monotonic: FakeMonotonic
 ) -> None:
     """An election with no winner yet: nothing was proposed anywhere, so the caller gets
-    BackendUnavailable (a definite failure), not an unknown outcome."""
+    NoLeader (a definite failure, and a sign the group is up), not an unknown outcome."""
     follower_b = await members.follower("b")
     follower_c = await members.follower("c")
     nodes = client([follower_b, follower_c], session, monotonic)
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(NoLeader):
         await nodes.call(PATH, b"{}")
     assert members.calls == ["b", "c", "b", "c", "b", "c"]
+
+
+async def test_members_that_accept_no_connection_end_in_backend_unavailable(
+    members: Members, session: aiohttp.ClientSession, monotonic: FakeMonotonic
+) -> None:
+    """Not NoLeader: nobody answered, so the group may well be down."""
+    nodes = client([members.cut_off(), members.cut_off()], session, monotonic)
+    with pytest.raises(BackendUnavailable) as raised:
+        await nodes.call(PATH, b"{}")
+    assert not isinstance(raised.value, NoLeader)
