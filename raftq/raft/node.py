@@ -36,7 +36,7 @@ from pysyncobj.transport import TCPTransport
 
 from raftq.common.errors import CorruptState, NotLeader
 from raftq.common.settings import RaftSettings
-from raftq.raft.append_entries import without_held_entries
+from raftq.raft.append_entries import CatchUp, without_held_entries
 from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
@@ -76,6 +76,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         hints of `NotLeader` (a hint is sent to clients, who can only use the API address)."""
         self._machine = machine
         self._api_address_of = api_address_of
+        self._catch_up = CatchUp()
         self._settings = settings
         self._failed: str | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +116,26 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             transportClass=_FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
+
+    def _SyncObj__sendNextNodeIdx(  # noqa: N802
+        self,
+        node: Any,
+        reset: bool = False,
+        nextNodeIdx: int | None = None,  # noqa: N803 (pysyncobj's names)
+        success: bool = False,
+    ) -> None:
+        """pysyncobj's answer to an AppendEntries, with a next index that never moves the
+        leader forward again while it is looking for a match (raft/append_entries.py)."""
+        next_index = self._catch_up.answer(
+            self.journal,
+            self.raftCurrentTerm,
+            reset=reset,
+            success=success,
+            next_index=nextNodeIdx,
+        )
+        super()._SyncObj__sendNextNodeIdx(
+            node, reset=reset, nextNodeIdx=next_index, success=success
+        )
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         """pysyncobj's message handler, after keeping held entries out of an AppendEntries

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from raftq.raft.append_entries import Entry, without_held_entries
+from raftq.raft.append_entries import CatchUp, Entry, first_of_term, without_held_entries
 
 LOG: list[Entry] = [(b"base", 10, 1), (b"a", 11, 1), (b"b", 12, 2), (b"c", 13, 2), (b"d", 14, 2)]
 
@@ -120,3 +120,74 @@ def test_the_rewritten_message_gives_the_log_raft_would(
         # pysyncobj's follower answers with the last index it holds, and the leader counts
         # everything up to it as replicated: all of it must be the leader's.
         assert applied == leader_log[: len(applied)]
+
+
+def test_a_mismatch_backs_up_to_the_first_entry_of_the_conflicting_term() -> None:
+    assert first_of_term(LOG, 14) == 12  # 12..14 are of term 2
+    assert first_of_term(LOG, 11) == 11  # never to the base entry (10): entries start after it
+    assert first_of_term(LOG, 20) == 20  # not held: as asked
+
+
+def test_answers_never_move_the_leader_forward_again_until_an_append_succeeds() -> None:
+    catch_up = CatchUp()
+    assert catch_up.answer(LOG, 3, reset=True, success=False, next_index=14) == 12
+    # a later message of the same flood: prevLogIdx beyond the log would say 15
+    assert catch_up.answer(LOG, 3, reset=True, success=False, next_index=None) == 12
+    assert catch_up.answer(LOG, 3, reset=True, success=False, next_index=11) == 11
+    assert catch_up.answer(LOG, 3, reset=False, success=False, next_index=None) is None
+    assert catch_up.answer(LOG, 3, reset=False, success=True, next_index=13) == 13
+    assert catch_up.answer(LOG, 3, reset=True, success=False, next_index=None) == 15  # afresh
+    # a new term (a new leader) starts afresh too
+    assert catch_up.answer(LOG, 3, reset=True, success=False, next_index=12) == 12
+    assert catch_up.answer(LOG, 4, reset=True, success=False, next_index=None) == 15
+
+
+def catch_up_rounds(catch_up: CatchUp | None, max_rounds: int = 50) -> int | None:
+    """pysyncobj's leader and follower, message by message, with the follower holding a stale
+    tail (entries 51..54 of term 1) and the leader 400 entries of term 2 past the match at 50.
+    Each append period the leader sends everything from its next index in batches of 20; the
+    answers come back in order and the leader takes each one. Rounds until the follower holds
+    the leader's log (None: not within `max_rounds`)."""
+    leader: list[Entry] = [(b"x", i, 1) for i in range(0, 51)]
+    leader += [(b"y", i, 2) for i in range(51, 451)]
+    follower: list[Entry] = leader[:51] + [(b"z", i, 1) for i in range(51, 55)]
+    next_index, term, batch = 451, 2, 20
+    for rounds in range(1, max_rounds + 1):
+        answers = []
+        start = next_index
+        while True:
+            prev = start - 1
+            entries = leader[start : start + batch]
+            held = follower[prev] if prev < len(follower) else None
+            answer: tuple[bool, bool, int | None]
+            if held is None:
+                answer = (True, False, None)
+            elif held[2] != leader[prev][2]:
+                answer = (True, False, prev)
+            else:
+                follower[:] = follower[: prev + 1] + entries
+                answer = (False, True, prev + 1 + len(entries))
+            reset, success, given = answer
+            if catch_up is not None:
+                given = catch_up.answer(
+                    follower, term, reset=reset, success=success, next_index=given
+                )
+            answers.append((reset, success, len(follower) if given is None else given))
+            start += batch
+            if start > 450:
+                break
+        match = 0
+        for reset, success, given in answers:
+            if reset:
+                next_index = given
+            if success and given - 1 > match:
+                match, next_index = given - 1, given
+        if follower == leader:
+            return rounds
+    return None
+
+
+def test_a_follower_with_a_stale_tail_catches_up_only_with_monotone_answers() -> None:
+    assert catch_up_rounds(None) is None  # pysyncobj alone: the flood undoes every back-up
+    rounds = catch_up_rounds(CatchUp())
+    assert rounds is not None and rounds <= 3
