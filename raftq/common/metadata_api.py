@@ -16,6 +16,8 @@ from raftq.common.metadata_results import MetadataResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.wire import WireModel
 
+# A GET (catalogue, placement, status) is read from one member's memory.
+READ_TIMEOUT_S = 3.0
 METADATA_COMMANDS_PATH = "/v1/commands"
 CREATE_QUEUE_PATH = "/v1/queues/create"
 DELETE_QUEUE_PATH = "/v1/queues/delete"
@@ -118,14 +120,18 @@ class MetadataClient(NodeClient):
         return codec.decode(raw, MetadataResponse).result
 
     async def get(self, path: str) -> dict[str, Any] | None:
-        """A signed GET answered by the first member that can (the leader first, when known);
-        None for 404."""
+        """A signed GET answered by the first member that can (the leader first, when known;
+        suspects last); None for 404. A read is cheap, so a member gets at most
+        `READ_TIMEOUT_S` to answer before it is suspect and the next one is asked."""
+        timeout = aiohttp.ClientTimeout(
+            total=min(self._timeout_s, READ_TIMEOUT_S), sock_connect=self._connect_timeout_s
+        )
         for address in self._candidates():
             try:
                 async with self._session.get(
                     f"http://{address}{path}",
                     headers=self.headers_for("GET", path, b""),
-                    timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                    timeout=timeout,
                 ) as response:
                     if response.status == 404:
                         return None
@@ -133,6 +139,7 @@ class MetadataClient(NodeClient):
                         payload: dict[str, Any] = await response.json()
                         return payload
             except (aiohttp.ClientError, TimeoutError):
+                self._suspect(address)
                 continue
         raise BackendUnavailable(f"no metadata member answered {path}")
 

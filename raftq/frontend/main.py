@@ -133,7 +133,9 @@ def build_app(settings: FrontendSettings) -> web.Application:
     async def connections(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             secret = settings.cluster_secret.get_secret_value()
-            metadata = MetadataClient(list(settings.metadata), secret, session)
+            metadata = MetadataClient(
+                list(settings.metadata), secret, session, timeout_s=settings.metadata_timeout_s
+            )
 
             async def fetch_key(key_id: str) -> KeyCredentials | None:
                 try:

@@ -32,6 +32,9 @@ class FrontendSettings(BaseModel):
     # takes milliseconds; a leader that takes seconds is paused, dead or cut off, and a new
     # one is elected within about 2.5 s (RaftTimings), so 3 s keeps failover under 5 s.
     backend_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    # The same for metadata commands (creating a queue also creates its replicas on a
+    # cluster, so it gets longer); metadata reads get at most 3 s (metadata_api.READ_TIMEOUT_S).
+    metadata_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     per_key: Limit = Limit(rate_per_s=2_000, burst=4_000)
     per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
     # Append-only JSON lines of usage (key, queue, action, messages, bytes); None: metrics only.

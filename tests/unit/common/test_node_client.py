@@ -16,6 +16,7 @@ from aiohttp import web
 from raftq.common import codec
 from raftq.common.backend_client import NodeClient
 from raftq.common.errors import BackendUnavailable, NoLeader, OutcomeUnknown
+from raftq.common.metadata_api import MetadataClient
 from raftq.common.node_api import NodeError
 
 PATH = "/internal/v1/test"
@@ -36,7 +37,7 @@ class Members:
 
         async def handle(request: web.Request) -> web.Response:
             self.calls.append(name)
-            return web.Response(body=name.encode())
+            return web.json_response({"name": name})
 
         return await self._serve(handle)
 
@@ -87,6 +88,7 @@ class Members:
     async def _serve(self, handle: Callable[[web.Request], Awaitable[web.Response]]) -> str:
         app = web.Application()
         app.router.add_post(PATH, handle)
+        app.router.add_get(PATH, handle)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -144,7 +146,9 @@ async def test_a_member_that_accepts_no_connection_is_passed_over_at_once(
     nodes = client([cut_off, leader], session, monotonic)
 
     started = time.monotonic()
-    assert await nodes.call(PATH, b"{}") == b"b"  # nothing was sent to the first: not unknown
+    assert (
+        await nodes.call(PATH, b"{}") == b'{"name": "b"}'
+    )  # nothing was sent to the first: not unknown
     assert time.monotonic() - started < 1.0
     assert nodes.leader == leader
 
@@ -161,12 +165,12 @@ async def test_a_leader_that_stops_answering_is_tried_last_until_its_suspicion_e
     assert members.calls == ["a"]
 
     started = time.monotonic()
-    assert await nodes.call(PATH, b"{}") == b"b"
+    assert await nodes.call(PATH, b"{}") == b'{"name": "b"}'
     assert time.monotonic() - started < 0.3  # did not wait on the paused member again
     assert members.calls == ["a", "b"]
 
     monotonic.now += 2.0  # suspicion over; the leader is still preferred as the last to serve
-    assert await nodes.call(PATH, b"{}") == b"b"
+    assert await nodes.call(PATH, b"{}") == b'{"name": "b"}'
     assert members.calls == ["a", "b", "b"]
 
 
@@ -203,7 +207,7 @@ async def test_a_hint_naming_a_suspect_is_not_followed_until_the_suspicion_ends(
 
     monotonic.now += 2.0
     members.calls.clear()
-    assert await nodes.call(PATH, b"{}") == b"a"
+    assert await nodes.call(PATH, b"{}") == b'{"name": "a"}'
     assert members.calls == ["a"]
 
 
@@ -228,3 +232,16 @@ async def test_members_that_accept_no_connection_end_in_backend_unavailable(
     with pytest.raises(BackendUnavailable) as raised:
         await nodes.call(PATH, b"{}")
     assert not isinstance(raised.value, NoLeader)
+
+
+async def test_a_metadata_read_passes_over_a_member_that_does_not_answer(
+    members: Members, session: aiohttp.ClientSession, monotonic: FakeMonotonic
+) -> None:
+    paused = await members.paused("a")
+    leader = await members.leader("b")
+    metadata = MetadataClient([paused, leader], None, session, timeout_s=0.3, monotonic=monotonic)
+    assert await metadata.get(PATH) == {"name": "b"}
+    started = time.monotonic()
+    assert await metadata.get(PATH) == {"name": "b"}
+    assert time.monotonic() - started < 0.3  # the paused member is suspect: asked last
+    assert members.calls == ["a", "b", "b"]
