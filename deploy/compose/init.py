@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SECRET_FILE = "/run/secrets/cluster_secret"
 ROOT_FILE = Path("/var/lib/raftq/root.json")
@@ -36,7 +37,8 @@ def admin(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
 
-def admin_json(*args: str) -> object:
+def admin_json(*args: str) -> Any:
+    """`raftq admin --json ARGS`: the JSON it printed."""
     done = admin(*args)
     if done.returncode != 0:
         raise RuntimeError(f"raftq admin {' '.join(args)}: {done.stderr.strip()}")
@@ -52,7 +54,7 @@ def wait_for_clusters(cluster_ids: list[str]) -> None:
         except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
             last = str(error)
         else:
-            by_id = {row["cluster_id"]: row for row in rows}  # type: ignore[union-attr]
+            by_id = {row["cluster_id"]: row for row in rows}
             waiting = [
                 c
                 for c in cluster_ids
@@ -79,7 +81,8 @@ def root_credentials() -> dict[str, str]:
     assert isinstance(created, dict)
     credentials = {"key_id": str(created["key_id"]), "secret": str(created["secret"])}
     write_private(ROOT_FILE, json.dumps(credentials) + "\n", owner=None)
-    print(f"init: made principal root (every action on every queue), access key {credentials['key_id']}")
+    key_id = credentials["key_id"]
+    print(f"init: made principal root (every action on every queue), access key {key_id}")
     return credentials
 
 
