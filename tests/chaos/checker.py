@@ -169,9 +169,11 @@ def check(history: History, *, margin_ms: int = 100, min_ops_per_s: float = 100.
     for op in sends:
         by_outcome[op.type].add(_value(op))
     acknowledged = by_outcome["ok"]
-    # A value acknowledged by any attempt counts as acknowledged, never also as failed/unknown.
-    failed = by_outcome["fail"] - acknowledged
+    # A value acknowledged by any attempt counts as acknowledged, never also as failed/unknown;
+    # one whose attempts (W3 retries a value with its dedup id) include an unknown outcome and
+    # no acknowledgement is unknown: a later definite failure says nothing of the earlier try.
     unknown = by_outcome["info"] - acknowledged
+    failed = by_outcome["fail"] - acknowledged - unknown
     delivered = set(received)
     lost = acknowledged - delivered
     unexpected = delivered - attempted

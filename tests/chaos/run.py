@@ -2,7 +2,7 @@
 
     deploy/compose/raftq-compose up
     .venv/bin/python -m tests.chaos.run kill-leader --fault-s 60
-    .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 4 cells of 60 s
+    .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 5 cells of 60 s
     .venv/bin/python -m tests.chaos.run --matrix long      # every cell, 300 s each
 
 Phases of a cell: a quiet period with the workload running; the fault phase (the nemesis acting
@@ -49,6 +49,9 @@ class Cell:
     # How far a lease may seem to overlap another before it counts as a violation: the harness's
     # and the nodes' clock difference, plus any skew the cell itself injects (its declared bound).
     lease_margin_ms: int = 100
+    # W3: a FIFO queue with this many message groups, unknown sends retried with their dedup id
+    # (0: W1, the total queue on a standard queue).
+    fifo_groups: int = 0
 
 
 CELLS: dict[str, Cell] = {
@@ -65,11 +68,16 @@ CELLS: dict[str, Cell] = {
         Cell("partition-zone", NEMESES["partition-zone"], 30, 15),
         Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),
+        Cell("fifo-kill-leader", NEMESES["kill-leader"], 10, 5, fifo_groups=3),
+        Cell("fifo-isolate-leader", NEMESES["isolate-leader"], 20, 10, fifo_groups=3),
     )
 }
 MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
     # Every submission (CI): the cells chaos.md §6.3 names for pull requests, 60 s each.
-    "short": (("kill-leader", "isolate-leader", "pause-leader", "kill-all"), 60.0),
+    "short": (
+        ("kill-leader", "isolate-leader", "pause-leader", "kill-all", "fifo-kill-leader"),
+        60.0,
+    ),
     "long": (tuple(CELLS), 300.0),
 }
 
@@ -135,9 +143,10 @@ async def run_cell(
         env["RAFTQ_ACCESS_KEY_ID"],
         env["RAFTQ_SECRET_ACCESS_KEY"],
     )
-    queue = f"chaos-{cell.name}-{int(time.time())}"
+    fifo = cell.fifo_groups > 0
+    queue = f"chaos-{cell.name}-{int(time.time())}" + (".fifo" if fifo else "")
     setup = SdkQueueApi.connect(endpoint, key_id, secret, timeout_s=30)
-    await setup.client.create_queue(queue, visibility_timeout_s=visibility_timeout_s)
+    await setup.client.create_queue(queue, fifo=fifo, visibility_timeout_s=visibility_timeout_s)
     await setup.close()
     shown = await asyncio.to_thread(deployment.admin_json, "queues", "show", queue)
     cluster = str(shown["placement"]["cluster_id"])
@@ -150,6 +159,9 @@ async def run_cell(
         producers=producers,
         consumers=consumers,
         visibility_timeout_s=visibility_timeout_s,
+        fifo_groups=cell.fifo_groups,
+        # Well inside the 5 min dedup window, and longer than any fault the cells hold.
+        retry_unknown_s=60.0 if fifo else 0.0,
     )
     with (
         (out / "history.jsonl").open("w") as history_file,
@@ -251,9 +263,10 @@ def matrix_table(results: list[CellResult]) -> str:
             f" ({never} never)" if never else ""
         )
         agreed = "yes" if all(a.agreed for a in r.agreements) else "NO"
+        violations = s.duplicates.violations + s.g1a + s.fifo_inversions + s.dedup_violations
         rows.append(
             f"| {r.cell} | {r.fault_s:g} | {s.acknowledged} | {s.lost} | {s.unexpected} "
-            f"| {s.recovered} | {s.duplicates.legal} | {s.duplicates.violations + s.g1a} "
+            f"| {s.recovered} | {s.duplicates.legal} | {violations} "
             f"| {s.longest_without_acknowledged_send_s:.1f} | {resumed} | {s.ops_per_s:.0f} "
             f"| {agreed} | {'pass' if r.passed else 'FAIL'} |"
         )

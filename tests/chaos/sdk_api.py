@@ -34,9 +34,11 @@ class SdkQueueApi:
     async def close(self) -> None:
         await self._client.close()
 
-    async def send(self, queue: str, body: str, *, dedup_id: str | None = None) -> str:
+    async def send(
+        self, queue: str, body: str, *, dedup_id: str | None = None, group: str | None = None
+    ) -> str:
         try:
-            answer = await self._client.send(queue, body, idempotency_key=dedup_id)
+            answer = await self._client.send(queue, body, idempotency_key=dedup_id, group_id=group)
         except RaftqApiError as error:
             raise _classified(error) from None
         return str(answer["message_id"])

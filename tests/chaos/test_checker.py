@@ -172,6 +172,19 @@ def test_a_definitely_failed_send_that_is_delivered_is_g1a() -> None:
     assert not summary.safe
 
 
+def test_a_retry_refused_after_an_unknown_attempt_leaves_the_send_unknown_not_g1a() -> None:
+    # Given a send that timed out, then a retry with its dedup id refused, and the value delivered
+    b = Builder()
+    b.send("p-0", 0, 5000, "info", dedup_id="p-0")
+    b.send("p-0", 5200, 5210, "fail", dedup_id="p-0")
+    b.receive(6000, 6010, ["p-0"])
+    # When checked
+    summary = check(b.history(), min_ops_per_s=0)
+    # Then the refusal says nothing of the first attempt: the value is unknown and recovered
+    assert (summary.failed, summary.unknown, summary.recovered, summary.g1a) == (0, 1, 1, 0)
+    assert summary.safe
+
+
 def test_redelivery_after_the_lease_expired_without_a_delete_is_a_legal_duplicate() -> None:
     # Given a delivery at ~0 s with a 5 s lease that nobody deletes, and another at 6 s
     b = Builder()

@@ -44,20 +44,28 @@ class FakeQueue:
     refuse: int = 0
     drop_after_ack: int = 0
     resurrect_deleted: bool = False
+    ignore_dedup: bool = False  # store a repeated dedup id again (a bug)
     messages: dict[str, _Stored] = field(default_factory=dict)
+    dedup: dict[str, str] = field(default_factory=dict)  # dedup id -> message id
     sends: int = 0
     ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def _tick(self, ns: int = MS) -> None:
         self.clock.ns += ns
 
-    async def send(self, queue: str, body: str, *, dedup_id: str | None = None) -> str:
+    async def send(
+        self, queue: str, body: str, *, dedup_id: str | None = None, group: str | None = None
+    ) -> str:
         await asyncio.sleep(0)
         self._tick()
         self.sends += 1
         if self.refuse and self.sends % self.refuse == 0:
             raise DefiniteFailure("400 refused")
+        if dedup_id in self.dedup and not self.ignore_dedup:
+            return self.dedup[dedup_id]
         message_id = f"m{next(self.ids)}"
+        if dedup_id is not None:
+            self.dedup[dedup_id] = message_id
         if not (self.drop_after_ack and self.sends % self.drop_after_ack == 0):
             self.messages[message_id] = _Stored(body, message_id, self.clock.ns)
         if self.time_out_after_storing and self.sends % self.time_out_after_storing == 0:
@@ -102,12 +110,24 @@ class FakeQueue:
             del self.messages[message_id]
 
 
-def run_workload(queue: FakeQueue, sends_per_producer: int = 30) -> tuple[History, bool]:
+def run_workload(
+    queue: FakeQueue, sends_per_producer: int = 30, *, fifo_groups: int = 0
+) -> tuple[History, bool]:
     history = History()
     config = TotalQueueConfig(
-        queue="q", producers=3, consumers=2, sends_per_producer=sends_per_producer
+        queue="q",
+        producers=3,
+        consumers=2,
+        sends_per_producer=sends_per_producer,
+        fifo_groups=fifo_groups,
+        retry_unknown_s=60.0 if fifo_groups else 0.0,
     )
-    workload = TotalQueueWorkload(queue, history, config, clock=queue.clock)
+
+    async def sleep(seconds: float) -> None:
+        queue.clock.ns += int(seconds * 1e9)
+        await asyncio.sleep(0)
+
+    workload = TotalQueueWorkload(queue, history, config, clock=queue.clock, sleep=sleep)
 
     async def scenario() -> bool:
         await workload.run(asyncio.Event())
@@ -154,5 +174,39 @@ def test_a_queue_whose_deletes_are_not_final_is_caught_redelivering() -> None:
     summary = check(history, min_ops_per_s=0)
     # Then the redeliveries are violations after a confirmed delete
     assert summary.duplicates.after_confirmed_delete >= 15
+    assert summary.lost == 0
+    assert not summary.safe
+
+
+def test_w3_retries_unknown_sends_with_their_dedup_id_until_answered() -> None:
+    # Given a queue that honours dedup ids, where every 7th send times out after storing
+    queue = FakeQueue(FakeClock(), time_out_after_storing=7)
+    # When W3 runs with three message groups
+    history, drained = run_workload(queue, fifo_groups=3)
+    summary = check(history, min_ops_per_s=0)
+    sends = [op for op in history.operations() if op.f == "send"]
+    # Then each timed-out send was sent again with the same value, group and dedup id, was
+    # answered with the first attempt's message id, and nothing is left unknown or duplicated
+    retried = {op.invoke.value for op in sends if op.type == "info"}
+    assert len(sends) == 90 + sum(op.type == "info" for op in sends)
+    assert len(retried) >= 90 // 7
+    assert all(op.invoke.dedup_id == op.invoke.value for op in sends)
+    assert {op.invoke.group for op in sends} == {"g0", "g1", "g2"}
+    assert (summary.acknowledged, summary.unknown, summary.delivered) == (90, 0, 90)
+    assert summary.dedup_violations == 0
+    assert drained
+    assert summary.safe, summary.render()
+
+
+def test_w3_catches_a_queue_that_stores_a_repeated_dedup_id_twice() -> None:
+    # Given a queue that ignores dedup ids, where every 7th send times out after storing
+    queue = FakeQueue(FakeClock(), time_out_after_storing=7, ignore_dedup=True)
+    # When W3 retries those sends
+    history, _ = run_workload(queue, fifo_groups=3)
+    summary = check(history, min_ops_per_s=0)
+    retried = {op.invoke.value for op in history.operations() if op.type == "info"}
+    # Then each retried value was stored and delivered under two message ids: a dedup violation
+    assert len(retried) >= 90 // 7
+    assert summary.dedup_violations == len(retried)
     assert summary.lost == 0
     assert not summary.safe

@@ -1,8 +1,8 @@
 """W1, the total-queue workload (chaos.md §6.2): producers send unique values, consumers receive
 and delete them, and every operation goes into a `History`.
 
-- Values are `<producer>-<sequence>` (`p3-17`), unique per send attempt: a send is never
-  retried, so each value names one attempt and the checker can tell lost from recovered.
+- Values are `<producer>-<sequence>` (`p3-17`), unique per send: W1 never retries a send, so
+  each value names one attempt and the checker can tell lost from recovered.
 - Every operation has a timeout (`op_timeout_s`, 5 s as in Jepsen's NATS tests). A timeout, a
   transport error or a 5xx after the request left is `info` (outcome unknown); only an error
   the service guarantees was not applied (`DefiniteFailure`, a 4xx) is `fail`.
@@ -12,22 +12,33 @@ and delete them, and every operation goes into a `History`.
   1.5 visibility timeouts have passed since the last delivery whose delete was not confirmed
   (so anything it leased is visible again); or until `max_s`.
 
+W3 (FIFO and dedup) is the same workload on a FIFO queue (`fifo_groups` > 0): each send names a
+message group (`g<sequence mod fifo_groups>`, so producers interleave within every group) and
+carries its value as its deduplication id, and a send whose outcome is unknown is sent again,
+same value, same dedup id, until it is answered or `retry_unknown_s` has passed (well inside
+the dedup window) — what a client does to get exactly-once sends (DESIGN.md §5). The checker
+then holds every answer and delivery for one dedup id to one message id, and the first
+deliveries of each group to the order of the sends.
+
 The service is reached through `QueueApi` (the SDK for a real deployment, `SdkQueueApi`; an
-in-memory fake in the tests), and time through `Clock`, so a test can run a whole workload with
-no real waiting.
+in-memory fake in the tests), and time through `Clock` and `Sleep`, so a test can run a whole
+workload with no real waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from tests.chaos.history import Delivery, Event, History, now
 
 Clock = Callable[[], tuple[int, float]]  # (monotonic ns, wall-clock s)
+Sleep = Callable[[float], Awaitable[None]]
+
+_RETRY_PAUSE_S = 0.2  # between attempts of a send whose outcome was unknown
 
 
 class DefiniteFailure(Exception):
@@ -35,8 +46,10 @@ class DefiniteFailure(Exception):
 
 
 class QueueApi(Protocol):
-    async def send(self, queue: str, body: str, *, dedup_id: str | None = None) -> str:
-        """Send one message; its message id."""
+    async def send(
+        self, queue: str, body: str, *, dedup_id: str | None = None, group: str | None = None
+    ) -> str:
+        """Send one message (to message group `group` of a FIFO queue); its message id."""
         ...
 
     async def receive(
@@ -58,6 +71,10 @@ class TotalQueueConfig:
     # Stop each producer after this many sends (tests); None: until `stop` is set.
     sends_per_producer: int | None = None
     node: str = "lb"  # what the history names as the node served (the load balancer)
+    # W3: message groups of a FIFO queue (0: a standard queue), and how long a send whose
+    # outcome is unknown is retried with the same dedup id (0: never; W1 sends each value once).
+    fifo_groups: int = 0
+    retry_unknown_s: float = 0.0
 
 
 @dataclass
@@ -69,12 +86,18 @@ class DrainReport:
 
 class TotalQueueWorkload:
     def __init__(
-        self, api: QueueApi, history: History, config: TotalQueueConfig, clock: Clock = now
+        self,
+        api: QueueApi,
+        history: History,
+        config: TotalQueueConfig,
+        clock: Clock = now,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._api = api
         self._history = history
         self._config = config
         self._clock = clock
+        self._sleep = sleep
         self._high_water: dict[str, int] = {}  # producer -> highest acknowledged sequence
         self._delivered: set[str] = set()
         self._last_unconfirmed_ns: int | None = None
@@ -131,18 +154,39 @@ class TotalQueueWorkload:
             if stop.is_set() or (limit is not None and sequence >= limit):
                 return
             value = f"{process}-{sequence}"
-            self._event(process, "invoke", "send", value=value)
+            if await self._send(process, value, self._group_of(sequence)):
+                self._high_water[process] = max(self._high_water.get(process, -1), sequence)
+
+    def _group_of(self, sequence: int) -> str | None:
+        groups = self._config.fifo_groups
+        return f"g{sequence % groups}" if groups else None
+
+    async def _send(self, process: str, value: str, group: str | None) -> bool:
+        """Send `value` (again, with the same dedup id, while the outcome is unknown and
+        `retry_unknown_s` lasts); whether it was acknowledged."""
+        config = self._config
+        dedup_id = value if group is not None or config.retry_unknown_s else None
+        fields = {"value": value, "dedup_id": dedup_id, "group": group}
+        first_ns, _ = self._clock()
+        while True:
+            self._event(process, "invoke", "send", **fields)
             try:
                 message_id = await asyncio.wait_for(
-                    self._api.send(self._config.queue, value), self._config.op_timeout_s
+                    self._api.send(config.queue, value, dedup_id=dedup_id, group=group),
+                    config.op_timeout_s,
                 )
             except DefiniteFailure as error:
-                self._event(process, "fail", "send", value=value, error=str(error))
+                self._event(process, "fail", "send", error=str(error), **fields)
+                return False
             except Exception as error:  # anything else: the outcome is unknown
-                self._event(process, "info", "send", value=value, error=_describe(error))
+                self._event(process, "info", "send", error=_describe(error), **fields)
+                now_ns, _ = self._clock()
+                if now_ns - first_ns >= config.retry_unknown_s * 1e9:
+                    return False
+                await self._sleep(_RETRY_PAUSE_S)
             else:
-                self._event(process, "ok", "send", value=value, message_id=message_id)
-                self._high_water[process] = max(self._high_water.get(process, -1), sequence)
+                self._event(process, "ok", "send", message_id=message_id, **fields)
+                return True
 
     async def _consume(self, process: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
