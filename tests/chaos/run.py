@@ -135,6 +135,7 @@ async def run_cell(
     visibility_timeout_s: int = 5,
     min_ops_per_s: float = 100.0,
     seed: int = 0,
+    drain_max_s: float = 300.0,
 ) -> CellResult:
     out.mkdir(parents=True, exist_ok=True)
     env = deployment.client_env()
@@ -196,7 +197,7 @@ async def run_cell(
         stop_sending.set()
         await running
         print("chaos: draining", flush=True)
-        report = await workload.drain(max_s=300)
+        report = await workload.drain(max_s=drain_max_s)
         await api.close()
     if report.unread_high_water_marks:
         print(f"chaos: unread high-water marks: {json.dumps(report.unread_high_water_marks)}")
