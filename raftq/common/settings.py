@@ -40,6 +40,11 @@ class RaftTimings(BaseModel):
     leader_fallback_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     connection_timeout_s: Annotated[float, Field(gt=0, le=120)] = 3.5
     connection_retry_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    # How long a failed name lookup of a peer is believed. pysyncobj's default is 30 s, and only
+    # the member with the greater address connects to a peer; a member that started while a peer
+    # was down (Docker's DNS has no name for a stopped container) then never connected to it for
+    # 30 s, and two live members of three could not elect a leader (docs/chaos.md).
+    dns_fail_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     # Snapshots copy the whole state: keep them rare (see raft/node.py).
     compaction_min_entries: Annotated[int, Field(ge=2)] = 50_000
     compaction_min_time_s: Annotated[float, Field(gt=0)] = 3_600.0

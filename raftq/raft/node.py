@@ -65,6 +65,42 @@ class _FsyncBeforeSendTransport(TCPTransport):  # type: ignore[misc]
         return sent
 
 
+def pysyncobj_conf(
+    settings: RaftSettings,
+    journal: DurableJournal,
+    serializer: Callable[[str, tuple[Any, Any, Any]], None],
+    deserializer: Callable[[str], tuple[Any, Any, Any]],
+) -> SyncObjConf:
+    """pysyncobj's configuration for a member: our journal and snapshot files, the timings of
+    `settings.timings`, the cluster secret, and the pysyncobj features we do not use turned off."""
+    timings = settings.timings
+    secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
+    return SyncObjConf(
+        journalFile=journal,
+        fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
+        serializer=serializer,
+        deserializer=deserializer,
+        password=secret,
+        # Without it pysyncobj listens on 0.0.0.0 (every interface) at self_address's port.
+        bindAddress=settings.self_address,
+        autoTick=True,
+        autoTickPeriod=timings.tick_s,
+        appendEntriesPeriod=timings.append_entries_period_s,
+        appendEntriesUseBatch=False,
+        raftMinTimeout=timings.election_timeout_min_s,
+        raftMaxTimeout=timings.election_timeout_max_s,
+        leaderFallbackTimeout=timings.leader_fallback_s,
+        connectionTimeout=timings.connection_timeout_s,
+        connectionRetryTime=timings.connection_retry_s,
+        dnsFailCacheTime=timings.dns_fail_cache_s,
+        logCompactionMinEntries=timings.compaction_min_entries,
+        logCompactionMinTime=timings.compaction_min_time_s,
+        commandsWaitLeader=False,
+        dynamicMembershipChange=False,
+        useFork=False,
+    )
+
+
 class RaftNode(SyncObj):  # type: ignore[misc]
     def __init__(
         self,
@@ -84,30 +120,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             settings.data_dir,
             JournalOptions(fsync=settings.fsync, witness_syncs=settings.witness_syncs),
         )
-        timings = settings.timings
-        secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
-        conf = SyncObjConf(
-            journalFile=self.journal,
-            fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
-            serializer=self._write_snapshot_file,
-            deserializer=self._read_snapshot_file,
-            password=secret,
-            # Without it pysyncobj listens on 0.0.0.0 (every interface) at self_address's port.
-            bindAddress=settings.self_address,
-            autoTick=True,
-            autoTickPeriod=timings.tick_s,
-            appendEntriesPeriod=timings.append_entries_period_s,
-            appendEntriesUseBatch=False,
-            raftMinTimeout=timings.election_timeout_min_s,
-            raftMaxTimeout=timings.election_timeout_max_s,
-            leaderFallbackTimeout=timings.leader_fallback_s,
-            connectionTimeout=timings.connection_timeout_s,
-            connectionRetryTime=timings.connection_retry_s,
-            logCompactionMinEntries=timings.compaction_min_entries,
-            logCompactionMinTime=timings.compaction_min_time_s,
-            commandsWaitLeader=False,
-            dynamicMembershipChange=False,
-            useFork=False,
+        conf = pysyncobj_conf(
+            settings, self.journal, self._write_snapshot_file, self._read_snapshot_file
         )
         super().__init__(
             settings.self_address,
