@@ -8,10 +8,12 @@ POST /v1/queues/move    signed; msgpack MoveQueueRequest -> MetadataResponse: th
 GET  /v1/moves          signed; JSON progress of the leader's moves
 POST /v1/keys/create    signed; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
 POST /v1/keys/lookup    signed; leader; msgpack LookupKeyRequest -> KeyCredentials (frontends)
-GET  /v1/queues/{name}   signed; JSON {queue, cluster, freshness}: served by any member, saying
-                         whether it is the leader and which index it applied (404 if unknown)
+GET  /v1/queues/{name}   signed; JSON {queue, cluster, freshness}: served by any member that has
+                         caught up since it started (else 503), saying whether it is the
+                         leader and which index it applied; 404 only from a leader that has
+                         applied its term's first entry (a follower says NotLeader)
 GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
-                         grants, message move tasks, with freshness
+                         grants, message move tasks, with freshness; caught-up members only
 GET  /v1/status          signed; JSON Raft status
 GET  /healthz, /readyz, /metrics
 """
@@ -27,7 +29,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from raftq.common import codec
-from raftq.common.errors import NotLeader, QueueNotFound, RaftqError
+from raftq.common.errors import BackendUnavailable, NotLeader, QueueNotFound, RaftqError
 from raftq.common.metadata_api import (
     CREATE_KEY_PATH,
     CREATE_QUEUE_PATH,
@@ -66,6 +68,21 @@ MOVER = web.AppKey("queue_mover", QueueMover)
 async def _body(request: web.Request) -> bytes:
     node = request.app[NODE]
     return await authenticated_body(request, node.settings.cluster_secret, node.clock)
+
+
+def _require_caught_up(node: MetadataNode) -> None:
+    """Reads come from a member's memory: refuse them (503, the client asks another member)
+    while this member is replaying its log or has not heard from a leader since it started."""
+    if not node.raft.caught_up:
+        raise BackendUnavailable("this metadata member is catching up with its group")
+
+
+def _require_current_leader(node: MetadataNode) -> None:
+    """Only a leader that applied everything committed may say a key or a queue does not exist:
+    a follower, or a leader elected a moment ago, may not have applied its creation yet."""
+    if not node.raft.leads_current_state:
+        hint = None if node.raft.is_leader else node.leader_api_address
+        raise NotLeader("this node is not a leader with current state", leader_hint=hint)
 
 
 def _answer(result: MetadataResult) -> web.Response:
@@ -151,8 +168,7 @@ async def lookup_key(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         call = codec.decode(await _body(request), LookupKeyRequest)
-        if not node.raft.is_leader:
-            raise NotLeader("this node is not the leader", leader_hint=node.leader_api_address)
+        _require_current_leader(node)
         credentials = key_credentials(node, call.key_id)
     except RaftqError as error:
         return error_response(error)
@@ -163,6 +179,7 @@ async def audit(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         await _body(request)
+        _require_caught_up(node)
     except RaftqError as error:
         return error_response(error)
     with node.machine.lock:
@@ -175,8 +192,10 @@ async def queue(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     try:
         await _body(request)
+        _require_caught_up(node)
         found = node.queue(name)
         if found is None:
+            _require_current_leader(node)
             raise QueueNotFound(f"queue {name!r} does not exist", field="name")
     except RaftqError as error:
         return error_response(error)
@@ -194,6 +213,7 @@ async def catalogue(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         await _body(request)
+        _require_caught_up(node)
     except RaftqError as error:
         return error_response(error)
     return web.json_response({**node.snapshot_of_state(), **node.freshness()})

@@ -214,6 +214,28 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """Why the node stopped applying, if it did."""
         return self._failed
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether this member's state may answer reads: it has applied, at least once since it
+        started, everything a leader said was committed. Its state is then a prefix of the
+        group's, perhaps a stale one. A member that just started is replaying its log or has
+        not heard from a leader yet: its state may lack any recent change."""
+        return self._failed is None and bool(self.isReady())
+
+    @property
+    def leads_current_state(self) -> bool:
+        """Whether this member leads and has applied its own term's first entry, the no-op
+        pysyncobj appends on election. Everything committed before it was elected is then
+        applied, so its state may say that something does not exist (a new leader learns which
+        of its entries are committed only when that no-op commits)."""
+        noop_index: int | None = getattr(self, "_SyncObj__noopIDx", None)
+        return (
+            self._failed is None
+            and self.is_leader
+            and noop_index is not None
+            and int(self.raftLastApplied) >= noop_index
+        )
+
     def status(self) -> dict[str, Any]:
         raw: dict[str, Any] = self.getStatus()
         return {

@@ -110,6 +110,11 @@ class Cluster:
 
     async def get_json(self, i: int, path: str) -> dict[str, Any] | None:
         """A signed GET of `path` on node `i`; None unless it answers 200."""
+        status, payload = await self.get_answer(i, path)
+        return payload if status == 200 else None
+
+    async def get_answer(self, i: int, path: str) -> tuple[int, dict[str, Any] | None]:
+        """A signed GET of `path` on node `i`: its status, and its JSON body if it sent one."""
         node = self.nodes[i]
         now_ms = time.time_ns() // 1_000_000
         headers = {HEADER: sign(SECRET.encode(), "GET", path, now_ms, b"")}
@@ -118,10 +123,10 @@ class Cluster:
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=2),
         ) as response:
-            if response.status != 200:
-                return None
+            if response.content_type != "application/json":
+                return response.status, None
             payload: dict[str, Any] = await response.json()
-            return payload
+            return response.status, payload
 
     def client_for(
         self, indexes: Iterable[int], timeout_s: float = 10.0, *, follow_leader: bool = True

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from raftq.common.commands import ListQueues
-from raftq.common.errors import OutcomeUnknown, RaftqError
+from raftq.common.errors import BackendUnavailable, OutcomeUnknown, RaftqError
 from raftq.common.metadata_api import CreateQueueRequest, DeleteQueueRequest
 from raftq.common.metadata_commands import CreatePrincipal, CreateQueue, RegisterCluster
 from raftq.common.metadata_models import ClusterMember, Placement
@@ -145,3 +145,76 @@ async def test_created_queues_get_a_replica_and_none_is_half_made_after_a_leader
     await client.delete_queue(DeleteQueueRequest(actor="alice", name="jobs-0"))
     replicas = await backends.client.execute(ListQueues(now_ms=0))
     assert isinstance(replicas, QueueList) and acknowledged["jobs-0"] not in replicas.queue_ids
+
+
+async def test_no_member_says_a_queue_does_not_exist_before_it_has_caught_up(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    # Given a metadata group with queue "early", and a member that was down while "late" was made
+    group = cluster_factory(kind="metadata")
+    group.start_all()
+    client = group.metadata_client()
+    members = tuple(
+        ClusterMember(
+            node_id=f"b{i}",
+            zone=z,
+            raft_address=f"127.0.0.1:{7100 + i}",
+            api_address=f"127.0.0.1:{8100 + i}",
+        )
+        for i, z in enumerate("abc")
+    )
+
+    async def make(name: str) -> None:
+        command = CreateQueue(
+            now_ms=0,
+            actor="root",
+            queue_id=f"id-{name}",
+            name=name,
+            placement=Placement(cluster_id="c1", epoch=1),
+        )
+        await client.execute(command)
+
+    await group.leader(timeout_s=20)
+    await client.execute(RegisterCluster(now_ms=0, actor="root", cluster_id="c1", members=members))
+    await make("early")
+    await group.converged(timeout_s=20)
+    first_leader = await group.leader()
+    lagging = next(i for i in range(3) if i != first_leader)
+    group.kill(lagging)
+    await make("late")
+
+    # When it starts again alone, with no leader to catch up with
+    others = [i for i in range(3) if i != lagging]
+    for i in others:
+        group.kill(i)
+    group.start(lagging)
+    await eventually(lambda: group.status(lagging), timeout_s=20, what="the lone member to start")
+
+    # Then it answers no read (it held "early" once, it never held "late"), and a frontend's
+    # client reports the group unavailable, not the queue absent
+    for path in ("/v1/queues/late", "/v1/queues/early", "/v1/queues/never", "/v1/catalogue"):
+        status, _ = await group.get_answer(lagging, path)
+        assert status == 503, path
+    with pytest.raises(BackendUnavailable):
+        await group.metadata_client().get("/v1/queues/late")
+
+    # When the others are back, it catches up and answers
+    for i in others:
+        group.start(i)
+    found = await eventually(
+        lambda: group.get_json(lagging, "/v1/queues/late"), timeout_s=30, what="the catch-up"
+    )
+    assert found["queue"]["queue_id"] == "id-late"
+
+    # And of an unknown queue only the leader says 404; a follower sends the caller on
+    leader = await group.leader(timeout_s=20)
+    follower = next(i for i in range(3) if i != leader)
+
+    async def leader_says_absent() -> bool | None:
+        status, _ = await group.get_answer(leader, "/v1/queues/never")
+        return True if status == 404 else None
+
+    await eventually(leader_says_absent, timeout_s=10, what="the leader's 404")
+    status, _ = await group.get_answer(follower, "/v1/queues/never")
+    assert status not in (200, 404)
+    assert await group.metadata_client().get("/v1/queues/never") is None
