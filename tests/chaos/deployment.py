@@ -10,6 +10,7 @@ are down. Calls block; the async runner calls them in a thread.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import subprocess
@@ -82,7 +83,7 @@ class Deployment:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 status: dict[str, Any] = json.loads(response.read())
                 return status
-        except (OSError, urllib.error.URLError, ValueError):
+        except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError):
             return None
 
     def leader(self, group: str) -> str | None:

@@ -4,7 +4,9 @@ A nemesis targets one Raft group (`c1`, `c2` or `metadata`) and logs each strike
 per strike, naming every target) as JSON lines, nemesis.jsonl beside the history. Every
 `interval_s` (± `jitter_s`) it chooses its targets, faults them for `down_s` and undoes the fault.
 `heal()` undoes anything any nemesis may have left on any node (starts stopped containers,
-unpauses, flushes iptables), whatever state the run ended in.
+unpauses, flushes iptables), whatever state the run ended in. A step that fails (a docker
+command that exits non-zero or hangs, a member that answers garbage) is logged as an `error`
+event and the schedule goes on; the cell then fails (run.py), with its history still checked.
 
 - `KillLeader` (F1, F1m on `metadata`): kill -9 the leader; start it again `down_s` later.
 - `KillRandom` (F2a): kill -9 one member chosen at random.
@@ -29,13 +31,16 @@ import abc
 import asyncio
 import bisect
 import contextlib
+import functools
+import http.client
 import random
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Callable, Sequence
 from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tests.chaos.deployment import Deployment
+from tests.chaos.deployment import Deployment, DeploymentError
 from tests.chaos.history import History, now
 
 Action = Literal[
@@ -49,8 +54,11 @@ Action = Literal[
     "skew",
     "heal",
     "no-target",
+    "error",
 ]
 FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart", "skew"})
+# What a failed step of a strike raises: logged as an `error` event, and the nemesis goes on.
+STEP_ERRORS = (DeploymentError, subprocess.TimeoutExpired, OSError, http.client.HTTPException)
 
 
 class NemesisEvent(BaseModel):
@@ -112,16 +120,36 @@ class Nemesis(abc.ABC):
                 await asyncio.wait_for(stop.wait(), timeout=max(pause, 0.5))
             if stop.is_set():
                 return
-            targets = await asyncio.to_thread(self.choose)
+            targets = await self._choose()
             self.strikes += 1
             if not targets:
-                self.log.record("no-target", self.group)
+                if targets is not None:
+                    self.log.record("no-target", self.group)
                 continue
-            await asyncio.to_thread(self.fault, targets)
-            self.log.record(self.action, ",".join(targets))
+            joined = ",".join(targets)
+            if await self._step(joined, self.action, functools.partial(self.fault, targets)):
+                self.log.record(self.action, joined)
+            # Undone even when the fault failed: part of it may be in effect.
             await asyncio.sleep(self.down_s)
-            await asyncio.to_thread(self.undo, targets)
-            self.log.record(self.undo_action, ",".join(targets))
+            if await self._step(joined, self.undo_action, functools.partial(self.undo, targets)):
+                self.log.record(self.undo_action, joined)
+
+    async def _choose(self) -> list[str] | None:
+        """The targets of the next strike; None, with an `error` event logged, if that failed."""
+        try:
+            return await asyncio.to_thread(self.choose)
+        except STEP_ERRORS as error:
+            self.log.record("error", self.group, f"choose: {type(error).__name__}: {error}")
+            return None
+
+    async def _step(self, target: str, what: str, step: Callable[[], None]) -> bool:
+        """Run `step` in a thread; False, with an `error` event logged, if it failed."""
+        try:
+            await asyncio.to_thread(step)
+        except STEP_ERRORS as error:
+            self.log.record("error", target, f"{what}: {type(error).__name__}: {error}")
+            return False
+        return True
 
     def choose(self) -> list[str]:
         """The group's leader (None when no member says it leads)."""

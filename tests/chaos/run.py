@@ -99,11 +99,14 @@ class CellResult:
     resumes: list[float | None]
     agreements: list[Agreement] = field(default_factory=list)
     out: Path = RESULTS
+    # Steps of the nemesis that failed (nemesis.jsonl has them): the faults did not all happen.
+    nemesis_errors: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         agreed = all(a.agreed for a in self.agreements)
-        return self.summary.safe and self.summary.valid and self.drained and agreed
+        ran = not self.nemesis_errors
+        return self.summary.safe and self.summary.valid and self.drained and agreed and ran
 
     def render(self) -> str:
         lines = [f"cell {self.cell} ({self.fault_s:g} s of faults)", self.summary.render()]
@@ -114,6 +117,10 @@ class CellResult:
                 + ", ".join("never" if r is None else f"{r:.2f} s" for r in self.resumes)
             )
         lines.append(f"drained: {self.drained}")
+        if self.nemesis_errors:
+            lines.append(
+                f"NEMESIS ERRORS: {len(self.nemesis_errors)}, first: {self.nemesis_errors[0]}"
+            )
         lines += [
             f"replicas of {a.group}: {'agree' if a.agreed else 'DISAGREE'} ({a.detail})"
             for a in self.agreements
@@ -211,6 +218,7 @@ async def run_cell(
         resumes=resume_times(history, log.events),
         agreements=agreements,
         out=out,
+        nemesis_errors=[e.detail or "" for e in log.events if e.action == "error"],
     )
     (out / "summary.txt").write_text(result.render() + "\n")
     (out / "summary.json").write_text(summary.to_json() + "\n")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+from tests.chaos.deployment import DeploymentError
 from tests.chaos.history import Event, History
 from tests.chaos.nemesis import (
     ClockSkew,
@@ -14,6 +16,7 @@ from tests.chaos.nemesis import (
     NemesisLog,
     PartitionMinority,
     PartitionZone,
+    PauseLeader,
     RollingRestart,
     resume_times,
 )
@@ -145,3 +148,63 @@ def test_clock_skew_moves_the_leaders_clock_ahead_and_back() -> None:
         ("set_clock_offset", "c1-b", ClockSkew.offset_ms),
         ("set_clock_offset", "c1-b", None),
     ]
+
+
+class FlakyDeployment(FakeDeployment):
+    """`docker pause` fails once, as it can on a loaded daemon; status probes fail once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = {"pause": 1, "leader": 1}
+
+    def _fail_once(self, step: str) -> None:
+        if self.failures[step]:
+            self.failures[step] -= 1
+            raise DeploymentError(f"docker {step}: exit 1: daemon busy")
+
+    def leader(self, group: str) -> str | None:
+        self._fail_once("leader")
+        return super().leader(group)
+
+    def pause(self, service: str) -> None:
+        self._fail_once("pause")
+        self.done.append(("pause", service, None))
+
+
+async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() -> None:
+    # Given a deployment where choosing the leader fails once, then pausing it fails once
+    deployment = FlakyDeployment()
+    log = NemesisLog()
+    nemesis = PauseLeader(
+        deployment,  # type: ignore[arg-type]
+        "c1",
+        log,
+        interval_s=0.0,
+        jitter_s=0.0,
+        down_s=0.0,
+    )
+    stop = asyncio.Event()
+
+    # When it runs until it has struck four times
+    async def stop_after_four() -> None:
+        while nemesis.strikes < 4:
+            await asyncio.sleep(0)
+        stop.set()
+
+    await asyncio.wait_for(asyncio.gather(nemesis.run(stop), stop_after_four()), timeout=10)
+
+    # Then each failure is an error event, the failed pause is still undone, and later strikes
+    # pause and unpause the leader
+    actions = [(e.action, e.target) for e in log.events]
+    assert actions[:4] == [
+        ("error", "c1"),
+        ("error", "c1-b"),
+        ("unpause", "c1-b"),
+        ("pause", "c1-b"),
+    ]
+    errors = [e.detail for e in log.events if e.action == "error"]
+    assert errors == [
+        "choose: DeploymentError: docker leader: exit 1: daemon busy",
+        "pause: DeploymentError: docker pause: exit 1: daemon busy",
+    ]
+    assert ("unpause", "c1-b") in actions[4:]
