@@ -12,11 +12,15 @@ Total queue (Jepsen's checker): `attempted` sends (invoked), `acknowledged` (ok)
 - g1a = definitely failed, yet delivered (a false failure; a violation).
 
 Leases. A receive invoked at `i` and answered at `o` with visibility timeout `v` made the message
-invisible at a moment `p` in [i, o] until `p + v` (deadlines are the leader's time stamped into
-the log; the harness and the nodes share one clock here, `margin` absorbs the rest). Two
-deliveries of one message are certainly overlapping leases when no placement of their moments
-lets either start after the other's lease ended: `o2 - i1 < v1 - margin` and
-`o1 - i2 < v2 - margin`. Each delivery after a message's first is a duplicate, classified:
+invisible at a moment `p` in [i, o] until `p + v`. Deadlines are the leader's wall-clock time
+stamped into the log, and the nodes run in containers on the harness's host, so they read the
+harness's wall clock: `i` and `o` are the events' wall-clock times (`t_wall`), and `margin`
+absorbs rounding and any clock offset a nemesis injects. (Measured on the monotonic clock
+instead, a step of the host's wall clock would look like a lease cut short; the summary
+reports the largest such step, `largest_wall_clock_step_ms`.) Two deliveries of one message
+are certainly overlapping leases when no placement of their moments lets either start after the
+other's lease ended: `o2 - i1 < v1 - margin` and `o1 - i2 < v2 - margin`. Each delivery after a
+message's first is a duplicate, classified:
 - violation `after_confirmed_delete`: a delete of the previous delivery's handle returned ok
   before this receive was invoked;
 - violation `lease_overlap`: as above;
@@ -39,7 +43,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from tests.chaos.history import Delivery, History, Operation
+from tests.chaos.history import Delivery, Event, History, Operation
 
 NS_PER_MS = 1_000_000
 
@@ -56,6 +60,8 @@ class Received:
     completed_ns: int
     visibility_ns: int
     position: int  # index within its receive's batch
+    invoked_wall_ns: int  # the same moments on the wall clock, which leases are measured on
+    completed_wall_ns: int
 
 
 @dataclass
@@ -103,6 +109,9 @@ class Summary:
     acknowledged_sends_per_s: float
     longest_without_acknowledged_send_s: float
     min_ops_per_s: float
+    # The largest jump of the wall clock against the monotonic clock between two events (a VM's
+    # clock being corrected, say): leases are measured on the wall clock.
+    largest_wall_clock_step_ms: float = 0.0
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -147,6 +156,8 @@ class Summary:
             f"{self.duration_s:.1f} s, {self.ops_per_s:.1f} ops/s (floor {self.min_ops_per_s:g}), "
             f"{self.acknowledged_sends_per_s:.1f} acknowledged sends/s, longest window without "
             f"an acknowledged send {self.longest_without_acknowledged_send_s:.2f} s",
+            f"largest step of the wall clock against the monotonic clock "
+            f"{self.largest_wall_clock_step_ms:.0f} ms",
             f"{'SAFE' if self.safe else 'UNSAFE'}, {'valid' if self.valid else 'INVALID (load)'}",
         ]
         lines += [f"  e.g. {kind}: {', '.join(values)}" for kind, values in self.examples.items()]
@@ -226,6 +237,7 @@ def check(history: History, *, margin_ms: int = 100, min_ops_per_s: float = 100.
         acknowledged_sends_per_s=len(acked_times) / duration_s,
         longest_without_acknowledged_send_s=longest_gap_ns / 1e9,
         min_ops_per_s=min_ops_per_s,
+        largest_wall_clock_step_ms=_largest_wall_clock_step_ns(history.events) / NS_PER_MS,
         examples=examples,
     )
 
@@ -253,6 +265,8 @@ def _received(operations: list[Operation]) -> dict[str, list[Received]]:
                     op.completion.t_mono_ns,
                     visibility_ms * NS_PER_MS,
                     position,
+                    _wall_ns(op.invoke),
+                    _wall_ns(op.completion),
                 )
             )
     for deliveries in by_value.values():
@@ -311,9 +325,19 @@ def _duplicates(
 
 
 def _certainly_overlapping(a: Received, b: Received, margin_ns: int) -> bool:
-    b_after_a_impossible = b.completed_ns - a.invoked_ns < a.visibility_ns - margin_ns
-    a_after_b_impossible = a.completed_ns - b.invoked_ns < b.visibility_ns - margin_ns
+    b_after_a_impossible = b.completed_wall_ns - a.invoked_wall_ns < a.visibility_ns - margin_ns
+    a_after_b_impossible = a.completed_wall_ns - b.invoked_wall_ns < b.visibility_ns - margin_ns
     return b_after_a_impossible and a_after_b_impossible
+
+
+def _wall_ns(event: Event) -> int:
+    return round(event.t_wall * 1e9)
+
+
+def _largest_wall_clock_step_ns(events: Iterable[Event]) -> int:
+    """The largest change of (wall clock - monotonic clock) between consecutive events."""
+    offsets = [_wall_ns(e) - e.t_mono_ns for e in sorted(events, key=lambda e: e.t_mono_ns)]
+    return max((abs(b - a) for a, b in itertools.pairwise(offsets)), default=0)
 
 
 def _fifo_inversions(

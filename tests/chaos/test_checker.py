@@ -19,6 +19,8 @@ class Builder:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        # The wall clock reads the monotonic clock plus this (a test moves it to step the clock).
+        self.wall_offset_ms = 0
 
     def _op(
         self,
@@ -31,13 +33,14 @@ class Builder:
         invoke_fields: Mapping[str, object],
         completion_fields: Mapping[str, object] = MappingProxyType({}),
     ) -> None:
-        base: dict[str, object] = {"process": process, "f": f, "t_wall": 0.0, **invoke_fields}
-        self.events.append(
-            Event.model_validate(base | {"type": "invoke", "t_mono_ns": start_ms * MS})
-        )
+        base: dict[str, object] = {"process": process, "f": f, **invoke_fields}
+        self.events.append(Event.model_validate(base | {"type": "invoke", **self._times(start_ms)}))
         if end_ms is not None:
-            completion = base | {"type": outcome, "t_mono_ns": end_ms * MS, **completion_fields}
+            completion = base | {"type": outcome, **self._times(end_ms), **completion_fields}
             self.events.append(Event.model_validate(completion))
+
+    def _times(self, at_ms: int) -> dict[str, object]:
+        return {"t_mono_ns": at_ms * MS, "t_wall": (at_ms + self.wall_offset_ms) / 1000}
 
     def send(
         self,
@@ -211,6 +214,38 @@ def test_two_certainly_overlapping_leases_are_a_violation() -> None:
     # Then the second lease overlapped the first
     assert summary.duplicates.lease_overlap == 1
     assert summary.examples["lease_overlap"] == ["p-0"]
+    assert not summary.safe
+
+
+def test_leases_are_measured_on_the_wall_clock_the_nodes_read() -> None:
+    # Given two deliveries 4.9 s apart on the monotonic clock under a 5 s lease, while the
+    # host's wall clock (which the nodes stamp leases with) stepped 0.44 s forward between them
+    b = Builder()
+    b.send("p-0", 0, 5)
+    b.receive(10, 20, ["p-0"], handles=["h1"])
+    b.wall_offset_ms = 440
+    b.receive(4900, 4910, ["p-0"], handles=["h2"], process="c2")
+    # When checked
+    summary = check(b.history(), min_ops_per_s=0)
+    # Then the lease had expired by the nodes' clock: a legal duplicate, and the step is shown
+    assert summary.duplicates.lease_overlap == 0
+    assert summary.duplicates.after_lease_expiry == 1
+    assert summary.largest_wall_clock_step_ms == 440
+    assert "wall clock against the monotonic clock 440 ms" in summary.render()
+
+
+def test_a_wall_clock_step_back_does_not_hide_an_overlap() -> None:
+    # Given two deliveries 5.5 s apart on the monotonic clock, but only 4.5 s apart on the wall
+    # clock the nodes read (it stepped back 1 s): by their own clock the lease had not ended
+    b = Builder()
+    b.send("p-0", 0, 5)
+    b.receive(10, 20, ["p-0"], handles=["h1"])
+    b.wall_offset_ms = -1000
+    b.receive(5500, 5510, ["p-0"], handles=["h2"], process="c2")
+    # When checked
+    summary = check(b.history(), min_ops_per_s=0)
+    # Then it is an overlap
+    assert summary.duplicates.lease_overlap == 1
     assert not summary.safe
 
 
