@@ -104,8 +104,8 @@ class Summary:
     fifo_inversions: int
     dedup_violations: int
     operations: dict[str, dict[str, int]]
-    duration_s: float
-    ops_per_s: float
+    duration_s: float  # the whole history, drain included
+    ops_per_s: float  # successful operations per second until the last send
     acknowledged_sends_per_s: float
     longest_without_acknowledged_send_s: float
     min_ops_per_s: float
@@ -153,7 +153,8 @@ class Summary:
             f"uncertain delete {d.after_uncertain_delete}), violations {d.violations} (lease "
             f"overlap {d.lease_overlap}, after confirmed delete {d.after_confirmed_delete})",
             f"fifo inversions {self.fifo_inversions}, dedup violations {self.dedup_violations}",
-            f"{self.duration_s:.1f} s, {self.ops_per_s:.1f} ops/s (floor {self.min_ops_per_s:g}), "
+            f"{self.duration_s:.1f} s, {self.ops_per_s:.1f} ops/s until the last send (floor "
+            f"{self.min_ops_per_s:g}), "
             f"{self.acknowledged_sends_per_s:.1f} acknowledged sends/s, longest window without "
             f"an acknowledged send {self.longest_without_acknowledged_send_s:.2f} s",
             f"largest step of the wall clock against the monotonic clock "
@@ -203,14 +204,20 @@ def check(history: History, *, margin_ms: int = 100, min_ops_per_s: float = 100.
         default=0,
     )
     duration_s = max(end_ns - start_ns, 1) / 1e9
-    # Only successful operations count towards the load floor: a run whose requests all fail
-    # fast would otherwise look busy.
-    completed = sum(1 for op in operations if op.type == "ok")
     acked_times = sorted(
         op.completed_ns for op in sends if op.type == "ok" and op.completed_ns is not None
     )
-    # The window ends with the last send: the drain that follows sends nothing.
+    # The workload ends with the last send: the drain that follows sends nothing, and only
+    # consumers work in it (slowly on a FIFO queue, one batch in flight per group), so the
+    # rates and the load floor are measured up to there. Only successful operations count
+    # towards the floor: a run whose requests all fail fast would otherwise look busy.
     sends_end_ns = max((op.completed_ns or op.invoked_ns for op in sends), default=end_ns)
+    workload_s = max(sends_end_ns - start_ns, 1) / 1e9
+    completed = sum(
+        1
+        for op in operations
+        if op.type == "ok" and op.completed_ns is not None and op.completed_ns <= sends_end_ns
+    )
     edges = [start_ns, *acked_times, sends_end_ns]
     longest_gap_ns = max((b - a for a, b in itertools.pairwise(edges)), default=0)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -233,8 +240,8 @@ def check(history: History, *, margin_ms: int = 100, min_ops_per_s: float = 100.
         dedup_violations=dedup_violations,
         operations={f: dict(types) for f, types in counts.items()},
         duration_s=duration_s,
-        ops_per_s=completed / duration_s,
-        acknowledged_sends_per_s=len(acked_times) / duration_s,
+        ops_per_s=completed / workload_s,
+        acknowledged_sends_per_s=len(acked_times) / workload_s,
         longest_without_acknowledged_send_s=longest_gap_ns / 1e9,
         min_ops_per_s=min_ops_per_s,
         largest_wall_clock_step_ms=_largest_wall_clock_step_ns(history.events) / NS_PER_MS,

@@ -338,18 +338,35 @@ def test_a_repeated_dedup_id_answered_with_the_first_message_id_is_fine() -> Non
 
 
 def test_rates_windows_and_the_load_floor() -> None:
-    # Given 4 operations over 2 s, and acknowledged sends at 0.1 s and 1.6 s
+    # Given 4 operations over 2 s, with acknowledged sends at 0.1 s and 2 s
     b = Builder()
     b.send("p-0", 0, 100)
-    b.send("p-1", 100, 1600)
-    b.receive(1600, 1700, ["p-0", "p-1"], handles=["h0", "h1"])
-    b.delete("p-0", "h0", 1700, 2000)
+    b.receive(100, 1600, ["p-0"], handles=["h0"])
+    b.delete("p-0", "h0", 1600, 1700)
+    b.send("p-1", 100, 2000)
     # When checked against a floor of 100 operations per second
     summary = check(b.history(), min_ops_per_s=100)
-    # Then the rate is 2 ops/s, the longest quiet window 1.5 s, and the run is invalid
+    # Then the rate is 2 ops/s, the longest quiet window 1.9 s, and the run is invalid
     assert summary.duration_s == 2.0
     assert summary.ops_per_s == 2.0
-    assert summary.longest_without_acknowledged_send_s == 1.5
+    assert summary.longest_without_acknowledged_send_s == 1.9
     assert summary.operations["send"] == {"ok": 2}
     assert not summary.valid
     assert "INVALID" in summary.render()
+
+
+def test_the_drain_after_the_last_send_does_not_count_towards_the_rates() -> None:
+    # Given 10 sends in 1 s, then a drain that takes 9 s to receive and delete them
+    b = Builder()
+    for i in range(10):
+        b.send(f"p-{i}", i * 100, i * 100 + 100)
+    for i in range(10):
+        b.receive(1000 + i * 900, 1000 + i * 900 + 400, [f"p-{i}"], handles=[f"h{i}"])
+        b.delete(f"p-{i}", f"h{i}", 1400 + i * 900, 1900 + i * 900)
+    # When checked
+    summary = check(b.history(), min_ops_per_s=10)
+    # Then the rates are those of the workload's first second, and the whole run lasted 10 s
+    assert summary.ops_per_s == 10.0
+    assert summary.acknowledged_sends_per_s == 10.0
+    assert summary.duration_s == 10.0
+    assert summary.valid
