@@ -59,6 +59,8 @@ Action = Literal[
 FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart", "skew"})
 # What a failed step of a strike raises: logged as an `error` event, and the nemesis goes on.
 STEP_ERRORS = (DeploymentError, subprocess.TimeoutExpired, OSError, http.client.HTTPException)
+STEP_ATTEMPTS = 3
+STEP_RETRY_S = 0.5
 
 
 class NemesisEvent(BaseModel):
@@ -143,13 +145,21 @@ class Nemesis(abc.ABC):
             return None
 
     async def _step(self, target: str, what: str, step: Callable[[], None]) -> bool:
-        """Run `step` in a thread; False, with an `error` event logged, if it failed."""
-        try:
-            await asyncio.to_thread(step)
-        except STEP_ERRORS as error:
-            self.log.record("error", target, f"{what}: {type(error).__name__}: {error}")
-            return False
-        return True
+        """Run `step` in a thread, up to `STEP_ATTEMPTS` times (`docker pause` fails now and
+        then with "unable to freeze" when a task is in uninterruptible I/O); False, with an
+        `error` event logged, if every attempt failed."""
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                await asyncio.to_thread(step)
+            except STEP_ERRORS as error:
+                if attempt == STEP_ATTEMPTS:
+                    detail = f"{what}: {type(error).__name__}: {error} ({attempt} attempts)"
+                    self.log.record("error", target, detail)
+                    return False
+                await asyncio.sleep(STEP_RETRY_S)
+            else:
+                return True
+        return False
 
     def choose(self) -> list[str]:
         """The group's leader (None when no member says it leads)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from tests.chaos.deployment import DeploymentError
 from tests.chaos.history import Event, History
 from tests.chaos.nemesis import (
+    STEP_ATTEMPTS,
     ClockSkew,
     IsolateLeader,
     KillAll,
@@ -151,11 +152,12 @@ def test_clock_skew_moves_the_leaders_clock_ahead_and_back() -> None:
 
 
 class FlakyDeployment(FakeDeployment):
-    """`docker pause` fails once, as it can on a loaded daemon; status probes fail once."""
+    """`docker pause` fails as many times in a row as the nemesis tries (runc's "unable to
+    freeze"); the status probe fails once."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.failures = {"pause": 1, "leader": 1}
+        self.failures = {"pause": STEP_ATTEMPTS, "leader": 1}
 
     def _fail_once(self, step: str) -> None:
         if self.failures[step]:
@@ -172,7 +174,8 @@ class FlakyDeployment(FakeDeployment):
 
 
 async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() -> None:
-    # Given a deployment where choosing the leader fails once, then pausing it fails once
+    # Given a deployment where choosing the leader fails once, then pausing it fails on every
+    # attempt of one strike
     deployment = FlakyDeployment()
     log = NemesisLog()
     nemesis = PauseLeader(
@@ -205,6 +208,28 @@ async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() ->
     errors = [e.detail for e in log.events if e.action == "error"]
     assert errors == [
         "choose: DeploymentError: docker leader: exit 1: daemon busy",
-        "pause: DeploymentError: docker pause: exit 1: daemon busy",
+        f"pause: DeploymentError: docker pause: exit 1: daemon busy ({STEP_ATTEMPTS} attempts)",
     ]
     assert ("unpause", "c1-b") in actions[4:]
+
+
+async def test_a_step_that_fails_once_is_tried_again() -> None:
+    # Given a deployment where `docker pause` fails once
+    deployment = FlakyDeployment()
+    deployment.failures = {"pause": 1, "leader": 0}
+    log = NemesisLog()
+    nemesis = PauseLeader(deployment, "c1", log, interval_s=0.0, jitter_s=0.0, down_s=0.0)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+
+    # When it strikes once
+    async def stop_after_one() -> None:
+        while nemesis.strikes < 1 or not log.events:
+            await asyncio.sleep(0)
+        stop.set()
+
+    await asyncio.wait_for(asyncio.gather(nemesis.run(stop), stop_after_one()), timeout=10)
+    # Then the second attempt paused the leader, and no error was logged
+    assert [(e.action, e.target) for e in log.events][:2] == [
+        ("pause", "c1-b"),
+        ("unpause", "c1-b"),
+    ]
