@@ -261,8 +261,9 @@ def matrix_table(results: list[CellResult]) -> str:
     rows = [
         "| cell | fault s | acknowledged sends | lost | unexpected | recovered | legal duplicates "
         "| violations | longest window without an ack (s) | writes resumed after a fault (s): "
-        "median / max | ok ops/s | replicas agree | result |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "median / max | ok ops/s until the last send | largest clock step (ms) "
+        "| replicas agree | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r.summary
@@ -277,7 +278,7 @@ def matrix_table(results: list[CellResult]) -> str:
             f"| {r.cell} | {r.fault_s:g} | {s.acknowledged} | {s.lost} | {s.unexpected} "
             f"| {s.recovered} | {s.duplicates.legal} | {violations} "
             f"| {s.longest_without_acknowledged_send_s:.1f} | {resumed} | {s.ops_per_s:.0f} "
-            f"| {agreed} | {'pass' if r.passed else 'FAIL'} |"
+            f"| {s.largest_wall_clock_step_ms:.0f} | {agreed} | {'pass' if r.passed else 'FAIL'} |"
         )
     return "\n".join(rows)
 
