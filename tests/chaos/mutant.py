@@ -1,16 +1,20 @@
 """Show that the chaos suite fails when a guarantee is removed: build an image with a known bug,
 run a cell against a deployment of it, and report what the checker found.
 
-    .venv/bin/python -m tests.chaos.mutant quorum-of-one      # kill-leader, 60 s of faults
+    .venv/bin/python -m tests.chaos.mutant quorum-of-one      # partition-leader, 60 s
 
 Mutants (each a small, exact edit of the installed code inside a copy of `raftq:dev`; the edit
 must match exactly once or the build fails, so a mutant never silently tests the real code):
 
 - `quorum-of-one`: pysyncobj's leader counts an entry committed as soon as it holds it itself,
   without a majority (the loop in `_onTick` that advances the commit index never stops). A send
-  is then acknowledged before any follower has it, and a leader killed at that moment takes the
-  message with it: DESIGN.md §1's promises 1 and 2 are gone. Expected: lost > 0, and replicas
-  that disagree (the old leader applied entries the new leader's log replaced).
+  is then acknowledged before any follower has it: DESIGN.md §1's promises 1 and 2 are gone.
+  The cell cuts the leader off from its peers while the frontends still reach it; until it
+  steps down it acknowledges sends and deletes that the new leader's log replaces. Expected:
+  lost > 0, or deliveries after a confirmed delete, and replicas that disagree. (Under
+  `kill-leader` the mutant went unnoticed on 2026-12-03: a leader sends each entry to its
+  followers as it appends it, so a kill almost never falls between the acknowledgement and
+  the followers' copy.)
 
 The run takes the compose deployment down with its volumes, brings it up on the mutant image,
 runs the cell (its drain is cut to 60 s: lost messages never arrive), takes it down again and
@@ -61,7 +65,7 @@ MUTANTS: dict[str, Mutant] = {
                 "                    break\n"
                 "                entries = self.__getEntries(commitIdx, 1)\n"
             ),
-            cell="kill-leader",
+            cell="partition-leader",
         ),
     )
 }

@@ -15,6 +15,7 @@ event and the schedule goes on; the cell then fails (run.py), with its history s
 - `IsolateLeader` (F4a): drop all traffic between the leader and every other node.
 - `PartitionMinority` (F4b, `:one`): cut one member chosen at random off from its group's
   peers only (a majority/minority split; clients still reach it, and it must refuse them).
+- `PartitionLeader` (F4b, `:primary`): cut the leader off from its group's peers only.
 - `PartitionZone`: cut a whole zone (metadata, both clusters' replicas and the frontend in it)
   off from the other two zones.
 - `RollingRestart` (F12): a graceful restart (SIGTERM) of the next member, in turn.
@@ -258,6 +259,14 @@ class PartitionMinority(_Partition):
         return [m for m in self.deployment.members(self.group) if m != target]
 
 
+class PartitionLeader(_Partition):
+    """Cut the leader off from its group's peers only: the frontends still reach it, so a
+    leader that did not need a majority would go on acknowledging what the others never see."""
+
+    def peers_of(self, target: str, targets: list[str]) -> list[str]:
+        return [m for m in self.deployment.members(self.group) if m != target]
+
+
 class PartitionZone(_Partition):
     def choose(self) -> list[str]:
         zones = self.deployment.zones()
@@ -310,6 +319,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "pause-leader": PauseLeader,
     "isolate-leader": IsolateLeader,
     "partition-minority": PartitionMinority,
+    "partition-leader": PartitionLeader,
     "partition-zone": PartitionZone,
     "rolling-restart": RollingRestart,
     "clock-skew": ClockSkew,

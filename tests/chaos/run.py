@@ -65,6 +65,7 @@ CELLS: dict[str, Cell] = {
         Cell("pause-leader", NEMESES["pause-leader"], 20, 10),
         Cell("isolate-leader", NEMESES["isolate-leader"], 20, 10),
         Cell("partition-minority", NEMESES["partition-minority"], 20, 10),
+        Cell("partition-leader", NEMESES["partition-leader"], 20, 10),
         Cell("partition-zone", NEMESES["partition-zone"], 30, 15),
         Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),

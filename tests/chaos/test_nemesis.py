@@ -15,6 +15,7 @@ from tests.chaos.nemesis import (
     Nemesis,
     NemesisEvent,
     NemesisLog,
+    PartitionLeader,
     PartitionMinority,
     PartitionZone,
     PauseLeader,
@@ -233,3 +234,11 @@ async def test_a_step_that_fails_once_is_tried_again() -> None:
         ("pause", "c1-b"),
         ("unpause", "c1-b"),
     ]
+
+
+def test_a_leader_partition_cuts_the_leader_off_from_its_peers_only() -> None:
+    deployment = FakeDeployment()
+    assert strike(PartitionLeader, deployment) == ["c1-b"]
+    action, service, peers = deployment.done[0]
+    assert (action, service, peers) == ("isolate", "c1-b", ["c1-a", "c1-c"])
+    assert deployment.done[1][:2] == ("heal_network", "c1-b")
