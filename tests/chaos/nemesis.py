@@ -106,6 +106,8 @@ class Nemesis(abc.ABC):
         jitter_s: float = 2.0,
         down_s: float = 5.0,
         seed: int = 0,
+        min_pause_s: float = 0.5,
+        retry_s: float = STEP_RETRY_S,
     ) -> None:
         self.deployment = deployment
         self.group = group
@@ -115,12 +117,14 @@ class Nemesis(abc.ABC):
         self.down_s = down_s
         self._random = random.Random(seed)
         self.strikes = 0
+        self._min_pause_s = min_pause_s  # between strikes, whatever the interval says
+        self._retry_s = retry_s  # between attempts of a failed step
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             pause = self.interval_s - self.down_s + self._random.uniform(-1, 1) * self.jitter_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(pause, 0.5))
+                await asyncio.wait_for(stop.wait(), timeout=max(pause, self._min_pause_s))
             if stop.is_set():
                 return
             targets = await self._choose()
@@ -157,7 +161,7 @@ class Nemesis(abc.ABC):
                     detail = f"{what}: {type(error).__name__}: {error} ({attempt} attempts)"
                     self.log.record("error", target, detail)
                     return False
-                await asyncio.sleep(STEP_RETRY_S)
+                await asyncio.sleep(self._retry_s)
             else:
                 return True
         return False

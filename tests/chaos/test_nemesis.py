@@ -9,6 +9,7 @@ from tests.chaos.deployment import DeploymentError
 from tests.chaos.history import Event, History
 from tests.chaos.nemesis import (
     STEP_ATTEMPTS,
+    Action,
     ClockSkew,
     IsolateLeader,
     KillAll,
@@ -174,11 +175,24 @@ class FlakyDeployment(FakeDeployment):
         self.done.append(("pause", service, None))
 
 
-async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() -> None:
-    # Given a deployment where choosing the leader fails once, then pausing it fails on every
-    # attempt of one strike
-    deployment = FlakyDeployment()
-    log = NemesisLog()
+class StoppingLog(NemesisLog):
+    """A nemesis log that sets `stop` once it holds `count` events."""
+
+    def __init__(self, stop: asyncio.Event, count: int) -> None:
+        super().__init__()
+        self._stop = stop
+        self._count = count
+
+    def record(self, action: Action, target: str, detail: str | None = None) -> None:
+        super().record(action, target, detail)
+        if len(self.events) >= self._count:
+            self._stop.set()
+
+
+async def run_until(deployment: FakeDeployment, events: int) -> list[NemesisEvent]:
+    """Run a pause-leader nemesis with no waits until it has logged `events` events."""
+    stop = asyncio.Event()
+    log = StoppingLog(stop, events)
     nemesis = PauseLeader(
         deployment,  # type: ignore[arg-type]
         "c1",
@@ -186,54 +200,47 @@ async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() ->
         interval_s=0.0,
         jitter_s=0.0,
         down_s=0.0,
+        min_pause_s=0.0,
+        retry_s=0.0,
     )
-    stop = asyncio.Event()
+    await asyncio.wait_for(nemesis.run(stop), timeout=10)
+    return log.events
 
-    # When it runs until it has struck four times
-    async def stop_after_four() -> None:
-        while nemesis.strikes < 4:
-            await asyncio.sleep(0)
-        stop.set()
 
-    await asyncio.wait_for(asyncio.gather(nemesis.run(stop), stop_after_four()), timeout=10)
+async def test_a_failed_step_is_logged_as_an_error_and_the_schedule_goes_on() -> None:
+    # Given a deployment where choosing the leader fails once, then pausing it fails on every
+    # attempt of one strike
+    deployment = FlakyDeployment()
 
-    # Then each failure is an error event, the failed pause is still undone, and later strikes
-    # pause and unpause the leader
-    actions = [(e.action, e.target) for e in log.events]
-    assert actions[:4] == [
+    # When the nemesis runs for three strikes (five events)
+    events = await run_until(deployment, 5)
+
+    # Then each failure is an error event, the failed pause is still undone, and the next
+    # strike pauses and unpauses the leader
+    assert [(e.action, e.target) for e in events] == [
         ("error", "c1"),
         ("error", "c1-b"),
         ("unpause", "c1-b"),
         ("pause", "c1-b"),
+        ("unpause", "c1-b"),
     ]
-    errors = [e.detail for e in log.events if e.action == "error"]
-    assert errors == [
+    assert [e.detail for e in events if e.action == "error"] == [
         "choose: DeploymentError: docker leader: exit 1: daemon busy",
         f"pause: DeploymentError: docker pause: exit 1: daemon busy ({STEP_ATTEMPTS} attempts)",
     ]
-    assert ("unpause", "c1-b") in actions[4:]
 
 
 async def test_a_step_that_fails_once_is_tried_again() -> None:
     # Given a deployment where `docker pause` fails once
     deployment = FlakyDeployment()
     deployment.failures = {"pause": 1, "leader": 0}
-    log = NemesisLog()
-    nemesis = PauseLeader(deployment, "c1", log, interval_s=0.0, jitter_s=0.0, down_s=0.0)  # type: ignore[arg-type]
-    stop = asyncio.Event()
 
-    # When it strikes once
-    async def stop_after_one() -> None:
-        while nemesis.strikes < 1 or not log.events:
-            await asyncio.sleep(0)
-        stop.set()
+    # When the nemesis strikes once
+    events = await run_until(deployment, 2)
 
-    await asyncio.wait_for(asyncio.gather(nemesis.run(stop), stop_after_one()), timeout=10)
     # Then the second attempt paused the leader, and no error was logged
-    assert [(e.action, e.target) for e in log.events][:2] == [
-        ("pause", "c1-b"),
-        ("unpause", "c1-b"),
-    ]
+    assert [(e.action, e.target) for e in events] == [("pause", "c1-b"), ("unpause", "c1-b")]
+    assert deployment.done == [("pause", "c1-b", None), ("unpause", "c1-b", None)]
 
 
 def test_a_leader_partition_cuts_the_leader_off_from_its_peers_only() -> None:

@@ -26,10 +26,25 @@ import aiohttp
 from raftq.common.backend_client import BackendClient
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.metadata_api import MetadataClient
+from raftq.common.metadata_models import ClusterMember
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 SECRET = "integration-test-cluster-secret"
 T = TypeVar("T")
+
+
+def three_zone_members(raft_port: int, api_port: int) -> tuple[ClusterMember, ...]:
+    """Members b0, b1, b2 in zones a, b, c, at consecutive ports from the two given: what a
+    metadata group records for a backend cluster that no test needs to reach."""
+    return tuple(
+        ClusterMember(
+            node_id=f"b{i}",
+            zone=zone,
+            raft_address=f"127.0.0.1:{raft_port + i}",
+            api_address=f"127.0.0.1:{api_port + i}",
+        )
+        for i, zone in enumerate("abc")
+    )
 
 
 def free_ports(count: int) -> list[int]:

@@ -29,10 +29,10 @@ from raftq.common.metadata_commands import (
     RegisterCluster,
     RevokeAccessKey,
 )
-from raftq.common.metadata_models import ClusterMember, Placement
+from raftq.common.metadata_models import Placement
 from raftq.common.node_api import NodeError
 from raftq.common.queue_attributes import QueueAttributes
-from tests.integration.cluster import SECRET, Cluster
+from tests.integration.cluster import SECRET, Cluster, three_zone_members
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +78,7 @@ async def test_bad_requests_get_a_clear_status_and_change_nothing(
     group.start_all()
     leader = await group.leader(timeout_s=20)
     client = group.metadata_client()
-    members = tuple(
-        ClusterMember(
-            node_id=f"b{i}",
-            zone=z,
-            raft_address=f"127.0.0.1:{7100 + i}",
-            api_address=f"127.0.0.1:{7200 + i}",
-        )
-        for i, z in enumerate("abc")
-    )
+    members = three_zone_members(7100, 7200)
     await client.execute(RegisterCluster(now_ms=0, actor="root", cluster_id="c1", members=members))
     existing = CreateQueue(
         now_ms=0,

@@ -13,10 +13,10 @@ from raftq.common.commands import ListQueues
 from raftq.common.errors import BackendUnavailable, OutcomeUnknown, RaftqError
 from raftq.common.metadata_api import CreateQueueRequest, DeleteQueueRequest
 from raftq.common.metadata_commands import CreatePrincipal, CreateQueue, RegisterCluster
-from raftq.common.metadata_models import ClusterMember, Placement
+from raftq.common.metadata_models import Placement
 from raftq.common.metadata_results import QueueResult
 from raftq.common.results import QueueList
-from tests.integration.cluster import Cluster, eventually
+from tests.integration.cluster import Cluster, eventually, three_zone_members
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,7 @@ async def test_queue_creations_survive_a_killed_leader_exactly_once(
     group.start_all()
     await group.leader(timeout_s=20)
     client = group.metadata_client()
-    members = tuple(
-        ClusterMember(
-            node_id=f"b{i}",
-            zone=z,
-            raft_address=f"127.0.0.1:{7000 + i}",
-            api_address=f"127.0.0.1:{8000 + i}",
-        )
-        for i, z in enumerate("abc")
-    )
+    members = three_zone_members(7000, 8000)
     await client.execute(RegisterCluster(now_ms=0, actor="root", cluster_id="c1", members=members))
     await client.execute(CreatePrincipal(now_ms=0, actor="root", principal_id="alice"))
 
@@ -154,15 +146,7 @@ async def test_no_member_says_a_queue_does_not_exist_before_it_has_caught_up(
     group = cluster_factory(kind="metadata")
     group.start_all()
     client = group.metadata_client()
-    members = tuple(
-        ClusterMember(
-            node_id=f"b{i}",
-            zone=z,
-            raft_address=f"127.0.0.1:{7100 + i}",
-            api_address=f"127.0.0.1:{8100 + i}",
-        )
-        for i, z in enumerate("abc")
-    )
+    members = three_zone_members(7100, 8100)
 
     async def make(name: str) -> None:
         command = CreateQueue(
