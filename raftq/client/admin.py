@@ -22,6 +22,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.envelope import Keyring, WrappedKey
 from raftq.common.errors import ClientError, CorruptState, PeerError
 from raftq.common.metadata_api import (
     MOVES_PATH,
@@ -44,7 +45,6 @@ from raftq.common.metadata_commands import (
 from raftq.common.metadata_models import DataKey, Grant, Queue
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
-from raftq.frontend.envelope import Keyring, WrappedKey
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 

@@ -4,9 +4,13 @@
 - `raftq backend`: run one backend replica (a member of a three-node Raft group).
 - `raftq metadata`: run one metadata node (a member of the catalogue's Raft group).
 - `raftq admin`: manage the catalogue (see raftq/client/admin.py).
-- `raftq frontend`: run one frontend, the public REST API (raftq/frontend/app.py).
+- `raftq frontend`: run one frontend, the public REST and SQS APIs (raftq/frontend/app.py).
 - `raftq up`: a whole local raftq under a supervisor (raftq/client/up.py).
 - `raftq send|receive|delete|stats`: use a queue through the REST API (data_commands.py).
+
+The client imports no server package at module level: a server's modules load only inside the
+command that runs it, so the data commands and the SDK never load the frontend, backend or
+metadata code (tests/unit/client/test_imports.py).
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from raftq.client.admin import add_admin_command, run_admin_command
 from raftq.client.data_commands import DATA_COMMANDS, add_data_commands, run_data_command
-from raftq.client.demo import run_demo
 from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
 from raftq.client.up import add_up_command, run_up
-from raftq.frontend.main import add_frontend_command
+
+# The help of `raftq frontend` as `raftq --help` lists it (the command's own parser is the
+# frontend's, loaded only when the command line names it).
+FRONTEND_HELP: Final = "run one frontend (the public REST API)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="raftq", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the queue state machine on RocksDB and narrate it")
@@ -33,9 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_node_commands(commands)
     add_admin_command(commands)
     add_up_command(commands)
-    add_frontend_command(commands)
+    if arguments[:1] == ["frontend"]:
+        from raftq.frontend.main import add_frontend_command  # noqa: PLC0415
+
+        add_frontend_command(commands)
+    else:
+        commands.add_parser("frontend", help=FRONTEND_HELP)
     add_data_commands(commands)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command in DATA_COMMANDS:
         return run_data_command(args)
     if args.command == "frontend":
@@ -49,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in NODE_KINDS:
         return run_node_command(args, parser)
     if args.command == "demo":
+        from raftq.client.demo import run_demo  # noqa: PLC0415  (it runs a backend store)
+
         if args.data_dir is not None:
             run_demo(args.data_dir, sys.stdout)
         else:

@@ -7,7 +7,7 @@
         handle(message.body)
         client.delete("orders", message.receipt_handle)
 
-Requests are signed with SigV4 (raftq.frontend.sigv4). A send always carries an idempotency key
+Requests are signed with SigV4 (raftq.common.sigv4). A send always carries an idempotency key
 (the caller's, or one drawn for it), and every retry of it reuses that key, so a send retried
 after a timeout or a 503 is stored once. Receives retry with the same attempt id for the same
 reason. Errors come back as `RaftqApiError` with the service's code, message and field.
@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
-from raftq.frontend.sigv4 import HttpRequest, sign
+from raftq.common.sigv4 import HttpRequest, sign
 
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 T = TypeVar("T")

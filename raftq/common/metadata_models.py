@@ -92,7 +92,7 @@ class Placement(WireModel):
 
 class DataKey(WireModel):
     """A queue's data key as frontends stored it: wrapped by their master key `master_key_id`
-    (raftq/frontend/envelope.py). The metadata service cannot open it. In JSON, `wrapped` is
+    (raftq/common/envelope.py). The metadata service cannot open it. In JSON, `wrapped` is
     base64."""
 
     model_config = ConfigDict(

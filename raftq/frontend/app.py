@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from raftq.common import commands as backend
 from raftq.common import limits
 from raftq.common.clock import Clock
+from raftq.common.envelope import QueueCipher
 from raftq.common.errors import (
     AccessDenied,
     ClientError,
@@ -59,14 +60,13 @@ from raftq.common.results import (
     ReceiveResult,
     SendResult,
 )
+from raftq.common.sigv4 import REST_MAX_SKEW_S, HttpRequest, verify
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import KeyCache
-from raftq.frontend.envelope import QueueCipher
 from raftq.frontend.forwarding import Forwarder
 from raftq.frontend.openapi import openapi_document
 from raftq.frontend.rate_limit import RateLimiter
 from raftq.frontend.settings import FrontendSettings
-from raftq.frontend.sigv4 import REST_MAX_SKEW_S, HttpRequest, verify
 from raftq.frontend.usage import Usage
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -16,12 +16,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from raftq.common.clock import SystemClock
+from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
 from raftq.frontend.app import FRONTEND, Frontend, create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
-from raftq.frontend.envelope import Keyring
 from raftq.frontend.forwarding import Forwarder
 from raftq.frontend.rate_limit import Limit
 from raftq.frontend.settings import FrontendSettings

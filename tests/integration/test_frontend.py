@@ -26,7 +26,7 @@ from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
 from raftq.common.metadata_commands import AddGrant, CreatePrincipal
 from raftq.common.metadata_models import Grant
 from raftq.common.results import ReceiveResult
-from raftq.frontend.sigv4 import HttpRequest, sign
+from raftq.common.sigv4 import HttpRequest, sign
 from tests.integration.conftest import Deployment
 from tests.integration.up_process import start_frontend, wait_healthy
 

@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from raftq.common.sigv4 import HttpRequest, sign
 from raftq.frontend.openapi import openapi_document
-from raftq.frontend.sigv4 import HttpRequest, sign
 from tests.integration.conftest import Deployment
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from raftq.common.errors import InvalidParameter, RaftqError
 from raftq.common.metadata_api import KeyCredentials
+from raftq.common.sigv4 import SQS_MAX_SKEW_S
 from raftq.frontend.app import FRONTEND, Frontend
-from raftq.frontend.sigv4 import SQS_MAX_SKEW_S
 from raftq.frontend.sqs import message_actions as msg
 from raftq.frontend.sqs import move_task_actions as moves
 from raftq.frontend.sqs import query_protocol

@@ -15,7 +15,7 @@ from raftq.common.errors import (
     RaftqError,
     Throttled,
 )
-from raftq.frontend.sigv4 import SignatureDoesNotMatch
+from raftq.common.sigv4 import SignatureDoesNotMatch
 from raftq.frontend.sqs.errors import UnsupportedOperation, describe
 
 LEGACY = "AWS.SimpleQueueService."

@@ -4,6 +4,7 @@ One scheme serves both public APIs: the SQS-compatible API must accept what boto
 CLI send, and the native REST API uses the same signatures, so any AWS SDK signer, curl
 (`--aws-sigv4`) or the raftq SDK can call either. The service name in the credential scope is
 `sqs`; the region is whatever the client chose (it is only part of the scope).
+It sits in common/ because the SDK signs with it and the frontend verifies with it.
 
 Verification (pure: time and the secret lookup are inputs):
 1. Parse `Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<yyyymmdd>/<region>/<service>/

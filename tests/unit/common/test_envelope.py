@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from raftq.common.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey, overhead_bytes
 from raftq.common.errors import CorruptState
-from raftq.frontend.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey, overhead_bytes
 
 OLD, NEW = os.urandom(32), os.urandom(32)
 

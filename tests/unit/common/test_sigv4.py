@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftq.common.errors import Unauthenticated
-from raftq.frontend.sigv4 import (
+from raftq.common.sigv4 import (
     REST_MAX_SKEW_S,
     SQS_MAX_SKEW_S,
     HttpRequest,
