@@ -20,12 +20,13 @@ from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
-from raftq.frontend.app import FRONTEND, Frontend, create_app, metrics_app
+from raftq.frontend.app import create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
+from raftq.frontend.edge import FRONTEND
 from raftq.frontend.forwarding import Forwarder
 from raftq.frontend.rate_limit import Limit
+from raftq.frontend.service import Frontend
 from raftq.frontend.settings import FrontendSettings
-from raftq.frontend.sqs import server as sqs_server
 from raftq.frontend.usage import Usage
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
@@ -176,7 +177,6 @@ def build_app(settings: FrontendSettings) -> web.Application:
             usage.close()
 
     app = create_app(settings, connections)
-    sqs_server.add_routes(app)  # the SQS-compatible API
     if settings.metrics_listen is not None:
         host, _, port = settings.metrics_listen.rpartition(":")
 

@@ -24,8 +24,8 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_api import KeyCredentials
 from raftq.frontend import rest_models as m
-from raftq.frontend.app import Frontend, OpenedMessage
 from raftq.frontend.caches import QueueRoute
+from raftq.frontend.service import Frontend, OpenedMessage
 from raftq.frontend.sqs import message_attributes as attrs
 from raftq.frontend.sqs.checksums import md5_hex, md5_of_attributes
 from raftq.frontend.sqs.errors import BatchRequestTooLong, InvalidBatchEntryId, describe

@@ -27,7 +27,7 @@ from raftq.common.metadata_models import MessageMoveTask
 from raftq.common.metadata_results import MoveTaskResult
 from raftq.common.results import Failure
 from raftq.frontend import rest_models as m
-from raftq.frontend.app import Frontend, OpenedMessage
+from raftq.frontend.service import Frontend, OpenedMessage
 
 REPORT_EVERY_MS: Final = 1_000
 STALE_AFTER_MS: Final = 60_000

@@ -21,7 +21,7 @@ from raftq.common.metadata_commands import (
 from raftq.common.metadata_models import MessageMoveTask
 from raftq.common.metadata_results import MoveTaskResult
 from raftq.common.results import Failure, QueueStats
-from raftq.frontend.app import Frontend
+from raftq.frontend.service import Frontend
 from raftq.frontend.sqs.errors import ResourceNotFound
 from raftq.frontend.sqs.message_mover import STALE_AFTER_MS, MessageMover
 from raftq.frontend.sqs.names import name_of_arn, queue_arn

@@ -22,7 +22,7 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import Action, Grant
 from raftq.common.results import Failure
-from raftq.frontend.app import Frontend
+from raftq.frontend.service import Frontend
 from raftq.frontend.sqs.names import name_of_url, queue_arn
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext

@@ -21,7 +21,7 @@ from raftq.common.metadata_api import (
 from raftq.common.metadata_commands import SetRedriveAllowPolicy
 from raftq.common.metadata_models import Queue
 from raftq.common.results import Failure, QueueStats
-from raftq.frontend.app import Frontend, _queue_of
+from raftq.frontend.service import Frontend, queue_of
 from raftq.frontend.sqs import queue_attributes
 from raftq.frontend.sqs.errors import InvalidAttributeName
 from raftq.frontend.sqs.names import ACCOUNT_ID, checked_name, name_of_url
@@ -60,9 +60,9 @@ async def create_queue(
     if isinstance(result, Failure) and result.code == QueueAlreadyExists.code:
         await _check_same(f, name, fifo, given)
         return {"QueueUrl": r.queue_url(name)}
-    _queue_of(result)
+    queue_of(result)
     if parsed.redrive_allow_given and parsed.redrive_allow is not None:
-        _queue_of(
+        queue_of(
             await f.metadata.execute(
                 SetRedriveAllowPolicy(
                     now_ms=0, actor=c.principal_id, name=name, policy=parsed.redrive_allow
@@ -213,13 +213,13 @@ async def set_queue_attributes(
     parsed = queue_attributes.parse(given, fifo=route.queue.fifo, creating=False)
     changes = parsed.queue_changes()
     if parsed.changes:
-        _queue_of(
+        queue_of(
             await f.metadata.set_queue(
                 SetQueueRequest(actor=c.principal_id, name=name, changes=changes)
             )
         )
     if parsed.redrive_allow_given:
-        _queue_of(
+        queue_of(
             await f.metadata.execute(
                 SetRedriveAllowPolicy(
                     now_ms=0, actor=c.principal_id, name=name, policy=parsed.redrive_allow

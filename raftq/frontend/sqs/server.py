@@ -21,7 +21,8 @@ from aiohttp import web
 from raftq.common.errors import InvalidParameter, RaftqError
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.sigv4 import SQS_MAX_SKEW_S
-from raftq.frontend.app import FRONTEND, Frontend
+from raftq.frontend.edge import FRONTEND, signed_request
+from raftq.frontend.service import Frontend
 from raftq.frontend.sqs import message_actions as msg
 from raftq.frontend.sqs import move_task_actions as moves
 from raftq.frontend.sqs import query_protocol
@@ -120,7 +121,7 @@ async def serve(request: web.Request) -> web.Response:
     is_json = _is_json(request)
     try:
         frontend = request.app[FRONTEND]
-        caller = await frontend.authenticate(request, SQS_MAX_SKEW_S)
+        caller = await frontend.authenticate(await signed_request(request), SQS_MAX_SKEW_S)
         name, members = await (_json_request(request) if is_json else _query_request(request))
         action = ACTIONS.get(name)
         if action is None:
