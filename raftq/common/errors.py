@@ -214,6 +214,51 @@ class Unauthenticated(ClientError):
     code = "Unauthenticated"
 
 
+# --- client faults only the SQS protocol names ---------------------------------------------
+
+
+class UnsupportedOperation(ClientError):
+    """Raised when a request names an SQS action raftq does not serve."""
+
+    code = "UnsupportedOperation"
+
+
+class InvalidAction(ClientError):
+    """Raised when a query-protocol request names no action, or one SQS does not have."""
+
+    code = "InvalidAction"
+
+
+class InvalidAttributeName(ClientError):
+    """Raised when a queue or message attribute name is unknown or not allowed."""
+
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(ClientError):
+    """Raised when a queue attribute's value is malformed or out of range."""
+
+    code = "InvalidAttributeValue"
+
+
+class InvalidBatchEntryId(ClientError):
+    """Raised when a batch entry id is not 1-80 characters of A-Z, a-z, 0-9, '-' and '_'."""
+
+    code = "InvalidBatchEntryId"
+
+
+class BatchRequestTooLong(ClientError):
+    """Raised when the messages of one SendMessageBatch add up to more than a message may be."""
+
+    code = "BatchRequestTooLong"
+
+
+class ResourceNotFound(ClientError):
+    """Raised when a message move task handle or source names nothing that exists."""
+
+    code = "ResourceNotFoundException"
+
+
 # --- peer faults -------------------------------------------------------------------------------
 
 

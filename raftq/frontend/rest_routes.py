@@ -18,21 +18,12 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from raftq.common import limits
-from raftq.common.errors import (
-    AccessDenied,
-    ClientError,
-    InvalidParameter,
-    NotLeader,
-    PayloadTooLarge,
-    QueueNotFound,
-    RaftqError,
-    Throttled,
-    Unauthenticated,
-)
+from raftq.common.errors import InvalidParameter, PayloadTooLarge, RaftqError, Throttled
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.results import BatchResult
 from raftq.frontend import rest_models as m
 from raftq.frontend.edge import FRONTEND, signed_request
+from raftq.frontend.http_status import statuses_of
 from raftq.frontend.rest_attributes import queue_view
 from raftq.frontend.service import Frontend, SendOutcomeUnknown
 
@@ -44,20 +35,12 @@ _QUEUE_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 # --- errors -----------------------------------------------------------------------------------
 
-_STATUS: Final[tuple[tuple[type[RaftqError], int], ...]] = (
-    (Unauthenticated, 401),
-    (AccessDenied, 403),
-    (QueueNotFound, 404),
-    (PayloadTooLarge, 413),
-    (Throttled, 429),
-    (ClientError, 400),
-    (NotLeader, 503),
-    (RaftqError, 503),
-)
-
 
 def error_response(error: RaftqError) -> web.Response:
-    status = next(code for kind, code in _STATUS if isinstance(error, kind))
+    """`error` as the REST API answers it: an `ErrorView` with the status of http_status.py; a
+    send of unknown outcome names the idempotency key (or `entry=key` pairs) to retry with, a
+    throttled request says when to retry."""
+    status = statuses_of(error).rest
     retry_key = None
     if isinstance(error, SendOutcomeUnknown):
         retry_key = ",".join(f"{entry}={key}" for entry, key in error.retry_keys.items())

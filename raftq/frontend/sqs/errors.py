@@ -2,8 +2,9 @@
 
 Each error has a shape (the JSON `__type` after `com.amazonaws.sqs#`), a legacy query code
 (the JSON `x-amzn-query-error` header and the query protocol's `<Code>`), a fault (`Sender` when
-the caller is at fault) and an HTTP status. Errors not in the table keep their own code: raftq's
-codes for client faults were chosen to be SQS's where SQS has one.
+the caller is at fault) and an HTTP status, which comes from the frontend's one status table
+(raftq/frontend/http_status.py). Errors not in the table keep their own code: raftq's codes for
+client faults were chosen to be SQS's where SQS has one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from typing import Final
 from raftq.common.errors import (
     AccessDenied,
     BatchEntryIdsNotDistinct,
+    BatchRequestTooLong,
     ClientError,
     DeadLetterQueueInvalid,
     EmptyBatchRequest,
+    InvalidAction,
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    InvalidBatchEntryId,
     InvalidParameter,
     MessageNotInflight,
     MessageTooLarge,
@@ -29,54 +35,15 @@ from raftq.common.errors import (
     QueueNotFound,
     RaftqError,
     ReceiptHandleInvalid,
+    ResourceNotFound,
     Throttled,
     TooManyEntriesInBatch,
     Unauthenticated,
+    UnsupportedOperation,
 )
+from raftq.frontend.http_status import statuses_of
 
 _LEGACY_PREFIX: Final = "AWS.SimpleQueueService."
-
-
-class UnsupportedOperation(ClientError):
-    """Raised when a request names an SQS action raftq does not serve."""
-
-    code = "UnsupportedOperation"
-
-
-class InvalidAction(ClientError):
-    """Raised when a query-protocol request names no action, or one SQS does not have."""
-
-    code = "InvalidAction"
-
-
-class InvalidAttributeName(ClientError):
-    """Raised when a queue or message attribute name is unknown or not allowed."""
-
-    code = "InvalidAttributeName"
-
-
-class InvalidAttributeValue(ClientError):
-    """Raised when a queue attribute's value is malformed or out of range."""
-
-    code = "InvalidAttributeValue"
-
-
-class InvalidBatchEntryId(ClientError):
-    """Raised when a batch entry id is not 1-80 characters of A-Z, a-z, 0-9, '-' and '_'."""
-
-    code = "InvalidBatchEntryId"
-
-
-class BatchRequestTooLong(ClientError):
-    """Raised when the messages of one SendMessageBatch add up to more than a message may be."""
-
-    code = "BatchRequestTooLong"
-
-
-class ResourceNotFound(ClientError):
-    """Raised when a message move task handle or source names nothing that exists."""
-
-    code = "ResourceNotFoundException"
 
 
 @dataclass(frozen=True)
@@ -88,56 +55,55 @@ class SqsError:
     message: str
 
 
-# error class -> (shape, legacy code, HTTP status)
-_TABLE: Final[tuple[tuple[type[RaftqError], str, str, int], ...]] = (
-    (QueueNotFound, "QueueDoesNotExist", _LEGACY_PREFIX + "NonExistentQueue", 400),
-    (QueueAlreadyExists, "QueueNameExists", "QueueAlreadyExists", 400),
-    (PurgeQueueInProgress, "PurgeQueueInProgress", _LEGACY_PREFIX + "PurgeQueueInProgress", 403),
-    (OverLimit, "OverLimit", "OverLimit", 403),
-    (MessageNotInflight, "MessageNotInflight", _LEGACY_PREFIX + "MessageNotInflight", 400),
-    (ReceiptHandleInvalid, "ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 400),
+# error class -> (shape, legacy code)
+_TABLE: Final[tuple[tuple[type[RaftqError], str, str], ...]] = (
+    (QueueNotFound, "QueueDoesNotExist", _LEGACY_PREFIX + "NonExistentQueue"),
+    (QueueAlreadyExists, "QueueNameExists", "QueueAlreadyExists"),
+    (PurgeQueueInProgress, "PurgeQueueInProgress", _LEGACY_PREFIX + "PurgeQueueInProgress"),
+    (OverLimit, "OverLimit", "OverLimit"),
+    (MessageNotInflight, "MessageNotInflight", _LEGACY_PREFIX + "MessageNotInflight"),
+    (ReceiptHandleInvalid, "ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
     (
         BatchEntryIdsNotDistinct,
         "BatchEntryIdsNotDistinct",
         _LEGACY_PREFIX + "BatchEntryIdsNotDistinct",
-        400,
     ),
-    (BatchRequestTooLong, "BatchRequestTooLong", _LEGACY_PREFIX + "BatchRequestTooLong", 400),
-    (EmptyBatchRequest, "EmptyBatchRequest", _LEGACY_PREFIX + "EmptyBatchRequest", 400),
-    (InvalidBatchEntryId, "InvalidBatchEntryId", _LEGACY_PREFIX + "InvalidBatchEntryId", 400),
+    (BatchRequestTooLong, "BatchRequestTooLong", _LEGACY_PREFIX + "BatchRequestTooLong"),
+    (EmptyBatchRequest, "EmptyBatchRequest", _LEGACY_PREFIX + "EmptyBatchRequest"),
+    (InvalidBatchEntryId, "InvalidBatchEntryId", _LEGACY_PREFIX + "InvalidBatchEntryId"),
     (
         TooManyEntriesInBatch,
         "TooManyEntriesInBatchRequest",
         _LEGACY_PREFIX + "TooManyEntriesInBatchRequest",
-        400,
     ),
-    (UnsupportedOperation, "UnsupportedOperation", _LEGACY_PREFIX + "UnsupportedOperation", 400),
-    (ResourceNotFound, "ResourceNotFoundException", "ResourceNotFoundException", 404),
-    (MoveTaskNotFound, "ResourceNotFoundException", "ResourceNotFoundException", 404),
-    (InvalidAttributeName, "InvalidAttributeName", "InvalidAttributeName", 400),
-    (InvalidAttributeValue, "InvalidAttributeValue", "InvalidAttributeValue", 400),
-    (DeadLetterQueueInvalid, "InvalidParameterValue", "InvalidParameterValue", 400),
-    (MessageTooLarge, "InvalidParameterValue", "InvalidParameterValue", 400),
-    (PayloadTooLarge, "InvalidParameterValue", "InvalidParameterValue", 400),
-    (MissingParameter, "MissingParameter", "MissingParameter", 400),
-    (InvalidAction, "InvalidAction", "InvalidAction", 400),
-    (AccessDenied, "AccessDenied", "AccessDenied", 403),
-    (Throttled, "RequestThrottled", "RequestThrottled", 403),
+    (UnsupportedOperation, "UnsupportedOperation", _LEGACY_PREFIX + "UnsupportedOperation"),
+    (ResourceNotFound, "ResourceNotFoundException", "ResourceNotFoundException"),
+    (MoveTaskNotFound, "ResourceNotFoundException", "ResourceNotFoundException"),
+    (InvalidAttributeName, "InvalidAttributeName", "InvalidAttributeName"),
+    (InvalidAttributeValue, "InvalidAttributeValue", "InvalidAttributeValue"),
+    (DeadLetterQueueInvalid, "InvalidParameterValue", "InvalidParameterValue"),
+    (MessageTooLarge, "InvalidParameterValue", "InvalidParameterValue"),
+    (PayloadTooLarge, "InvalidParameterValue", "InvalidParameterValue"),
+    (MissingParameter, "MissingParameter", "MissingParameter"),
+    (InvalidAction, "InvalidAction", "InvalidAction"),
+    (AccessDenied, "AccessDenied", "AccessDenied"),
+    (Throttled, "RequestThrottled", "RequestThrottled"),
 )
 
 
 def describe(error: RaftqError) -> SqsError:
-    for kind, shape, legacy, status in _TABLE:
+    status = statuses_of(error).sqs
+    for kind, shape, legacy in _TABLE:
         if isinstance(error, kind):
             return SqsError(shape, legacy, "Sender", status, error.message)
     if isinstance(error, Unauthenticated):
-        # SignatureDoesNotMatch, RequestExpired, InvalidClientTokenId: AWS answers 403.
+        # SignatureDoesNotMatch, RequestExpired, InvalidClientTokenId keep their own codes.
         code = error.code if error.code != Unauthenticated.code else "MissingAuthenticationToken"
-        return SqsError(code, code, "Sender", 403, error.message)
+        return SqsError(code, code, "Sender", status, error.message)
     if isinstance(error, InvalidParameter):
         return SqsError(
-            "InvalidParameterValue", "InvalidParameterValue", "Sender", 400, error.message
+            "InvalidParameterValue", "InvalidParameterValue", "Sender", status, error.message
         )
     if isinstance(error, ClientError):
-        return SqsError(error.code, error.code, "Sender", 400, error.message)
-    return SqsError("ServiceUnavailable", "ServiceUnavailable", "Receiver", 503, error.message)
+        return SqsError(error.code, error.code, "Sender", status, error.message)
+    return SqsError("ServiceUnavailable", "ServiceUnavailable", "Receiver", status, error.message)

@@ -13,7 +13,9 @@ from typing import Any, Final
 from raftq.common import limits
 from raftq.common.errors import (
     BatchEntryIdsNotDistinct,
+    BatchRequestTooLong,
     EmptyBatchRequest,
+    InvalidBatchEntryId,
     InvalidMessageContents,
     InvalidParameter,
     MessageNotInflight,
@@ -28,7 +30,7 @@ from raftq.frontend.caches import QueueRoute
 from raftq.frontend.service import Frontend, OpenedMessage
 from raftq.frontend.sqs import message_attributes as attrs
 from raftq.frontend.sqs.checksums import md5_hex, md5_of_attributes
-from raftq.frontend.sqs.errors import BatchRequestTooLong, InvalidBatchEntryId, describe
+from raftq.frontend.sqs.errors import describe
 from raftq.frontend.sqs.names import name_of_url, queue_arn
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext

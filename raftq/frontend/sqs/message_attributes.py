@@ -10,9 +10,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from raftq.common.errors import InvalidParameter
+from raftq.common.errors import InvalidAttributeName, InvalidParameter
 from raftq.frontend import rest_models as m
-from raftq.frontend.sqs.errors import InvalidAttributeName
 
 MAX_ATTRIBUTES: Final = 10
 _NAME: Final = re.compile(r"^[A-Za-z0-9_-](?:[A-Za-z0-9_.-]{0,254}[A-Za-z0-9_-])?$")

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from raftq.common import commands as backend
 from raftq.common import limits
-from raftq.common.errors import InvalidParameter
+from raftq.common.errors import InvalidParameter, ResourceNotFound
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.metadata_commands import (
     CancelMessageMoveTask,
@@ -22,7 +22,6 @@ from raftq.common.metadata_models import MessageMoveTask
 from raftq.common.metadata_results import MoveTaskResult
 from raftq.common.results import Failure, QueueStats
 from raftq.frontend.service import Frontend
-from raftq.frontend.sqs.errors import ResourceNotFound
 from raftq.frontend.sqs.message_mover import STALE_AFTER_MS, MessageMover
 from raftq.frontend.sqs.names import name_of_arn, queue_arn
 from raftq.frontend.sqs.params import Params

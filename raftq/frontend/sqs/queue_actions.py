@@ -11,7 +11,12 @@ import json
 from typing import Any, Final
 
 from raftq.common import commands as backend
-from raftq.common.errors import InvalidParameter, QueueAlreadyExists, QueueNotFound
+from raftq.common.errors import (
+    InvalidAttributeName,
+    InvalidParameter,
+    QueueAlreadyExists,
+    QueueNotFound,
+)
 from raftq.common.metadata_api import (
     CreateQueueRequest,
     DeleteQueueRequest,
@@ -23,7 +28,6 @@ from raftq.common.metadata_models import Queue
 from raftq.common.results import Failure, QueueStats
 from raftq.frontend.service import Frontend, queue_of
 from raftq.frontend.sqs import queue_attributes
-from raftq.frontend.sqs.errors import InvalidAttributeName
 from raftq.frontend.sqs.names import ACCOUNT_ID, checked_name, name_of_url
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.queue_access_actions import may_see, policy_of, visible_to

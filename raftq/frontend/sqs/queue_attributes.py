@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from raftq.common import limits
+from raftq.common.errors import InvalidAttributeName, InvalidAttributeValue
 from raftq.common.metadata_models import Queue, RedriveAllowPolicy
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import QueueStats
-from raftq.frontend.sqs.errors import InvalidAttributeName, InvalidAttributeValue
 from raftq.frontend.sqs.names import name_of_arn, queue_arn
 
 # SQS name -> (raftq field, SQS unit in raftq units, lowest, highest) for the integer attributes.

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from raftq.common.errors import InvalidParameter, RaftqError
+from raftq.common.errors import InvalidAction, InvalidParameter, RaftqError, UnsupportedOperation
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.sigv4 import SQS_MAX_SKEW_S
 from raftq.frontend.edge import FRONTEND, signed_request
@@ -28,7 +28,7 @@ from raftq.frontend.sqs import move_task_actions as moves
 from raftq.frontend.sqs import query_protocol
 from raftq.frontend.sqs import queue_access_actions as access
 from raftq.frontend.sqs import queue_actions as queues
-from raftq.frontend.sqs.errors import InvalidAction, SqsError, UnsupportedOperation, describe
+from raftq.frontend.sqs.errors import SqsError, describe
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext
 

@@ -14,9 +14,10 @@ from raftq.common.errors import (
     QueueNotFound,
     RaftqError,
     Throttled,
+    UnsupportedOperation,
 )
 from raftq.common.sigv4 import SignatureDoesNotMatch
-from raftq.frontend.sqs.errors import UnsupportedOperation, describe
+from raftq.frontend.sqs.errors import describe
 
 LEGACY = "AWS.SimpleQueueService."
 

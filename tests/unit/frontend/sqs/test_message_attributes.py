@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from raftq.common.errors import InvalidParameter
+from raftq.common.errors import InvalidAttributeName, InvalidParameter
 from raftq.frontend.sqs import message_attributes as attrs
-from raftq.frontend.sqs.errors import InvalidAttributeName
 
 
 def test_every_data_type_with_custom_labels_round_trips() -> None:

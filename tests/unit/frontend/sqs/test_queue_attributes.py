@@ -7,9 +7,13 @@ import json
 
 import pytest
 
-from raftq.common.errors import InvalidParameter, QueueNotFound
+from raftq.common.errors import (
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    InvalidParameter,
+    QueueNotFound,
+)
 from raftq.frontend.sqs import queue_attributes
-from raftq.frontend.sqs.errors import InvalidAttributeName, InvalidAttributeValue
 
 ARN = "arn:aws:sqs:us-east-1:000000000000:dlq"
 
