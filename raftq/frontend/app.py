@@ -700,7 +700,7 @@ def _routes() -> list[tuple[str, str, Handler]]:
             for s in result.sent
         }
         failed = [
-            m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message)
+            m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message, field=x.field)
             for x in result.failed
         ]
         return _json(m.SentBatchView(sent=sent, failed=failed))
@@ -776,7 +776,8 @@ def _check_path(request: web.Request) -> None:
 
 def _batch(result: BatchResult) -> web.Response:
     failed = [
-        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message) for x in result.failed
+        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message, field=x.field)
+        for x in result.failed
     ]
     return _json(m.BatchView(succeeded=list(result.succeeded), failed=failed))
 
