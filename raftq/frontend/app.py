@@ -39,6 +39,7 @@ from raftq.common.errors import (
     RaftqError,
     Throttled,
     Unauthenticated,
+    error_from_code,
 )
 from raftq.common.metadata_api import (
     CreateQueueRequest,
@@ -675,9 +676,9 @@ def _routes() -> list[tuple[str, str, Handler]]:
                 "Idempotency-Key must be 1-128 printable characters", field="Idempotency-Key"
             )
         result, _ = await f.send(c, r.match_info["name"], [entry], key)
-        if result.failed:
+        if result.failed:  # the entry's own error, as a batch answers it
             failure = result.failed[0]
-            raise InvalidParameter(failure.message, field=failure.code)
+            raise error_from_code(failure.code, failure.message, field=failure.field)
         sent = result.sent[0]
         view = m.SentView(
             message_id=sent.message_id,
