@@ -9,38 +9,52 @@
 
 Requests are signed with SigV4 (raftq.common.sigv4). A send always carries an idempotency key
 (the caller's, or one drawn for it), and every retry of it reuses that key, so a send retried
-after a timeout or a 503 is stored once. Receives retry with the same attempt id for the same
-reason. Errors come back as `RaftqApiError` with the service's code, message and field.
+after a timeout or a 503 is stored once; so does every entry of a batch. Receives retry with the
+same attempt id for the same reason. Errors come back as `RaftqApiError` with the service's
+code, message and field.
+
+Concurrent `send()` calls of one client to one queue are joined into batch requests
+(send_coalescer.py): each still returns its own message's id once it is committed, or raises its
+own error. `send_linger_ms=0` turns that off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
-import aiohttp
+from raftq.client.batch_entries import (
+    EntryResult,
+    SendEntry,
+    check_entry_count,
+    check_send_batch,
+    send_payload,
+    sent_outcomes,
+)
+from raftq.client.errors import InvalidRequest, RaftqApiError
+from raftq.client.send_coalescer import SendCoalescer
+from raftq.client.transport import RETRY_STATUSES, Transport
+from raftq.common import limits
 
-from raftq.common.sigv4 import HttpRequest, sign
+__all__ = [
+    "RETRY_STATUSES",
+    "AsyncClient",
+    "Client",
+    "EntryResult",
+    "InvalidRequest",
+    "Message",
+    "RaftqApiError",
+    "SendEntry",
+]
 
-RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 T = TypeVar("T")
-
-
-class RaftqApiError(Exception):
-    """Raised when the service refuses a request; `status`, `code`, `field` say why."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(f"{status} {code}: {message}" + (f" ({field})" if field else ""))
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,11 @@ class Message:
 
 
 class AsyncClient:
+    """The asyncio client. `batch_max_entries` and `max_request_bytes` must not exceed the
+    frontend's `batch_max` (10 by default) and request body limit (2 MiB by default);
+    `send_linger_ms` is the longest a `send()` waits for others to join its batch (0: every
+    send is a request of its own)."""
+
     def __init__(
         self,
         endpoint: str,
@@ -66,17 +85,40 @@ class AsyncClient:
         region: str = "us-east-1",
         timeout_s: float = 30.0,
         retries: int = 4,
+        send_linger_ms: float = 2.0,
+        batch_max_entries: int = 10,
+        max_request_bytes: int = 2 << 20,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the endpoint must be http(s)://host:port, not {endpoint!r}")
-        self._endpoint = endpoint.rstrip("/")
-        self._host = parts.netloc
-        self._key = (access_key_id, secret_access_key)
-        self._region = region
-        self._timeout_s = timeout_s
-        self._retries = retries
-        self._session: aiohttp.ClientSession | None = None
+        if send_linger_ms < 0:
+            raise ValueError(f"send_linger_ms must be >= 0, not {send_linger_ms}")
+        if not 1 <= batch_max_entries <= limits.BATCH_ENTRIES_MAX:
+            most = limits.BATCH_ENTRIES_MAX
+            raise ValueError(f"batch_max_entries must be 1 to {most}, not {batch_max_entries}")
+        if max_request_bytes < 1_024:
+            raise ValueError(f"max_request_bytes must be >= 1024, not {max_request_bytes}")
+        self._transport = Transport(
+            endpoint.rstrip("/"),
+            parts.netloc,
+            (access_key_id, secret_access_key),
+            region=region,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
+        self._call = self._transport.call
+        self._batch_max_entries = batch_max_entries
+        self._max_request_bytes = max_request_bytes
+        self._coalescer: SendCoalescer | None = None
+        if send_linger_ms > 0:
+            self._coalescer = SendCoalescer(
+                self._post_batch,
+                self._post_one,
+                linger_s=send_linger_ms / 1000,
+                max_entries=batch_max_entries,
+                max_request_bytes=max_request_bytes,
+            )
 
     @classmethod
     def from_env(cls) -> AsyncClient:
@@ -89,9 +131,10 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Send the sends that wait for company, wait for them, and close the connections."""
+        if self._coalescer is not None:
+            await self._coalescer.close()
+        await self._transport.close()
 
     # --- queues --------------------------------------------------------------------------------
 
@@ -138,16 +181,51 @@ class AsyncClient:
         group_id: str | None = None,
         priority: int = 0,
     ) -> dict[str, Any]:
-        """Send one message; returns `{message_id, sequence_number, duplicate}`."""
-        payload: dict[str, Any] = _body_field(body)
-        payload |= {"attributes": attributes or {}, "priority": priority}
-        if delay_s is not None:
-            payload["delay_s"] = delay_s
-        if group_id is not None:
-            payload["group_id"] = group_id
-        key = idempotency_key or secrets.token_urlsafe(16)
+        """Send one message; returns `{message_id, sequence_number, duplicate}` once it is
+        committed. Concurrent sends to one queue may share a batch request (see the class)."""
+        payload = send_payload(
+            SendEntry(body, idempotency_key, attributes, delay_s, group_id, priority)
+        )
+        if self._coalescer is None:
+            return await self._post_one(queue, payload)
+        return await self._coalescer.send(queue, payload)
+
+    async def send_batch(
+        self, queue: str, entries: Sequence[str | bytes | SendEntry]
+    ) -> list[EntryResult]:
+        """Send up to `batch_max_entries` messages in one request; returns each entry's outcome
+        in entry order (a refused entry does not stop the others). Raises `RaftqApiError` when
+        the request as a whole fails, `InvalidRequest` before sending an empty or oversized one.
+        The SDK's retries resend each entry with its dedup id; to retry a batch yourself after
+        an unknown outcome, give each `SendEntry` its own `idempotency_key`."""
+        check_entry_count(queue, "entries", len(entries), self._batch_max_entries)
+        messages = [e if isinstance(e, SendEntry) else SendEntry(e) for e in entries]
+        payloads = [send_payload(message) for message in messages]
+        check_send_batch(queue, messages, payloads, self._max_request_bytes)
+        answer = await self._post_batch(
+            queue, [{"id": str(position), **p} for position, p in enumerate(payloads)]
+        )
+        return [
+            EntryResult(
+                idempotency_key=payload["dedup_id"],
+                sent=None if isinstance(outcome, RaftqApiError) else outcome,
+                error=outcome if isinstance(outcome, RaftqApiError) else None,
+            )
+            for payload, outcome in zip(payloads, sent_outcomes(answer, len(payloads)), strict=True)
+        ]
+
+    async def _post_one(self, queue: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in payload.items() if k != "dedup_id"}
         return await self._call(
-            "POST", f"/v1/queues/{quote(queue)}/messages", payload, headers={"Idempotency-Key": key}
+            "POST",
+            f"/v1/queues/{quote(queue)}/messages",
+            body,
+            headers={"Idempotency-Key": payload["dedup_id"]},
+        )
+
+    async def _post_batch(self, queue: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._call(
+            "POST", f"/v1/queues/{quote(queue)}/messages:batch", {"entries": entries}
         )
 
     async def receive(
@@ -186,11 +264,20 @@ class AsyncClient:
             "DELETE", f"/v1/queues/{quote(queue)}/messages/{quote(receipt_handle, safe='')}"
         )
 
-    async def delete_batch(self, queue: str, receipt_handles: list[str]) -> dict[str, Any]:
+    async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> dict[str, Any]:
+        """Delete up to `batch_max_entries` messages in one request; returns
+        `{succeeded: [entry ids], failed: [{id, code, message, field, receipt_handle}]}`, where
+        entry `d<i>` is `receipt_handles[i]`. Raises `InvalidRequest` for an empty or too long
+        list."""
+        check_entry_count(queue, "receipt_handles", len(receipt_handles), self._batch_max_entries)
         entries = [{"id": f"d{i}", "receipt_handle": h} for i, h in enumerate(receipt_handles)]
-        return await self._call(
+        answer = await self._call(
             "POST", f"/v1/queues/{quote(queue)}/messages:delete", {"entries": entries}
         )
+        handles = {entry["id"]: entry["receipt_handle"] for entry in entries}
+        for failure in answer.get("failed") or []:
+            failure["receipt_handle"] = handles.get(failure.get("id", ""))
+        return answer
 
     async def change_visibility(
         self, queue: str, receipt_handle: str, timeout_s: int
@@ -200,68 +287,10 @@ class AsyncClient:
             "POST", f"/v1/queues/{quote(queue)}/messages:visibility", {"entries": [entry]}
         )
 
-    # --- transport -----------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        query: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        extra_timeout_s: float = 0,
-    ) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        payload = b"" if body is None else json.dumps(body).encode()
-        query_string = urlencode(query or {}, quote_via=quote)
-        plain = {"Host": self._host, "Content-Type": "application/json", **(headers or {})}
-        url = self._endpoint + path + (f"?{query_string}" if query_string else "")
-        timeout = aiohttp.ClientTimeout(total=self._timeout_s + extra_timeout_s)
-        for attempt in range(self._retries + 1):
-            signed = sign(
-                HttpRequest(method, path, query_string, plain, payload),
-                *self._key,
-                datetime.now(UTC),
-                region=self._region,
-            )
-            try:
-                async with self._session.request(
-                    method, url, data=payload, headers={**plain, **signed}, timeout=timeout
-                ) as answer:
-                    text = await answer.text()
-                    status = answer.status
-                    retry_after = answer.headers.get("Retry-After")
-            except (aiohttp.ClientError, TimeoutError) as error:
-                if attempt == self._retries:
-                    raise RaftqApiError(
-                        0, "Unreachable", str(error) or type(error).__name__
-                    ) from None
-                await asyncio.sleep(0.1 * 2**attempt)
-                continue
-            if status < 300:
-                return _json_object(text)  # a JSON object, or {} for an empty answer
-            error_body = _json_object(text)
-            if status in RETRY_STATUSES and attempt < self._retries:
-                wait = (
-                    float(retry_after)
-                    if retry_after and retry_after.isdigit()
-                    else 0.1 * 2**attempt
-                )
-                await asyncio.sleep(min(wait, 5.0))
-                continue
-            raise RaftqApiError(
-                status,
-                error_body.get("code", "Error"),
-                error_body.get("message", text),
-                error_body.get("field"),
-            )
-        raise AssertionError("unreachable")
-
 
 class Client:
-    """The blocking client: an `AsyncClient` driven on a private event loop thread."""
+    """The blocking client: an `AsyncClient` driven on a private event loop thread, so sends
+    made at the same time from several threads share batch requests as they would there."""
 
     def __init__(
         self, endpoint: str, access_key_id: str, secret_access_key: str, **options: Any
@@ -312,7 +341,12 @@ class Client:
     def delete(self, queue: str, receipt_handle: str) -> None:
         self._run(self._client.delete(queue, receipt_handle))
 
-    def delete_batch(self, queue: str, receipt_handles: list[str]) -> dict[str, Any]:
+    def send_batch(
+        self, queue: str, entries: Sequence[str | bytes | SendEntry]
+    ) -> list[EntryResult]:
+        return self._run(self._client.send_batch(queue, entries))
+
+    def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> dict[str, Any]:
         return self._run(self._client.delete_batch(queue, receipt_handles))
 
 
@@ -322,12 +356,6 @@ def _env_credentials() -> tuple[str, str, str]:
     if missing:
         raise ValueError(f"set {', '.join(missing)} (raftq up writes them to client.env)")
     return os.environ[names[0]], os.environ[names[1]], os.environ[names[2]]
-
-
-def _body_field(body: str | bytes) -> dict[str, Any]:
-    if isinstance(body, str):
-        return {"body": body}
-    return {"body_base64": base64.b64encode(body).decode()}
 
 
 def _message(raw: dict[str, Any]) -> Message:
@@ -342,12 +370,3 @@ def _message(raw: dict[str, Any]) -> Message:
         group_id=raw.get("group_id"),
         sequence_number=raw["sequence_number"],
     )
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    """The JSON object `text` holds, or {}."""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

@@ -185,6 +185,7 @@ class BatchEntryFailure(RestModel):
     id: str
     code: str
     message: str
+    field: str | None = Field(default=None, description="the entry's field at fault")
 
 
 class SentBatchView(RestModel):

@@ -18,7 +18,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from raftq.common import limits
-from raftq.common.errors import InvalidParameter, PayloadTooLarge, RaftqError, Throttled
+from raftq.common.errors import (
+    InvalidParameter,
+    PayloadTooLarge,
+    RaftqError,
+    Throttled,
+    error_from_code,
+)
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.results import BatchResult
 from raftq.frontend import rest_models as m
@@ -79,7 +85,8 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 
 def _batch(result: BatchResult) -> web.Response:
     failed = [
-        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message) for x in result.failed
+        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message, field=x.field)
+        for x in result.failed
     ]
     return _json(m.BatchView(succeeded=list(result.succeeded), failed=failed))
 
@@ -144,9 +151,9 @@ async def send_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respon
             "Idempotency-Key must be 1-128 printable characters", field="Idempotency-Key"
         )
     result, _ = await f.send(c, r.match_info["name"], [entry], key)
-    if result.failed:
+    if result.failed:  # the entry's own error, as a batch answers it
         failure = result.failed[0]
-        raise InvalidParameter(failure.message, field=failure.code)
+        raise error_from_code(failure.code, failure.message, field=failure.field)
     sent = result.sent[0]
     view = m.SentView(
         message_id=sent.message_id,
@@ -170,7 +177,8 @@ async def send_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
         for s in result.sent
     }
     failed = [
-        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message) for x in result.failed
+        m.BatchEntryFailure(id=x.entry_id, code=x.code, message=x.message, field=x.field)
+        for x in result.failed
     ]
     return _json(m.SentBatchView(sent=sent, failed=failed))
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import pytest
 
-from raftq.client.sdk import AsyncClient, Client, RaftqApiError
+from raftq.client.sdk import AsyncClient, Client, InvalidRequest, RaftqApiError, SendEntry
 from tests.integration.conftest import Deployment
 
 pytestmark = pytest.mark.integration
@@ -112,3 +115,117 @@ def test_the_data_commands(deployment: Deployment) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert no_env.returncode == 1 and "RAFTQ_ENDPOINT" in no_env.stderr
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+async def _requests_served(deployment: Deployment, route: str) -> int:
+    """How many requests of `route` the frontend answered, from its Prometheus counter."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(deployment.env["RAFTQ_FRONTEND_METRICS"]) as answer,
+    ):
+        text = await answer.text()
+    pattern = re.compile(r"^raftq_frontend_requests_total\{(.*)\} (\S+)$")
+    total = 0.0
+    for line in text.splitlines():
+        found = pattern.match(line)
+        if found and f'route="{route}"' in found.group(1):
+            total += float(found.group(2))
+    return int(total)
+
+
+BATCH_ROUTE = "POST /v1/queues/{name}/messages:batch"
+SEND_ROUTE = "POST /v1/queues/{name}/messages"
+
+
+async def test_concurrent_sends_share_batch_requests_and_each_gets_its_own_id(
+    deployment: Deployment,
+) -> None:
+    async with AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as client:
+        await client.create_queue("sdk-join")
+        batches = await _requests_served(deployment, BATCH_ROUTE)
+        singles = await _requests_served(deployment, SEND_ROUTE)
+        bodies = [f"m{n}" for n in range(20)]
+        sent = await asyncio.gather(*(client.send("sdk-join", body) for body in bodies))
+        assert await _requests_served(deployment, BATCH_ROUTE) - batches == 2
+        assert await _requests_served(deployment, SEND_ROUTE) == singles
+        received: dict[str, str] = {}
+        while len(received) < 20:
+            messages = await client.receive("sdk-join", max_messages=10, wait_s=2)
+            received |= {m.message_id: m.body or "" for m in messages}
+            await client.delete_batch("sdk-join", [m.receipt_handle for m in messages])
+        assert [received[s["message_id"]] for s in sent] == bodies  # each caller, its message
+
+
+async def test_a_refused_send_raises_for_its_caller_only(deployment: Deployment) -> None:
+    async with AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as client:
+        await client.create_queue("sdk-join.fifo", fifo=True, max_message_bytes=1_024)
+        batches = await _requests_served(deployment, BATCH_ROUTE)
+        results = await asyncio.gather(
+            client.send("sdk-join.fifo", "a", group_id="g"),
+            client.send("sdk-join.fifo", "no group"),  # refused by the backend, as an entry
+            client.send("sdk-join.fifo", "x" * 2_000, group_id="g"),  # refused by the frontend
+            client.send("sdk-join.fifo", "d", group_id="g"),
+            return_exceptions=True,
+        )
+        assert await _requests_served(deployment, BATCH_ROUTE) - batches == 1
+        no_group, too_big = results[1], results[2]
+        assert isinstance(no_group, RaftqApiError)
+        assert (no_group.code, no_group.field) == ("MissingParameter", "group_id")
+        assert isinstance(too_big, RaftqApiError) and too_big.status == 413
+        [first, last] = [r for r in results if isinstance(r, dict)]
+        assert first["sequence_number"] < last["sequence_number"]  # committed in call order
+        messages = await client.receive("sdk-join.fifo", max_messages=10)
+        assert [m.body for m in messages] == ["a", "d"]
+
+
+async def test_send_batch_answers_per_entry_and_a_retry_stores_nothing_twice(
+    deployment: Deployment,
+) -> None:
+    async with AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as client:
+        await client.create_queue("sdk-batch")
+        entries = [SendEntry(f"m{n}", idempotency_key=f"batch-{n}") for n in range(10)]
+        first = await client.send_batch("sdk-batch", entries)
+        again = await client.send_batch("sdk-batch", entries)
+        assert all(r.ok for r in first + again)
+        assert [r.message_id for r in again] == [r.message_id for r in first]
+        assert [r.result()["duplicate"] for r in again] == [True] * 10
+        assert (await client.get_queue("sdk-batch"))["counts"]["visible"] == 10
+        await client.create_queue("sdk-batch.fifo", fifo=True)
+        mixed = await client.send_batch(
+            "sdk-batch.fifo", [SendEntry("ok", group_id="g"), SendEntry("no group")]
+        )
+        assert mixed[0].ok and mixed[1].error is not None
+        assert (mixed[1].error.code, mixed[1].error.field) == ("MissingParameter", "group_id")
+        with pytest.raises(InvalidRequest) as too_many:
+            await client.send_batch("sdk-batch", ["m"] * 11)
+        assert too_many.value.field == "entries" and "sdk-batch" in too_many.value.message
+
+
+def test_the_blocking_client_batches_and_joins_sends_from_threads(
+    deployment: Deployment,
+) -> None:
+    with Client(deployment.endpoint, deployment.key_id, deployment.secret) as client:
+        client.create_queue("sdk-sync-batch")
+        results = client.send_batch("sdk-sync-batch", ["a", b"\x01b"])
+        assert all(r.ok for r in results)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            sent = list(pool.map(lambda n: client.send("sdk-sync-batch", f"t{n}"), range(16)))
+        assert len({s["message_id"] for s in sent}) == 16
+        messages = client.receive("sdk-sync-batch", max_messages=10)
+        answer = client.delete_batch("sdk-sync-batch", [m.receipt_handle for m in messages])
+        assert len(answer["succeeded"]) == len(messages) and answer["failed"] == []
+
+
+async def test_a_linger_of_zero_sends_each_message_alone(deployment: Deployment) -> None:
+    async with AsyncClient(
+        deployment.endpoint, deployment.key_id, deployment.secret, send_linger_ms=0
+    ) as client:
+        await client.create_queue("sdk-alone")
+        batches = await _requests_served(deployment, BATCH_ROUTE)
+        singles = await _requests_served(deployment, SEND_ROUTE)
+        await asyncio.gather(*(client.send("sdk-alone", f"m{n}") for n in range(5)))
+        assert await _requests_served(deployment, SEND_ROUTE) - singles == 5
+        assert await _requests_served(deployment, BATCH_ROUTE) == batches

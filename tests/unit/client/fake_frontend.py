@@ -1,0 +1,178 @@
+"""A small stand-in for the frontend's message routes, on a real aiohttp server, that records
+every request: it validates bodies with the real REST models and answers in the real shapes,
+so the SDK's batching can be tested without starting a cluster (tests/integration/test_sdk.py
+runs the same calls against a real `raftq up`).
+
+Bodies steer it: `fail` is refused as an entry (400, field `body`), `hold` is held until
+`release` is set; a body over `max_message_bytes` refuses the whole request (413), as the real
+frontend does; the queue `missing` does not exist (404). `lose_answers` makes it store a batch
+and then answer 503, as a frontend whose backend committed after its deadline does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pydantic import BaseModel, ValidationError
+
+from raftq.frontend import rest_models as m
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass
+class Request:
+    route: str  # "one", "batch" or "delete"
+    queue: str
+    bodies: list[str]
+    at_s: float  # loop time of arrival
+
+
+@dataclass
+class FakeFrontend:
+    max_message_bytes: int = 1_024
+    lose_answers: int = 0
+    requests: list[Request] = field(default_factory=list)
+    stored: dict[str, list[str]] = field(default_factory=dict)  # queue -> bodies, commit order
+    ids: dict[str, str] = field(default_factory=dict)  # body -> message id
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    endpoint: str = ""
+    _dedup: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+
+    def batches(self) -> list[int]:
+        """The number of messages of each request, in arrival order."""
+        return [len(r.bodies) for r in self.requests]
+
+    async def start(self) -> TestServer:
+        app = web.Application()
+        app.router.add_post("/v1/queues/{name}/messages", self._one)
+        app.router.add_post("/v1/queues/{name}/messages:batch", self._batch)
+        app.router.add_post("/v1/queues/{name}/messages:delete", self._delete)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        self.endpoint = str(server.make_url("")).rstrip("/")
+        return server
+
+    async def _one(self, request: web.Request) -> web.Response:
+        body = _parse(m.SendBody, await request.read())
+        if isinstance(body, web.Response):
+            return body
+        queue = request.match_info["name"]
+        key = request.headers.get("Idempotency-Key") or body.dedup_id or ""
+        if not key.isprintable() or " " in key:
+            return _error(400, "InvalidParameter", "not a key", "Idempotency-Key")
+        async with self._serving("one", queue, [body.body or ""]):
+            refused = self._refusal(queue, [body])
+            if refused is not None:
+                return refused
+            if body.body == "fail":
+                return _error(400, "InvalidParameter", "the body says fail", "body")
+            message_id, seq, duplicate = self._store(queue, body.body or "", key)
+        return web.json_response(
+            {"message_id": message_id, "sequence_number": seq, "duplicate": duplicate},
+            status=201,
+        )
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        parsed = _parse(m.SendBatchBody, await request.read())
+        if isinstance(parsed, web.Response):
+            return parsed
+        queue = request.match_info["name"]
+        if len(parsed.entries) > 10:
+            return _error(400, "InvalidParameter", "at most 10 entries", "entries")
+        async with self._serving("batch", queue, [e.body or "" for e in parsed.entries]):
+            refused = self._refusal(queue, parsed.entries)
+            if refused is not None:
+                return refused
+            sent: dict[str, Any] = {}
+            failed: list[dict[str, Any]] = []
+            for entry in parsed.entries:
+                if entry.body == "fail":
+                    failed.append(
+                        {"id": entry.id, "code": "InvalidParameter", "message": "fail",
+                         "field": "body"}
+                    )  # fmt: skip
+                    continue
+                message_id, seq, duplicate = self._store(
+                    queue, entry.body or "", entry.dedup_id or ""
+                )
+                sent[entry.id] = {
+                    "message_id": message_id, "sequence_number": seq, "duplicate": duplicate
+                }  # fmt: skip
+            if self.lose_answers:
+                self.lose_answers -= 1
+                return _error(503, "OutcomeUnknown", "the answer was lost")
+        return web.json_response({"sent": sent, "failed": failed})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        parsed = _parse(m.DeleteBatchBody, await request.read())
+        if isinstance(parsed, web.Response):
+            return parsed
+        handles = [e.receipt_handle for e in parsed.entries]
+        async with self._serving("delete", request.match_info["name"], handles):
+            failed = [
+                {"id": e.id, "code": "ReceiptHandleIsInvalid", "message": "no such handle",
+                 "field": "receipt_handle"}
+                for e in parsed.entries if e.receipt_handle == "gone"
+            ]  # fmt: skip
+            succeeded = [e.id for e in parsed.entries if e.receipt_handle != "gone"]
+        return web.json_response({"succeeded": succeeded, "failed": failed})
+
+    def _serving(self, route: str, queue: str, bodies: list[str]) -> _Serving:
+        self.requests.append(Request(route, queue, bodies, asyncio.get_running_loop().time()))
+        return _Serving(self, "hold" in bodies)
+
+    def _refusal(self, queue: str, entries: list[Any]) -> web.Response | None:
+        if queue == "missing":
+            return _error(404, "QueueDoesNotExist", "no queue missing", "name")
+        for entry in entries:
+            if len(entry.body_bytes()) > self.max_message_bytes:
+                return _error(413, "PayloadTooLarge", "the message is too large", "body")
+        return None
+
+    def _store(self, queue: str, body: str, dedup_id: str) -> tuple[str, int, bool]:
+        earlier = self._dedup.get((queue, dedup_id))
+        if earlier is not None:
+            return earlier[0], earlier[1], True
+        stored = self.stored.setdefault(queue, [])
+        stored.append(body)
+        message_id = f"{queue}-{len(stored)}"
+        self.ids[body] = message_id
+        self._dedup[(queue, dedup_id)] = (message_id, len(stored))
+        return message_id, len(stored), False
+
+
+class _Serving:
+    """Counts requests in flight; holds one that carries `hold` until `release` is set."""
+
+    def __init__(self, fake: FakeFrontend, hold: bool) -> None:
+        self._fake, self._hold = fake, hold
+
+    async def __aenter__(self) -> None:
+        self._fake.in_flight += 1
+        self._fake.most_in_flight = max(self._fake.most_in_flight, self._fake.in_flight)
+        await asyncio.sleep(0.01)  # a commit takes a while: lets requests overlap if they can
+        if self._hold:
+            await self._fake.release.wait()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._fake.in_flight -= 1
+
+
+def _parse(model: type[ModelT], raw: bytes) -> ModelT | web.Response:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or None
+        return _error(400, "InvalidParameter", first["msg"], where)
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    return web.json_response({"code": code, "message": message, "field": field}, status=status)
