@@ -40,6 +40,7 @@ from raftq.common.metadata_results import QueueResult
 from raftq.common.results import CommandResult, Failure
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import CircuitBreaker
+from raftq.frontend.coalescing import Coalescer
 from raftq.frontend.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey
 
 MAX_REROUTES = 3
@@ -74,6 +75,7 @@ class Forwarder:
         self._pools: dict[str, ChannelPool] = {}
         self._clock = clock
         self._clients: dict[tuple[str, tuple[str, ...]], ChannelBackendClient] = {}
+        self._coalescers: dict[tuple[str, tuple[str, ...]], Coalescer] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._ciphers: dict[tuple[str, int], QueueCipher] = {}
         self._key_lock = asyncio.Lock()
@@ -173,7 +175,10 @@ class Forwarder:
             breaker = self._breakers[cluster_id] = CircuitBreaker(cluster_id, self._clock)
         breaker.before_call()
         try:
-            result = await self._client(route).execute(command, wait_ms)
+            if wait_ms:
+                result = await self._client(route).execute(command, wait_ms)
+            else:
+                result = await self._coalescer(route).execute(command)
         except (OutcomeUnknown, NoLeader):
             # The cluster answered: the entry may still commit, or an election is running.
             # Neither means it is down, so the breaker does not open and delay its recovery.
@@ -186,6 +191,14 @@ class Forwarder:
             raise BackendUnavailable(f"cluster {cluster_id} did not answer") from None
         breaker.succeeded()
         return result
+
+    def _coalescer(self, route: QueueRoute) -> Coalescer:
+        key = (route.cluster.cluster_id, tuple(route.members))
+        coalescer = self._coalescers.get(key)
+        if coalescer is None:
+            client = self._client(route)
+            coalescer = self._coalescers[key] = Coalescer(client.execute)
+        return coalescer
 
     def _client(self, route: QueueRoute) -> ChannelBackendClient:
         key = (route.cluster.cluster_id, tuple(route.members))

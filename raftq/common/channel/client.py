@@ -19,6 +19,7 @@ import ssl
 
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
+from raftq.common.channel.writes import WriteCoalescer
 from raftq.common.errors import OutcomeUnknown
 
 
@@ -40,6 +41,7 @@ class ClientConnection(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._lost: str | None = None
+        self._outgoing = WriteCoalescer()
 
     @property
     def is_open(self) -> bool:
@@ -48,6 +50,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._outgoing.attach(transport)
         transport.write(frames.PREAMBLE + frames.encode(Kind.HELLO, self._nonce))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -107,7 +110,7 @@ class ClientConnection(asyncio.Protocol):
         request_id = self._next_id
         future: asyncio.Future[tuple[bool, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        transport.write(frames.encode(Kind.REQUEST, request_id, payload))
+        self._outgoing.write(frames.encode(Kind.REQUEST, request_id, payload))
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from raftq.common import codec
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
+from raftq.common.channel.writes import WriteCoalescer
 from raftq.common.errors import InternalError, NotLeader, RaftqError
 from raftq.common.node_api import NodeError
 
@@ -76,10 +77,12 @@ class ServerConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._reading_paused = False
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._outgoing = WriteCoalescer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._outgoing.attach(transport)
         self._server.connections.add(self)
         loop = asyncio.get_running_loop()
         self._handshake_timer = loop.call_later(
@@ -167,4 +170,4 @@ class ServerConnection(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+            self._outgoing.write(data)
