@@ -56,14 +56,14 @@ class Coalescer:
         max_in_flight: int = 2,
         max_entries: int = BATCH_ENTRIES_MAX,
         max_bytes: int = 32 * 1024,
+        on_join: Callable[[int], None] = lambda requests: None,
     ) -> None:
         self._execute = execute
+        self._on_join = on_join
         self._max_in_flight = max_in_flight
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self._lanes: dict[tuple[str, str], _Lane] = {}
-        self.commands_sent = 0
-        self.requests_joined = 0
 
     async def execute(self, command: AnyCommand) -> CommandResult:
         if not isinstance(command, SendMessages | DeleteMessages | ChangeVisibility):
@@ -118,8 +118,7 @@ class Coalescer:
                 _settle(future, outcome)
                 return
             merged, origins = _join([command for command, _ in joined])
-            self.commands_sent += 1
-            self.requests_joined += len(joined)
+            self._on_join(len(joined))
             outcome = await self._execute(merged)
             for (_, future), part in zip(
                 joined, _split(outcome, origins, len(joined)), strict=True

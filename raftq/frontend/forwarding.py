@@ -63,7 +63,9 @@ class Forwarder:
         max_frame_bytes: int,
         clock: Clock,
         backend_timeout_s: float = 3.0,
+        on_join: Callable[[int], None] = lambda requests: None,
     ) -> None:
+        self._on_join = on_join
         self._placements = placements
         self._backend_timeout_s = backend_timeout_s
         self._metadata = metadata
@@ -197,7 +199,7 @@ class Forwarder:
         coalescer = self._coalescers.get(key)
         if coalescer is None:
             client = self._client(route)
-            coalescer = self._coalescers[key] = Coalescer(client.execute)
+            coalescer = self._coalescers[key] = Coalescer(client.execute, on_join=self._on_join)
         return coalescer
 
     def _client(self, route: QueueRoute) -> ChannelBackendClient:

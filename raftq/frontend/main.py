@@ -170,6 +170,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 max_frame_bytes=settings.max_body_bytes * (settings.batch_max + 1),
                 clock=clock,
                 backend_timeout_s=settings.backend_timeout_s,
+                on_join=usage.joined.inc,
             )
             frontend = app[FRONTEND] = Frontend(
                 settings,
