@@ -1,6 +1,8 @@
 """The internal HTTP API of a backend node (for frontends, tools and tests).
 
     POST /v1/commands   signed (cluster secret), msgpack NodeRequest -> NodeResponse | NodeError
+    channel             the same requests as frames on the same port (common/channel/): the
+                        frontends' data path, authenticated once per connection
     POST /v1/export     signed; leader only; msgpack ExportRequest -> ExportChunk (a queue move)
     GET  /v1/status     signed; JSON Raft status of this node
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
@@ -26,6 +28,7 @@ from raftq.backend.metrics import node_registry, render
 from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
 from raftq.common import codec
+from raftq.common.channel.server import Handler
 from raftq.common.errors import NotLeader, RaftqError
 from raftq.common.node_api import (
     COMMANDS_PATH,
@@ -55,6 +58,18 @@ async def commands(request: web.Request) -> web.Response:
     except RaftqError as error:
         return error_response(error)
     return web.Response(body=codec.encode(NodeResponse(result=result)), content_type=CONTENT_TYPE)
+
+
+def channel_handler(node: BackendNode) -> Handler:
+    """Commands from frontends over the channel: the same requests and answers as
+    `POST /v1/commands`, without HTTP (the channel authenticated the peer once)."""
+
+    async def handle(payload: bytes) -> bytes:
+        call = codec.decode(payload, NodeRequest)
+        result = await node.execute(call.command, call.wait_ms)
+        return codec.encode(NodeResponse(result=result))
+
+    return handle
 
 
 async def export(request: web.Request) -> web.Response:

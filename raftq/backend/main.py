@@ -8,8 +8,11 @@ import signal
 
 from aiohttp import web
 
-from raftq.backend.api import create_app
+from raftq.backend.api import channel_handler, create_app
 from raftq.backend.node import BackendNode
+from raftq.common.channel import frames
+from raftq.common.channel.server import ChannelServer
+from raftq.common.channel.site import SharedPortSite
 from raftq.common.clock import clock_from_environment
 from raftq.common.settings import BackendNodeSettings
 
@@ -19,7 +22,13 @@ async def serve(settings: BackendNodeSettings) -> None:
     runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)
-    site = web.TCPSite(runner, host, int(port))
+    secret = settings.channel_secret_bytes()
+    channel = ChannelServer(
+        secret if secret is not None else frames.new_nonce(),  # None: nobody can prove it
+        channel_handler(node),
+        max_frame_bytes=settings.max_request_bytes,
+    )
+    site = SharedPortSite(runner, host, int(port), channel)
     await site.start()
     logging.getLogger(__name__).info(
         "backend %s serving on %s (raft %s)",
@@ -32,6 +41,7 @@ async def serve(settings: BackendNodeSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    await channel.close()
     await runner.cleanup()
 
 

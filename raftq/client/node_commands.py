@@ -15,9 +15,11 @@ from raftq.common.settings import (
     MetadataNodeSettings,
     NodeSettings,
     RaftTimings,
+    read_secret,
 )
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
 
 
 def _member(text: str) -> Member:
@@ -56,6 +58,11 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
     )
     backend.add_argument(
         "--secret-file", type=Path, help=f"file holding the cluster secret (or set {SECRET_ENV})"
+    )
+    backend.add_argument(
+        "--channel-secret-file",
+        type=Path,
+        help=f"backend only: the secret frontends prove on the channel (or {CHANNEL_SECRET_ENV})",
     )
     backend.add_argument(
         "--insecure-development-mode",
@@ -98,7 +105,11 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         secret = args.secret_file.read_text().strip()
     try:
         extra: dict[str, object] = (
-            {"cluster_id": args.cluster_id, "metadata": tuple(args.metadata)}
+            {
+                "cluster_id": args.cluster_id,
+                "metadata": tuple(args.metadata),
+                "channel_secret": read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV),
+            }
             if args.command == "backend"
             else {"master_key": args.master_key_file.read_text().strip()}
             if args.master_key_file is not None

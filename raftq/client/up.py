@@ -79,6 +79,8 @@ def _exclusive(data_dir: Path) -> Iterator[bool]:
 
 
 def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
+    if not (data_dir / "channel.secret").exists():  # also in data made before the channel
+        _private(data_dir / "channel.secret", secrets.token_urlsafe(32))
     path = data_dir / "layout.json"
     if path.exists():
         layout: dict[str, Any] = json.loads(path.read_text())
@@ -123,6 +125,7 @@ def metadata_addresses(layout: dict[str, Any]) -> list[str]:
 def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
     python = (sys.executable, "-m", "raftq.client.cli")
     secret = ("--secret-file", str(data_dir / "secret"))
+    channel_secret = ("--channel-secret-file", str(data_dir / "channel.secret"))
     specs = []
     groups = [
         ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
@@ -130,6 +133,7 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
             "backend",
             _members(layout, 6, "c1-n"),
             (
+                *channel_secret,
                 "--cluster-id",
                 "c1",
                 *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
@@ -158,6 +162,7 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
         frontend_address(layout),
         *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
         *secret,
+        *channel_secret,
         "--master-key",
         f"k1={data_dir / 'frontend.key'}",
         "--usage-log",

@@ -19,12 +19,15 @@ replaced by then, and a leader that was only slow is asked again soon.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 
 from raftq.common import cluster_auth, codec
+from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import (
     BackendUnavailable,
@@ -47,15 +50,16 @@ from raftq.common.node_api import (
 )
 from raftq.common.results import CommandResult
 
+log = logging.getLogger(__name__)
 
-class NodeClient:
-    """Signed requests to the leader of a Raft group's internal API, following redirects."""
+
+class LeaderFollowingClient:
+    """Requests to the leader of a Raft group, following redirects; the transport is a
+    subclass's `_request`."""
 
     def __init__(
         self,
         members: Sequence[str],
-        secret: str | None,
-        session: aiohttp.ClientSession,
         *,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 1.0,
@@ -66,8 +70,6 @@ class NodeClient:
         if not members:
             raise ValueError("a backend client needs at least one member address")
         self._members = list(members)
-        self._secret = secret.encode() if secret is not None else None
-        self._session = session
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._suspect_s = suspect_s
@@ -85,15 +87,16 @@ class NodeClient:
         return self._leader
 
     async def call(self, path: str, body: bytes, extra_timeout_s: float = 0.0) -> bytes:
-        """POST `body` to `path` on the leader; the 200 answer's bytes."""
+        """`body` for `path` on the leader; its answer's bytes."""
         candidates = self._candidates()
         hops = 0
         answered = False
+        unreachable = "no member was tried"
         while candidates and hops < self._max_hops:
             address = candidates.pop(0)
             hops += 1
             try:
-                raw = await self._post(address, path, body, extra_timeout_s)
+                raw = await self._request(address, path, body, extra_timeout_s)
             except NotLeader as error:
                 answered = True
                 hint = error.leader_hint
@@ -108,14 +111,16 @@ class NodeClient:
                         others = [m for m in self._candidates() if m != address]
                         candidates = [m for m in others if not self._is_suspect(m)] + [address]
                 continue
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+            except NotSent as error:
                 self._suspect(address)
+                unreachable = str(error)
                 continue  # nothing was sent: another member may serve
             self._suspect_until.pop(address, None)
             self._leader = address
             return raw
         if answered:
             raise NoLeader("no leader yet (an election is running); nothing was proposed")
+        log.info("no member of %s could serve: %s", self._members, unreachable)
         raise BackendUnavailable("no member of the group could serve the request")
 
     def _candidates(self) -> list[str]:
@@ -133,6 +138,35 @@ class NodeClient:
         until = self._suspect_until.get(address)
         return until is not None and self._monotonic() < until
 
+    async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
+        """The answer of `address` to `body`; `NotSent` when nothing reached it."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _error(raw: bytes, status: int) -> RaftqError:
+        try:
+            error = codec.decode(raw, NodeError)
+        except DecodeError:
+            return OutcomeUnknown(f"backend answered HTTP {status} without an error body")
+        if error.code == NotLeader.code:
+            return NotLeader(error.message, leader_hint=error.leader)
+        return error_from_code(error.code, error.message, field=error.field)
+
+
+class NodeClient(LeaderFollowingClient):
+    """Signed HTTP requests to the leader of a Raft group's internal API."""
+
+    def __init__(
+        self,
+        members: Sequence[str],
+        secret: str | None,
+        session: aiohttp.ClientSession,
+        **options: Any,
+    ) -> None:
+        super().__init__(members, **options)
+        self._secret = secret.encode() if secret is not None else None
+        self._session = session
+
     def headers_for(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": CONTENT_TYPE}
         if self._secret is not None:
@@ -142,7 +176,7 @@ class NodeClient:
             )
         return headers
 
-    async def _post(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
+    async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
         url = f"http://{address}{path}"
         timeout = aiohttp.ClientTimeout(
             total=self._timeout_s + extra_timeout_s, sock_connect=self._connect_timeout_s
@@ -156,8 +190,8 @@ class NodeClient:
             ) as response:
                 raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
-            raise
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            raise NotSent(f"{address}: {error}") from None
         except (TimeoutError, aiohttp.ClientError) as error:
             self._suspect(address)
             raise OutcomeUnknown(f"request to {address} failed after sending: {error!r}") from None
@@ -165,25 +199,43 @@ class NodeClient:
             return raw
         raise self._error(raw, status)
 
-    @staticmethod
-    def _error(raw: bytes, status: int) -> RaftqError:
-        try:
-            error = codec.decode(raw, NodeError)
-        except DecodeError:
-            return OutcomeUnknown(f"backend answered HTTP {status} without an error body")
-        if error.code == NotLeader.code:
-            return NotLeader(error.message, leader_hint=error.leader)
-        return error_from_code(error.code, error.message, field=error.field)
+
+async def _execute(
+    client: LeaderFollowingClient, command: AnyCommand, wait_ms: int
+) -> CommandResult:
+    body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
+    raw = await client.call(COMMANDS_PATH, body, extra_timeout_s=wait_ms / 1000)
+    return codec.decode(raw, NodeResponse).result
 
 
 class BackendClient(NodeClient):
-    """Client of a backend cluster's internal API."""
+    """Client of a backend cluster's internal HTTP API (tools, the metadata group, moves)."""
 
     async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
-        body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
-        raw = await self.call(COMMANDS_PATH, body, extra_timeout_s=wait_ms / 1000)
-        return codec.decode(raw, NodeResponse).result
+        return await _execute(self, command, wait_ms)
 
     async def export(self, request: ExportRequest) -> ExportChunk:
         """The next chunk of a fenced queue, from the leader (a move)."""
         return codec.decode(await self.call(EXPORT_PATH, codec.encode(request)), ExportChunk)
+
+
+class ChannelBackendClient(LeaderFollowingClient):
+    """Client of a backend cluster's data path: commands over the channel (common/channel/),
+    one authenticated, multiplexed connection per member, shared through `pool`."""
+
+    def __init__(self, members: Sequence[str], pool: ChannelPool, **options: Any) -> None:
+        super().__init__(members, **options)
+        self._pool = pool
+
+    async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
+        return await _execute(self, command, wait_ms)
+
+    async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
+        try:
+            ok, raw = await self._pool.request(address, body, self._timeout_s + extra_timeout_s)
+        except OutcomeUnknown:
+            self._suspect(address)
+            raise
+        if ok:
+            return raw
+        raise self._error(raw, 0)

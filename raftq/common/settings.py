@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -185,6 +186,38 @@ class BackendNodeSettings(NodeSettings):
     group_commit: GroupCommitSettings = GroupCommitSettings()
     expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    # Authenticates frontends on the data channel (common/channel/). A credential of its own, not
+    # the cluster secret: a frontend that holds it can send commands but cannot join or talk Raft.
+    # None: no channel is served (in the insecure development mode: served unauthenticated).
+    channel_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _channel_secret_is_its_own(self) -> BackendNodeSettings:
+        check_channel_secret(self.channel_secret, self.cluster_secret)
+        return self
+
+    def channel_secret_bytes(self) -> bytes | None:
+        """The secret channel peers must prove; None: serve no channel."""
+        if self.channel_secret is not None:
+            return self.channel_secret.get_secret_value().encode()
+        return b"" if self.insecure_development_mode else None
+
+
+def read_secret(path: Path | None, variable: str) -> str | None:
+    """A secret from its file, else from the environment variable; None if neither is set."""
+    if path is not None:
+        return path.read_text().strip()
+    return os.environ.get(variable) or None
+
+
+def check_channel_secret(channel: SecretStr | None, cluster: SecretStr | None) -> None:
+    """The channel secret is at least 16 characters and differs from the cluster secret."""
+    if channel is None:
+        return
+    if len(channel.get_secret_value()) < 16:
+        raise ValueError("the channel secret must have at least 16 characters")
+    if cluster is not None and channel.get_secret_value() == cluster.get_secret_value():
+        raise ValueError("the channel secret must differ from the cluster secret")
 
 
 class MetadataNodeSettings(NodeSettings):

@@ -5,8 +5,9 @@ Where a queue lives comes from the placement cache; a cluster that answers `Queu
 has its own client (it remembers the leader and follows `NotLeader` hints) and its own circuit
 breaker; a request that cannot reach its cluster fails fast as unavailable (503).
 
-Dependencies are kept apart: each backend cluster has its own connection pool and circuit
-breaker, and the metadata group its own pool (main.py).
+Dependencies are kept apart: each backend cluster has its own channel connections (one
+multiplexed connection per member, common/channel/) and circuit breaker, and the metadata group
+its own HTTP pool (main.py).
 
 A queue's first message makes its data key: this frontend draws one, wraps it with its current
 master key and offers it to the metadata service, which keeps the first offer of each version.
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from raftq.common.backend_client import BackendClient
+from raftq.common.backend_client import ChannelBackendClient
+from raftq.common.channel.client import ChannelPool
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
+from raftq.common.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey
 from raftq.common.errors import (
     BackendUnavailable,
     NoLeader,
@@ -38,10 +41,9 @@ from raftq.common.metadata_results import QueueResult
 from raftq.common.results import CommandResult, Failure
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import CircuitBreaker
-from raftq.frontend.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey
+from raftq.frontend.coalescing import Coalescer
 
 MAX_REROUTES = 3
-POOL_CONNECTIONS = 256  # per backend cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +59,25 @@ class Forwarder:
         metadata: MetadataClient,
         *,
         keyring: Keyring,
-        secret: str,
+        channel_secret: bytes,
+        max_frame_bytes: int,
         clock: Clock,
         backend_timeout_s: float = 3.0,
+        on_join: Callable[[int], None] = lambda requests: None,
     ) -> None:
+        self._on_join = on_join
         self._placements = placements
         self._backend_timeout_s = backend_timeout_s
         self._metadata = metadata
         self._keyring = keyring
-        self._secret = secret
-        # One connection pool per backend cluster: a slow cluster cannot use up the sockets
-        # that requests to the others need.
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._channel_secret = channel_secret
+        self._max_frame_bytes = max_frame_bytes
+        # One set of channel connections per backend cluster: a slow cluster cannot hold up
+        # the connections that requests to the others use.
+        self._pools: dict[str, ChannelPool] = {}
         self._clock = clock
-        self._clients: dict[tuple[str, tuple[str, ...]], BackendClient] = {}
+        self._clients: dict[tuple[str, tuple[str, ...]], ChannelBackendClient] = {}
+        self._coalescers: dict[tuple[str, tuple[str, ...]], Coalescer] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._ciphers: dict[tuple[str, int], QueueCipher] = {}
         self._key_lock = asyncio.Lock()
@@ -101,8 +108,8 @@ class Forwarder:
         raise BackendUnavailable(f"queue {name!r} is moving; try again shortly")
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
+        for pool in self._pools.values():
+            await pool.close()
 
     async def cipher_of_message(self, route: QueueRoute, sealed_by: str | None) -> QueueCipher:
         """The cipher that opens a message of `route`'s queue: the queue's own, or for a message
@@ -170,7 +177,10 @@ class Forwarder:
             breaker = self._breakers[cluster_id] = CircuitBreaker(cluster_id, self._clock)
         breaker.before_call()
         try:
-            result = await self._client(route).execute(command, wait_ms)
+            if wait_ms:
+                result = await self._client(route).execute(command, wait_ms)
+            else:
+                result = await self._coalescer(route).execute(command)
         except (OutcomeUnknown, NoLeader):
             # The cluster answered: the entry may still commit, or an election is running.
             # Neither means it is down, so the breaker does not open and delay its recovery.
@@ -184,19 +194,23 @@ class Forwarder:
         breaker.succeeded()
         return result
 
-    def _client(self, route: QueueRoute) -> BackendClient:
+    def _coalescer(self, route: QueueRoute) -> Coalescer:
+        key = (route.cluster.cluster_id, tuple(route.members))
+        coalescer = self._coalescers.get(key)
+        if coalescer is None:
+            client = self._client(route)
+            coalescer = self._coalescers[key] = Coalescer(client.execute, on_join=self._on_join)
+        return coalescer
+
+    def _client(self, route: QueueRoute) -> ChannelBackendClient:
         key = (route.cluster.cluster_id, tuple(route.members))
         client = self._clients.get(key)
         if client is None:
-            session = self._sessions.get(route.cluster.cluster_id)
-            if session is None:
-                session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=POOL_CONNECTIONS)
-                )
-                self._sessions[route.cluster.cluster_id] = session
-            client = BackendClient(
-                route.members, self._secret, session, timeout_s=self._backend_timeout_s
-            )
+            pool = self._pools.get(route.cluster.cluster_id)
+            if pool is None:
+                pool = ChannelPool(self._channel_secret, max_frame_bytes=self._max_frame_bytes)
+                self._pools[route.cluster.cluster_id] = pool
+            client = ChannelBackendClient(route.members, pool, timeout_s=self._backend_timeout_s)
             self._clients[key] = client
         return client
 

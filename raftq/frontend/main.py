@@ -20,6 +20,7 @@ from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
 from raftq.common.metadata_api import KeyCredentials, MetadataClient
 from raftq.common.metadata_models import Cluster, Queue
+from raftq.common.settings import read_secret
 from raftq.frontend.app import create_app, metrics_app
 from raftq.frontend.caches import KeyCache, PlacementCache, QueueRoute
 from raftq.frontend.edge import FRONTEND
@@ -30,6 +31,7 @@ from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.usage import Usage
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -40,6 +42,11 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--metadata", action="append", required=True, help="a metadata API address"
     )
     frontend.add_argument("--secret-file", type=Path, help=f"the cluster secret (or {SECRET_ENV})")
+    frontend.add_argument(
+        "--channel-secret-file",
+        type=Path,
+        help=f"the secret proven to backends on the data channel (or {CHANNEL_SECRET_ENV})",
+    )
     frontend.add_argument(
         "--master-key",
         action="append",
@@ -85,6 +92,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             listen=args.listen,
             metadata=tuple(args.metadata),
             cluster_secret=secret or "",
+            channel_secret=read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV) or "",
             master_keys=keys,
             current_master_key=args.current_master_key or next(iter(keys)),
             per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
@@ -159,9 +167,11 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 PlacementCache(fetch_route, clock),
                 metadata,
                 keyring=keyring,
-                secret=secret,
+                channel_secret=settings.channel_secret.get_secret_value().encode(),
+                max_frame_bytes=settings.max_body_bytes * (settings.batch_max + 1),
                 clock=clock,
                 backend_timeout_s=settings.backend_timeout_s,
+                on_join=usage.joined.inc,
             )
             frontend = app[FRONTEND] = Frontend(
                 settings,

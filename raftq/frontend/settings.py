@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from raftq.common.settings import check_channel_secret
 from raftq.frontend.rate_limit import Limit
 
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")]
@@ -21,6 +22,9 @@ class FrontendSettings(BaseModel):
     metrics_listen: Address | None = None
     metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
     cluster_secret: SecretStr
+    # Proven to backends once per data-channel connection (common/channel/); not the cluster
+    # secret, so the data path's credential cannot join or talk Raft.
+    channel_secret: SecretStr
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
     master_keys: dict[str, SecretStr]
     current_master_key: str
@@ -54,6 +58,7 @@ class FrontendSettings(BaseModel):
             raise ValueError("TLS needs both a certificate and its key")
         if len(self.cluster_secret.get_secret_value()) < 16:
             raise ValueError("the cluster secret must be at least 16 characters")
+        check_channel_secret(self.channel_secret, self.cluster_secret)
         return self
 
     def master_key_bytes(self) -> dict[str, bytes]:

@@ -39,6 +39,11 @@ class Usage:
             ["key", "queue", "action"],
             registry=self.registry,
         )
+        self.joined = Counter(
+            "raftq_frontend_joined_requests",
+            "Requests that reached the backend joined with others in one command",
+            registry=self.registry,
+        )
         self._log: TextIO | None = None
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Failures under client traffic, through `raftq up` and the SDK: kill -9 the backend leader
-during a stream of sends and receives (nothing acknowledged is lost), and kill a frontend while
-another serves the same queues."""
+during a stream of sends (joined by the frontend into shared commands) and receives (nothing
+acknowledged is lost), and kill a frontend while another serves the same queues."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
                     received.setdefault(message.body or "", set()).add(message.message_id)
                     await client.delete("failover", message.receipt_handle)
 
-        tasks = [asyncio.create_task(produce(p)) for p in range(3)]
+        # Enough producers that the frontend joins their sends into shared backend commands
+        tasks = [asyncio.create_task(produce(p)) for p in range(16)]
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(2)
         leader = await _backend_leader(deployment, session)
@@ -93,6 +94,10 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
         assert acknowledged <= set(received)  # nothing acknowledged was lost
         assert all(len(ids) == 1 for ids in received.values())  # one message per idempotent send
         assert (await client.get_queue("failover"))["counts"]["visible"] == 0
+        async with session.get(deployment.env["RAFTQ_FRONTEND_METRICS"]) as answer:
+            metrics = await answer.text()
+        joined = [line for line in metrics.splitlines() if line.startswith("raftq_frontend_joined")]
+        assert joined and float(joined[0].split()[-1]) > 0, "no send was joined with another"
 
 
 async def test_another_frontend_serves_when_one_is_killed(

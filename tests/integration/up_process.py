@@ -68,7 +68,9 @@ def start_frontend(
     process = subprocess.Popen(
         [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
          *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(directory / "secret"), "--log-level", "WARNING", *extra],
+         "--secret-file", str(directory / "secret"),
+         "--channel-secret-file", str(deployment.data_dir / "channel.secret"),
+         "--log-level", "WARNING", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     return process, f"http://127.0.0.1:{port}"

@@ -212,3 +212,20 @@ def test_api_address_of_a_raft_address_names_the_members_api() -> None:
     # And an unknown or missing leader gives no address
     assert settings.api_address_of("10.9.9.9:4321") is None
     assert settings.api_address_of(None) is None
+
+
+def test_the_channel_secret_may_not_be_the_cluster_secret() -> None:
+    with pytest.raises(ValidationError, match="differ from the cluster secret"):
+        backend_settings(channel_secret=SECRET)
+
+
+def test_a_short_channel_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        backend_settings(channel_secret=SecretStr("short"))
+
+
+def test_without_a_channel_secret_a_backend_serves_no_channel() -> None:
+    assert backend_settings().channel_secret_bytes() is None
+    assert backend_settings(
+        channel_secret=SecretStr("another-sixteen-chars")
+    ).channel_secret_bytes()

@@ -1,0 +1,184 @@
+"""The calling side of the channel: one long-lived, multiplexed connection per node.
+
+Rules it keeps:
+- A request is written only on a connection whose server has proven it holds the channel
+  secret (frames.py). A connection that cannot be made or authenticated raises `NotSent`:
+  nothing reached the node, so the caller may try another one.
+- Requests are pipelined: each gets an id and a future; answers resolve them in any order.
+- Once a request is written, a timeout or a lost connection is `OutcomeUnknown`: the node may
+  have acted on it. Only the caller, who holds the idempotency key, may retry.
+- A lost connection is made again by the next request (`ChannelPool`); there is no backoff
+  here, because the caller's leader-following already marks a node that failed as suspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from raftq.common.channel import frames
+from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
+from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.errors import OutcomeUnknown
+
+
+class NotSent(Exception):
+    """Raised when a request could not be written: no connection, or the node failed the
+    handshake. Nothing reached the node."""
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, secret: bytes, max_frame_bytes: int) -> None:
+        self._secret = secret
+        self._reader = FrameReader(max_frame_bytes)
+        self._transport: asyncio.Transport | None = None
+        self._nonce = frames.new_nonce()
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self._pending: dict[int, asyncio.Future[tuple[bool, bytes]]] = {}
+        self._next_id = 0
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._lost: str | None = None
+        self._outgoing = WriteCoalescer()
+
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and self._lost is None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._outgoing.attach(transport)
+        transport.write(frames.PREAMBLE + frames.encode(Kind.HELLO, self._nonce))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = f"connection lost: {exc!r}" if exc else "connection closed by the node"
+        self._transport = None
+        if not self.ready.done():
+            self.ready.set_exception(NotSent(self._lost))
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(OutcomeUnknown(f"{self._lost}; the request may have run"))
+        self._pending.clear()
+        self._can_write.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for frame in self._reader.feed(data):
+                self._on_frame(frame)
+        except ProtocolViolation as error:
+            self.close(f"the node broke the protocol: {error}")
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.kind in (Kind.RESPONSE, Kind.FAILURE) and self.ready.done():
+            request_id, payload = frame.fields
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():  # None: it timed out already
+                future.set_result((frame.kind is Kind.RESPONSE, payload))
+        elif frame.kind is Kind.CHALLENGE and self._transport is not None:
+            server_nonce, offered = frame.fields
+            expected = frames.server_proof(self._secret, self._nonce, server_nonce)
+            if not frames.proof_matches(expected, offered):
+                raise ProtocolViolation("the node's proof does not match the channel secret")
+            proof = frames.client_proof(self._secret, self._nonce, server_nonce)
+            self._transport.write(frames.encode(Kind.PROOF, proof))
+        elif frame.kind is Kind.READY and not self.ready.done():
+            self.ready.set_result(None)
+        else:
+            raise ProtocolViolation(f"unexpected {frame.kind.name}")
+
+    def close(self, reason: str = "closed") -> None:
+        if self._transport is not None:
+            self._lost = reason
+            self._transport.abort()
+
+    async def request(self, payload: bytes, timeout_s: float) -> tuple[bool, bytes]:
+        """Send `payload`; (True, answer) or (False, encoded NodeError)."""
+        await self._can_write.wait()
+        transport = self._transport
+        if transport is None or self._lost is not None:
+            raise NotSent(self._lost or "not connected")
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[tuple[bool, bytes]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._outgoing.write(frames.encode(Kind.REQUEST, request_id, payload))
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise OutcomeUnknown(f"no answer within {timeout_s:.1f} s; it may have run") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+
+class ChannelPool:
+    """One authenticated connection per node address, made on first use and again after a loss."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        max_frame_bytes: int,
+        connect_timeout_s: float = 1.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._secret = secret
+        self._max_frame_bytes = max_frame_bytes
+        self._connect_timeout_s = connect_timeout_s
+        self._ssl = ssl_context
+        self._connections: dict[str, ClientConnection] = {}
+        self._connecting: dict[str, asyncio.Lock] = {}
+
+    async def request(self, address: str, payload: bytes, timeout_s: float) -> tuple[bool, bytes]:
+        connection = await self._connection(address)
+        return await connection.request(payload, timeout_s)
+
+    async def _connection(self, address: str) -> ClientConnection:
+        connection = self._connections.get(address)
+        if connection is not None and connection.is_open:
+            return connection
+        lock = self._connecting.setdefault(address, asyncio.Lock())
+        async with lock:
+            connection = self._connections.get(address)
+            if connection is not None and connection.is_open:
+                return connection
+            connection = await self._connect(address)
+            self._connections[address] = connection
+            return connection
+
+    async def _connect(self, address: str) -> ClientConnection:
+        host, port = address.rsplit(":", 1)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                _, connection = await loop.create_connection(
+                    lambda: ClientConnection(self._secret, self._max_frame_bytes),
+                    host.strip("[]"),
+                    int(port),
+                    ssl=self._ssl,
+                )
+                try:
+                    await connection.ready
+                except BaseException:
+                    connection.close("the handshake failed")
+                    raise
+        except TimeoutError:
+            raise NotSent(f"no channel to {address} within {self._connect_timeout_s} s") from None
+        except (OSError, ssl.SSLError) as error:
+            raise NotSent(f"no channel to {address}: {error}") from None
+        return connection
+
+    async def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.sleep(0)

@@ -1,0 +1,160 @@
+"""The frame format of the frontend ↔ backend channel, and its mutual handshake.
+
+A connection opens with the client's `PREAMBLE` (its first byte is 0x00, which no HTTP request
+starts with, so the channel can share a node's API port). Then each side sends frames:
+
+    frame := length (4 bytes, big-endian, <= the receiver's cap) · msgpack array [kind, ...]
+
+    HELLO      client → server  [1, client_nonce]
+    CHALLENGE  server → client  [2, server_nonce, server_proof]
+    PROOF      client → server  [3, client_proof]
+    READY      server → client  [4]
+    REQUEST    client → server  [5, request_id, payload]
+    RESPONSE   server → client  [6, request_id, payload]
+    FAILURE    server → client  [7, request_id, payload]   (payload: an encoded NodeError)
+
+Each proof is an HMAC-SHA256 under the channel secret over both nonces and the role, so each side
+shows it holds the secret without sending it, and a proof cannot be replayed on another
+connection (the other side's fresh nonce is in it). The server acts on no REQUEST before it has
+verified the client's PROOF; the client sends none before it has verified the server's.
+
+Frames are parsed incrementally by `FrameReader`, which refuses a length over its cap before it
+buffers the body, and anything that is not a well-formed frame of a known kind: the caller then
+drops the connection (`ProtocolViolation`). Request ids are the client's; responses may come
+in any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import msgpack
+
+PREAMBLE = b"\x00raftq-channel/1\n"
+NONCE_BYTES = 32
+_LENGTH = struct.Struct(">I")
+_SERVER_ROLE = b"raftq-channel server"
+_CLIENT_ROLE = b"raftq-channel client"
+
+
+class ProtocolViolation(Exception):
+    """Raised when a peer sends bytes that are not a frame this side accepts now; the
+    connection is dropped, and nothing in it is acted upon."""
+
+
+class Kind(IntEnum):
+    HELLO = 1
+    CHALLENGE = 2
+    PROOF = 3
+    READY = 4
+    REQUEST = 5
+    RESPONSE = 6
+    FAILURE = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: Kind
+    fields: tuple[Any, ...]
+
+
+def encode(kind: Kind, *fields: Any) -> bytes:
+    body: bytes = msgpack.packb([int(kind), *fields], use_bin_type=True)
+    return _LENGTH.pack(len(body)) + body
+
+
+def new_nonce() -> bytes:
+    return secrets.token_bytes(NONCE_BYTES)
+
+
+def server_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
+    return hmac.new(secret, _SERVER_ROLE + client_nonce + server_nonce, hashlib.sha256).digest()
+
+
+def client_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
+    return hmac.new(secret, _CLIENT_ROLE + client_nonce + server_nonce, hashlib.sha256).digest()
+
+
+def proof_matches(expected: bytes, offered: object) -> bool:
+    return isinstance(offered, bytes) and hmac.compare_digest(expected, offered)
+
+
+# The shape of each kind: the types of the fields after the kind.
+_SHAPES: dict[Kind, tuple[type, ...]] = {
+    Kind.HELLO: (bytes,),
+    Kind.CHALLENGE: (bytes, bytes),
+    Kind.PROOF: (bytes,),
+    Kind.READY: (),
+    Kind.REQUEST: (int, bytes),
+    Kind.RESPONSE: (int, bytes),
+    Kind.FAILURE: (int, bytes),
+}
+
+
+class FrameReader:
+    """Incremental parser: `feed(data)` returns the complete frames so far.
+
+    A length over `max_frame_bytes`, a body that is not a msgpack array, an unknown kind or
+    fields of the wrong types raise `ProtocolViolation`. After one, the reader must not be fed
+    again (the connection is gone)."""
+
+    def __init__(self, max_frame_bytes: int, *, expect_preamble: bool = False) -> None:
+        self._max_frame_bytes = max_frame_bytes
+        self._buffer = bytearray()
+        self._awaiting_preamble = expect_preamble
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buffer += data
+        if self._awaiting_preamble:
+            seen = bytes(self._buffer[: len(PREAMBLE)])
+            if not PREAMBLE.startswith(seen):
+                raise ProtocolViolation("the connection did not open with the channel preamble")
+            if len(seen) < len(PREAMBLE):
+                return []
+            del self._buffer[: len(PREAMBLE)]
+            self._awaiting_preamble = False
+        frames: list[Frame] = []
+        offset = 0
+        buffer = self._buffer
+        while len(buffer) - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, offset)
+            if length > self._max_frame_bytes:
+                raise ProtocolViolation(
+                    f"a frame of {length} bytes is over the cap of {self._max_frame_bytes}"
+                )
+            end = offset + _LENGTH.size + length
+            if len(buffer) < end:
+                break
+            frames.append(_parse(bytes(buffer[offset + _LENGTH.size : end])))
+            offset = end
+        if offset:
+            del buffer[:offset]
+        return frames
+
+
+def _parse(body: bytes) -> Frame:
+    try:
+        value = msgpack.unpackb(
+            body, use_list=False, raw=False, max_array_len=16, max_map_len=0, strict_map_key=True
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise ProtocolViolation("a frame is not msgpack") from None
+    if not isinstance(value, tuple) or not value or type(value[0]) is not int:
+        raise ProtocolViolation("a frame is not an array that starts with its kind")
+    try:
+        kind = Kind(value[0])
+    except ValueError:
+        raise ProtocolViolation(f"unknown frame kind {value[0]}") from None
+    fields = value[1:]
+    shape = _SHAPES[kind]
+    if len(fields) != len(shape) or any(
+        type(field) is not expected for field, expected in zip(fields, shape, strict=True)
+    ):
+        raise ProtocolViolation(f"a {kind.name} frame has the wrong fields")
+    return Frame(kind, fields)

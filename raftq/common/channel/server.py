@@ -1,0 +1,173 @@
+"""The serving side of the channel: one asyncio protocol per connection.
+
+Rules it keeps:
+- Nothing is acted upon before the peer has proven it holds the channel secret (frames.py): a
+  REQUEST before that, a frame of the wrong kind, garbage or a frame over the cap drops the
+  connection; so does a peer that has not finished the handshake within `handshake_timeout_s`
+  (one that sends nothing at all). Other connections are not affected.
+- Requests are served concurrently and answered as each completes (pipelining, any order). At
+  most `max_in_flight` run per connection; beyond that the connection stops reading until one
+  ends, so a client cannot queue unbounded work.
+- A connection that goes away cancels its requests still running: a long poll stops waiting. A
+  command already proposed may still commit; its client saw an unknown outcome and retries only
+  with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from raftq.common import codec
+from raftq.common.channel import frames
+from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
+from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.errors import InternalError, NotLeader, RaftqError
+from raftq.common.node_api import NodeError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes], Awaitable[bytes]]
+
+
+def encode_failure(error: RaftqError) -> bytes:
+    leader = error.leader_hint if isinstance(error, NotLeader) else None
+    return codec.encode(
+        NodeError(code=error.code, message=error.message, field=error.field, leader=leader)
+    )
+
+
+class ChannelServer:
+    """Makes a protocol for each accepted connection and keeps track of them, to close them."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        handler: Handler,
+        *,
+        max_frame_bytes: int,
+        handshake_timeout_s: float = 5.0,
+        max_in_flight: int = 1024,
+    ) -> None:
+        self.secret = secret
+        self.handler = handler
+        self.max_frame_bytes = max_frame_bytes
+        self.handshake_timeout_s = handshake_timeout_s
+        self.max_in_flight = max_in_flight
+        self.connections: set[ServerConnection] = set()
+
+    def protocol(self, *, preamble_seen: bool = False) -> ServerConnection:
+        return ServerConnection(self, preamble_seen=preamble_seen)
+
+    async def close(self) -> None:
+        for connection in list(self.connections):
+            connection.drop("the server is stopping")
+        await asyncio.sleep(0)
+
+
+class ServerConnection(asyncio.Protocol):
+    def __init__(self, server: ChannelServer, *, preamble_seen: bool) -> None:
+        self._server = server
+        self._reader = FrameReader(server.max_frame_bytes, expect_preamble=not preamble_seen)
+        self._transport: asyncio.Transport | None = None
+        self._client_nonce: bytes | None = None
+        self._server_nonce = frames.new_nonce()
+        self._ready = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reading_paused = False
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._outgoing = WriteCoalescer()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._outgoing.attach(transport)
+        self._server.connections.add(self)
+        loop = asyncio.get_running_loop()
+        self._handshake_timer = loop.call_later(
+            self._server.handshake_timeout_s, self._handshake_expired
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._transport is None:
+            return
+        try:
+            for frame in self._reader.feed(data):
+                self._on_frame(frame)
+        except ProtocolViolation as error:
+            self.drop(str(error))
+
+    def drop(self, reason: str) -> None:
+        if self._transport is not None:
+            log.info("channel: dropping a connection from %s: %s", self._peer(), reason)
+            self._transport.abort()
+
+    def _peer(self) -> object:
+        return None if self._transport is None else self._transport.get_extra_info("peername")
+
+    def _handshake_expired(self) -> None:
+        if not self._ready:
+            self.drop("no handshake in time")
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self._ready:
+            if frame.kind is not Kind.REQUEST:
+                raise ProtocolViolation(f"{frame.kind.name} after the handshake")
+            request_id, payload = frame.fields
+            self._start(request_id, payload)
+        elif frame.kind is Kind.HELLO and self._client_nonce is None:
+            (self._client_nonce,) = frame.fields
+            proof = frames.server_proof(self._server.secret, self._client_nonce, self._server_nonce)
+            self._write(frames.encode(Kind.CHALLENGE, self._server_nonce, proof))
+        elif frame.kind is Kind.PROOF and self._client_nonce is not None:
+            expected = frames.client_proof(
+                self._server.secret, self._client_nonce, self._server_nonce
+            )
+            if not frames.proof_matches(expected, frame.fields[0]):
+                raise ProtocolViolation("the client's proof does not match the channel secret")
+            self._ready = True
+            if self._handshake_timer is not None:
+                self._handshake_timer.cancel()
+            self._write(frames.encode(Kind.READY))
+        else:
+            raise ProtocolViolation(f"{frame.kind.name} before the handshake completed")
+
+    def _start(self, request_id: int, payload: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(request_id, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        if len(self._tasks) >= self._server.max_in_flight and self._transport is not None:
+            self._transport.pause_reading()
+            self._reading_paused = True
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._reading_paused and len(self._tasks) < self._server.max_in_flight:
+            self._reading_paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
+
+    async def _serve(self, request_id: int, payload: bytes) -> None:
+        try:
+            answer = await self._server.handler(payload)
+        except RaftqError as error:
+            self._write(frames.encode(Kind.FAILURE, request_id, encode_failure(error)))
+        except Exception:
+            log.exception("channel: a request failed unexpectedly")
+            failure = encode_failure(InternalError("the node failed to serve the request"))
+            self._write(frames.encode(Kind.FAILURE, request_id, failure))
+        else:
+            self._write(frames.encode(Kind.RESPONSE, request_id, answer))
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._outgoing.write(data)
