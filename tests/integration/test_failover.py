@@ -58,6 +58,14 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
         AsyncClient(
             deployment.endpoint, deployment.key_id, deployment.secret, retries=30
         ) as client,
+        # One request per send, so that the frontend (not the SDK) joins them
+        AsyncClient(
+            deployment.endpoint,
+            deployment.key_id,
+            deployment.secret,
+            retries=30,
+            send_linger_ms=0,
+        ) as sender,
     ):
         await client.create_queue("failover", visibility_timeout_s=5)
         acknowledged: set[str] = set()
@@ -68,7 +76,7 @@ async def test_killing_the_backend_leader_loses_no_acknowledged_message(
             number = 0
             while not stop.is_set():
                 body = f"p{producer}-{number}"
-                await client.send("failover", body, idempotency_key=body)  # retries reuse it
+                await sender.send("failover", body, idempotency_key=body)  # retries reuse it
                 acknowledged.add(body)
                 number += 1
 
