@@ -202,7 +202,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         )
 
     def _read_index_tick(self) -> None:
-        self._read_index.on_tick(self._view())
+        if self._read_index.on_tick(self._view()):
+            # A heartbeat round now, numbered after the reads just registered, instead of at
+            # the next appendEntriesPeriod: pysyncobj's own round, as its tick would send it.
+            self._SyncObj__sendAppendEntries()
 
     # --- the one replicated entry point -------------------------------------------------------
 

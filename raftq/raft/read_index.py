@@ -88,8 +88,11 @@ class ReadIndex:
             self._echoes[follower] = (term, stamp)
         self._settle(view)
 
-    def on_tick(self, view: LeaderView) -> None:
-        """Register new reads, fail lost ones, confirm ready ones (tick thread)."""
+    def on_tick(self, view: LeaderView) -> bool:
+        """Register new reads, fail lost ones, confirm ready ones (tick thread). True when reads
+        were registered that wait for followers: the caller should send a heartbeat round now
+        rather than at the next period."""
+        registered = False
         while self._incoming:
             settle = self._incoming.popleft()
             if not view.leads:
@@ -103,7 +106,9 @@ class ReadIndex:
                 view.now_s + self._timeout_s,
             )
             self._reads.append(read)
+            registered = True
         self._settle(view)
+        return registered and self._followers_needed > 0
 
     @property
     def pending(self) -> int:

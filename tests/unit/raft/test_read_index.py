@@ -31,7 +31,8 @@ def test_read_is_confirmed_by_a_majority_answering_heartbeats_sent_after_it_arri
     index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
     before = _send_round(index)
     index.request(reads.settle("r"))
-    index.on_tick(LEADING)
+    assert index.on_tick(LEADING) is True  # asks for a heartbeat round now
+    assert index.on_tick(LEADING) is False  # nothing new registered
 
     # When a follower answers a heartbeat sent before the read
     index.echoed("b", 3, before[0], LEADING)
@@ -77,7 +78,7 @@ def test_five_members_need_two_followers() -> None:
 def test_a_single_member_confirms_at_once() -> None:
     index, reads = ReadIndex(voters=1, timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
-    index.on_tick(LEADING)
+    assert index.on_tick(LEADING) is False  # no follower to ask
     assert reads.outcomes == [("r", True)]
 
 
