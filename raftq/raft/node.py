@@ -202,6 +202,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         )
 
     def _read_index_tick(self) -> None:
+        if not self._read_index.pending:
+            return  # the usual tick, on a member nobody reads from
         if self._read_index.on_tick(self._view()):
             # A heartbeat round now, numbered after the reads just registered, instead of at
             # the next appendEntriesPeriod: pysyncobj's own round, as its tick would send it.
