@@ -1,34 +1,80 @@
-"""Long-poll waiters on the leader: a receive that found nothing waits here until a commit may
-have made a message visible in its queue, or until its own deadline."""
+"""Long-poll waiters on the leader: a receive that found nothing waits here until a commit made
+messages visible in its queue, or until its own deadline.
+
+Rules this class keeps:
+- A commit that made n messages visible wakes at most n waiters of the queue, the longest
+  waiting first (`notify`). A woken waiter that finds nothing (another took the messages) just
+  waits again: the receive that tells it so writes no log entry (receives.py).
+- No wake-up is lost. A receive reads `generation(queue)` before it looks at the queue; if a
+  notify came after that, `wait` returns at once instead of sleeping past the messages. A waiter
+  woken but cancelled before it could receive (its client went away) hands the wake-up on.
+- `wake_all` ends every wait (leadership lost: the receives answer and the client asks the new
+  leader).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 
 
 class LongPollWaiters:
     def __init__(self) -> None:
-        self._events: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        # Per queue, its waiters in arrival order (a dict as an ordered set: O(1) removal).
+        self._waiting: defaultdict[str, dict[asyncio.Future[None], None]] = defaultdict(dict)
+        self._generations: defaultdict[str, int] = defaultdict(int)
 
-    def notify(self, queue: str) -> None:
-        for event in self._events.pop(queue, set()):
-            event.set()
+    def generation(self, queue: str) -> int:
+        """Counts the notifies of `queue`; pass it to `wait` to learn of those that came since."""
+        return self._generations[queue]
 
-    async def wait(self, queue: str, timeout_s: float) -> None:
-        event = asyncio.Event()
-        self._events[queue].add(event)
+    def notify(self, queue: str, count: int) -> int:
+        """Up to `count` messages became visible in `queue`: wake that many waiters at most.
+        Returns how many were woken."""
+        self._generations[queue] += 1
+        waiting = self._waiting.get(queue)
+        woken = 0
+        while waiting and woken < count:
+            future = next(iter(waiting))
+            del waiting[future]
+            if not future.done():
+                future.set_result(None)
+                woken += 1
+        if waiting is not None and not waiting:
+            del self._waiting[queue]
+        return woken
+
+    def wake_all(self) -> None:
+        for queue in list(self._waiting):
+            self.notify(queue, len(self._waiting[queue]))
+
+    async def wait(self, queue: str, timeout_s: float, since_generation: int) -> bool:
+        """Wait until woken (True) or `timeout_s` passed (False). Returns True at once if `queue`
+        was notified after `since_generation` was read."""
+        if self._generations[queue] != since_generation:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[queue][future] = None
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout_s)
+            done, _ = await asyncio.wait((future,), timeout=timeout_s)
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.notify(queue, 1)  # woken but gone: the wake-up goes to the next waiter
+            raise
         finally:
-            waiting = self._events.get(queue)
-            if waiting is not None:
-                waiting.discard(event)
-                if not waiting:
-                    del self._events[queue]
+            if not future.done():
+                future.cancel()
+            self._forget(queue, future)
+        return bool(done)
+
+    def _forget(self, queue: str, future: asyncio.Future[None]) -> None:
+        waiting = self._waiting.get(queue)
+        if waiting is None:
+            return
+        waiting.pop(future, None)  # notify may have taken it already
+        if not waiting:
+            del self._waiting[queue]
 
     @property
     def waiting(self) -> int:
-        return sum(len(events) for events in self._events.values())
+        return sum(len(futures) for futures in self._waiting.values())

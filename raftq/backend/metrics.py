@@ -59,6 +59,17 @@ class _NodeCollector(Collector):
         yield gauge(
             "raftq_long_poll_waiting", "Receives waiting in a long poll", node.waiters.waiting
         )
+        receives = CounterMetricFamily(
+            "raftq_receives",
+            "Receives by how they were answered: from_state (empty, no log entry), through_log,"
+            " unconfirmed (empty, but leadership was not confirmed: through the log)",
+            labels=["node", "answered"],
+        )
+        receive_stats = node.receiver.stats
+        receives.add_metric([*me, "from_state"], receive_stats.answered_from_state)
+        receives.add_metric([*me, "through_log"], receive_stats.through_log)
+        receives.add_metric([*me, "unconfirmed"], receive_stats.unconfirmed)
+        yield receives
         depth = GaugeMetricFamily(
             "raftq_queue_messages", "Messages per queue and state", labels=["queue", "state"]
         )

@@ -1,14 +1,16 @@
 """The queue state machine as the machine of a Raft node: RocksDB state, checkpoint snapshots.
 
 apply, snapshot write and snapshot install run on pysyncobj's tick thread, each under `lock`;
-the node service takes the same lock for the few local reads it makes (metrics), so it never
-reads a store that is being swapped.
+the node service takes the same lock for the few local reads it makes (metrics, empty receives),
+so it never reads a store that is being swapped or an entry half applied.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from raftq.backend.queue_export import export_chunk
 from raftq.backend.reads import list_queues, next_due_ms, queue_stats
@@ -19,6 +21,8 @@ from raftq.backend.state_machine import QueueStateMachine
 from raftq.common.node_api import ExportChunk, ExportRequest
 from raftq.common.results import QueueStats
 from raftq.common.settings import StoreSettings
+
+T = TypeVar("T")
 
 
 class QueueRaftMachine:
@@ -55,6 +59,21 @@ class QueueRaftMachine:
                 for record in list_queues(self.machine)
                 if record.status == ReplicaStatus.SERVING
             }
+
+    def read(self, reader: Callable[[QueueStateMachine], T]) -> T:
+        """`reader` applied to the state between two entries (waits for the lock)."""
+        with self.lock:
+            return reader(self.machine)
+
+    def read_if_idle(self, reader: Callable[[QueueStateMachine], T]) -> tuple[bool, T | None]:
+        """(True, `reader`'s answer) if the lock is free now; (False, None) if an entry or a
+        snapshot holds it. Lets the event loop read without ever blocking on the tick thread."""
+        if not self.lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, reader(self.machine)
+        finally:
+            self.lock.release()
 
     def next_due_ms(self) -> int | None:
         with self.lock:

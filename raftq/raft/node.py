@@ -19,16 +19,20 @@ What this adapter adds, and where:
   flushed it to disk when the checkpoint was taken.
 - Threads: pysyncobj runs Raft, I/O and apply on its own tick thread. `propose` hands a payload to
   it and returns an asyncio future resolved on the caller's loop through `call_soon_threadsafe`.
+- Reads without a log entry: `confirm_leadership` is a read index (raft/read_index.py), carried
+  by a number the transport adds to each AppendEntries and the follower echoes in its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pysyncobj.syncobj as pysyncobj_module
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
@@ -40,6 +44,7 @@ from raftq.raft.append_entries import CatchUp, without_held_entries
 from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
+from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
 from raftq.raft.snapshot_archive import SnapshotMeta, read_archive, write_archive
 
 log = logging.getLogger(__name__)
@@ -61,7 +66,7 @@ pysyncobj_module.createJournal = _create_journal
 class _FsyncBeforeSendTransport(TCPTransport):  # type: ignore[misc]
     def send(self, node: Any, message: Any) -> bool:
         self._syncObj.journal.sync()
-        sent: bool = super().send(node, message)
+        sent: bool = super().send(node, self._syncObj._with_read_index(message))
         return sent
 
 
@@ -115,6 +120,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._catch_up = CatchUp()
         self._settings = settings
         self._failed: str | None = None
+        # Set before pysyncobj starts its tick thread, which sends and receives from then on.
+        self._read_index = ReadIndex(
+            voters=len(settings.peers) + 1, timeout_s=settings.timings.election_timeout_min_s
+        )
+        self._answering: tuple[int, int] | None = None  # (term, stamp) of the AppendEntries
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.journal = DurableJournal(
             settings.data_dir,
@@ -130,6 +140,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             transportClass=_FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
+        self.addOnTickCallback(self._read_index_tick)
 
     def _SyncObj__sendNextNodeIdx(  # noqa: N802
         self,
@@ -153,10 +164,50 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         """pysyncobj's message handler, after keeping held entries out of an AppendEntries
-        (raft/append_entries.py: its follower would delete and rewrite them)."""
-        if isinstance(message, dict):
-            message = without_held_entries(message, self.journal)
-        super()._SyncObj__onMessageReceived(node, message)
+        (raft/append_entries.py: its follower would delete and rewrite them). Around it, the
+        read index's numbers: an AppendEntries' number is echoed by the answer sent while it is
+        handled; an answer's echo is recorded once pysyncobj has seen it."""
+        if not isinstance(message, dict):
+            super()._SyncObj__onMessageReceived(node, message)
+            return
+        stamp = message.get(STAMP)
+        if message.get("type") == "append_entries" and isinstance(stamp, int):
+            self._answering = (int(message["term"]), stamp)
+        try:
+            super()._SyncObj__onMessageReceived(node, without_held_entries(message, self.journal))
+        finally:
+            self._answering = None
+        echo = message.get(ECHO)
+        if message.get("type") == "next_node_idx" and _is_echo(echo):
+            term, stamp = echo
+            self._read_index.echoed(str(getattr(node, "id", node)), term, stamp, self._view())
+
+    def _with_read_index(self, message: Any) -> Any:
+        """`message` about to be sent, with its read-index number or echo (tick thread)."""
+        if not isinstance(message, dict):
+            return message
+        if message.get("type") == "append_entries":
+            return message | {STAMP: self._read_index.next_stamp()}
+        if message.get("type") == "next_node_idx" and self._answering is not None:
+            return message | {ECHO: self._answering}
+        return message
+
+    def _view(self) -> LeaderView:
+        return LeaderView(
+            leads=self.leads_current_state,
+            term=int(self.raftCurrentTerm),
+            commit_index=int(self.raftCommitIndex),
+            applied_index=int(self.raftLastApplied),
+            now_s=time.monotonic(),
+        )
+
+    def _read_index_tick(self) -> None:
+        if not self._read_index.pending:
+            return  # the usual tick, on a member nobody reads from
+        if self._read_index.on_tick(self._view()):
+            # A heartbeat round now, numbered after the reads just registered, instead of at
+            # the next appendEntriesPeriod: pysyncobj's own round, as its tick would send it.
+            self._SyncObj__sendAppendEntries()
 
     # --- the one replicated entry point -------------------------------------------------------
 
@@ -196,6 +247,27 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             loop.call_soon_threadsafe(settle, result, reason)
 
         self.apply(payload, callback=on_tick_thread)
+        return future
+
+    def confirm_leadership(self) -> asyncio.Future[bool]:
+        """A read index (raft/read_index.py): resolves True once this member is known to have
+        led its current state at some moment after the call, and applied everything committed
+        at that moment; its applied state may then answer a linearizable read. False when it
+        does not lead, loses leadership, or a majority does not answer within a minimum
+        election timeout. The caller should bound its wait too: a member whose transport is
+        not ready does not tick."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def settle(confirmed: bool) -> None:
+            if not future.done():
+                future.set_result(confirmed)
+
+        def on_tick_thread(confirmed: bool) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(settle, confirmed)
+
+        self._read_index.request(on_tick_thread)
         return future
 
     # --- status ---------------------------------------------------------------------------
@@ -278,3 +350,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._machine.install_snapshot(incoming)
         shutil.rmtree(incoming, ignore_errors=True)
         return meta.last_entry, meta.previous_entry, list(meta.members)
+
+
+def _is_echo(value: object) -> TypeGuard[tuple[int, int]]:
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(part, int) for part in value)
+    )
