@@ -83,7 +83,8 @@ class BackendNode:
         if not self.raft.is_leader:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
         if command.kind == "receive":
-            receive = codec.decode_command(command.raw)
+            # Stamped now, as the channel's commands need carry no time of their own.
+            receive = codec.decode_command(command.raw, now_ms=self.clock.now_ms())
             if not isinstance(receive, ReceiveMessages):  # peek read the same kind
                 raise DecodeError("not a receive command", raw=command.raw, field="command.kind")
             return await self.receiver.receive(receive, wait_ms)

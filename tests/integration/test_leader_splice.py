@@ -223,3 +223,18 @@ async def test_a_send_over_the_channel_wakes_a_long_poll(leader: Leader) -> None
     assert isinstance(result, ReceiveResult)
     assert [m.body for m in result.messages] == [b"wake up"]
     assert time.monotonic() - started < 5
+
+
+async def test_commands_on_the_channel_need_no_time_of_their_own(leader: Leader) -> None:
+    # The leader's clock stamps them: a send and a receive that carry no now_ms are served.
+    for command in (
+        {"kind": "send", "queue": "jobs", "entries": [{"entry_id": "e", "body": b"untimed"}]},
+        {"kind": "receive", "queue": "jobs", "max_messages": 10},
+    ):
+        raw = msgpack.packb([0, msgpack.packb(command, use_bin_type=True)], use_bin_type=True)
+        ok, answer = await leader.request(raw)
+        assert ok
+        result = codec.decode(answer, NodeResponse).result
+        assert isinstance(result, SendResult | ReceiveResult), result
+    assert isinstance(result, ReceiveResult)
+    assert [m.body for m in result.messages] == [b"untimed"]
