@@ -59,7 +59,13 @@ class Replica:
         assert results is not None
         return results
 
-    def run(self, *commands: AnyCommand) -> list[CommandResult]:
+    def run(self, *commands: AnyCommand, spliced: bool = False) -> list[CommandResult]:
+        """Apply `commands` as one entry: v1, or with `spliced` v2 as the leader writes it (each
+        command encoded alone, the entry stamped with the latest of their times)."""
+        if spliced:
+            now_ms = max(command.now_ms for command in commands)
+            encoded = [codec.encode(command) for command in commands]
+            return self.apply_payload(codec.encode_entry(now_ms, encoded))
         return self.apply_payload(codec.encode_batch(CommandBatch(commands=commands)))
 
     def one(self, command: AnyCommand) -> CommandResult:

@@ -1,8 +1,9 @@
 """The internal HTTP API of a backend node (for frontends, tools and tests).
 
     POST /v1/commands   signed (cluster secret), msgpack NodeRequest -> NodeResponse | NodeError
-    channel             the same requests as frames on the same port (common/channel/): the
-                        frontends' data path, authenticated once per connection
+    channel             [wait_ms, command bytes] frames on the same port (common/channel/,
+                        channel_request.py): the frontends' data path, authenticated once per
+                        connection; commands are logged as encoded, validated in apply
     POST /v1/export     signed; leader only; msgpack ExportRequest -> ExportChunk (a queue move)
     GET  /v1/status     signed; JSON Raft status of this node
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
@@ -27,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from raftq.backend.metrics import node_registry, render
 from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
-from raftq.common import codec
+from raftq.common import channel_request, codec
 from raftq.common.channel.server import Handler
 from raftq.common.errors import NotLeader, RaftqError
 from raftq.common.node_api import (
@@ -61,12 +62,17 @@ async def commands(request: web.Request) -> web.Response:
 
 
 def channel_handler(node: BackendNode) -> Handler:
-    """Commands from frontends over the channel: the same requests and answers as
-    `POST /v1/commands`, without HTTP (the channel authenticated the peer once)."""
+    """Commands from frontends over the channel, answered as `POST /v1/commands` answers,
+    without HTTP (the channel authenticated the peer once). A command arrives as the bytes the
+    frontend encoded and is spliced into the log without being validated here (apply does);
+    only a payload `channel_request.decode` refuses is a `DecodeError`, for its request alone."""
 
     async def handle(payload: bytes) -> bytes:
-        call = codec.decode(payload, NodeRequest)
-        result = await node.execute(call.command, call.wait_ms)
+        call = channel_request.decode(payload)
+        if isinstance(call, NodeRequest):  # a frontend from before the encoded form
+            result = await node.execute(call.command, call.wait_ms)
+        else:
+            result = await node.execute_encoded(call.command, call.wait_ms)
         return codec.encode(NodeResponse(result=result))
 
     return handle

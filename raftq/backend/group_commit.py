@@ -1,10 +1,13 @@
 """Group commit: concurrent requests on the leader become one Raft entry.
 
-Requests wait in a list; whenever a proposal slot is free, the committer takes as many as fit
-(`max_commands`, and an estimate of `max_bytes` so entries stay below pysyncobj's chunked path),
-stamps them with the leader's time, proposes them as one `CommandBatch`, and hands each request
-its own result. Up to `max_in_flight` entries are in the log at once; while they are, new
-requests gather for the next one, so batches grow exactly when the leader is busy.
+Requests wait in a list as encoded commands: the channel's bytes as the frontend encoded them
+(`submit_encoded`), or a typed command encoded once here (`submit`: expiry, receives, HTTP).
+Whenever a proposal slot is free, the committer takes as many as fit (`max_commands`, and
+`max_bytes` of encoded size so entries stay below pysyncobj's chunked path), proposes them as
+one v2 entry stamped once with the leader's time (`codec.encode_entry`: the commands' bytes are
+copied in, never decoded or validated here), and hands each request its own result. Up to
+`max_in_flight` entries are in the log at once; while they are, new requests gather for the
+next one, so batches grow exactly when the leader is busy.
 
 A proposal that times out or loses leadership fails every request in it with `OutcomeUnknown`
 (the entry may still commit); a request refused before proposing fails with `NotLeader`.
@@ -18,22 +21,24 @@ from dataclasses import dataclass, field
 
 from raftq.common import codec
 from raftq.common.clock import Clock
-from raftq.common.commands import AnyCommand, CommandBatch, SendMessages
+from raftq.common.commands import AnyCommand
 from raftq.common.errors import InternalError, OutcomeUnknown, RaftqError
 from raftq.common.results import CommandResult
 from raftq.common.settings import GroupCommitSettings
 from raftq.raft.node import RaftNode
 
-_COMMAND_OVERHEAD_BYTES = 256
+# An entry's own bytes around its commands: a map of `v`, `now_ms` and the array header.
+_ENTRY_OVERHEAD_BYTES = 32
+# The msgpack bin header in front of each command: 5 bytes at most (bin 32).
+_COMMAND_HEADER_BYTES = 5
 
 
-def estimated_bytes(command: AnyCommand) -> int:
-    if isinstance(command, SendMessages):
-        return _COMMAND_OVERHEAD_BYTES + sum(
-            len(entry.body) + len(entry.attributes) + _COMMAND_OVERHEAD_BYTES
-            for entry in command.entries
-        )
-    return _COMMAND_OVERHEAD_BYTES
+def estimated_bytes(command: bytes) -> int:
+    """What an encoded command adds to a v2 entry (exact, or up to 3 bytes over)."""
+    return len(command) + _COMMAND_HEADER_BYTES
+
+
+_Waiting = tuple[bytes, asyncio.Future[CommandResult]]
 
 
 @dataclass
@@ -54,7 +59,7 @@ class GroupCommitter:
         self._raft = raft
         self._clock = clock
         self._settings = settings
-        self._waiting: deque[tuple[AnyCommand, asyncio.Future[CommandResult]]] = deque()
+        self._waiting: deque[_Waiting] = deque()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -62,6 +67,12 @@ class GroupCommitter:
         self.stats = CommitStats()
 
     async def submit(self, command: AnyCommand) -> CommandResult:
+        """Commit a typed command (its `now_ms` is replaced by the leader's)."""
+        return await self.submit_encoded(codec.encode(command))
+
+    async def submit_encoded(self, command: bytes) -> CommandResult:
+        """Commit a command encoded by `codec.encode`, as it is: apply validates it, and answers
+        with a `Failure` for this command alone if it does not decode."""
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((command, future))
         self._wake.set()
@@ -81,9 +92,9 @@ class GroupCommitter:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    def _take_batch(self) -> list[tuple[AnyCommand, asyncio.Future[CommandResult]]]:
-        batch: list[tuple[AnyCommand, asyncio.Future[CommandResult]]] = []
-        size = 0
+    def _take_batch(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        size = _ENTRY_OVERHEAD_BYTES
         while self._waiting and len(batch) < self._settings.max_commands:
             command, future = self._waiting[0]
             cost = estimated_bytes(command)
@@ -99,11 +110,9 @@ class GroupCommitter:
         self._last_now_ms = max(self._last_now_ms, self._clock.now_ms())
         return self._last_now_ms
 
-    async def _propose(self, batch: list[tuple[AnyCommand, asyncio.Future[CommandResult]]]) -> None:
+    async def _propose(self, batch: list[_Waiting]) -> None:
         try:
-            now_ms = self._now_ms()
-            stamped = tuple(command.model_copy(update={"now_ms": now_ms}) for command, _ in batch)
-            payload = codec.encode_batch(CommandBatch(commands=stamped))
+            payload = codec.encode_entry(self._now_ms(), [command for command, _ in batch])
             self.stats.record(len(batch))
             try:
                 outcome = await asyncio.wait_for(

@@ -2,6 +2,8 @@
 
 Only the leader executes commands; a follower answers `NotLeader` with the leader's API address.
 Receives, and the long polls they may start, are receives.py's: an empty one writes no entry.
+Commands from the channel arrive encoded (`execute_encoded`) and go into the log as they are:
+only receives are decoded here, because deciding an empty receive needs the typed command.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.receives import Receiver
 from raftq.backend.state_directory import StateDirectory
+from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand, Expire, ReceiveMessages
-from raftq.common.errors import NotLeader, RaftqError
+from raftq.common.encoded_command import EncodedCommand
+from raftq.common.errors import DecodeError, NotLeader, RaftqError
 from raftq.common.results import CommandResult, ExpireResult
 from raftq.common.settings import BackendNodeSettings
 from raftq.raft.node import RaftNode
@@ -70,6 +74,21 @@ class BackendNode:
         if isinstance(command, ReceiveMessages):
             return await self.receiver.receive(command, wait_ms)
         result = await self.committer.submit(command)
+        self.receiver.notify_commit(command, result)
+        return result
+
+    async def execute_encoded(self, command: EncodedCommand, wait_ms: int = 0) -> CommandResult:
+        """`execute` for a command as its sender encoded it: logged without being validated here
+        (apply validates it), except a receive, which is decoded to be decided (receives.py)."""
+        if not self.raft.is_leader:
+            raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
+        if command.kind == "receive":
+            # Stamped now, as the channel's commands need carry no time of their own.
+            receive = codec.decode_command(command.raw, now_ms=self.clock.now_ms())
+            if not isinstance(receive, ReceiveMessages):  # peek read the same kind
+                raise DecodeError("not a receive command", raw=command.raw, field="command.kind")
+            return await self.receiver.receive(receive, wait_ms)
+        result = await self.committer.submit_encoded(command.raw)
         self.receiver.notify_commit(command, result)
         return result
 

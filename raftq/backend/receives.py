@@ -35,6 +35,7 @@ from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand, ChangeVisibility, ReceiveMessages, SendMessages
+from raftq.common.encoded_command import EncodedCommand
 from raftq.common.results import BatchResult, CommandResult, ReceiveResult, SendResult
 from raftq.raft.node import RaftNode
 
@@ -109,11 +110,16 @@ class Receiver:
             result = await self._receive_once(command)
         return result
 
-    def notify_commit(self, command: AnyCommand, result: CommandResult) -> None:
+    def notify_commit(self, command: AnyCommand | EncodedCommand, result: CommandResult) -> None:
         """Wake as many long polls of the command's queue as it made messages visible."""
-        count = visible_count(command, result, self._clock.now_ms())
-        if count and isinstance(command, SendMessages | ChangeVisibility):
-            self.waiters.notify(command.queue, count)
+        now_ms = self._clock.now_ms()
+        if isinstance(command, EncodedCommand):
+            count, queue = command.visible_count(result, now_ms), command.queue
+        else:
+            count = visible_count(command, result, now_ms)
+            queue = command.queue if isinstance(command, SendMessages | ChangeVisibility) else None
+        if count and queue is not None:
+            self.waiters.notify(queue, count)
 
     async def watch_leadership(self) -> None:
         leading = False

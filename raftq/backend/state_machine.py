@@ -4,15 +4,17 @@ Rules of this file (and of everything it calls):
 - It is pure: no clock, no randomness, no I/O beyond the `Store` it is given, no network, no
   threads. tests/unit/backend/test_purity.py checks the imports of the whole package part.
 - It never raises for a command: a payload that does not decode, or a command that is invalid
-  for the state it meets, yields a `Failure` result and changes nothing. A command that hits a
+  for the state it meets, yields a `Failure` result and changes nothing. An entry decodes
+  (codec.decode_entry) whole or not at all in v1; in v2 each command is validated on its own,
+  and one that does not decode gets its own `Failure` while the others apply. A command that hits a
   bug is dropped whole (its layer discarded) and reported as `InternalError`. The one exception
   is `CorruptState` (stored bytes that do not decode): it propagates, nothing of the entry is
   committed, and the node must stop serving rather than apply on top of state it cannot read.
 - One entry is one atomic `Store.commit`: the data of all its commands, the applied index, the
   digest and the state clock together. An entry at or below the stored applied index is skipped,
   so replay after a restart (or a Raft re-append) is harmless.
-- Time: each command's `now_ms` is raised to the state clock, which then moves to it; a leader
-  with a lagging clock cannot move time back.
+- Time: each command's `now_ms` (in v2, the entry's) is raised to the state clock, which then
+  moves to it; a leader with a lagging clock cannot move time back.
 - The digest chains sha256(previous digest, index, payload): replicas that applied the same log
   prefix have the same digest and (by determinism) the same state.
 """
@@ -118,12 +120,15 @@ class QueueStateMachine:
         clock_ms = self._clock_ms
         results: list[CommandResult] = []
         try:
-            batch = codec.decode_batch(payload)
+            commands = codec.decode_entry(payload)
         except RaftqError as error:
             results.append(Failure.of(error))
         else:
             advanced: AdvancedAt = {}
-            for position, command in enumerate(batch.commands):
+            for position, command in enumerate(commands):
+                if isinstance(command, RaftqError):  # a v2 command that does not decode
+                    results.append(Failure.of(command))
+                    continue
                 clock_ms = max(clock_ms, command.now_ms)
                 at = ApplyContext(entry, index, position, clock_ms, advanced)
                 result, advanced = self._apply_command(at, command)

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from raftq.common import cluster_auth, codec
+from raftq.common import channel_request, cluster_auth, codec
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import (
@@ -200,10 +200,7 @@ class NodeClient(LeaderFollowingClient):
         raise self._error(raw, status)
 
 
-async def _execute(
-    client: LeaderFollowingClient, command: AnyCommand, wait_ms: int
-) -> CommandResult:
-    body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
+async def _execute(client: LeaderFollowingClient, body: bytes, wait_ms: int) -> CommandResult:
     raw = await client.call(COMMANDS_PATH, body, extra_timeout_s=wait_ms / 1000)
     return codec.decode(raw, NodeResponse).result
 
@@ -212,7 +209,8 @@ class BackendClient(NodeClient):
     """Client of a backend cluster's internal HTTP API (tools, the metadata group, moves)."""
 
     async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
-        return await _execute(self, command, wait_ms)
+        body = codec.encode(NodeRequest(command=command, wait_ms=wait_ms))
+        return await _execute(self, body, wait_ms)
 
     async def export(self, request: ExportRequest) -> ExportChunk:
         """The next chunk of a fenced queue, from the leader (a move)."""
@@ -228,7 +226,9 @@ class ChannelBackendClient(LeaderFollowingClient):
         self._pool = pool
 
     async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
-        return await _execute(self, command, wait_ms)
+        """The command goes as `[wait_ms, codec.encode(command)]` (channel_request.py): the
+        leader logs these bytes as they are, so they are encoded here once and only here."""
+        return await _execute(self, channel_request.encode(command, wait_ms), wait_ms)
 
     async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
         try:

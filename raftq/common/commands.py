@@ -5,13 +5,17 @@ command carries everything apply needs that is not already replicated state: the
 `now_ms` (time is an input) and all caller-chosen values. Ids and receipt handles are derived
 from the log index during apply, so no randomness is carried.
 
-One Raft entry carries one `CommandBatch` (group commit); `codec.encode_batch` turns it into the
-bytes handed to the single replicated entry point.
+One Raft entry carries the commands of one group commit, in one of two formats (the entry's `v`):
+- v1, `CommandBatch`: the commands as one msgpack map, each stamped with its own `now_ms`
+  (`codec.encode_batch`). Logs written before v2 hold these; they replay as they always did.
+- v2, `SplicedBatch`: the leader's `now_ms` once, and each command as the bytes its sender
+  encoded (`codec.encode`), spliced in by the leader without decoding them
+  (`codec.encode_entry`). Apply validates each command on its own, with the entry's `now_ms`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -31,7 +35,9 @@ from raftq.common.wire import (
     WireModel,
 )
 
+# The entry format versions (an entry's `v`): 1 is `CommandBatch`, 2 is `SplicedBatch`.
 COMMAND_VERSION: Final = 1
+SPLICED_VERSION: Final = 2
 
 BatchSize = Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)]
 
@@ -237,3 +243,19 @@ class CommandBatch(WireModel):
 
     v: Literal[1] = COMMAND_VERSION
     commands: Annotated[tuple[AnyCommand, ...], Field(min_length=1)]
+
+
+# Every command kind; the leader refuses others before logging a command it does not validate.
+COMMAND_KINDS: Final = frozenset(
+    model.model_fields["kind"].default for model in get_args(get_args(AnyCommand)[0])
+)
+
+
+class SplicedBatch(WireModel):
+    """What one v2 Raft entry carries: the leader's time for all its commands, and the commands as
+    encoded bytes, decoded and validated one by one in apply (one that does not decode fails
+    alone). The leader builds it with `codec.encode_entry`, never through this model."""
+
+    v: Literal[2] = SPLICED_VERSION
+    now_ms: TimestampMs
+    commands: Annotated[tuple[bytes, ...], Field(min_length=1)]

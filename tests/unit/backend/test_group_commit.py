@@ -18,8 +18,9 @@ import pytest
 from raftq.backend.group_commit import GroupCommitter, estimated_bytes
 from raftq.common import codec
 from raftq.common.clock import FakeClock
-from raftq.common.commands import AnyCommand, CommandBatch, GetQueueStats, SendEntry, SendMessages
+from raftq.common.commands import AnyCommand, GetQueueStats, SendEntry, SendMessages
 from raftq.common.errors import (
+    DecodeError,
     InternalError,
     NotLeader,
     OutcomeUnknown,
@@ -47,15 +48,22 @@ def result_for(command: AnyCommand) -> QueueStats:
 
 @dataclass
 class Proposal:
-    batch: CommandBatch
+    payload: bytes
     future: asyncio.Future[object]
 
     @property
+    def commands(self) -> list[AnyCommand]:
+        """As apply decodes them, each stamped with the entry's time."""
+        commands = codec.decode_entry(self.payload)
+        assert all(not isinstance(command, DecodeError) for command in commands), commands
+        return cast(list[AnyCommand], commands)
+
+    @property
     def queues(self) -> list[str]:
-        return [command.queue for command in self.batch.commands if hasattr(command, "queue")]
+        return [command.queue for command in self.commands if hasattr(command, "queue")]
 
     def commit(self) -> None:
-        self.future.set_result([result_for(command) for command in self.batch.commands])
+        self.future.set_result([result_for(command) for command in self.commands])
 
 
 @dataclass
@@ -71,7 +79,7 @@ class FakeRaft:
         if not self.is_leader:  # as RaftNode: refused before anything is proposed
             future.set_exception(NotLeader("not the leader", leader_hint="10.0.0.9:8080"))
             return future
-        self.proposals.append(Proposal(codec.decode_batch(payload), future))
+        self.proposals.append(Proposal(payload, future))
         self.most_outstanding = max(self.most_outstanding, len(self.outstanding))
         return future
 
@@ -184,18 +192,22 @@ def send_command(number: int, body_bytes: int) -> SendMessages:
     return SendMessages(now_ms=0, queue=f"q{number}", entries=(entry,))
 
 
-async def test_max_bytes_splits_a_backlog_by_estimated_size() -> None:
+async def test_max_bytes_splits_a_backlog_by_encoded_size() -> None:
+    # The estimate is the encoded command's real length (it was a guess from the bodies' sizes
+    # before entries carried encoded commands), so the sizes here changed with it.
     async with running(max_bytes=2_000) as harness:
-        # Given sends of which two fit in 2000 estimated bytes and three do not
-        commands = [send_command(number, 400) for number in range(5)]
-        cost = estimated_bytes(commands[0])
+        # Given sends of which two fit in 2000 bytes and three do not
+        commands = [send_command(number, 800) for number in range(5)]
+        cost = estimated_bytes(codec.encode(commands[0]))
+        assert cost - len(codec.encode(commands[0])) <= 5  # the bin header, nothing more
         assert 2 * cost <= 2_000 < 3 * cost
         # When five are submitted together
         for command in commands:
             harness.submit(command)
         await settle()
-        # Then each entry carries two of them at most
+        # Then each entry carries two of them at most, and its bytes are within max_bytes
         assert [p.queues for p in harness.raft.proposals] == [["q0", "q1"], ["q2", "q3"], ["q4"]]
+        assert all(len(p.payload) <= 2_000 for p in harness.raft.proposals)
 
 
 async def test_a_command_larger_than_max_bytes_goes_out_alone() -> None:
@@ -348,7 +360,7 @@ async def test_commands_are_stamped_with_the_clock_and_time_never_goes_back() ->
             proposal = harness.raft.proposals[-1]
             proposal.commit()
             await settle()
-            return [command.now_ms for command in proposal.batch.commands]
+            return [command.now_ms for command in proposal.commands]
 
         # Given a leader clock at START_MS, then later, then stepped back by a second
         assert await proposed_now_ms() == [START_MS, START_MS]

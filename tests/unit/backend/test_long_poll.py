@@ -8,8 +8,23 @@ import asyncio
 
 from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.receives import visible_count
-from raftq.common.commands import ChangeVisibility, SendEntry, SendMessages, VisibilityEntry
-from raftq.common.results import BatchResult, EntryFailure, SendResult, SentMessage
+from raftq.common import codec
+from raftq.common.commands import (
+    ChangeVisibility,
+    PurgeQueue,
+    SendEntry,
+    SendMessages,
+    VisibilityEntry,
+)
+from raftq.common.encoded_command import peek
+from raftq.common.results import (
+    BatchResult,
+    EntryFailure,
+    Failure,
+    PurgeResult,
+    SendResult,
+    SentMessage,
+)
 
 NOW_MS = 1_700_000_000_000
 LONG_S = 3_600.0  # a wait that only a wake-up ends within a test
@@ -134,6 +149,9 @@ def test_a_send_counts_the_new_messages_it_made_visible_now() -> None:
     result = _sent("plain", "zero-delay", "delayed", "due", "later", "again", duplicate="again")
     # plain, zero-delay and due; not the delayed ones, the duplicate, or the refused entry
     assert visible_count(command, result, NOW_MS) == 3
+    # And the leader counts the same from the bytes, without decoding the command
+    assert peek(codec.encode(command)).visible_count(result, NOW_MS) == 3
+    assert peek(codec.encode(command)).visible_count(result, NOW_MS + 1) == 4
 
 
 def test_a_change_of_visibility_counts_only_the_messages_made_visible_now() -> None:
@@ -149,3 +167,13 @@ def test_a_change_of_visibility_counts_only_the_messages_made_visible_now() -> N
     failure = EntryFailure(entry_id="stale", code="ReceiptHandleIsInvalid", message="stale")
     result = BatchResult(succeeded=("release", "extend"), failed=(failure,))
     assert visible_count(command, result, NOW_MS) == 1
+    assert peek(codec.encode(command)).visible_count(result, NOW_MS) == 1
+
+
+def test_a_command_encoded_or_typed_that_failed_or_makes_nothing_visible_counts_none() -> None:
+    send = _send(SendEntry(entry_id="plain", body=b"x"))
+    failed = Failure(code="QueueDoesNotExist", message="no such queue")
+    assert visible_count(send, failed, NOW_MS) == 0
+    assert peek(codec.encode(send)).visible_count(failed, NOW_MS) == 0
+    purge = PurgeQueue(now_ms=0, queue="jobs")
+    assert peek(codec.encode(purge)).visible_count(PurgeResult(purged=3), NOW_MS) == 0

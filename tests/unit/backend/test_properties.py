@@ -568,11 +568,12 @@ class QueueReplicaMachine(RuleBasedStateMachine):
 
     # --- steps ---
 
-    @rule(data=st.data(), size=st.sampled_from([1, 1, 1, 2, 3]))
-    def apply_one_entry(self, data: st.DataObject, size: int) -> None:
+    @rule(data=st.data(), size=st.sampled_from([1, 1, 1, 2, 3]), spliced=st.booleans())
+    def apply_one_entry(self, data: st.DataObject, size: int, spliced: bool) -> None:
+        # Entries of both formats, mixed in one log as after an upgrade (v1 then v2).
         commands = [self._draw_command(data) for _ in range(size)]
         self.checking = True
-        results = self.replica.run(*commands)
+        results = self.replica.run(*commands, spliced=spliced)
         assert len(results) == len(commands)
         for command, result in zip(commands, results, strict=True):
             self.model.check(command, result)

@@ -1,0 +1,51 @@
+"""The payload of a channel REQUEST frame: the msgpack array `[wait_ms, command bytes]`.
+
+The command bytes are `codec.encode(command)`, made once by the frontend from validated
+models. The leader reads them only as far as `encoded_command.peek` does and splices them into
+its Raft entry as they are (the validate-once rule in codec.py). A msgpack map instead of the
+array is a whole `NodeRequest`, as `POST /v1/commands` takes, and is decoded as one: that is
+what frontends sent before this format, so a node serves both while frontends are upgraded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+
+from raftq.common import codec, limits
+from raftq.common.commands import AnyCommand
+from raftq.common.encoded_command import EncodedCommand, peek
+from raftq.common.errors import DecodeError
+from raftq.common.node_api import NodeRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRequest:
+    command: EncodedCommand
+    # Long poll: a receive that finds nothing waits up to this long for a message.
+    wait_ms: int
+
+
+def encode(command: AnyCommand, wait_ms: int = 0) -> bytes:
+    packed: bytes = msgpack.packb([wait_ms, codec.encode(command)], use_bin_type=True)
+    return packed
+
+
+def decode(payload: bytes) -> ChannelRequest | NodeRequest:
+    """The request in `payload`, or `DecodeError` naming the field that is wrong."""
+    data = codec.unpack(payload)
+    if isinstance(data, dict):
+        return codec.decode(payload, NodeRequest)
+    if not isinstance(data, tuple) or len(data) != 2:
+        raise DecodeError("a channel request is [wait_ms, command]", raw=payload)
+    wait_ms, command = data
+    if type(wait_ms) is not int or not 0 <= wait_ms <= limits.RECEIVE_WAIT_MAX_MS:
+        raise DecodeError(
+            f"wait_ms must be an integer from 0 to {limits.RECEIVE_WAIT_MAX_MS}",
+            raw=payload,
+            field="wait_ms",
+        )
+    if not isinstance(command, bytes):
+        raise DecodeError("the command must be msgpack bytes", raw=payload, field="command")
+    return ChannelRequest(command=peek(command), wait_ms=wait_ms)
