@@ -188,13 +188,16 @@ class BackendNodeSettings(NodeSettings):
     """Settings of one backend replica process (`raftq backend`)."""
 
     # With both set, the node registers its cluster with the metadata group and reports its
-    # load every `report_interval_s`; the metadata group counts a cluster healthy while a
-    # majority of its members report.
+    # load every `report_interval_s` (a failed report is retried within a second); the metadata
+    # group counts a cluster healthy while a majority of its members reported within its health
+    # window, three intervals (metadata/placement.py).
     cluster_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     metadata: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...] = ()
-    report_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    report_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     group_commit: GroupCommitSettings = GroupCommitSettings()
-    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # The expiry sweep only reclaims disk on queues nobody touches (backend/ops_expire.py):
+    # every queue command expires its own queue first, so no answer waits for the sweep.
+    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
