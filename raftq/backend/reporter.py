@@ -1,15 +1,18 @@
 """Tells the metadata group that this replica's cluster exists and how loaded it is.
 
 Every member reports, not only the leader: the metadata group counts a cluster healthy while a
-majority of its members report within its health window (metadata/placement.py). Registration
-is idempotent and is repeated until it succeeds once; a failed report is only logged, because
-the next one follows in `report_interval_s`.
+majority of its members report within its health window (metadata/placement.py). The metadata
+leader keeps these reports in memory and writes one to its log only when the load changed
+(metadata/liveness.py), so an idle cluster's reports write nothing. Registration is idempotent
+and is repeated until it succeeds once; a failed report is logged and tried again after
+`RETRY_AFTER_FAILURE_S`, a successful one after `report_interval_s`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 import aiohttp
 
@@ -21,6 +24,8 @@ from raftq.common.metadata_models import ClusterMember
 from raftq.common.results import Failure
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE_S: Final = 1.0
 
 
 async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> None:
@@ -64,6 +69,10 @@ async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> N
                     queues=len(depths),
                 )
             )
+            pause_s = settings.report_interval_s
         except RaftqError as error:
             log.info("could not report to the metadata group: %s", error)
-        await asyncio.sleep(settings.report_interval_s)
+            # Soon again: the metadata group may be electing, and placement (and `raftq up`)
+            # wait for this member's first report.
+            pause_s = min(settings.report_interval_s, RETRY_AFTER_FAILURE_S)
+        await asyncio.sleep(pause_s)

@@ -74,6 +74,12 @@ class Supervisor:
             self._write_state()
         return restarted
 
+    def next_restart_in(self) -> float | None:
+        """Seconds until the next restart that waits for its delay; None when none waits (the
+        caller then sleeps until a child exits: `poll` is needed only then)."""
+        pending = [c.restart_at for c in self._children if c.restart_at is not None]
+        return None if not pending else max(0.0, min(pending) - time.monotonic())
+
     def stop(self) -> None:
         running = [c.process for c in self._children if c.process and c.process.poll() is None]
         for process in running:

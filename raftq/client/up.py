@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import math
 import os
 import secrets
 import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +42,8 @@ READY_TIMEOUT_S: Final = 60.0
 ZONES: Final = ("a", "b", "c")
 _PORTS_USED: Final = 14
 DEFAULT_BASE_PORT: Final = 7700
+# The supervisor sleeps until something happens (see `_serve`); this bounds the sleep anyway.
+_SAFETY_POLL_S: Final = 10.0
 
 
 def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +53,53 @@ def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     up.add_argument(
         "--base-port", type=int, default=DEFAULT_BASE_PORT, help=f"first of {_PORTS_USED} ports"
     )
+    up.add_argument(
+        "--rate-limit-per-key",
+        type=_rate,
+        metavar="N",
+        help="messages per second each access key may move through the frontend (0: no limit; "
+        "default: the frontend's)",
+    )
+    up.add_argument(
+        "--rate-limit-per-queue",
+        type=_rate,
+        metavar="N",
+        help="messages per second per queue (0: no limit; default: the frontend's)",
+    )
+    up.add_argument(
+        "--usage-log",
+        action="store_true",
+        help="write usage records to <data-dir>/usage.log (rotated by size; off by default)",
+    )
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (rate >= 0 and math.isfinite(rate)):
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a positive rate, not {text}")
+    return rate
+
+
+@dataclass(frozen=True)
+class FrontendOptions:
+    """What `raftq up` passes on to its frontend; None: the frontend's default."""
+
+    rate_limit_per_key: float | None = None
+    rate_limit_per_queue: float | None = None
+    usage_log: bool = False
+
+    def argv(self, data_dir: Path) -> tuple[str, ...]:
+        flags: list[str] = []
+        if self.rate_limit_per_key is not None:
+            flags += ["--key-rate", f"{self.rate_limit_per_key:g}"]
+        if self.rate_limit_per_queue is not None:
+            flags += ["--queue-rate", f"{self.rate_limit_per_queue:g}"]
+        if self.usage_log:
+            flags += ["--usage-log", str(data_dir / "usage.log")]
+        return tuple(flags)
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -63,7 +114,12 @@ def run_up(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"raftq up: {error}", file=sys.stderr)
             return 2
-        supervisor = Supervisor(_children(data_dir, layout), data_dir / "up.json")
+        options = FrontendOptions(
+            rate_limit_per_key=args.rate_limit_per_key,
+            rate_limit_per_queue=args.rate_limit_per_queue,
+            usage_log=args.usage_log,
+        )
+        supervisor = Supervisor(children(data_dir, layout, options), data_dir / "up.json")
         return asyncio.run(_serve(supervisor, data_dir, layout))
 
 
@@ -122,7 +178,10 @@ def metadata_addresses(layout: dict[str, Any]) -> list[str]:
     return [api for _, _, _, api in _members(layout, 0, "m")]
 
 
-def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
+def children(
+    data_dir: Path, layout: dict[str, Any], options: FrontendOptions | None = None
+) -> list[ChildSpec]:
+    options = options or FrontendOptions()
     python = (sys.executable, "-m", "raftq.client.cli")
     secret = ("--secret-file", str(data_dir / "secret"))
     channel_secret = ("--channel-secret-file", str(data_dir / "channel.secret"))
@@ -165,25 +224,35 @@ def _children(data_dir: Path, layout: dict[str, Any]) -> list[ChildSpec]:
         *channel_secret,
         "--master-key",
         f"k1={data_dir / 'frontend.key'}",
-        "--usage-log",
-        str(data_dir / "usage.log"),
         "--metrics-listen",
         f"{layout['host']}:{layout['base_port'] + 13}",
+        *options.argv(data_dir),
     )
     specs.append(ChildSpec("frontend", frontend, data_dir / "logs" / "frontend.log"))
     return specs
 
 
 async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any]) -> int:
+    """Wakes on work only: a signal to stop, a child's exit (SIGCHLD), readiness, or a delayed
+    restart falling due; `_SAFETY_POLL_S` bounds the sleep all the same."""
     stopping = asyncio.Event()
+    woken = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        stopping.set()
+        woken.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signum, stop)
+    loop.add_signal_handler(signal.SIGCHLD, woken.set)
     supervisor.start()
     ready = asyncio.create_task(_wait_until_ready(data_dir, layout))
+    ready.add_done_callback(lambda _: woken.set())
     announced = False
     try:
         while not stopping.is_set():
+            woken.clear()  # before looking: an exit from now on wakes the next wait
             for name in supervisor.poll():
                 print(f"raftq up: {name} exited; restarted it", file=sys.stderr, flush=True)
             if ready.done() and not announced:
@@ -192,8 +261,10 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
                     return 1
                 _announce(data_dir, layout)
                 announced = True
+            restart_in = supervisor.next_restart_in()
+            timeout = _SAFETY_POLL_S if restart_in is None else min(restart_in, _SAFETY_POLL_S)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=0.2)
+                await asyncio.wait_for(woken.wait(), timeout=timeout)
         return 0
     finally:
         ready.cancel()

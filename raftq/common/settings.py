@@ -34,8 +34,17 @@ class RaftTimings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tick_s: Annotated[float, Field(gt=0, le=0.1)] = 0.005
-    append_entries_period_s: Annotated[float, Field(gt=0, le=1)] = 0.02
+    # The tick is pysyncobj's longest sleep: its thread wakes earlier on every socket event and
+    # every proposal (a pipe it polls), so commits never wait for a tick; its timers
+    # (heartbeats, election deadlines, reconnects) are checked once per wake-up. Equal to the
+    # heartbeat period, an idle follower wakes only for heartbeats and an idle leader only to
+    # send them and read the answers (issue 16: 200 ticks and 50 heartbeats a second per member
+    # kept a quarter of a core busy on an idle `raftq up`).
+    tick_s: Annotated[float, Field(gt=0, le=1)] = 0.2
+    # Heartbeats (an AppendEntries with no entries) when the leader has nothing to send: five
+    # per minimum election timeout and per leader fallback. Entries are sent as soon as they are
+    # proposed, whatever this period.
+    append_entries_period_s: Annotated[float, Field(gt=0, le=1)] = 0.2
     election_timeout_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     election_timeout_max_s: Annotated[float, Field(gt=0, le=120)] = 2.5
     leader_fallback_s: Annotated[float, Field(gt=0, le=60)] = 1.0
@@ -56,6 +65,8 @@ class RaftTimings(BaseModel):
             raise ValueError("election_timeout_min_s must exceed 3 append-entries periods")
         if not self.election_timeout_max_s > self.election_timeout_min_s:
             raise ValueError("election_timeout_max_s must exceed election_timeout_min_s")
+        if not self.tick_s <= self.append_entries_period_s:
+            raise ValueError("tick_s must not exceed append_entries_period_s (heartbeats wait)")
         if not self.leader_fallback_s > self.append_entries_period_s:
             raise ValueError("leader_fallback_s must exceed the append-entries period")
         if not self.connection_timeout_s >= self.election_timeout_max_s:
@@ -178,13 +189,16 @@ class BackendNodeSettings(NodeSettings):
     """Settings of one backend replica process (`raftq backend`)."""
 
     # With both set, the node registers its cluster with the metadata group and reports its
-    # load every `report_interval_s`; the metadata group counts a cluster healthy while a
-    # majority of its members report.
+    # load every `report_interval_s` (a failed report is retried within a second); the metadata
+    # group counts a cluster healthy while a majority of its members reported within its health
+    # window, three intervals (metadata/placement.py).
     cluster_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     metadata: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...] = ()
-    report_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    report_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     group_commit: GroupCommitSettings = GroupCommitSettings()
-    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # The expiry sweep only reclaims disk on queues nobody touches (backend/ops_expire.py):
+    # every queue command expires its own queue first, so no answer waits for the sweep.
+    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     # Authenticates frontends on the data channel (common/channel/). A credential of its own, not
     # the cluster secret: a frontend that holds it can send commands but cannot join or talk Raft.

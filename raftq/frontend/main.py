@@ -59,18 +59,31 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--key-rate",
         type=float,
         default=FrontendSettings.model_fields["per_key"].default.rate_per_s,
-        help="messages per second each access key may send, receive or delete (this frontend)",
+        help="messages per second each access key may send, receive or delete (this frontend); "
+        "0: no limit",
     )
     frontend.add_argument(
         "--queue-rate",
         type=float,
         default=FrontendSettings.model_fields["per_queue"].default.rate_per_s,
-        help="messages per second per queue (this frontend)",
+        help="messages per second per queue (this frontend); 0: no limit",
     )
     frontend.add_argument(
         "--batch-max", type=int, default=10, help="entries a send batch may hold (up to 100)"
     )
     frontend.add_argument("--usage-log", type=Path, help="append usage records (JSON lines) here")
+    frontend.add_argument(
+        "--usage-log-max-bytes",
+        type=int,
+        default=FrontendSettings.model_fields["usage_log_max_bytes"].default,
+        help="rotate the usage log at this size (0: never; give each frontend its own file)",
+    )
+    frontend.add_argument(
+        "--usage-log-backups",
+        type=int,
+        default=FrontendSettings.model_fields["usage_log_backups"].default,
+        help="rotated usage logs kept (FILE.1 the newest)",
+    )
     frontend.add_argument("--metrics-listen", help="HOST:PORT for /metrics (keep it private)")
     frontend.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     frontend.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
@@ -95,9 +108,11 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             channel_secret=read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV) or "",
             master_keys=keys,
             current_master_key=args.current_master_key or next(iter(keys)),
-            per_key=Limit(rate_per_s=args.key_rate, burst=max(1, int(args.key_rate * 2))),
-            per_queue=Limit(rate_per_s=args.queue_rate, burst=max(1, int(args.queue_rate * 2))),
+            per_key=_limit(parser, "--key-rate", args.key_rate),
+            per_queue=_limit(parser, "--queue-rate", args.queue_rate),
             usage_log=args.usage_log,
+            usage_log_max_bytes=args.usage_log_max_bytes,
+            usage_log_backups=args.usage_log_backups,
             batch_max=args.batch_max,
             metrics_listen=args.metrics_listen,
             tls_cert=args.tls_cert,
@@ -106,8 +121,6 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
     except ValidationError as error:
         first = error.errors()[0]
         parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
-    except ValueError as error:  # a rate that cannot work
-        parser.exit(2, f"raftq frontend: {error}\n")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -134,10 +147,21 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
     return 0
 
 
+def _limit(parser: argparse.ArgumentParser, flag: str, rate_per_s: float) -> Limit:
+    try:
+        return Limit.per_second(rate_per_s)
+    except ValueError as error:  # a rate that cannot work
+        parser.exit(2, f"raftq frontend: {flag}: {error} (0 means no limit)\n")
+
+
 def build_app(settings: FrontendSettings) -> web.Application:
     """The app, with its metadata and backend connections opened and closed with it."""
     clock = SystemClock()
-    usage = Usage(settings.usage_log)
+    usage = Usage(
+        settings.usage_log,
+        max_bytes=settings.usage_log_max_bytes,
+        backups=settings.usage_log_backups,
+    )
 
     async def connections(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:

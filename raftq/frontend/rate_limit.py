@@ -22,12 +22,25 @@ IDLE_FORGET_MS: Final = 10 * 60 * 1000
 
 @dataclass(frozen=True, slots=True)
 class Limit:
+    """`rate_per_s` tokens a second, up to `burst` saved. `unlimited` is no limit at all (the
+    limiter keeps no bucket for it, and the rate and burst mean nothing): `Limit.per_second(0)`."""
+
     rate_per_s: float
     burst: int
+    unlimited: bool = False
 
     def __post_init__(self) -> None:
+        if self.unlimited:
+            return
         if not (self.rate_per_s > 0 and math.isfinite(self.rate_per_s)) or self.burst < 1:
             raise ValueError("a limit needs a positive finite rate and a burst of at least 1")
+
+    @classmethod
+    def per_second(cls, rate_per_s: float) -> Limit:
+        """A limit of `rate_per_s` with a burst of two seconds' worth; 0 means no limit."""
+        if rate_per_s == 0:
+            return cls(rate_per_s=math.inf, burst=1, unlimited=True)
+        return cls(rate_per_s=rate_per_s, burst=max(1, int(rate_per_s * 2)))
 
 
 @dataclass(slots=True)
@@ -56,7 +69,9 @@ class RateLimiter:
         now_ms = self._clock.monotonic_ms()
         self._sweep(now_ms)
         buckets = [
-            (self._refilled(kind, name, limit, now_ms), limit) for kind, name, limit in checks
+            (self._refilled(kind, name, limit, now_ms), limit)
+            for kind, name, limit in checks
+            if not limit.unlimited
         ]
         waits = [
             (cost - bucket.tokens) / limit.rate_per_s

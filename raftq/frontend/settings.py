@@ -43,6 +43,11 @@ class FrontendSettings(BaseModel):
     per_queue: Limit = Limit(rate_per_s=5_000, burst=10_000)
     # Append-only JSON lines of usage (key, queue, action, messages, bytes); None: metrics only.
     usage_log: Path | None = None
+    # The log is renamed to FILE.1 (FILE.1 to FILE.2, …, up to `usage_log_backups`) once it
+    # reaches this size, so it never grows without bound; 0: never rotated (an external
+    # logrotate, or frontends sharing one file, which rotation by each of them would split).
+    usage_log_max_bytes: Annotated[int, Field(ge=0)] = 64 << 20
+    usage_log_backups: Annotated[int, Field(ge=1, le=100)] = 3
     # Serve HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -48,6 +48,7 @@ from raftq.common.metadata_api import (
     MoveQueueRequest,
     SetQueueRequest,
 )
+from raftq.common.metadata_commands import ReportLoad
 from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
@@ -95,7 +96,10 @@ async def commands(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         call = codec.decode(await _body(request), MetadataRequest)
-        result = await node.execute(call.command)
+        if isinstance(call.command, ReportLoad):
+            result = await node.report_load(call.command)
+        else:
+            result = await node.execute(call.command)
     except RaftqError as error:
         return error_response(error)
     return _answer(result)

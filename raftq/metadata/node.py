@@ -15,9 +15,11 @@ from typing import Any
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.errors import NotLeader, OutcomeUnknown
-from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch
+from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch, ReportLoad
 from raftq.common.metadata_models import Cluster, Queue
+from raftq.common.results import Done
 from raftq.common.settings import MetadataNodeSettings
+from raftq.metadata.liveness import Liveness
 from raftq.metadata.raft_machine import MetadataRaftMachine
 from raftq.raft.node import RaftNode
 
@@ -29,6 +31,12 @@ class MetadataNode:
         self.machine = MetadataRaftMachine()
         self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
         self._last_now_ms = 0
+        self.liveness = Liveness(clock.now_ms, self._leading_term)
+
+    def _leading_term(self) -> int | None:
+        """The term this node leads in, once its state is current (liveness.py relies on the
+        replicated reports being the latest)."""
+        return int(self.raft.raftCurrentTerm) if self.raft.leads_current_state else None
 
     @property
     def leader_api_address(self) -> str | None:
@@ -48,6 +56,13 @@ class MetadataNode:
             raise OutcomeUnknown("the entry did not commit in time; it may still") from None
         assert isinstance(results, list) and len(results) == 1
         return results[0]
+
+    async def report_load(self, report: ReportLoad) -> Any:
+        """A backend member's periodic report: remembered by the leader, and written to the log
+        only when it changes the replicated record (metadata/liveness.py)."""
+        if self.liveness.heard(report, self.cluster(report.cluster_id)):
+            return await self.execute(report)
+        return Done()
 
     def freshness(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,8 @@
 
 A cluster is healthy at a time when a majority of its members reported within
 `HEALTH_WINDOW_MS` before it: a cluster whose majority stopped reporting cannot commit anyway.
+The leader passes clusters whose report times are when it last heard each member
+(liveness.py), not the replicated ones, which change only with the load.
 A new queue goes to the least-loaded healthy, non-draining cluster whose replicas sit in distinct
 zones; only when no cluster spans distinct zones may one that does not take it. Load is the
 number of queues placed there, then the messages its members last reported; ties go to the
@@ -16,7 +18,8 @@ from typing import Final
 from raftq.common.errors import NoHealthyCluster
 from raftq.common.metadata_models import Cluster
 
-# Backends report every few seconds; three missed reports make a node count as silent.
+# Backends report every 5 s (BackendNodeSettings.report_interval_s); three missed reports make a
+# node count as silent.
 HEALTH_WINDOW_MS: Final = 15_000
 
 

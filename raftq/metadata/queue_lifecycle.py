@@ -22,7 +22,8 @@ delete(name):
 A replica is made only after its queue is catalogued, and a queue is forgotten only after its
 replica is dropped. A crash between steps therefore leaves a `creating` or `deleting` queue in
 the catalogue, never a replica the catalogue does not name. The leader's reconciler finishes
-such queues every `RECONCILE_INTERVAL_S`, so no half-made queue outlives its next pass.
+such queues every `RECONCILE_INTERVAL_S` (`IDLE_RECONCILE_INTERVAL_S` while there are none), so
+no half-made queue outlives its next pass.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ from raftq.metadata.queue_move import QueueMover
 log = logging.getLogger(__name__)
 
 RECONCILE_INTERVAL_S: Final = 1.0
+# A pass that found nothing half-made is followed by the next this much later, so an idle leader
+# wakes rarely; a new leader's first pass, which finishes what the old one left, comes within it.
+IDLE_RECONCILE_INTERVAL_S: Final = 5.0
 
 
 class QueueLifecycle:
@@ -83,7 +87,9 @@ class QueueLifecycle:
             check_new_queue(state, name, fifo, attributes)
             queue_id = f"q-{secrets.token_hex(8)}"
             cluster_id = choose_cluster(
-                state.clusters.values(), state.queues_per_cluster(), self._node.clock.now_ms()
+                self._node.liveness.view(state.clusters.values()),
+                state.queues_per_cluster(),
+                self._node.clock.now_ms(),
             )
             placement = Placement(cluster_id=cluster_id, epoch=1)
         queue = await self._commit_queue(
@@ -129,13 +135,17 @@ class QueueLifecycle:
 
     async def run_reconciler(self, mover: QueueMover) -> None:
         while True:
-            await asyncio.sleep(RECONCILE_INTERVAL_S)
+            half_made = False
             if self._node.raft.is_leader:
-                await self.reconcile_once()
+                half_made = await self.reconcile_once()
                 mover.reconcile_once()
+            await asyncio.sleep(RECONCILE_INTERVAL_S if half_made else IDLE_RECONCILE_INTERVAL_S)
 
-    async def reconcile_once(self) -> None:
+    async def reconcile_once(self) -> bool:
+        """One pass; True when it found a queue `creating` or `deleting` (done or not)."""
+        half_made = False
         for queue in list(self._node.machine.machine.state.queues.values()):
+            half_made = half_made or queue.lifecycle in ("creating", "deleting")
             try:
                 if queue.lifecycle == "creating":
                     await self._finish_creating(queue, "reconciler")
@@ -143,6 +153,7 @@ class QueueLifecycle:
                     await self._finish_deleting(queue, "reconciler")
             except RaftqError as error:
                 log.info("queue %s stays %s for now: %s", queue.name, queue.lifecycle, error)
+        return half_made
 
     async def _finish_creating(self, queue: Queue, actor: str) -> Queue:
         replica = backend.CreateQueue(

@@ -109,7 +109,11 @@ class QueueMover:
             others = [
                 c for c in state.clusters.values() if c.cluster_id != queue.placement.cluster_id
             ]
-            target = choose_cluster(others, state.queues_per_cluster(), self._node.clock.now_ms())
+            target = choose_cluster(
+                self._node.liveness.view(others),
+                state.queues_per_cluster(),
+                self._node.clock.now_ms(),
+            )
         result = await self._node.execute(
             BeginMove(now_ms=0, actor=actor, name=name, target_cluster=target)
         )

@@ -64,7 +64,7 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     data_dir = tmp_path_factory.mktemp("up") / "data"
-    up = start_up(data_dir, free_base_port(14))
+    up = start_up(data_dir, free_base_port(14), "--usage-log")  # test_frontend reads it
     try:
         wait_ready(up)
         env = client_env(data_dir)

@@ -36,10 +36,10 @@ def free_base_port(count: int = 14) -> int:
     raise RuntimeError("no free port range")
 
 
-def start_up(data_dir: Path, base_port: int) -> subprocess.Popen[str]:
+def start_up(data_dir: Path, base_port: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "raftq.client.cli", "up", "--data-dir", str(data_dir),
-         "--base-port", str(base_port)],
+         "--base-port", str(base_port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

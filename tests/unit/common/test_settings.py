@@ -116,8 +116,15 @@ def test_default_timings_are_consistent() -> None:
         ),
         ({"leader_fallback_s": 0.02}, "leader_fallback_s must exceed"),
         ({"connection_timeout_s": 2.4}, "connection_timeout_s must be at least"),
+        ({"tick_s": 0.3}, "tick_s must not exceed append_entries_period_s"),
     ],
-    ids=["election-vs-heartbeat", "max-vs-min", "fallback-vs-heartbeat", "connection-vs-election"],
+    ids=[
+        "election-vs-heartbeat",
+        "max-vs-min",
+        "fallback-vs-heartbeat",
+        "connection-vs-election",
+        "tick-vs-heartbeat",
+    ],
 )
 def test_inconsistent_timings_are_refused(fields: dict[str, float], message: str) -> None:
     # Given timings that break one cross-field rule (every other field at its default)
@@ -131,10 +138,17 @@ def test_inconsistent_timings_are_refused(fields: dict[str, float], message: str
     [
         {"append_entries_period_s": 0.25, "election_timeout_min_s": 0.76},
         {"election_timeout_min_s": 2.0, "election_timeout_max_s": 2.01, "connection_timeout_s": 3},
-        {"leader_fallback_s": 0.021},
+        {"leader_fallback_s": 0.201},
         {"connection_timeout_s": 2.5},
+        {"tick_s": 0.25, "append_entries_period_s": 0.25},
     ],
-    ids=["election-vs-heartbeat", "max-vs-min", "fallback-vs-heartbeat", "connection-vs-election"],
+    ids=[
+        "election-vs-heartbeat",
+        "max-vs-min",
+        "fallback-vs-heartbeat",
+        "connection-vs-election",
+        "tick-vs-heartbeat",
+    ],
 )
 def test_timings_just_inside_each_rule_are_accepted(fields: dict[str, float]) -> None:
     RaftTimings(**fields)
@@ -142,7 +156,7 @@ def test_timings_just_inside_each_rule_are_accepted(fields: dict[str, float]) ->
 
 @pytest.mark.parametrize(
     "fields",
-    [{"tick_s": 0}, {"tick_s": 0.2}, {"compaction_min_entries": 1}, {"connection_retry_s": -1}],
+    [{"tick_s": 0}, {"tick_s": 1.5}, {"compaction_min_entries": 1}, {"connection_retry_s": -1}],
 )
 def test_timings_out_of_range_are_refused(fields: dict[str, float]) -> None:
     with pytest.raises(ValidationError):

@@ -97,3 +97,23 @@ def test_over_any_window_no_more_than_burst_plus_rate_times_time_is_allowed(
             assert decision.retry_after_s >= 1
     elapsed_s = clock.monotonic_ms() / 1000
     assert allowed <= burst + rate * elapsed_s + 1e-9
+
+
+def test_a_zero_rate_means_no_limit_and_keeps_no_bucket() -> None:
+    # Given a per-key limit of 0 (no limit) next to a real per-queue limit
+    clock = FakeClock()
+    limiter = RateLimiter(clock)
+    checks = [("key", "AK1", Limit.per_second(0)), ("queue", "q", Limit.per_second(1_000))]
+    # When far more than any burst goes through the unlimited bucket alone
+    assert all(limiter.take(checks[:1], cost=10).allowed for _ in range(10_000))
+    # Then nothing was refused or remembered, and the queue's limit still counts
+    assert len(limiter) == 0
+    assert limiter.take(checks, cost=2_000).allowed
+    assert not limiter.take(checks).allowed
+
+
+def test_a_limit_per_second_bursts_two_seconds_worth_and_refuses_a_negative_rate() -> None:
+    assert Limit.per_second(2_000) == Limit(rate_per_s=2_000, burst=4_000)
+    assert Limit.per_second(0.2).burst == 1
+    with pytest.raises(ValueError, match="positive finite rate"):
+        Limit.per_second(-1)
