@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ from raftq.common.results import CommandResult
 log = logging.getLogger(__name__)
 
 
-class LeaderFollowingClient:
+class LeaderFollowingClient(ABC):
     """Requests to the leader of a Raft group, following redirects; the transport is a
     subclass's `_request`."""
 
@@ -138,9 +139,9 @@ class LeaderFollowingClient:
         until = self._suspect_until.get(address)
         return until is not None and self._monotonic() < until
 
+    @abstractmethod
     async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
         """The answer of `address` to `body`; `NotSent` when nothing reached it."""
-        raise NotImplementedError
 
     @staticmethod
     def _error(raw: bytes, status: int) -> RaftqError:

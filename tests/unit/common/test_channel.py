@@ -6,7 +6,7 @@ import asyncio
 import datetime
 import ssl
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -71,6 +71,13 @@ async def pool() -> AsyncIterator[ChannelPool]:
     await made.close()
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 2.0) -> None:
+    """Returns once `condition` holds; fails the test if it does not within `timeout_s`."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
 async def raw_connection(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     host, port = address.rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
@@ -94,7 +101,7 @@ async def test_requests_are_answered_in_any_order_on_one_connection(
 ) -> None:
     # Given a request that waits on the node
     slow = asyncio.create_task(pool.request(node.address, b"wait-1", 2.0))
-    await asyncio.sleep(0.05)
+    await until(lambda: node.calls == [b"wait-1"])
     # When another request on the same connection is answered first
     ok, answer = await pool.request(node.address, b"fast", 2.0)
     # Then it does not wait behind the first, which completes later
@@ -183,7 +190,7 @@ async def test_a_connection_lost_mid_request_is_an_unknown_outcome(
     node: Node, pool: ChannelPool
 ) -> None:
     pending = asyncio.create_task(pool.request(node.address, b"wait-forever", 5.0))
-    await asyncio.sleep(0.05)
+    await until(lambda: node.calls == [b"wait-forever"])
     await node.server.close()  # drops every connection
     with pytest.raises(OutcomeUnknown):
         await pending
@@ -205,7 +212,7 @@ async def test_the_pool_connects_again_after_a_lost_connection(
 ) -> None:
     assert (await pool.request(node.address, b"one", 2.0))[0]
     await node.server.close()
-    await asyncio.sleep(0.05)
+    await until(lambda: not any(c.is_open for c in pool._connections.values()))
     assert await pool.request(node.address, b"two", 2.0) == (True, b"echo:two")
 
 
