@@ -23,6 +23,7 @@ class LongPollWaiters:
         # Per queue, its waiters in arrival order (a dict as an ordered set: O(1) removal).
         self._waiting: defaultdict[str, dict[asyncio.Future[None], None]] = defaultdict(dict)
         self._generations: defaultdict[str, int] = defaultdict(int)
+        self._someone_waits = asyncio.Event()
 
     def generation(self, queue: str) -> int:
         """Counts the notifies of `queue`; pass it to `wait` to learn of those that came since."""
@@ -41,7 +42,7 @@ class LongPollWaiters:
                 future.set_result(None)
                 woken += 1
         if waiting is not None and not waiting:
-            del self._waiting[queue]
+            self._drop(queue)
         return woken
 
     def wake_all(self) -> None:
@@ -55,6 +56,7 @@ class LongPollWaiters:
             return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[queue][future] = None
+        self._someone_waits.set()
         try:
             done, _ = await asyncio.wait((future,), timeout=timeout_s)
         except asyncio.CancelledError:
@@ -73,7 +75,16 @@ class LongPollWaiters:
             return
         waiting.pop(future, None)  # notify may have taken it already
         if not waiting:
-            del self._waiting[queue]
+            self._drop(queue)
+
+    def _drop(self, queue: str) -> None:
+        del self._waiting[queue]
+        if not self._waiting:
+            self._someone_waits.clear()
+
+    async def someone_waits(self) -> None:
+        """Returns once at least one receive waits (at once if one does now)."""
+        await self._someone_waits.wait()
 
     @property
     def waiting(self) -> int:

@@ -122,11 +122,12 @@ class Receiver:
             self.waiters.notify(queue, count)
 
     async def watch_leadership(self) -> None:
-        leading = False
+        """While receives wait here, check every `LEADERSHIP_CHECK_S` that this node still
+        leads, and end them when it does not (an idle node does not wake for this)."""
         while True:
+            await self.waiters.someone_waits()
             await asyncio.sleep(LEADERSHIP_CHECK_S)
-            was_leading, leading = leading, self._raft.is_leader
-            if was_leading and not leading:
+            if not self._raft.is_leader:
                 self.waiters.wake_all()
 
     async def _receive_once(self, command: ReceiveMessages) -> CommandResult:

@@ -34,16 +34,16 @@ class RaftTimings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # The tick is pysyncobj's longest sleep: its thread wakes earlier on every socket event and
-    # every proposal (a pipe it polls), so commits never wait for a tick; its timers
-    # (heartbeats, election deadlines, reconnects) are checked once per wake-up. Ticks and
-    # heartbeats of 0.2 s cut an idle `raftq up` from 28.6 % to 2.5 % of a core, but then a
-    # 1 MiB entry (pysyncobj's chunked path) never committed (test_backend_api): they stay at
-    # 5 ms / 20 ms until that path is understood (docs/benchmarks.md).
-    tick_s: Annotated[float, Field(gt=0, le=1)] = 0.005
+    # The tick is the longest a leader (or a member missing a peer) sleeps: pysyncobj's thread
+    # wakes earlier on every socket event and every proposal (a pipe it polls), so commits
+    # never wait for a tick, and a leader sleeps only until its next heartbeat round. A
+    # follower sleeps until its election deadline, which every heartbeat pushes back.
+    # Heartbeats of 0.2 s keep an idle `raftq up` at about 2 % of a core (bench/idle_bench.py);
+    # 5 ms ticks and 20 ms heartbeats cost 24 %.
+    tick_s: Annotated[float, Field(gt=0, le=1)] = 0.25
     # Heartbeats (an AppendEntries with no entries) when the leader has nothing to send. Entries
     # are sent as soon as they are proposed, whatever this period.
-    append_entries_period_s: Annotated[float, Field(gt=0, le=1)] = 0.02
+    append_entries_period_s: Annotated[float, Field(gt=0, le=1)] = 0.25
     election_timeout_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     election_timeout_max_s: Annotated[float, Field(gt=0, le=120)] = 2.5
     leader_fallback_s: Annotated[float, Field(gt=0, le=60)] = 1.0

@@ -117,6 +117,28 @@ async def test_wake_all_ends_every_wait() -> None:
     assert waiters.waiting == 0
 
 
+async def test_someone_waits_returns_only_while_a_receive_waits() -> None:
+    # Given no receive waiting: the leadership watch sleeps (an idle leader does not wake)
+    waiters = LongPollWaiters()
+    watch = asyncio.create_task(waiters.someone_waits())
+    await _let_tasks_run()
+    assert not watch.done()
+
+    # When a receive waits, the watch returns
+    tasks = await _waiting(waiters, "jobs", 1)
+    await _let_tasks_run()
+    assert watch.done()
+
+    # And once the last wait ended, it sleeps again
+    waiters.wake_all()
+    await _let_tasks_run()
+    assert tasks[0].result() is True
+    again = asyncio.create_task(waiters.someone_waits())
+    await _let_tasks_run()
+    assert not again.done()
+    again.cancel()
+
+
 def _send(*entries: SendEntry) -> SendMessages:
     return SendMessages(now_ms=0, queue="jobs", entries=entries)
 
