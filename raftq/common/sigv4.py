@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 from urllib.parse import quote, unquote
 
@@ -42,6 +43,7 @@ _AUTHORIZATION = re.compile(
     r"Signature=(?P<signature>[0-9a-f]{64})"
 )
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_SHAPE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 _EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 
 
@@ -127,10 +129,7 @@ def verify(
     amz_date = request.header("X-Amz-Date")
     if amz_date is None:
         raise Unauthenticated("the request has no X-Amz-Date header")
-    try:
-        signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC)
-    except ValueError:
-        raise Unauthenticated("X-Amz-Date is not YYYYMMDDTHHMMSSZ") from None
+    signed_at = _parse_amz_date(amz_date)
     if abs((now - signed_at).total_seconds()) > max_skew_s:
         raise RequestExpired(
             f"the request was signed at {amz_date}, more than {max_skew_s} s from the server's time"
@@ -188,10 +187,30 @@ def _signature(
         [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
     )
     date, region, service, _ = scope.split("/")
+    key = _signing_key(secret, date, region, service)
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The key a secret signs with on one day, in one region, for one service: the same for
+    every request of that day, so derived (four HMACs) once, not per request."""
     key = _hmac(("AWS4" + secret).encode(), date)
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return key
+
+
+def _parse_amz_date(amz_date: str) -> datetime:
+    """`YYYYMMDDTHHMMSSZ` as a UTC time (datetime.strptime took a tenth of a verify)."""
+    shape = _AMZ_DATE_SHAPE.fullmatch(amz_date)
+    if shape is None:
+        raise Unauthenticated("X-Amz-Date is not YYYYMMDDTHHMMSSZ")
+    try:
+        year, month, day, hour, minute, second = (int(part) for part in shape.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        raise Unauthenticated("X-Amz-Date is not YYYYMMDDTHHMMSSZ") from None
 
 
 def _hmac(key: bytes, message: str) -> bytes:

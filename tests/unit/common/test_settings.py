@@ -138,7 +138,7 @@ def test_inconsistent_timings_are_refused(fields: dict[str, float], message: str
     [
         {"append_entries_period_s": 0.25, "election_timeout_min_s": 0.76},
         {"election_timeout_min_s": 2.0, "election_timeout_max_s": 2.01, "connection_timeout_s": 3},
-        {"leader_fallback_s": 0.201},
+        {"leader_fallback_s": 0.251},
         {"connection_timeout_s": 2.5},
         {"tick_s": 0.25, "append_entries_period_s": 0.25},
     ],

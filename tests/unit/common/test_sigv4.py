@@ -123,6 +123,9 @@ def test_time_skew_unknown_keys_and_missing_parts_are_refused_with_their_reason(
         "unsigned": {k: v for k, v in headers.items() if k != "Authorization"},
         "no date": {k: v for k, v in headers.items() if k != "X-Amz-Date"},
         "bad date": {**headers, "X-Amz-Date": "yesterday"},
+        "month 13": {**headers, "X-Amz-Date": "20261304T000000Z"},
+        "no Z": {**headers, "X-Amz-Date": headers["X-Amz-Date"][:-1]},
+        "digits not ASCII": {**headers, "X-Amz-Date": "２０２６1204T000000Z"},
         "other algorithm": {**headers, "Authorization": authorization.replace("HMAC-SHA256", "X")},
         "short signature": {**headers, "Authorization": authorization[:-2]},
         "scope of another day": {
