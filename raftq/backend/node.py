@@ -35,7 +35,10 @@ class BackendNode:
         self.clock = clock
         store = settings.store
         self.machine = QueueRaftMachine(StateDirectory(store.path, store), store)
-        self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
+        # Clients read only from the leader: followers learn commits with the next message.
+        self.raft = RaftNode(
+            settings.raft, self.machine, settings.api_address_of, announce_commits=False
+        )
         self.committer = GroupCommitter(self.raft, clock, settings.group_commit)
         # A confirmation that takes longer than this means no majority answers: use the log.
         confirm_timeout_s = 2 * settings.timings.election_timeout_min_s

@@ -195,9 +195,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         settings: RaftSettings,
         machine: ReplicatedMachine,
         api_address_of: Callable[[str | None], str | None] = lambda _: None,
+        *,
+        announce_commits: bool = True,
     ) -> None:
         """`api_address_of` maps a member's Raft address to its API address, for the leader
-        hints of `NotLeader` (a hint is sent to clients, who can only use the API address)."""
+        hints of `NotLeader` (a hint is sent to clients, who can only use the API address).
+        `announce_commits`: the leader tells followers of each commit at once (for groups whose
+        followers answer reads, like the metadata group) rather than with its next message."""
+        self._announce_commits = announce_commits
         self._machine = machine
         self._api_address_of = api_address_of
         self._catch_up = CatchUp()
@@ -254,6 +259,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return min(tick_s, max(0.0, until_heartbeat_s))
         until_election_s = float(self._SyncObj__raftElectionDeadline) - now_s
         return max(tick_s, until_election_s)
+
+    def _SyncObj__applyLogEntries(self) -> bool:  # noqa: N802
+        """pysyncobj's apply of committed entries. After applying, its leader sends a round
+        of AppendEntries only to tell the followers the new commit index; unless
+        `announce_commits`, they learn it from the next AppendEntries instead (the next
+        proposal's, or the next heartbeat): that round is half of the Raft messages of every
+        entry, and a backend's followers serve no reads that would wait for it."""
+        asks_for_round: bool = super()._SyncObj__applyLogEntries()
+        return asks_for_round and self._announce_commits
 
     def _SyncObj__sendNextNodeIdx(  # noqa: N802
         self,
