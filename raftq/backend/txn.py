@@ -48,6 +48,8 @@ class Txn:
             (key, self._writes[key])
             for key in self._writes.irange(start, stop, inclusive=(True, False))
         ]
+        if not own and not self._deleted_ranges:
+            return self._parent.scan(start, stop)  # nothing of this layer's in the range
         own_live = [(key, value) for key, value in own if value is not None]
         inherited = (
             (key, value)
