@@ -206,8 +206,17 @@ class ReceivedView(RestModel):
     sequence_number: int
 
 
+class UndeliverableView(RestModel):
+    """A received message that could not be opened; it stays in flight until its visibility
+    timeout (and is dead-lettered by a redrive policy like any message received too often)."""
+
+    message_id: str
+    reason: str
+
+
 class ReceivedList(RestModel):
     messages: list[ReceivedView]
+    undeliverable: list[UndeliverableView] = []
 
 
 class HandleEntry(RestModel):

@@ -185,7 +185,7 @@ async def send_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
 
 async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
     query = _parse(m.ReceiveQuery, dict(r.query))
-    opened = await f.receive_messages(c, r.match_info["name"], query)
+    received = await f.receive_messages(c, r.match_info["name"], query)
     views = [
         m.ReceivedView(
             message_id=o.message.message_id,
@@ -199,9 +199,13 @@ async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respons
             group_id=o.message.group_id,
             sequence_number=o.message.sequence_number,
         )
-        for o in opened
+        for o in received.opened
     ]
-    return _json(m.ReceivedList(messages=views))
+    undeliverable = [
+        m.UndeliverableView(message_id=u.message_id, reason=u.reason)
+        for u in received.undeliverable
+    ]
+    return _json(m.ReceivedList(messages=views, undeliverable=undeliverable))
 
 
 async def delete_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:

@@ -23,12 +23,12 @@ import asyncio
 import base64
 import json
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from raftq.common import commands as backend
 from raftq.common.clock import Clock
+from raftq.common.envelope import QueueCipher
 from raftq.common.errors import (
     AccessDenied,
     InvalidParameter,
@@ -57,8 +57,9 @@ from raftq.common.sigv4 import REST_MAX_SKEW_S, HttpRequest, verify
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import KeyCache
 from raftq.frontend.forwarding import Forwarder
-from raftq.frontend.message_sealing import open_attributes, sealed_entries
+from raftq.frontend.message_sealing import sealed_entries
 from raftq.frontend.rate_limit import RateLimiter
+from raftq.frontend.received import Received, open_received
 from raftq.frontend.rest_attributes import attributes_of, changes_of
 from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.usage import Usage
@@ -71,18 +72,6 @@ class SendOutcomeUnknown(OutcomeUnknown):
     def __init__(self, message: str, *, retry_keys: dict[str, str]) -> None:
         super().__init__(message)
         self.retry_keys = retry_keys
-
-
-@dataclass(frozen=True)
-class OpenedMessage:
-    """A received message with its body and attributes opened."""
-
-    message: ReceivedMessage
-    body: bytes
-    attributes: dict[str, m.MessageAttribute]
-    sender_id: str | None
-    trace_header: str | None
-    dead_letter_source: str | None  # the name of the queue it was dead-lettered from
 
 
 class Frontend:
@@ -278,7 +267,9 @@ class Frontend:
 
     async def receive_messages(
         self, caller: KeyCredentials, name: str, query: m.ReceiveQuery
-    ) -> list[OpenedMessage]:
+    ) -> Received:
+        """The messages received, opened; those that cannot be opened are listed apart
+        (received.py) and stay in flight."""
         self.authorize(caller, name, "receive")
         self.throttle(caller, name)
         route = await self.forwarder.route(name)
@@ -302,27 +293,23 @@ class Frontend:
         )
         result = forwarded.result
         assert isinstance(result, ReceiveResult)
-        opened = []
-        for message in result.messages:
+
+        async def cipher_of(message: ReceivedMessage) -> QueueCipher:
             # A dead-lettered message keeps the ciphertext its source queue sealed.
-            cipher = await self.forwarder.cipher_of_message(
+            return await self.forwarder.cipher_of_message(
                 forwarded.route, message.dead_letter_source
             )
-            attributes, system = open_attributes(cipher, message.attributes)
-            opened.append(
-                OpenedMessage(
-                    message=message,
-                    body=cipher.open(message.body, "body"),
-                    attributes=attributes,
-                    sender_id=system.get("sender_id"),
-                    trace_header=system.get("trace_header"),
-                    dead_letter_source=None
-                    if message.dead_letter_source is None
-                    else self.forwarder.name_of(message.dead_letter_source),
-                )
-            )
-        self.record(caller, name, "receive", len(opened), sum(len(m.body) for m in result.messages))
-        return opened
+
+        received = await open_received(name, result.messages, cipher_of, self.forwarder.name_of)
+        self.usage.undeliverable(name, len(received.undeliverable))
+        self.record(
+            caller,
+            name,
+            "receive",
+            len(received.opened),
+            sum(len(o.message.body) for o in received.opened),
+        )
+        return received
 
     async def delete(
         self, caller: KeyCredentials, name: str, entries: list[m.DeleteEntry]

@@ -82,9 +82,19 @@ class Usage:
             "Requests that reached the backend joined with others in one command",
             registry=self.registry,
         )
+        self.undeliverable_messages = Counter(
+            "raftq_frontend_undeliverable_messages",
+            "Received messages that could not be opened, by queue (they stay in flight)",
+            ["queue"],
+            registry=self.registry,
+        )
         self._log: _RotatingLines | None = None
         if log_path is not None:
             self._log = _RotatingLines(log_path, max_bytes, backups)
+
+    def undeliverable(self, queue: str, count: int) -> None:
+        if count:
+            self.undeliverable_messages.labels(queue).inc(count)
 
     def request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

@@ -21,11 +21,11 @@ import aiohttp
 import pytest
 
 from raftq.common.backend_client import BackendClient
-from raftq.common.commands import ReceiveMessages
+from raftq.common.commands import ReceiveMessages, SendEntry, SendMessages
 from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
 from raftq.common.metadata_commands import AddGrant, CreatePrincipal
 from raftq.common.metadata_models import Grant
-from raftq.common.results import ReceiveResult
+from raftq.common.results import ReceiveResult, SendResult
 from raftq.common.sigv4 import HttpRequest, sign
 from tests.integration.conftest import Deployment
 from tests.integration.up_process import start_frontend, wait_healthy
@@ -109,6 +109,56 @@ async def test_messages_go_end_to_end_and_are_sealed_at_rest(deployment: Deploym
         }
         status, listed, _ = await call(session, deployment, "GET", "/v1/queues", query="prefix=e2")
         assert [q["name"] for q in listed["queues"]] == ["e2e"]
+
+
+async def test_a_message_that_does_not_open_does_not_cost_the_others(
+    deployment: Deployment,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        # Given a queue holding a good message, then one whose stored bytes are not ciphertext
+        # (as if altered on disk), then another good one
+        status, _, _ = await call(session, deployment, "POST", "/v1/queues", {"name": "mixed"})
+        assert status == 201
+        await call(session, deployment, "POST", "/v1/queues/mixed/messages", {"body": "one"})
+        bad_id = await _raw_backend_send(session, deployment, "mixed", b"not sealed")
+        await call(session, deployment, "POST", "/v1/queues/mixed/messages", {"body": "three"})
+
+        # When all three are received in one batch
+        status, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/mixed/messages", query="max=10"
+        )
+
+        # Then the two good ones are delivered and the bad one is reported, without ids inside
+        assert status == 200
+        assert sorted(m["body"] for m in received["messages"]) == ["one", "three"]
+        [undeliverable] = received["undeliverable"]
+        assert undeliverable["message_id"] == bad_id and "q-" not in undeliverable["reason"]
+        # And it stays in flight until its visibility timeout, with the two delivered
+        status, view, _ = await call(session, deployment, "GET", "/v1/queues/mixed")
+        assert view["counts"]["in_flight"] == 3 and view["counts"]["visible"] == 0
+
+
+async def _raw_backend_send(
+    session: aiohttp.ClientSession, deployment: Deployment, name: str, body: bytes
+) -> str:
+    """Store `body` as it is, past the frontend's sealing; the message id."""
+    env = deployment.env
+    metadata = MetadataClient(
+        env["RAFTQ_METADATA"].split(","), env["RAFTQ_CLUSTER_SECRET"], session
+    )
+    found = await metadata.get(f"/v1/queues/{name}")
+    assert found is not None
+    members = [m["api_address"] for m in found["cluster"]["members"]]
+    backend = BackendClient(members, env["RAFTQ_CLUSTER_SECRET"], session)
+    result = await backend.execute(
+        SendMessages(
+            now_ms=0,
+            queue=found["queue"]["queue_id"],
+            entries=(SendEntry(entry_id="bad", body=body, dedup_id="bad"),),
+        )
+    )
+    assert isinstance(result, SendResult)
+    return result.sent[0].message_id
 
 
 async def _raw_backend_receive(

@@ -27,7 +27,8 @@ from raftq.common.errors import (
 from raftq.common.metadata_api import KeyCredentials
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import QueueRoute
-from raftq.frontend.service import Frontend, OpenedMessage
+from raftq.frontend.received import OpenedMessage
+from raftq.frontend.service import Frontend
 from raftq.frontend.sqs import message_attributes as attrs
 from raftq.frontend.sqs.checksums import md5_hex, md5_of_attributes
 from raftq.frontend.sqs.errors import describe
@@ -266,8 +267,10 @@ async def receive_message(
     route = await f.forwarder.route(name)
     if query.attempt_id is not None and not route.queue.fifo:
         query = query.model_copy(update={"attempt_id": None})  # SQS ignores it on standard queues
-    opened = await f.receive_messages(c, name, query)
-    messages = [_message(o, system_names, attribute_patterns, route.queue.fifo) for o in opened]
+    received = await f.receive_messages(c, name, query)  # SQS has no place for undeliverables
+    messages = [
+        _message(o, system_names, attribute_patterns, route.queue.fifo) for o in received.opened
+    ]
     return {"Messages": messages} if messages else {}
 
 

@@ -27,7 +27,8 @@ from raftq.common.metadata_models import MessageMoveTask
 from raftq.common.metadata_results import MoveTaskResult
 from raftq.common.results import Failure
 from raftq.frontend import rest_models as m
-from raftq.frontend.service import Frontend, OpenedMessage
+from raftq.frontend.received import OpenedMessage, Undeliverable
+from raftq.frontend.service import Frontend
 
 REPORT_EVERY_MS: Final = 1_000
 STALE_AFTER_MS: Final = 60_000
@@ -65,10 +66,20 @@ class MessageMover:
 
     async def _move_all(self) -> str:
         query = m.ReceiveQuery(max=BATCH, wait_s=0, visibility_timeout_s=MOVE_VISIBILITY_S)
+        skipped: list[Undeliverable] = []
         while True:
             started_ms = self.frontend.clock.now_ms()
-            batch = await self.frontend.receive_messages(self.caller, self.task.source_queue, query)
-            if not batch:
+            received = await self.frontend.receive_messages(
+                self.caller, self.task.source_queue, query
+            )
+            batch = received.opened
+            skipped.extend(received.undeliverable)  # left in flight: received.py
+            if not batch and not received.undeliverable:
+                if skipped:
+                    raise MoveFailed(
+                        f"{len(skipped)} message(s) could not be opened and stay in "
+                        f"{self.task.source_queue}: {skipped[0].reason}"
+                    )
                 return "COMPLETED"
             await self._move(batch)
             due = self.frontend.clock.now_ms() - self._reported_at_ms >= REPORT_EVERY_MS
