@@ -6,17 +6,20 @@ Rules of this file (and of everything it calls):
 - It never raises for a command: a payload that does not decode, or a command that is invalid
   for the state it meets, yields a `Failure` result and changes nothing. An entry decodes
   (codec.decode_entry) whole or not at all in v1; in v2 each command is validated on its own,
-  and one that does not decode gets its own `Failure` while the others apply. A command that hits a
-  bug is dropped whole (its layer discarded) and reported as `InternalError`. The one exception
-  is `CorruptState` (stored bytes that do not decode): it propagates, nothing of the entry is
-  committed, and the node must stop serving rather than apply on top of state it cannot read.
+  and one that does not decode gets its own `Failure` while the others apply. The exceptions are
+  `CorruptState` (stored bytes that do not decode) and a bug (any other exception, raised again
+  as `ApplyFailed`): they propagate, nothing of the entry is committed, and the node stops
+  applying rather than serve state it cannot read, or skip a command the other replicas applied
+  (a bug hit on one replica only, by a fault of its memory or disk, would otherwise turn into a
+  silent difference).
 - One entry is one atomic `Store.commit`: the data of all its commands, the applied index, the
   digest and the state clock together. An entry at or below the stored applied index is skipped,
   so replay after a restart (or a Raft re-append) is harmless.
 - Time: each command's `now_ms` (in v2, the entry's) is raised to the state clock, which then
   moves to it; a leader with a lagging clock cannot move time back.
-- The digest chains sha256(previous digest, index, payload): replicas that applied the same log
-  prefix have the same digest and (by determinism) the same state.
+- The digest chains sha256(previous digest, index, payload, fingerprint of the entry's changes):
+  replicas that applied the same log prefix and changed their stores alike have the same
+  digest; one whose apply wrote anything else, for any reason, differs from then on.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from raftq.common.commands import (
     SendMessages,
     SetQueueAttributes,
 )
-from raftq.common.errors import CorruptState, InternalError, RaftqError
+from raftq.common.errors import ApplyFailed, CorruptState, RaftqError
 from raftq.common.results import CommandResult, Failure
 
 _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
@@ -133,7 +136,9 @@ class QueueStateMachine:
                 at = ApplyContext(entry, index, position, clock_ms, advanced)
                 result, advanced = self._apply_command(at, command)
                 results.append(result)
-        digest = hashlib.sha256(self._digest + keys.u64(index) + payload).digest()
+        digest = hashlib.sha256(
+            self._digest + keys.u64(index) + payload + entry.fingerprint()
+        ).digest()
         entry.put(keys.META_APPLIED_INDEX, keys.u64(index))
         entry.put(keys.META_CLOCK_MS, keys.u64(clock_ms))
         entry.put(keys.META_DIGEST, digest)
@@ -155,7 +160,10 @@ class QueueStateMachine:
             raise  # the replica cannot trust its state: stop it rather than diverge
         except RaftqError as error:
             return Failure.of(error), advanced
-        except Exception as error:  # a bug: drop the command whole, keep the replica serving
-            return Failure.of(InternalError(f"{type(error).__name__}: {error}")), advanced
+        except Exception as error:  # a bug: this replica must not go on without the command
+            raise ApplyFailed(
+                f"applying {type(command).__name__} at index {at.index} raised "
+                f"{type(error).__name__}: {error}"
+            ) from error
         layer.merge_into(entry)
         return result, context.advanced

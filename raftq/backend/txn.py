@@ -9,6 +9,7 @@ after a range deletion wins over it, and that is the order `WriteSet` replays th
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterator
 from operator import itemgetter
@@ -70,9 +71,25 @@ class Txn:
     def write_set(self) -> WriteSet:
         return WriteSet(deleted_ranges=list(self._deleted_ranges), writes=dict(self._writes))
 
+    def fingerprint(self) -> bytes:
+        """SHA-256 of this layer's changes in a canonical form (ranges in the order deleted,
+        then writes by key): equal layers, equal fingerprints, on every replica."""
+        digest = hashlib.sha256()
+        for start, stop in self._deleted_ranges:
+            digest.update(b"r" + _framed(start) + _framed(stop))
+        for key, value in self._writes.items():
+            digest.update((b"d" + _framed(key)) if value is None else (b"p" + _framed(key)))
+            if value is not None:
+                digest.update(_framed(value))
+        return digest.digest()
+
     @property
     def is_empty(self) -> bool:
         return not self._writes and not self._deleted_ranges
 
     def _in_deleted_range(self, key: bytes) -> bool:
         return any(start <= key < stop for start, stop in self._deleted_ranges)
+
+
+def _framed(part: bytes) -> bytes:
+    return len(part).to_bytes(4, "big") + part

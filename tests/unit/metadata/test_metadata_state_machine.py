@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftq.common import codec
+from raftq.common.errors import ApplyFailed
 from raftq.common.metadata_commands import (
     ActivateQueue,
     AddDataKey,
@@ -42,6 +45,7 @@ from raftq.common.metadata_models import (
 from raftq.common.metadata_results import ClusterResult, QueueResult
 from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
 from raftq.common.results import Done, Failure
+from raftq.metadata import state_machine as metadata_state_machine
 from raftq.metadata.state import MetadataState
 from raftq.metadata.state_machine import MetadataStateMachine
 
@@ -459,3 +463,20 @@ def test_replaying_the_log_or_restoring_a_snapshot_gives_the_same_state(
     assert replay.state.to_bytes() == metadata.machine.state.to_bytes()
     restored = MetadataState.from_bytes(metadata.machine.state.to_bytes())
     assert restored.to_bytes() == metadata.machine.state.to_bytes()
+
+
+def test_an_unexpected_exception_in_apply_stops_the_replica(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a fault injected into one replica's handler of CreatePrincipal
+
+    def broken(state: MetadataState, command: object) -> object:
+        raise MemoryError("a bit flipped")
+
+    command_type: type[Any] = CreatePrincipal
+    monkeypatch.setitem(metadata_state_machine._HANDLERS, command_type, broken)
+    metadata = Metadata()
+    # When it applies the command, it stops instead of answering an error the others did not
+    with pytest.raises(ApplyFailed, match="MemoryError"):
+        metadata.run(CreatePrincipal(now_ms=metadata.now_ms, actor="root", principal_id="app"))
+    assert metadata.machine.applied_index == 0
