@@ -11,18 +11,25 @@ next one, so batches grow exactly when the leader is busy.
 
 A proposal that times out or loses leadership fails every request in it with `OutcomeUnknown`
 (the entry may still commit); a request refused before proposing fails with `NotLeader`.
+
+Backpressure: at most `max_waiting` commands wait for a slot; one more is refused at once with
+`Overloaded` (nothing proposed: retry later). A caller that gave up (its task cancelled: the
+client's connection went away) before its command was taken is dropped unproposed; one whose
+command committed after it gave up has its result handed to `orphaned`, so that, for example,
+messages a receive leased to nobody are released at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
-from raftq.common.errors import InternalError, OutcomeUnknown, RaftqError
+from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, RaftqError
 from raftq.common.results import CommandResult
 from raftq.common.settings import GroupCommitSettings
 from raftq.raft.node import RaftNode
@@ -54,9 +61,19 @@ class CommitStats:
         del self.batch_sizes[:-1000]
 
 
+Orphaned = Callable[[bytes, CommandResult], None]
+
+
 class GroupCommitter:
-    def __init__(self, raft: RaftNode, clock: Clock, settings: GroupCommitSettings) -> None:
+    def __init__(
+        self,
+        raft: RaftNode,
+        clock: Clock,
+        settings: GroupCommitSettings,
+        orphaned: Orphaned | None = None,
+    ) -> None:
         self._raft = raft
+        self._orphaned = orphaned
         self._clock = clock
         self._settings = settings
         self._waiting: deque[_Waiting] = deque()
@@ -73,6 +90,8 @@ class GroupCommitter:
     async def submit_encoded(self, command: bytes) -> CommandResult:
         """Commit a command encoded by `codec.encode`, as it is: apply validates it, and answers
         with a `Failure` for this command alone if it does not decode."""
+        if len(self._waiting) >= self._settings.max_waiting:
+            raise Overloaded("the leader has too many commands waiting; retry in a second")
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((command, future))
         self._wake.set()
@@ -122,9 +141,11 @@ class GroupCommitter:
                 raise OutcomeUnknown("the entry did not commit in time; it may still") from None
             if not isinstance(outcome, list) or len(outcome) != len(batch):
                 raise InternalError(f"unexpected apply outcome {outcome!r}")
-            for (_, future), result in zip(batch, outcome, strict=True):
+            for (command, future), result in zip(batch, outcome, strict=True):
                 if not future.done():
                     future.set_result(result)
+                elif self._orphaned is not None:  # its caller gave up after it was taken
+                    self._orphaned(command, result)
         except RaftqError as error:
             for _, future in batch:
                 if not future.done():

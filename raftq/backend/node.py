@@ -4,6 +4,7 @@ Only the leader executes commands; a follower answers `NotLeader` with the leade
 Receives, and the long polls they may start, are receives.py's: an empty one writes no entry.
 Commands from the channel arrive encoded (`execute_encoded`) and go into the log as they are:
 only receives are decoded here, because deciding an empty receive needs the typed command.
+Messages a receive leased after its caller was gone are released at once (orphans.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import logging
 
 from raftq.backend.group_commit import GroupCommitter
 from raftq.backend.long_poll import LongPollWaiters
+from raftq.backend.orphans import release_of
 from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.receives import Receiver
 from raftq.backend.state_directory import StateDirectory
 from raftq.common import codec
 from raftq.common.clock import Clock
-from raftq.common.commands import AnyCommand, Expire, ReceiveMessages
+from raftq.common.commands import AnyCommand, ChangeVisibility, Expire, ReceiveMessages
 from raftq.common.encoded_command import EncodedCommand
 from raftq.common.errors import DecodeError, NotLeader, RaftqError
 from raftq.common.results import CommandResult, ExpireResult
@@ -39,11 +41,14 @@ class BackendNode:
         self.raft = RaftNode(
             settings.raft, self.machine, settings.api_address_of, announce_commits=False
         )
-        self.committer = GroupCommitter(self.raft, clock, settings.group_commit)
+        self.committer = GroupCommitter(
+            self.raft, clock, settings.group_commit, orphaned=self._release_orphaned
+        )
         # A confirmation that takes longer than this means no majority answers: use the log.
         confirm_timeout_s = 2 * settings.timings.election_timeout_min_s
         self.receiver = Receiver(self.raft, self.machine, self.committer, clock, confirm_timeout_s)
         self._tasks: list[asyncio.Task[None]] = []
+        self._releases: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._tasks = [
@@ -94,6 +99,23 @@ class BackendNode:
         result = await self.committer.submit_encoded(command.raw)
         self.receiver.notify_commit(command, result)
         return result
+
+    def _release_orphaned(self, command: bytes, result: CommandResult) -> None:
+        """A command committed after its caller gave up: give back what a receive leased."""
+        release = release_of(command, result)
+        if release is None:
+            return
+        task = asyncio.create_task(self._release(release))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, release: ChangeVisibility) -> None:
+        try:
+            result = await self.committer.submit(release)
+        except RaftqError as error:  # the lease then ends at its visibility timeout
+            log.info("could not release messages leased to a caller that was gone: %s", error)
+            return
+        self.receiver.notify_commit(release, result)
 
     async def _expire_loop(self) -> None:
         while True:

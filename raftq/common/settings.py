@@ -128,6 +128,9 @@ class GroupCommitSettings(BaseModel):
     max_bytes: Annotated[int, Field(ge=1_024, le=1 << 20)] = 48 * 1024
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
     propose_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    # Commands waiting for a proposal slot: beyond this the leader answers `Overloaded` (503,
+    # Retry-After) at once instead of queueing work it would finish after its callers gave up.
+    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
 
 
 class NodeSettings(BaseModel):

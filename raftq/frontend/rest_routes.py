@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from raftq.common import limits
 from raftq.common.errors import (
     InvalidParameter,
+    Overloaded,
     PayloadTooLarge,
     RaftqError,
     Throttled,
@@ -58,7 +59,11 @@ def error_response(error: RaftqError) -> web.Response:
         field=error.field,
         retry_with_idempotency_key=retry_key,
     )
-    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Throttled) else {}
+    headers = {}
+    if isinstance(error, Throttled):
+        headers["Retry-After"] = str(error.retry_after_s)
+    elif isinstance(error, Overloaded):  # a leader's queue of commands was full
+        headers["Retry-After"] = "1"
     return web.Response(
         text=view.model_dump_json(), status=status, content_type="application/json", headers=headers
     )

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from raftq.backend.group_commit import GroupCommitter, estimated_bytes
+from raftq.backend.group_commit import GroupCommitter, Orphaned, estimated_bytes
 from raftq.common import codec
 from raftq.common.clock import FakeClock
 from raftq.common.commands import AnyCommand, GetQueueStats, SendEntry, SendMessages
@@ -108,11 +108,13 @@ async def settle() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(**settings: Any) -> AsyncIterator[Harness]:
+async def running(orphaned: Orphaned | None = None, **settings: Any) -> AsyncIterator[Harness]:
     raft = FakeRaft()
     clock = FakeClock(START_MS)
     # The fake has the one method GroupCommitter calls; the cast says so to the type checker.
-    committer = GroupCommitter(cast(RaftNode, raft), clock, GroupCommitSettings(**settings))
+    committer = GroupCommitter(
+        cast(RaftNode, raft), clock, GroupCommitSettings(**settings), orphaned=orphaned
+    )
     runner = asyncio.create_task(committer.run())
     try:
         yield Harness(raft, clock, committer)
@@ -237,6 +239,42 @@ async def test_a_caller_that_gave_up_before_its_batch_left_is_not_proposed() -> 
         assert harness.raft.proposals[1].queues == ["q2"]
         harness.raft.proposals[1].commit()
         assert (await waiting) == result_for(stats_command(2))
+
+
+async def test_a_caller_gone_after_its_command_was_proposed_has_its_result_handed_over() -> None:
+    # Given a request proposed, whose caller then gives up (its connection went away)
+    handed: list[tuple[bytes, CommandResult]] = []
+    async with running(orphaned=lambda command, result: handed.append((command, result))) as h:
+        [gone] = h.submit_stats(7)
+        await settle()
+        gone.cancel()
+        await settle()
+        # When the entry commits anyway
+        h.raft.proposals[0].commit()
+        await settle()
+        # Then its result goes to `orphaned`, with the command it answers
+        [(command, result)] = handed
+        assert codec.decode_command(command) == stats_command(7)
+        assert result == result_for(stats_command(7))
+
+
+async def test_beyond_max_waiting_a_command_is_refused_at_once_as_overloaded() -> None:
+    async with running(max_in_flight=1, max_waiting=3) as harness:
+        # Given a busy slot and three commands waiting: the most allowed
+        harness.submit_stats(0)
+        await settle()
+        waiting = harness.submit_stats(1, 2, 3)
+        await settle()
+        # When one more arrives, it is refused without being proposed
+        [refused] = harness.submit_stats(4)
+        await settle()
+        assert isinstance(refused.exception(), Overloaded)
+        # And the waiting ones still go out once the slot frees
+        harness.raft.proposals[0].commit()
+        await settle()
+        assert harness.raft.proposals[1].queues == ["q1", "q2", "q3"]
+        harness.raft.proposals[1].commit()
+        assert [await task for task in waiting] == [result_for(stats_command(i)) for i in (1, 2, 3)]
 
 
 # --- failures ------------------------------------------------------------------------------------

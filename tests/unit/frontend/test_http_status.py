@@ -18,6 +18,7 @@ from raftq.common.errors import (
     NotLeader,
     OutcomeUnknown,
     OverLimit,
+    Overloaded,
     PayloadTooLarge,
     PeerError,
     PurgeQueueInProgress,
@@ -111,6 +112,11 @@ def test_a_rest_error_is_an_error_view_naming_the_field() -> None:
 def test_a_throttled_rest_request_says_when_to_retry() -> None:
     response = error_response(Throttled("slow down", retry_after_s=3))
     assert (response.status, response.headers["Retry-After"]) == (429, "3")
+
+
+def test_an_overloaded_leader_is_a_503_that_says_when_to_retry() -> None:
+    response = error_response(Overloaded("too many commands waiting"))
+    assert (response.status, response.headers["Retry-After"]) == (503, "1")
 
 
 def test_a_send_of_unknown_outcome_names_the_keys_to_retry_with() -> None:
