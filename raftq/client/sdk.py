@@ -72,7 +72,8 @@ class Message:
 
 class AsyncClient:
     """The asyncio client. `batch_max_entries` and `max_request_bytes` must not exceed the
-    frontend's `batch_max` (10 by default) and request body limit (2 MiB by default);
+    frontend's `batch_max` (10 by default) and request body limit (6 MiB + 64 KiB by default,
+    `limits.REQUEST_BODY_MAX_BYTES`: any legal message fits, however it is escaped);
     `send_linger_ms` is the longest a `send()` waits for others to join its batch (0: every
     send is a request of its own)."""
 
@@ -87,7 +88,7 @@ class AsyncClient:
         retries: int = 4,
         send_linger_ms: float = 2.0,
         batch_max_entries: int = 10,
-        max_request_bytes: int = 2 << 20,
+        max_request_bytes: int = limits.REQUEST_BODY_MAX_BYTES,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -30,6 +30,13 @@ RECEIVE_WAIT_MAX_MS: Final = 20 * SECOND_MS
 MESSAGE_SIZE_MIN_BYTES: Final = 1_024
 MESSAGE_SIZE_MAX_BYTES: Final = 1_048_576
 
+# The largest request body a frontend reads. A message is measured after decoding (body and
+# attributes, in bytes, against its queue's limit), and a batch holds at most
+# MESSAGE_SIZE_MAX_BYTES of them, so the request must fit the worst encoding of that much:
+# JSON escapes a control character as `\u0000` (6 bytes for 1; "é" is 6 for 2), form encoding
+# takes 3 per byte, base64 4 per 3. Six times the message limit, and 64 KiB for the rest.
+REQUEST_BODY_MAX_BYTES: Final = 6 * MESSAGE_SIZE_MAX_BYTES + 64 * 1_024
+
 # The backend stores what the frontend hands it: encrypted bodies and encoded attributes are a
 # little larger than what the user sent (nonce, tag, key id, framing). The frontend enforces the
 # user-visible limit on plaintext; the backend allows this much on top so it never refuses a

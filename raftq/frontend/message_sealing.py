@@ -10,9 +10,11 @@ Formats of the sealed attributes:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 
 from raftq.common import commands as backend
 from raftq.common.envelope import QueueCipher
@@ -33,16 +35,26 @@ def sealed_entries(
 
     An entry's dedup id is its own `dedup_id`, else the request's idempotency key when it is the
     only entry, else (FIFO queues with content-based dedup) the SHA-256 of its plaintext, else one
-    drawn here: every send has one, so a send whose outcome is unknown can be retried safely."""
+    drawn here: every send has one, so a send whose outcome is unknown can be retried safely.
+
+    A message is measured after decoding: its body's bytes and its attributes' (names, types,
+    values: `attributes_size`), against its queue's `max_message_bytes`, on both APIs."""
     sealed, dedup_ids = [], {}
-    for entry in entries:
-        plain = _body_bytes(entry)
-        if len(plain) > queue.attributes.max_message_bytes:
+    plains = [_body_bytes(entry) for entry in entries]
+    sizes = [
+        len(plain) + attributes_size(entry.attributes)
+        for plain, entry in zip(plains, entries, strict=True)
+    ]
+    limit = queue.attributes.max_message_bytes
+    for position, size in enumerate(sizes):
+        if size > limit:
+            where = "body" if len(entries) == 1 else f"entries.{position}.body"
             raise PayloadTooLarge(
-                f"the message is {len(plain)} bytes; the queue takes up to "
-                f"{queue.attributes.max_message_bytes}",
-                field="body",
+                f"the message is {size} bytes (body and attributes); queue {queue.name} "
+                f"takes messages of up to {limit}",
+                field=where,
             )
+    for entry, plain in zip(entries, plains, strict=True):
         dedup_id = entry.dedup_id or (idempotency_key if len(entries) == 1 else None)
         if dedup_id is None and queue.fifo and queue.attributes.content_based_dedup:
             dedup_id = hashlib.sha256(plain).hexdigest()  # over the plaintext, not the ciphertext
@@ -60,6 +72,20 @@ def sealed_entries(
             )
         )
     return sealed, dedup_ids
+
+
+def attributes_size(attributes: Mapping[str, m.MessageAttribute]) -> int:
+    """The bytes SQS counts toward a message's size for its attributes: each name, data type
+    and (decoded) value. A message's size is its body's bytes plus this, on both APIs."""
+    total = 0
+    for name, attribute in attributes.items():
+        value = (
+            base64.b64decode(attribute.value)
+            if attribute.type.startswith("Binary")
+            else attribute.value.encode()
+        )
+        total += len(name.encode()) + len(attribute.type.encode()) + len(value)
+    return total
 
 
 def seal_attributes(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from raftq.common import limits
 from raftq.common.settings import check_channel_secret
 from raftq.frontend.rate_limit import Limit
 
@@ -28,8 +29,8 @@ class FrontendSettings(BaseModel):
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
     master_keys: dict[str, SecretStr]
     current_master_key: str
-    # A 1 MiB message in base64 with its JSON around it fits.
-    max_body_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 2 << 20
+    # Every legal request fits, however its messages are escaped (limits.py).
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = limits.REQUEST_BODY_MAX_BYTES
     batch_max: Annotated[int, Field(ge=1, le=100)] = 10
     # How long a backend leader has to answer a command (plus a long poll's wait) before the
     # outcome is reported unknown (503) and that member is tried last for a while. A commit

@@ -73,10 +73,12 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "snapshot"
 
-# The largest entry sent whole: above the largest command the frontend can make (a 1 MiB
-# message plus its sealing and framing, or a batch bounded by the same request limit).
-MAX_ENTRY_BYTES = 4 << 20
-# Socket buffers of Raft connections, big enough for such an entry to leave in one go.
+# The largest entry sent whole: above the largest command a frontend can make (a batch in a
+# request of at most limits.REQUEST_BODY_MAX_BYTES, sealed, with its framing; or ten 1 MiB
+# messages).
+MAX_ENTRY_BYTES = 16 << 20
+# Socket buffers of Raft connections: a 1 MiB message leaves in one go, larger entries as the
+# socket takes them (`_wake_when_writable`).
 _SOCKET_BUFFER_BYTES = 4 << 20
 
 # A module global of pysyncobj/pickle.py that its dumps() reads on every call.

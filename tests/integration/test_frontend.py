@@ -138,6 +138,33 @@ async def test_a_message_that_does_not_open_does_not_cost_the_others(
         assert view["counts"]["in_flight"] == 3 and view["counts"]["visible"] == 0
 
 
+async def test_a_legal_message_is_accepted_however_its_json_escapes_it(
+    deployment: Deployment,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "accents"})
+        # Given 400,000 "é": 800,000 bytes of UTF-8, under the 1 MiB limit, but 2.4 MB of JSON
+        # the way json.dumps writes it by default (each one as \u00e9)
+        body = "é" * 400_000
+        raw = json.dumps({"body": body}).encode()
+        assert len(raw) > 2 << 20
+        # When it is sent, it is accepted and comes back whole
+        status, _, _ = await call(
+            session, deployment, "POST", "/v1/queues/accents/messages", raw=raw
+        )
+        assert status == 201
+        status, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/accents/messages", query="max=1"
+        )
+        assert status == 200 and received["messages"][0]["body"] == body
+        # And one byte over the queue's limit, measured after decoding, is a 413 naming the queue
+        over = json.dumps({"body": "é" * 524_288 + "x"}).encode()
+        status, error, _ = await call(
+            session, deployment, "POST", "/v1/queues/accents/messages", raw=over
+        )
+        assert status == 413 and error["field"] == "body" and "accents" in error["message"]
+
+
 async def _raw_backend_send(
     session: aiohttp.ClientSession, deployment: Deployment, name: str, body: bytes
 ) -> str:

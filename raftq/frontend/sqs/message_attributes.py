@@ -3,7 +3,6 @@ frontend's `MessageAttribute` and back, with SQS's rules (../shared/notes/sqs.md
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from raftq.common.errors import InvalidAttributeName, InvalidParameter
 from raftq.frontend import rest_models as m
+from raftq.frontend.message_sealing import attributes_size
 
 MAX_ATTRIBUTES: Final = 10
 _NAME: Final = re.compile(r"^[A-Za-z0-9_-](?:[A-Za-z0-9_.-]{0,254}[A-Za-z0-9_-])?$")
@@ -104,15 +104,7 @@ def _value(name: str, value: Any) -> m.MessageAttribute:
 
 def size_of(attributes: Mapping[str, m.MessageAttribute]) -> int:
     """The bytes SQS counts toward the message size: each name, data type and value."""
-    total = 0
-    for name, attribute in attributes.items():
-        value = (
-            base64.b64decode(attribute.value)
-            if attribute.type.startswith("Binary")
-            else attribute.value.encode()
-        )
-        total += len(name.encode()) + len(attribute.type.encode()) + len(value)
-    return total
+    return attributes_size(attributes)
 
 
 def to_sqs(attributes: Mapping[str, m.MessageAttribute]) -> dict[str, dict[str, str]]:

@@ -72,6 +72,38 @@ def test_a_body_over_the_queues_limit_is_refused_naming_the_body() -> None:
     assert refused.value.field == "body"
 
 
+@pytest.mark.parametrize(
+    ("body", "attributes", "fits"),
+    [
+        ("x" * 1024, {}, True),  # exactly the limit
+        ("é" * 512, {}, True),  # 512 characters, 1,024 bytes
+        ("é" * 513, {}, False),  # 513 characters, 1,026 bytes: measured in bytes
+        # 1,000 + "tag" + "String" + 15 = 1,024
+        ("x" * 1000, {"tag": {"type": "String", "value": "v" * 15}}, True),
+        ("x" * 1000, {"tag": {"type": "String", "value": "v" * 16}}, False),
+        # A Binary value counts decoded: 12 base64 characters are 9 bytes
+        ("x" * 1006, {"bin": {"type": "Binary", "value": "AAAAAAAAAAAA"}}, True),
+    ],
+)
+def test_a_message_is_its_body_and_attributes_in_bytes_against_its_queues_limit(
+    body: str, attributes: dict[str, object], fits: bool
+) -> None:
+    entry = _entry("a", body, attributes=attributes)
+    if fits:
+        sealed_entries(_queue(), CIPHER, [entry], sender_id="alice", idempotency_key=None)
+        return
+    with pytest.raises(PayloadTooLarge) as refused:
+        sealed_entries(_queue(), CIPHER, [entry], sender_id="alice", idempotency_key=None)
+    assert refused.value.field == "body" and "jobs" in refused.value.message
+
+
+def test_an_oversized_entry_of_a_batch_is_named_by_its_position() -> None:
+    entries = [_entry("a"), _entry("b", "x" * 1025)]
+    with pytest.raises(PayloadTooLarge) as refused:
+        sealed_entries(_queue(), CIPHER, entries, sender_id="alice", idempotency_key=None)
+    assert refused.value.field == "entries.1.body"
+
+
 def test_sealed_bodies_and_attributes_open_only_with_the_queues_key() -> None:
     attributes = {"trace": {"type": "String", "value": "abc"}}
     entry = _entry("a", "secret", attributes=attributes, trace_header="Root=1")
