@@ -171,6 +171,21 @@ def begin_delete_queue(state: MetadataState, c: BeginDeleteQueue) -> QueueResult
         return QueueResult(queue=queue, changed=False)
     if queue.lifecycle == "moving":  # the move finishes first: a copy may be on its way
         raise ConflictingState(f"queue {c.name!r} is moving: delete it after", field="name")
+    # A live DLQ target is kept: its sources' dead letters would wait for it forever, unseen.
+    sources = sorted(
+        other.name
+        for other in state.queues.values()
+        if other.name != c.name
+        and other.lifecycle != "deleting"
+        and other.attributes.redrive is not None
+        and other.attributes.redrive.dead_letter_queue == c.name
+    )
+    if sources:
+        raise ConflictingState(
+            f"queue {c.name!r} is the dead-letter queue of {', '.join(map(repr, sources))}: "
+            "remove their redrive policies (or delete them) first",
+            field="name",
+        )
     queue = queue.model_copy(update={"lifecycle": "deleting"})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)

@@ -222,6 +222,37 @@ def test_deletion_marks_the_queue_then_forgets_it(metadata: Metadata) -> None:
     )
 
 
+def test_a_queue_that_is_a_live_dead_letter_queue_is_not_deleted(metadata: Metadata) -> None:
+    # Given a DLQ and a queue whose redrive policy names it
+    metadata.create("orders-dlq", "q-1")
+    metadata.create("orders", "q-2", redrive={"dead_letter_queue": "orders-dlq"})
+    for name, queue_id in (("orders-dlq", "q-1"), ("orders", "q-2")):
+        metadata.run(
+            ActivateQueue(now_ms=metadata.now_ms, actor="root", name=name, queue_id=queue_id)
+        )
+    before = metadata.machine.state.to_bytes()
+
+    # When the DLQ is to be deleted, that is refused, naming the source, and nothing changes
+    refused = metadata.run(
+        BeginDeleteQueue(now_ms=metadata.now_ms, actor="root", name="orders-dlq")
+    )
+    assert isinstance(refused, Failure) and refused.code == "ConflictingState"
+    assert refused.field == "name" and "'orders'" in refused.message
+    assert metadata.machine.state.to_bytes() == before
+
+    # And once the source no longer points at it, it can be deleted
+    unset = metadata.run(
+        SetQueueAttributes(
+            now_ms=metadata.now_ms, actor="root", name="orders", attributes=QueueAttributes()
+        )
+    )
+    assert isinstance(unset, QueueResult)
+    deleting = metadata.run(
+        BeginDeleteQueue(now_ms=metadata.now_ms, actor="root", name="orders-dlq")
+    )
+    assert isinstance(deleting, QueueResult) and deleting.queue.lifecycle == "deleting"
+
+
 def test_a_move_raises_the_placement_epoch_that_fences_the_old_cluster(metadata: Metadata) -> None:
     metadata.register("c2", zones="abc")
     metadata.create("orders", "q-1")
