@@ -42,7 +42,7 @@ from raftq.common.metadata_commands import (
     RevokeAccessKey,
     RewrapDataKey,
 )
-from raftq.common.metadata_models import DataKey, Grant, Queue
+from raftq.common.metadata_models import DataKey, Grant, Queue, RetiredQueue
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
 
@@ -410,8 +410,15 @@ async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str)
         raise ClientError(str(error)) from None
     catalogue = await admin.get("/v1/catalogue", leader_only=True)
     rewrapped = 0
-    for raw in catalogue["queues"]:
-        queue = Queue.model_validate_json(json.dumps(raw))
+    # Live queues, and deleted ones whose keys still open their dead-lettered messages.
+    queues: list[Queue | RetiredQueue] = [
+        Queue.model_validate_json(json.dumps(raw)) for raw in catalogue["queues"]
+    ]
+    queues += [
+        RetiredQueue.model_validate_json(json.dumps(raw))
+        for raw in catalogue.get("retired_queues", [])
+    ]
+    for queue in queues:
         for key in queue.data_keys:
             if key.master_key_id == keyring.current:
                 continue

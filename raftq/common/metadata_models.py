@@ -146,6 +146,17 @@ class Queue(WireModel):
         return self.redrive_allow is None or self.redrive_allow.allows(source_name)
 
 
+class RetiredQueue(WireModel):
+    """What is kept of a deleted queue: its data keys, so that messages it sealed and that were
+    dead-lettered into another queue still open. Kept for the longest retention after the
+    deletion, past which no such message can remain."""
+
+    queue_id: Identifier
+    name: QueueName
+    data_keys: tuple[DataKey, ...]
+    retired_at_ms: TimestampMs
+
+
 class AccessKey(WireModel):
     key_id: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")]
     principal_id: Identifier

@@ -16,6 +16,7 @@ master key and offers it to the metadata service, which keeps the first offer of
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_commands import AddDataKey
-from raftq.common.metadata_models import DataKey, Queue
+from raftq.common.metadata_models import DataKey, Queue, RetiredQueue
 from raftq.common.metadata_results import QueueResult
 from raftq.common.results import CommandResult, Failure
 from raftq.frontend.caches import PlacementCache, QueueRoute
@@ -82,6 +83,7 @@ class Forwarder:
         self._ciphers: dict[tuple[str, int], QueueCipher] = {}
         self._key_lock = asyncio.Lock()
         self._names_by_id: dict[str, str] = {}
+        self._retired: dict[str, RetiredQueue] = {}  # deleted queues' keys, by queue id
 
     async def route(self, name: str) -> QueueRoute:
         found = await self._placements.get(name)
@@ -117,18 +119,25 @@ class Forwarder:
         if sealed_by is None or sealed_by == route.queue.queue_id:
             return await self.cipher(route)
         name = self._names_by_id.get(sealed_by)
-        if name is None:
+        if name is None and sealed_by not in self._retired:
             catalogue = await self._metadata.get("/v1/catalogue") or {}
             for queue in catalogue.get("queues", []):
                 self._names_by_id[queue["queue_id"]] = queue["name"]
+            for raw in catalogue.get("retired_queues", []):
+                gone = RetiredQueue.model_validate_json(json.dumps(raw))
+                self._retired[gone.queue_id] = gone
+                self._names_by_id.setdefault(gone.queue_id, gone.name)
             name = self._names_by_id.get(sealed_by)
         source = None if name is None else await self._placements.get(name)
-        if source is None or source.queue.queue_id != sealed_by:
+        if source is not None and source.queue.queue_id == sealed_by:
+            return await self.cipher(source)
+        retired = self._retired.get(sealed_by)
+        if retired is None:  # deleted longer ago than any message is kept
             raise KeyUnavailable(
-                f"a dead-lettered message of {route.queue.name} was sealed by queue {sealed_by}, "
-                "which no longer exists"
+                f"a dead-lettered message of {route.queue.name} was sealed by a queue that "
+                "no longer exists"
             )
-        return await self.cipher(source)
+        return self._cipher_of(retired.queue_id, retired.data_keys)
 
     def forget(self, name: str) -> None:
         """This frontend created or deleted the queue: look its placement up afresh."""
@@ -143,15 +152,18 @@ class Forwarder:
         queue = route.queue
         if not queue.data_keys:
             queue = await self._add_data_key(route)
-        newest = max(key.version for key in queue.data_keys)
-        cached = self._ciphers.get((queue.queue_id, newest))
+        return self._cipher_of(queue.queue_id, queue.data_keys)
+
+    def _cipher_of(self, queue_id: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
+        newest = max(key.version for key in data_keys)
+        cached = self._ciphers.get((queue_id, newest))
         if cached is None:
             keys = {
-                key.version: self._keyring.unwrap(queue.queue_id, key.version, _wrapped(key))
-                for key in queue.data_keys
+                key.version: self._keyring.unwrap(queue_id, key.version, _wrapped(key))
+                for key in data_keys
             }
-            cached = QueueCipher(queue.queue_id, keys, current=newest)
-            self._ciphers[(queue.queue_id, newest)] = cached
+            cached = QueueCipher(queue_id, keys, current=newest)
+            self._ciphers[(queue_id, newest)] = cached
         return cached
 
     async def _add_data_key(self, route: QueueRoute) -> Queue:

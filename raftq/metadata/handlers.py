@@ -16,7 +16,6 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_commands import (
     ActivateQueue,
-    AddDataKey,
     AddGrant,
     AddLabelledGrants,
     BeginDeleteQueue,
@@ -32,17 +31,24 @@ from raftq.common.metadata_commands import (
     RemoveLabelledGrants,
     ReportLoad,
     RevokeAccessKey,
-    RewrapDataKey,
     SetQueueAttributes,
     SetRedriveAllowPolicy,
     SwitchPlacement,
     TagQueue,
     UntagQueue,
 )
-from raftq.common.metadata_models import AccessKey, Cluster, NodeReport, Placement, Principal, Queue
+from raftq.common.metadata_models import (
+    AccessKey,
+    Cluster,
+    NodeReport,
+    Placement,
+    Principal,
+    Queue,
+)
 from raftq.common.metadata_results import ClusterResult, QueueResult
 from raftq.common.queue_attributes import QueueAttributes, RedrivePolicy
 from raftq.common.results import Done
+from raftq.metadata.data_keys import retire
 from raftq.metadata.state import MetadataState
 
 
@@ -198,6 +204,7 @@ def forget_queue(state: MetadataState, c: ForgetQueue) -> Done:
     if queue.lifecycle not in ("deleting", "creating"):
         raise ConflictingState(f"queue {c.name!r} is {queue.lifecycle}", field="name")
     del state.queues[c.name]
+    retire(state, queue, c.now_ms)
     # What SQS keeps with the queue goes with it; admin grants name queues, not a queue.
     state.grants = [g for g in state.grants if g.label is None or g.queues != c.name]
     for handle in [h for h, t in state.move_tasks.items() if t.source_queue == c.name]:
@@ -227,25 +234,6 @@ def switch_placement(state: MetadataState, c: SwitchPlacement) -> QueueResult:
     queue = queue.model_copy(
         update={"placement": placement, "lifecycle": "active", "move_target": None}
     )
-    state.queues[c.name] = queue
-    return QueueResult(queue=queue, changed=True)
-
-
-def add_data_key(state: MetadataState, c: AddDataKey) -> QueueResult:
-    queue = _queue(state, c.name, c.queue_id)
-    if any(key.version == c.key.version for key in queue.data_keys):
-        return QueueResult(queue=queue, changed=False)  # another frontend was first
-    queue = queue.model_copy(update={"data_keys": (*queue.data_keys, c.key)})
-    state.queues[c.name] = queue
-    return QueueResult(queue=queue, changed=True)
-
-
-def rewrap_data_key(state: MetadataState, c: RewrapDataKey) -> QueueResult:
-    queue = _queue(state, c.name, c.queue_id)
-    if not any(key.version == c.key.version for key in queue.data_keys):
-        raise InvalidParameter(f"queue {c.name!r} has no data key {c.key.version}", field="key")
-    keys = tuple(c.key if key.version == c.key.version else key for key in queue.data_keys)
-    queue = queue.model_copy(update={"data_keys": keys})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 

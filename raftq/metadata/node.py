@@ -93,6 +93,9 @@ class MetadataNode:
                 ],
                 "grants": [g.model_dump(mode="json") for g in state.grants],
                 "move_tasks": [t.model_dump(mode="json") for t in state.move_tasks.values()],
+                # Deleted queues' data keys, wrapped as live ones are (frontends open dead
+                # letters with them; `raftq admin data-keys rewrap` rotates them).
+                "retired_queues": [r.model_dump(mode="json") for r in state.retired.values()],
             }
 
     def stop(self) -> None:

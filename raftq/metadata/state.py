@@ -19,15 +19,16 @@ from raftq.common.metadata_models import (
     MessageMoveTask,
     Principal,
     Queue,
+    RetiredQueue,
 )
 
 # The audit trail keeps the most recent changes; older ones are gone with compacted log entries.
 AUDIT_KEEP: Final = 10_000
 
 # Version 2 added message move tasks (and fields with defaults on queues and grants); a version 1
-# snapshot reads as one without tasks.
-_SNAPSHOT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+# snapshot reads as one without tasks. Version 3 added retired queues' data keys.
+_SNAPSHOT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _CLUSTERS = TypeAdapter(tuple[Cluster, ...])
 _QUEUES = TypeAdapter(tuple[Queue, ...])
 _PRINCIPALS = TypeAdapter(tuple[Principal, ...])
@@ -35,6 +36,7 @@ _KEYS = TypeAdapter(tuple[AccessKey, ...])
 _GRANTS = TypeAdapter(tuple[Grant, ...])
 _AUDIT = TypeAdapter(tuple[AuditEntry, ...])
 _MOVE_TASKS = TypeAdapter(tuple[MessageMoveTask, ...])
+_RETIRED = TypeAdapter(tuple[RetiredQueue, ...])
 
 
 @dataclass
@@ -45,6 +47,7 @@ class MetadataState:
     keys: dict[str, AccessKey] = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
     move_tasks: dict[str, MessageMoveTask] = field(default_factory=dict)  # by task handle
+    retired: dict[str, RetiredQueue] = field(default_factory=dict)  # by queue id
     audit: deque[AuditEntry] = field(default_factory=lambda: deque(maxlen=AUDIT_KEEP))
 
     def queues_per_cluster(self) -> dict[str, int]:
@@ -68,6 +71,7 @@ class MetadataState:
                 "keys": dump(v for _, v in sorted(self.keys.items())),
                 "grants": dump(self.grants),
                 "move_tasks": dump(v for _, v in sorted(self.move_tasks.items())),
+                "retired": dump(v for _, v in sorted(self.retired.items())),
                 "audit": dump(self.audit),
             },
             use_bin_type=True,
@@ -82,6 +86,7 @@ class MetadataState:
             if data.get("v") not in _READABLE_VERSIONS:
                 raise CorruptState(f"unknown metadata snapshot version {data.get('v')!r}")
             tasks = data["move_tasks"] if data["v"] > 1 else ()
+            retired = data["retired"] if data["v"] > 2 else ()
             return cls(
                 clusters={c.cluster_id: c for c in _CLUSTERS.validate_python(data["clusters"])},
                 queues={q.name: q for q in _QUEUES.validate_python(data["queues"])},
@@ -91,6 +96,7 @@ class MetadataState:
                 keys={k.key_id: k for k in _KEYS.validate_python(data["keys"])},
                 grants=list(_GRANTS.validate_python(data["grants"])),
                 move_tasks={t.task_handle: t for t in _MOVE_TASKS.validate_python(tasks)},
+                retired={r.queue_id: r for r in _RETIRED.validate_python(retired)},
                 audit=deque(_AUDIT.validate_python(data["audit"]), maxlen=AUDIT_KEEP),
             )
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError) as error:

@@ -47,7 +47,7 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import AuditEntry
 from raftq.common.results import Failure
-from raftq.metadata import handlers, message_move_tasks
+from raftq.metadata import data_keys, handlers, message_move_tasks
 from raftq.metadata.state import MetadataState
 
 _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
@@ -61,8 +61,8 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     ForgetQueue: handlers.forget_queue,
     BeginMove: handlers.begin_move,
     SwitchPlacement: handlers.switch_placement,
-    AddDataKey: handlers.add_data_key,
-    RewrapDataKey: handlers.rewrap_data_key,
+    AddDataKey: data_keys.add_data_key,
+    RewrapDataKey: data_keys.rewrap_data_key,
     CreatePrincipal: handlers.create_principal,
     DeletePrincipal: handlers.delete_principal,
     CreateAccessKey: handlers.create_access_key,

@@ -165,6 +165,38 @@ async def test_a_legal_message_is_accepted_however_its_json_escapes_it(
         assert status == 413 and error["field"] == "body" and "accents" in error["message"]
 
 
+async def test_dead_letters_still_open_after_their_source_queue_was_deleted(
+    deployment: Deployment,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        # Given a message dead-lettered from "gone-src" into "gone-dlq" (max receive count 1)
+        await call(session, deployment, "POST", "/v1/queues", {"name": "gone-dlq"})
+        policy = {"dead_letter": {"queue": "gone-dlq", "max_receive_count": 1}}
+        status, _, _ = await call(
+            session, deployment, "POST", "/v1/queues", {"name": "gone-src", "attributes": policy}
+        )
+        assert status == 201
+        await call(session, deployment, "POST", "/v1/queues/gone-src/messages", {"body": "kept"})
+        for _ in range(2):  # the second receive finds it past its count and moves it
+            await call(
+                session,
+                deployment,
+                "GET",
+                "/v1/queues/gone-src/messages",
+                query="max=1&visibility_timeout_s=0",
+            )
+        # When the source queue is deleted
+        status, _, _ = await call(session, deployment, "DELETE", "/v1/queues/gone-src")
+        assert status in (200, 204)
+
+        # Then the dead letter, sealed by the source's key, still opens
+        status, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/gone-dlq/messages", query="max=1"
+        )
+        assert status == 200 and not received["undeliverable"]
+        assert [m["body"] for m in received["messages"]] == ["kept"]
+
+
 async def _raw_backend_send(
     session: aiohttp.ClientSession, deployment: Deployment, name: str, body: bytes
 ) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftq.common import codec
+from raftq.common import codec, limits
 from raftq.common.errors import ApplyFailed
 from raftq.common.metadata_commands import (
     ActivateQueue,
@@ -28,6 +28,7 @@ from raftq.common.metadata_commands import (
     ReportLoad,
     ReportMessageMoveTask,
     RevokeAccessKey,
+    RewrapDataKey,
     SetQueueAttributes,
     SetRedriveAllowPolicy,
     StartMessageMoveTask,
@@ -334,6 +335,39 @@ def test_the_first_data_key_of_a_version_wins_and_is_kept(metadata: Metadata) ->
     assert isinstance(stale, Failure) and stale.code == "QueueDoesNotExist"
     restored = MetadataState.from_bytes(metadata.machine.state.to_bytes())
     assert restored.queues["orders"].data_keys == (first,)
+
+
+def test_a_deleted_queue_keeps_its_data_keys_for_the_longest_retention(
+    metadata: Metadata,
+) -> None:
+    # Given a queue with a data key, deleted (its dead letters may live on in another queue)
+    metadata.create("orders", "q-1")
+    key = DataKey(version=1, master_key_id="m1", wrapped=b"\x01key")
+    metadata.run(
+        AddDataKey(now_ms=metadata.now_ms, actor="fe", name="orders", queue_id="q-1", key=key)
+    )
+    metadata.run(BeginDeleteQueue(now_ms=metadata.now_ms, actor="root", name="orders"))
+    metadata.run(ForgetQueue(now_ms=metadata.now_ms, actor="root", name="orders", queue_id="q-1"))
+    # Then its keys are kept, by queue id, through a snapshot
+    retired = metadata.machine.state.retired["q-1"]
+    assert (retired.name, retired.data_keys) == ("orders", (key,))
+    assert MetadataState.from_bytes(metadata.machine.state.to_bytes()).retired == {"q-1": retired}
+
+    # And a master-key rotation rewraps them, even once the name is taken by a new queue
+    metadata.create("orders", "q-2")
+    rewrapped = DataKey(version=1, master_key_id="m2", wrapped=b"\x01new")
+    metadata.run(
+        RewrapDataKey(
+            now_ms=metadata.now_ms, actor="root", name="orders", queue_id="q-1", key=rewrapped
+        )
+    )
+    assert metadata.machine.state.retired["q-1"].data_keys == (rewrapped,)
+
+    # And they are forgotten once no message they sealed can remain (the longest retention)
+    metadata.now_ms += limits.RETENTION_MAX_MS + 1
+    metadata.run(BeginDeleteQueue(now_ms=metadata.now_ms, actor="root", name="orders"))
+    metadata.run(ForgetQueue(now_ms=metadata.now_ms, actor="root", name="orders", queue_id="q-2"))
+    assert "q-1" not in metadata.machine.state.retired
 
 
 def _without_audit(raw: bytes) -> bytes:
