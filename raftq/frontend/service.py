@@ -5,9 +5,9 @@ models of rest_models.py, call this service, and render what it returns; it know
 Its rules:
 - Every request is verified as AWS SigV4 (raftq/common/sigv4.py) against the key's secret from
   the metadata service, then its principal's grants decide: `authenticate` raises
-  `Unauthenticated` (the signature is wrong), `authorize` raises `AccessDenied` (the grant is
-  missing). Each operation authorizes before it reads any other input, so a caller without the
-  grant learns nothing from a validation error.
+  `Unauthenticated` (the signature is wrong) or `Throttled` (too many unseen key ids are being
+  looked up: caches.py), `authorize` raises `AccessDenied` (the grant is missing). Each
+  operation authorizes before it reads any other input: no grant, nothing learned.
 - Message bodies and attributes are sealed here (raftq/common/envelope.py) before they leave,
   and opened here on delivery: backends only see ciphertext.
 - Every send carries a dedup id (the entry's `dedup_id`, the single send's `Idempotency-Key`, the
