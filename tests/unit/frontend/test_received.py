@@ -33,6 +33,10 @@ def _message(n: int, body: bytes, *, source: str | None = None) -> ReceivedMessa
     )
 
 
+def _altered(sealed: bytes) -> bytes:
+    return sealed[:-1] + bytes([sealed[-1] ^ 0x01])  # its last byte (of the tag) flipped
+
+
 async def _cipher_of(message: ReceivedMessage) -> QueueCipher:
     if message.dead_letter_source is not None:
         raise KeyUnavailable(f"queue {message.dead_letter_source} no longer exists")
@@ -42,7 +46,7 @@ async def _cipher_of(message: ReceivedMessage) -> QueueCipher:
 @pytest.mark.parametrize(
     "bad",
     [
-        CIPHER.seal(b"x", "body")[:-1] + b"\x00",  # altered
+        _altered(CIPHER.seal(b"x", "body")),
         b"not sealed at all",
         QueueCipher(QUEUE_ID, {1: os.urandom(32)}, current=1).seal(b"x", "body"),  # other key
         QueueCipher(QUEUE_ID, {7: os.urandom(32)}, current=7).seal(b"x", "body"),  # key gone
