@@ -135,10 +135,10 @@ class MessageAttribute(RestModel):
 
 
 class SendBody(RestModel):
-    body: Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES)] | None = None
-    body_base64: (
-        Annotated[str, Field(max_length=limits.MESSAGE_SIZE_MAX_BYTES * 4 // 3 + 4)] | None
-    ) = None
+    # No length limit here: a message is measured in bytes after decoding, against its queue's
+    # limit (413, message_sealing.py), and the request's size is bounded by the frontend's.
+    body: str | None = None
+    body_base64: str | None = None
     attributes: Annotated[dict[Token, MessageAttribute], Field(max_length=10)] = Field(
         default_factory=dict
     )

@@ -55,8 +55,13 @@ def error_response(error: RaftqError) -> web.Response:
     )
 
 
+# This process's memory of the signed requests it accepted: each is accepted once.
+_REPLAYS = cluster_auth.ReplayGuard()
+
+
 async def authenticated_body(request: web.Request, secret: SecretStr | None, clock: Clock) -> bytes:
-    """The request body, once its signature checks out (any secret-less node accepts all)."""
+    """The request body, once its signature checks out and it was not seen before (any
+    secret-less node accepts all)."""
     body = await request.read()
     if secret is not None:
         cluster_auth.verify(
@@ -66,6 +71,7 @@ async def authenticated_body(request: web.Request, secret: SecretStr | None, clo
             request.path_qs,
             body,
             now_ms=clock.now_ms(),
+            replays=_REPLAYS,
         )
     return body
 

@@ -154,3 +154,11 @@ async def test_bad_requests_get_a_clear_status_and_change_nothing(
     unsigned_get = await group.session.get(f"http://{group.nodes[leader].api_address}/v1/catalogue")
     assert unsigned_get.status == 401
     unsigned_get.release()
+
+    # And a signed request captured on the wire is useless once it was used
+    path = "/v1/catalogue"
+    headers = {HEADER: sign(SECRET.encode(), "GET", path, time.time_ns() // 1_000_000, b"")}
+    url = f"http://{group.nodes[leader].api_address}{path}"
+    for expected in (200, 401):
+        async with group.session.get(url, headers=headers) as replayed:
+            assert replayed.status == expected

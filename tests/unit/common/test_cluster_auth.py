@@ -1,11 +1,12 @@
 """Signed internal requests: a request verifies only with the same secret, method, path, body,
-and a timestamp within `MAX_SKEW_MS` of the server's clock."""
+and a timestamp within `MAX_SKEW_MS` of the server's clock, and, where the server keeps a
+`ReplayGuard`, only once."""
 
 from __future__ import annotations
 
 import pytest
 
-from raftq.common.cluster_auth import HEADER, MAX_SKEW_MS, sign, verify
+from raftq.common.cluster_auth import HEADER, MAX_SKEW_MS, ReplayGuard, sign, verify
 from raftq.common.errors import Unauthenticated
 
 SECRET = b"a cluster secret of some length"
@@ -35,7 +36,7 @@ def test_a_request_with_an_empty_body_verifies() -> None:
 
 def test_the_header_holds_the_timestamp_and_no_secret() -> None:
     header = signed()
-    assert header.startswith(f"t={NOW_MS},s=")
+    assert header.startswith(f"t={NOW_MS},n=")
     assert SECRET.decode() not in header
 
 
@@ -64,8 +65,8 @@ def test_a_request_that_differs_from_what_was_signed_is_refused(
 
 def test_a_changed_timestamp_breaks_the_signature() -> None:
     # Given a signature replayed with a fresher timestamp
-    signature = signed(at_ms=NOW_MS - 10 * 60 * 1000).split(",s=")[1]
-    header = f"t={NOW_MS},s={signature}"
+    old = signed(at_ms=NOW_MS - 10 * 60 * 1000)
+    header = f"t={NOW_MS}," + old.split(",", 1)[1]
     # When it is verified, then it is refused
     with pytest.raises(Unauthenticated):
         verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
@@ -127,3 +128,37 @@ def test_a_request_just_beyond_five_minutes_is_refused(skew_ms: int) -> None:
     # When it is verified, then it is refused as too old or from the future
     with pytest.raises(Unauthenticated, match="too old or from the future"):
         verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+
+
+def test_a_request_is_accepted_once_and_its_replay_is_refused() -> None:
+    guard = ReplayGuard()
+    header = signed()
+    verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS, replays=guard)
+    with pytest.raises(Unauthenticated, match="replay"):
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS + 1, replays=guard)
+    # The same request signed again (a retry) carries a new nonce and is accepted
+    verify(SECRET, signed(), "POST", "/v1/execute", BODY, now_ms=NOW_MS, replays=guard)
+
+
+def test_a_full_guard_forgets_its_oldest_and_refuses_anything_as_old() -> None:
+    # Given a guard that remembers three requests, and four signed one millisecond apart
+    guard = ReplayGuard(max_entries=3)
+    headers = [signed(at_ms=NOW_MS + i) for i in range(4)]
+    for header in headers:
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS + 5, replays=guard)
+    # When the first (forgotten) is replayed, or another is signed at its time, both are refused
+    for header in (headers[0], signed(at_ms=NOW_MS)):
+        with pytest.raises(Unauthenticated, match="replay"):
+            verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS + 5, replays=guard)
+    # While a fresh request is accepted
+    fresh = signed(at_ms=NOW_MS + 10)
+    verify(SECRET, fresh, "POST", "/v1/execute", BODY, now_ms=NOW_MS + 10, replays=guard)
+
+
+def test_the_guard_forgets_requests_older_than_the_skew_window() -> None:
+    guard = ReplayGuard()
+    for i in range(100):
+        assert guard.admit(NOW_MS, f"{i:032x}", NOW_MS)
+    # Once they could no longer pass the skew check, they are forgotten
+    assert guard.admit(NOW_MS + MAX_SKEW_MS + 1, "f" * 32, NOW_MS + MAX_SKEW_MS + 1)
+    assert len(guard._seen) == 1

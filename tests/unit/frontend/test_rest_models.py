@@ -52,7 +52,6 @@ def test_a_send_takes_text_or_base64_and_its_options() -> None:
             },
             "attributes",
         ),
-        (m.SendBody, {"body": "x" * (1_048_576 + 1)}, "body"),
         (m.SendBody, {"priority": 1}, ""),  # no body at all
         (m.SendBody, {"body": "x", "body_base64": "eA=="}, ""),  # both
         (m.SendBody, [], ""),
