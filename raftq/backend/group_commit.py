@@ -5,7 +5,9 @@ Requests wait in a list as encoded commands: the channel's bytes as the frontend
 Whenever a proposal slot is free, the committer takes as many as fit (`max_commands`, and
 `max_bytes` of encoded size so entries stay below pysyncobj's chunked path), proposes them as
 one v2 entry stamped once with the leader's time (`codec.encode_entry`: the commands' bytes are
-copied in, never decoded or validated here), and hands each request its own result. Up to
+copied in, never decoded or validated here), and hands each request its own result. The leader's
+time is a `LeaderClock` (common/leader_clock.py): wall time that a step of the wall clock does
+not move ahead of the monotonic clock; the node reads the same one (`leader_clock`). Up to
 `max_in_flight` entries are in the log at once; while they are, new requests gather for the
 next one, so batches grow exactly when the leader is busy.
 
@@ -30,6 +32,7 @@ from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, RaftqError
+from raftq.common.leader_clock import LeaderClock
 from raftq.common.results import CommandResult
 from raftq.common.settings import GroupCommitSettings
 from raftq.raft.node import RaftNode
@@ -71,16 +74,18 @@ class GroupCommitter:
         clock: Clock,
         settings: GroupCommitSettings,
         orphaned: Orphaned | None = None,
+        state_clock_ms: Callable[[], int] = lambda: 0,
     ) -> None:
+        """`state_clock_ms` reads the state time this node applied (a new leader goes on from
+        it: leader_clock.py)."""
         self._raft = raft
         self._orphaned = orphaned
-        self._clock = clock
+        self.leader_clock = LeaderClock(clock, state_clock_ms)
         self._settings = settings
         self._waiting: deque[_Waiting] = deque()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._last_now_ms = 0
         self.stats = CommitStats()
 
     async def submit(self, command: AnyCommand) -> CommandResult:
@@ -125,13 +130,11 @@ class GroupCommitter:
                 size += cost
         return batch
 
-    def _now_ms(self) -> int:
-        self._last_now_ms = max(self._last_now_ms, self._clock.now_ms())
-        return self._last_now_ms
-
     async def _propose(self, batch: list[_Waiting]) -> None:
         try:
-            payload = codec.encode_entry(self._now_ms(), [command for command, _ in batch])
+            payload = codec.encode_entry(
+                self.leader_clock.now_ms(), [command for command, _ in batch]
+            )
             self.stats.record(len(batch))
             try:
                 outcome = await asyncio.wait_for(

@@ -42,11 +42,20 @@ class BackendNode:
             settings.raft, self.machine, settings.api_address_of, announce_commits=False
         )
         self.committer = GroupCommitter(
-            self.raft, clock, settings.group_commit, orphaned=self._release_orphaned
+            self.raft,
+            clock,
+            settings.group_commit,
+            orphaned=self._release_orphaned,
+            state_clock_ms=lambda: self.machine.machine.clock_ms,
         )
+        # What the leader does by time (empty receives, long polls, the expiry sweep) goes by
+        # the time it stamps, so a step of its wall clock moves none of them ahead.
+        self.leader_clock = self.committer.leader_clock
         # A confirmation that takes longer than this means no majority answers: use the log.
         confirm_timeout_s = 2 * settings.timings.election_timeout_min_s
-        self.receiver = Receiver(self.raft, self.machine, self.committer, clock, confirm_timeout_s)
+        self.receiver = Receiver(
+            self.raft, self.machine, self.committer, self.leader_clock, confirm_timeout_s
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._releases: set[asyncio.Task[None]] = set()
 
@@ -92,7 +101,7 @@ class BackendNode:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
         if command.kind == "receive":
             # Stamped now, as the channel's commands need carry no time of their own.
-            receive = codec.decode_command(command.raw, now_ms=self.clock.now_ms())
+            receive = codec.decode_command(command.raw, now_ms=self.leader_clock.now_ms())
             if not isinstance(receive, ReceiveMessages):  # peek read the same kind
                 raise DecodeError("not a receive command", raw=command.raw, field="command.kind")
             return await self.receiver.receive(receive, wait_ms)
@@ -123,7 +132,7 @@ class BackendNode:
             if not self.raft.is_leader:
                 continue
             due_ms = await asyncio.to_thread(self.machine.next_due_ms)
-            if due_ms is None or due_ms > self.clock.now_ms():
+            if due_ms is None or due_ms > self.leader_clock.now_ms():
                 continue  # nothing is due: an idle cluster writes nothing
             command = Expire(now_ms=0, max_transitions=self.settings.expire_max_transitions)
             try:

@@ -1,10 +1,11 @@
 """One metadata node: a Raft member holding the catalogue.
 
 Writes go to the leader, one command per Raft entry (administrative traffic is light), stamped
-with the leader's time. Reads are served locally by any member and say how fresh they are: the
-serving node's role and applied index, and the leader it knows. A frontend that needs a
-linearizable answer asks the leader; its cache tolerates a follower's answer and corrects itself
-on a placement epoch mismatch (DESIGN.md §2).
+with the leader's time: a `LeaderClock` (common/leader_clock.py), so a step of its wall clock
+does not move the catalogue's time ahead of its monotonic clock. Reads are served locally by any
+member and say how fresh they are: the serving node's role and applied index, and the leader it
+knows. A frontend that needs a linearizable answer asks the leader; its cache tolerates a
+follower's answer and corrects itself on a placement epoch mismatch (DESIGN.md §2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.errors import NotLeader, OutcomeUnknown
+from raftq.common.leader_clock import LeaderClock
 from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch, ReportLoad
 from raftq.common.metadata_models import Cluster, Queue
 from raftq.common.results import Done
@@ -30,7 +32,7 @@ class MetadataNode:
         self.clock = clock
         self.machine = MetadataRaftMachine()
         self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
-        self._last_now_ms = 0
+        self.leader_clock = LeaderClock(clock, lambda: self.machine.machine.clock_ms)
         self.liveness = Liveness(clock.now_ms, self._leading_term)
 
     def _leading_term(self) -> int | None:
@@ -45,8 +47,7 @@ class MetadataNode:
     async def execute(self, command: AnyMetadataCommand) -> Any:
         if not self.raft.is_leader:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
-        self._last_now_ms = max(self._last_now_ms, self.clock.now_ms())
-        stamped = command.model_copy(update={"now_ms": self._last_now_ms})
+        stamped = command.model_copy(update={"now_ms": self.leader_clock.now_ms()})
         payload = codec.encode(MetadataCommandBatch(commands=(stamped,)))
         try:
             results = await asyncio.wait_for(

@@ -300,8 +300,10 @@ class RollingRestart(Nemesis):
 
 class ClockSkew(Nemesis):
     """The leader's clock runs ahead by `offset_ms` for `down_s`. A leader stamps its time into
-    every command, so leases it grants or ends are measured on that clock; the state keeps time
-    monotonic, so after the heal time stands still until the real clock catches up."""
+    every command, so leases it grants or ends are measured on that clock, held to its monotonic
+    clock after a step (raftq/common/leader_clock.py: 0.1 s and 1 % of the time since); the
+    state keeps time monotonic, so after the heal time stands still until the real clock
+    catches up with what was stamped."""
 
     action: Action = "skew"
     undo_action: Action = "heal"

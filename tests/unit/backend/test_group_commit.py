@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from raftq.backend.group_commit import GroupCommitter, Orphaned, estimated_bytes
 from raftq.common import codec
-from raftq.common.clock import FakeClock
+from raftq.common.clock import FakeClock, OffsetClock
 from raftq.common.commands import AnyCommand, GetQueueStats, SendEntry, SendMessages
 from raftq.common.errors import (
     DecodeError,
@@ -27,6 +28,8 @@ from raftq.common.errors import (
     Overloaded,
     RaftqError,
 )
+from raftq.common.leader_clock import ALLOWANCE_MS, CATCH_UP_DIVISOR
+from raftq.common.limits import HOUR_MS
 from raftq.common.results import CommandResult, QueueStats
 from raftq.common.settings import GroupCommitSettings
 from raftq.raft.node import RaftNode
@@ -108,12 +111,17 @@ async def settle() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(orphaned: Orphaned | None = None, **settings: Any) -> AsyncIterator[Harness]:
+async def running(
+    orphaned: Orphaned | None = None, offset_file: Path | None = None, **settings: Any
+) -> AsyncIterator[Harness]:
+    """A committer on a fake clock; with `offset_file`, seen through the chaos suite's fault
+    clock (`OffsetClock`, re-read every 100 ms), as `clock_from_environment` sets it up."""
     raft = FakeRaft()
     clock = FakeClock(START_MS)
+    seen = clock if offset_file is None else OffsetClock(offset_file, clock, reread_ms=100)
     # The fake has the one method GroupCommitter calls; the cast says so to the type checker.
     committer = GroupCommitter(
-        cast(RaftNode, raft), clock, GroupCommitSettings(**settings), orphaned=orphaned
+        cast(RaftNode, raft), seen, GroupCommitSettings(**settings), orphaned=orphaned
     )
     runner = asyncio.create_task(committer.run())
     try:
@@ -408,6 +416,39 @@ async def test_commands_are_stamped_with_the_clock_and_time_never_goes_back() ->
         harness.clock.set_wall_ms(START_MS - 1_000)
         # Then commands keep the latest time stamped so far
         assert await proposed_now_ms() == [START_MS + 250, START_MS + 250]
-        # And move on once the clock passes it again
-        harness.clock.set_wall_ms(START_MS + 300)
+        # And move on once the clock, running on, passes it again
+        harness.clock.advance(1_300)
         assert await proposed_now_ms() == [START_MS + 300, START_MS + 300]
+
+
+async def test_the_fault_clock_s_step_of_an_hour_moves_stamps_by_monotonic_time_only(
+    tmp_path: Path,
+) -> None:
+    offset_file = tmp_path / "offset"
+    async with running(offset_file=offset_file) as harness:
+
+        async def stamped_ms() -> int:
+            harness.submit_stats(0)
+            await settle()
+            proposal = harness.raft.proposals[-1]
+            proposal.commit()
+            await settle()
+            return proposal.commands[0].now_ms
+
+        # Given a leader stamping its wall time
+        assert await stamped_ms() == START_MS
+        # When the chaos suite's clock-skew fault puts its wall clock an hour ahead
+        offset_file.write_text(str(HOUR_MS))
+        harness.clock.advance(100)
+        # Then its entries' time moves by the allowance, then as its monotonic clock does
+        first_ms = await stamped_ms()
+        assert first_ms == START_MS + 100 + ALLOWANCE_MS
+        harness.clock.advance(2_000)
+        assert await stamped_ms() == first_ms + 2_000 + 2_000 // CATCH_UP_DIVISOR
+        highest_ms = first_ms + 2_000 + 2_000 // CATCH_UP_DIVISOR
+        # And when the fault is healed, time holds (never back), then is wall time again
+        offset_file.unlink()
+        harness.clock.advance(100)
+        assert await stamped_ms() == highest_ms
+        harness.clock.advance(1_000)
+        assert await stamped_ms() == harness.clock.now_ms()
