@@ -10,8 +10,11 @@
 Requests are signed with SigV4 (raftq.common.sigv4). A send always carries an idempotency key
 (the caller's, or one drawn for it), and every retry of it reuses that key, so a send retried
 after a timeout or a 503 is stored once; so does every entry of a batch. Receives retry with the
-same attempt id for the same reason. Errors come back as `RaftqApiError` with the service's
-code, message and field.
+same attempt id for the same reason. Calls that are not safe to repeat (purge, update and delete
+of a queue) are retried only when the service refused them before doing anything; see
+`AsyncClient` for each call. Errors come back as `RaftqApiError` with the service's code,
+message and field, and as `OutcomeUnknown`, naming the idempotency keys to call again with,
+when a call may or may not have been done.
 
 Concurrent `send()` calls of one client to one queue are joined into batch requests
 (send_coalescer.py): each still returns its own message's id once it is committed, or raises its
@@ -21,15 +24,15 @@ own error. `send_linger_ms=0` turns that off.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from random import random as uniform_random
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from raftq.client import operations
 from raftq.client.batch_entries import (
     EntryResult,
     SendEntry,
@@ -38,18 +41,20 @@ from raftq.client.batch_entries import (
     send_payload,
     sent_outcomes,
 )
-from raftq.client.errors import InvalidRequest, RaftqApiError
+from raftq.client.errors import InvalidRequest, OutcomeUnknown, RaftqApiError
+from raftq.client.received import Message, message_of
+from raftq.client.retry import RetryPolicy
 from raftq.client.send_coalescer import SendCoalescer
-from raftq.client.transport import RETRY_STATUSES, Transport
+from raftq.client.transport import Sleep, Transport
 from raftq.common import limits
 
 __all__ = [
-    "RETRY_STATUSES",
     "AsyncClient",
     "Client",
     "EntryResult",
     "InvalidRequest",
     "Message",
+    "OutcomeUnknown",
     "RaftqApiError",
     "SendEntry",
 ]
@@ -57,25 +62,23 @@ __all__ = [
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Message:
-    message_id: str
-    receipt_handle: str
-    body: str | None
-    body_bytes: bytes
-    attributes: dict[str, dict[str, str]]
-    receive_count: int
-    sent_at_ms: int
-    group_id: str | None
-    sequence_number: int
-
-
 class AsyncClient:
     """The asyncio client. `batch_max_entries` and `max_request_bytes` must not exceed the
     frontend's `batch_max` (10 by default) and request body limit (6 MiB + 64 KiB by default,
     `limits.REQUEST_BODY_MAX_BYTES`: any legal message fits, however it is escaped);
     `send_linger_ms` is the longest a `send()` waits for others to join its batch (0: every
-    send is a request of its own)."""
+    send is a request of its own).
+
+    Retries (retry.py): waits drawn with full jitter, the n-th at most
+    `min(retry_max_wait_s, 0.1 s * 2**n)`, until they add up to `retry_budget_s` (15 s, chosen
+    to outlast a frontend's restart) or `retries` retries were made (None: no limit but the
+    budget; 0: no retries); `sleep` and `random` are the waiting and the draw, for tests.
+    Every call is retried when the service refused it before doing anything (429, 503 with
+    `Retry-After`, no connection); after an unknown outcome, only sends, receives (with the same
+    attempt id: the repeat gets the same messages, never others), deletes, visibility changes,
+    `create_queue` and reads are, not `purge`, `update_queue` or `delete_queue`
+    (operations.py says why for each). A call that may have been done and was not settled by
+    its retries raises `OutcomeUnknown`, whose `idempotency_keys` make calling again safe."""
 
     def __init__(
         self,
@@ -85,7 +88,11 @@ class AsyncClient:
         *,
         region: str = "us-east-1",
         timeout_s: float = 30.0,
-        retries: int = 4,
+        retries: int | None = None,
+        retry_budget_s: float = 15.0,
+        retry_max_wait_s: float = 2.0,
+        sleep: Sleep = asyncio.sleep,
+        random: Callable[[], float] = uniform_random,
         send_linger_ms: float = 2.0,
         batch_max_entries: int = 10,
         max_request_bytes: int = limits.REQUEST_BODY_MAX_BYTES,
@@ -106,7 +113,11 @@ class AsyncClient:
             (access_key_id, secret_access_key),
             region=region,
             timeout_s=timeout_s,
-            retries=retries,
+            policy=RetryPolicy(
+                budget_s=retry_budget_s, max_wait_s=retry_max_wait_s, max_retries=retries
+            ),
+            sleep=sleep,
+            random=random,
         )
         self._call = self._transport.call
         self._batch_max_entries = batch_max_entries
@@ -142,32 +153,37 @@ class AsyncClient:
     async def create_queue(
         self, name: str, *, fifo: bool = False, **attributes: Any
     ) -> dict[str, Any]:
-        return await self._call(
-            "POST", "/v1/queues", {"name": name, "fifo": fifo, "attributes": attributes}
-        )
+        body = {"name": name, "fifo": fifo, "attributes": attributes}
+        return await self._call(operations.create_queue(name), "POST", "/v1/queues", body)
 
     async def get_queue(self, name: str) -> dict[str, Any]:
-        return await self._call("GET", f"/v1/queues/{quote(name)}")
+        reading = operations.read(f"reading queue {name!r}")
+        return await self._call(reading, "GET", f"/v1/queues/{quote(name)}")
 
     async def list_queues(self, prefix: str = "") -> list[dict[str, Any]]:
         queues: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             query = {"prefix": prefix, **({"next_token": token} if token else {})}
-            page = await self._call("GET", "/v1/queues", query=query)
+            listing = operations.read(f"listing queues named {prefix}*")
+            page = await self._call(listing, "GET", "/v1/queues", query=query)
             queues += page["queues"]
             token = page.get("next_token")
             if not token:
                 return queues
 
     async def update_queue(self, name: str, **attributes: Any) -> dict[str, Any]:
-        return await self._call("PATCH", f"/v1/queues/{quote(name)}", attributes)
+        return await self._call(
+            operations.update_queue(name), "PATCH", f"/v1/queues/{quote(name)}", attributes
+        )
 
     async def delete_queue(self, name: str) -> None:
-        await self._call("DELETE", f"/v1/queues/{quote(name)}")
+        await self._call(operations.delete_queue(name), "DELETE", f"/v1/queues/{quote(name)}")
 
     async def purge(self, name: str) -> None:
-        await self._call("DELETE", f"/v1/queues/{quote(name)}/messages")
+        """Delete every message of the queue. Not retried after an unknown outcome (a repeat
+        would delete messages sent after the first purge): that raises `OutcomeUnknown`."""
+        await self._call(operations.purge(name), "DELETE", f"/v1/queues/{quote(name)}/messages")
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -218,6 +234,7 @@ class AsyncClient:
     async def _post_one(self, queue: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = {k: v for k, v in payload.items() if k != "dedup_id"}
         return await self._call(
+            operations.send(queue, payload["dedup_id"]),
             "POST",
             f"/v1/queues/{quote(queue)}/messages",
             body,
@@ -225,8 +242,9 @@ class AsyncClient:
         )
 
     async def _post_batch(self, queue: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        sending = operations.send_batch(queue, [entry["dedup_id"] for entry in entries])
         return await self._call(
-            "POST", f"/v1/queues/{quote(queue)}/messages:batch", {"entries": entries}
+            sending, "POST", f"/v1/queues/{quote(queue)}/messages:batch", {"entries": entries}
         )
 
     async def receive(
@@ -238,18 +256,22 @@ class AsyncClient:
         visibility_timeout_s: int | None = None,
         attempt_id: str | None = None,
     ) -> list[Message]:
-        query: dict[str, str] = {
-            "max": str(max_messages),
-            "attempt_id": attempt_id or secrets.token_urlsafe(12),
-        }
+        """Receive up to `max_messages`; a retry (the SDK's, or yours with the same
+        `attempt_id` within 5 minutes) is answered with the same messages and handles."""
+        attempt_id = attempt_id or secrets.token_urlsafe(12)
+        query: dict[str, str] = {"max": str(max_messages), "attempt_id": attempt_id}
         if wait_s is not None:
             query["wait_s"] = str(wait_s)
         if visibility_timeout_s is not None:
             query["visibility_timeout_s"] = str(visibility_timeout_s)
         answer = await self._call(
-            "GET", f"/v1/queues/{quote(queue)}/messages", query=query, extra_timeout_s=wait_s or 0
+            operations.receive(queue, attempt_id),
+            "GET",
+            f"/v1/queues/{quote(queue)}/messages",
+            query=query,
+            extra_timeout_s=wait_s or 0,
         )
-        return [_message(raw) for raw in answer["messages"]]
+        return [message_of(raw) for raw in answer["messages"]]
 
     async def messages(
         self, queue: str, *, wait_s: int = 20, **options: Any
@@ -262,7 +284,9 @@ class AsyncClient:
 
     async def delete(self, queue: str, receipt_handle: str) -> None:
         await self._call(
-            "DELETE", f"/v1/queues/{quote(queue)}/messages/{quote(receipt_handle, safe='')}"
+            operations.delete(queue, [receipt_handle]),
+            "DELETE",
+            f"/v1/queues/{quote(queue)}/messages/{quote(receipt_handle, safe='')}",
         )
 
     async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> dict[str, Any]:
@@ -272,8 +296,9 @@ class AsyncClient:
         list."""
         check_entry_count(queue, "receipt_handles", len(receipt_handles), self._batch_max_entries)
         entries = [{"id": f"d{i}", "receipt_handle": h} for i, h in enumerate(receipt_handles)]
+        deleting = operations.delete(queue, receipt_handles)
         answer = await self._call(
-            "POST", f"/v1/queues/{quote(queue)}/messages:delete", {"entries": entries}
+            deleting, "POST", f"/v1/queues/{quote(queue)}/messages:delete", {"entries": entries}
         )
         handles = {entry["id"]: entry["receipt_handle"] for entry in entries}
         for failure in answer.get("failed") or []:
@@ -285,7 +310,10 @@ class AsyncClient:
     ) -> dict[str, Any]:
         entry = {"id": "v", "receipt_handle": receipt_handle, "visibility_timeout_s": timeout_s}
         return await self._call(
-            "POST", f"/v1/queues/{quote(queue)}/messages:visibility", {"entries": [entry]}
+            operations.change_visibility(queue, receipt_handle),
+            "POST",
+            f"/v1/queues/{quote(queue)}/messages:visibility",
+            {"entries": [entry]},
         )
 
 
@@ -330,8 +358,14 @@ class Client:
     def list_queues(self, prefix: str = "") -> list[dict[str, Any]]:
         return self._run(self._client.list_queues(prefix))
 
+    def update_queue(self, name: str, **attributes: Any) -> dict[str, Any]:
+        return self._run(self._client.update_queue(name, **attributes))
+
     def delete_queue(self, name: str) -> None:
         self._run(self._client.delete_queue(name))
+
+    def purge(self, name: str) -> None:
+        self._run(self._client.purge(name))
 
     def send(self, queue: str, body: str | bytes, **options: Any) -> dict[str, Any]:
         return self._run(self._client.send(queue, body, **options))
@@ -350,6 +384,9 @@ class Client:
     def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> dict[str, Any]:
         return self._run(self._client.delete_batch(queue, receipt_handles))
 
+    def change_visibility(self, queue: str, receipt_handle: str, timeout_s: int) -> dict[str, Any]:
+        return self._run(self._client.change_visibility(queue, receipt_handle, timeout_s))
+
 
 def _env_credentials() -> tuple[str, str, str]:
     names = ("RAFTQ_ENDPOINT", "RAFTQ_ACCESS_KEY_ID", "RAFTQ_SECRET_ACCESS_KEY")
@@ -357,17 +394,3 @@ def _env_credentials() -> tuple[str, str, str]:
     if missing:
         raise ValueError(f"set {', '.join(missing)} (raftq up writes them to client.env)")
     return os.environ[names[0]], os.environ[names[1]], os.environ[names[2]]
-
-
-def _message(raw: dict[str, Any]) -> Message:
-    return Message(
-        message_id=raw["message_id"],
-        receipt_handle=raw["receipt_handle"],
-        body=raw["body"],
-        body_bytes=base64.b64decode(raw["body_base64"]),
-        attributes=raw["attributes"],
-        receive_count=raw["receive_count"],
-        sent_at_ms=raw["sent_at_ms"],
-        group_id=raw.get("group_id"),
-        sequence_number=raw["sequence_number"],
-    )

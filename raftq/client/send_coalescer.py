@@ -9,7 +9,8 @@ The rules it keeps:
   A batch goes out as soon as it holds `max_entries` or the next entry would take its JSON over
   `max_request_bytes`.
 - Every entry carries its dedup id, so the transport's retries of a batch after an unknown
-  outcome store nothing twice.
+  outcome store nothing twice. A batch whose outcome stays unknown raises `OutcomeUnknown` for
+  each caller naming that caller's own dedup id, the one to send again with.
 - Entries are in call order, and a batch is committed in entry order (the backend applies a
   SendMessages command entry by entry, allocating sequence numbers as it goes). On a FIFO queue
   (its name ends in `.fifo`) batches also go out one after the other, the next only once the one
@@ -32,7 +33,7 @@ from raftq.client.batch_entries import (
     is_entry_fault,
     sent_outcomes,
 )
-from raftq.client.errors import RaftqApiError
+from raftq.client.errors import OutcomeUnknown, RaftqApiError
 
 # (queue, entries each with an "id") -> the SentBatchView JSON of POST .../messages:batch
 PostBatch = Callable[[str, list[dict[str, Any]]], Awaitable[dict[str, Any]]]
@@ -152,7 +153,7 @@ class SendCoalescer:
         except RaftqApiError as error:
             if not is_entry_fault(error):
                 for one in waiting:
-                    _settle(one, error.copy())
+                    _settle(one, _share_of(error, one))
                 return
             if queue.endswith(".fifo"):  # keep call order
                 for one in waiting:
@@ -168,6 +169,13 @@ class SendCoalescer:
             _settle(one, await self._post_one(queue, one.payload))
         except RaftqApiError as error:
             _settle(one, error)
+
+
+def _share_of(error: RaftqApiError, one: _Waiting) -> RaftqApiError:
+    """`error` as one caller of a failed batch is told it: its own object, and its own key."""
+    if isinstance(error, OutcomeUnknown):
+        return error.with_keys([one.payload["dedup_id"]])
+    return error.copy()
 
 
 def _settle(one: _Waiting, outcome: dict[str, Any] | RaftqApiError) -> None:

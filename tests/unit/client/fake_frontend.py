@@ -5,8 +5,15 @@ runs the same calls against a real `raftq up`).
 
 Bodies steer it: `fail` is refused as an entry (400, field `body`), `hold` is held until
 `release` is set; a body over `max_message_bytes` refuses the whole request (413), as the real
-frontend does; the queue `missing` does not exist (404). `lose_answers` makes it store a batch
-and then answer 503, as a frontend whose backend committed after its deadline does.
+frontend does; the queues in `missing_queues` (`missing`) do not exist (404).
+
+Counters steer the next requests: `lose_answers` makes it store a send or a batch and then
+answer 503 `OutcomeUnknown`, as a frontend whose backend committed after its deadline does;
+`stall_answers` makes it act (send, purge, receive) and then not answer until `release` is
+set, so the client times out; `drop_connections` makes it act and then close the connection
+unanswered; `overloaded` makes a purge refused before anything is done, with 503 and
+`Retry-After: 1`, as a leader whose queue is full. Purges and receives do not touch messages:
+they are only counted.
 """
 
 from __future__ import annotations
@@ -26,16 +33,21 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 @dataclass
 class Request:
-    route: str  # "one", "batch" or "delete"
+    route: str  # "one", "batch", "delete", "purge" or "receive"
     queue: str
     bodies: list[str]
     at_s: float  # loop time of arrival
+    keys: tuple[str, ...] = ()  # dedup ids of a send, the attempt id of a receive
 
 
 @dataclass
 class FakeFrontend:
     max_message_bytes: int = 1_024
     lose_answers: int = 0
+    stall_answers: int = 0
+    drop_connections: int = 0
+    overloaded: int = 0
+    missing_queues: set[str] = field(default_factory=lambda: {"missing"})
     requests: list[Request] = field(default_factory=list)
     stored: dict[str, list[str]] = field(default_factory=dict)  # queue -> bodies, commit order
     ids: dict[str, str] = field(default_factory=dict)  # body -> message id
@@ -54,6 +66,8 @@ class FakeFrontend:
         app.router.add_post("/v1/queues/{name}/messages", self._one)
         app.router.add_post("/v1/queues/{name}/messages:batch", self._batch)
         app.router.add_post("/v1/queues/{name}/messages:delete", self._delete)
+        app.router.add_delete("/v1/queues/{name}/messages", self._purge)
+        app.router.add_get("/v1/queues/{name}/messages", self._receive)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         self.endpoint = str(server.make_url("")).rstrip("/")
@@ -67,13 +81,17 @@ class FakeFrontend:
         key = request.headers.get("Idempotency-Key") or body.dedup_id or ""
         if not key.isprintable() or " " in key:
             return _error(400, "InvalidParameter", "not a key", "Idempotency-Key")
-        async with self._serving("one", queue, [body.body or ""]):
+        async with self._serving("one", queue, [body.body or ""], (key,)):
             refused = self._refusal(queue, [body])
             if refused is not None:
                 return refused
             if body.body == "fail":
                 return _error(400, "InvalidParameter", "the body says fail", "body")
             message_id, seq, duplicate = self._store(queue, body.body or "", key)
+            if self.lose_answers:
+                self.lose_answers -= 1
+                return _error(503, "OutcomeUnknown", "the answer was lost")
+            await self._after_acting(request)
         return web.json_response(
             {"message_id": message_id, "sequence_number": seq, "duplicate": duplicate},
             status=201,
@@ -86,7 +104,9 @@ class FakeFrontend:
         queue = request.match_info["name"]
         if len(parsed.entries) > 10:
             return _error(400, "InvalidParameter", "at most 10 entries", "entries")
-        async with self._serving("batch", queue, [e.body or "" for e in parsed.entries]):
+        bodies = [e.body or "" for e in parsed.entries]
+        keys = tuple(e.dedup_id or "" for e in parsed.entries)
+        async with self._serving("batch", queue, bodies, keys):
             refused = self._refusal(queue, parsed.entries)
             if refused is not None:
                 return refused
@@ -108,6 +128,7 @@ class FakeFrontend:
             if self.lose_answers:
                 self.lose_answers -= 1
                 return _error(503, "OutcomeUnknown", "the answer was lost")
+            await self._after_acting(request)
         return web.json_response({"sent": sent, "failed": failed})
 
     async def _delete(self, request: web.Request) -> web.Response:
@@ -124,12 +145,39 @@ class FakeFrontend:
             succeeded = [e.id for e in parsed.entries if e.receipt_handle != "gone"]
         return web.json_response({"succeeded": succeeded, "failed": failed})
 
-    def _serving(self, route: str, queue: str, bodies: list[str]) -> _Serving:
-        self.requests.append(Request(route, queue, bodies, asyncio.get_running_loop().time()))
+    async def _purge(self, request: web.Request) -> web.Response:
+        if self.overloaded:
+            self.overloaded -= 1
+            return _error(503, "Overloaded", "too many commands waiting", retry_after_s=1)
+        async with self._serving("purge", request.match_info["name"], []):
+            await self._after_acting(request)
+        return web.Response(status=204)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        keys = (request.query.get("attempt_id", ""),)
+        async with self._serving("receive", request.match_info["name"], [], keys):
+            await self._after_acting(request)
+        return web.json_response({"messages": []})
+
+    async def _after_acting(self, request: web.Request) -> None:
+        """Lose the answer of a request that was carried out, when told to."""
+        if self.drop_connections:
+            self.drop_connections -= 1
+            assert request.transport is not None
+            request.transport.close()
+        elif self.stall_answers:
+            self.stall_answers -= 1
+            await self.release.wait()
+
+    def _serving(
+        self, route: str, queue: str, bodies: list[str], keys: tuple[str, ...] = ()
+    ) -> _Serving:
+        now = asyncio.get_running_loop().time()
+        self.requests.append(Request(route, queue, bodies, now, keys))
         return _Serving(self, "hold" in bodies)
 
     def _refusal(self, queue: str, entries: list[Any]) -> web.Response | None:
-        if queue == "missing":
+        if queue in self.missing_queues:
             return _error(404, "QueueDoesNotExist", "no queue missing", "name")
         for entry in entries:
             if len(entry.body_bytes()) > self.max_message_bytes:
@@ -174,5 +222,15 @@ def _parse(model: type[ModelT], raw: bytes) -> ModelT | web.Response:
         return _error(400, "InvalidParameter", first["msg"], where)
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return web.json_response({"code": code, "message": message, "field": field}, status=status)
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    *,
+    retry_after_s: int | None = None,
+) -> web.Response:
+    headers = {} if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+    return web.json_response(
+        {"code": code, "message": message, "field": field}, status=status, headers=headers
+    )

@@ -1,0 +1,35 @@
+"""A received message as the SDK hands it to its caller."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    receipt_handle: str
+    body: str | None
+    body_bytes: bytes
+    attributes: dict[str, dict[str, str]]
+    receive_count: int
+    sent_at_ms: int
+    group_id: str | None
+    sequence_number: int
+
+
+def message_of(raw: dict[str, Any]) -> Message:
+    """The `Message` of one entry of a receive's answer (`MessageView` JSON)."""
+    return Message(
+        message_id=raw["message_id"],
+        receipt_handle=raw["receipt_handle"],
+        body=raw["body"],
+        body_bytes=base64.b64decode(raw["body_base64"]),
+        attributes=raw["attributes"],
+        receive_count=raw["receive_count"],
+        sent_at_ms=raw["sent_at_ms"],
+        group_id=raw.get("group_id"),
+        sequence_number=raw["sequence_number"],
+    )
