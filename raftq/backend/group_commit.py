@@ -3,7 +3,7 @@
 Requests wait in a list as encoded commands: the channel's bytes as the frontend encoded them
 (`submit_encoded`), or a typed command encoded once here (`submit`: expiry, receives, HTTP).
 Whenever a proposal slot is free, the committer takes as many as fit (`max_commands`, and
-`max_bytes` of encoded size so entries stay below pysyncobj's chunked path), proposes them as
+`max_bytes` of encoded size so entries stay small), proposes them as
 one v2 entry stamped once with the leader's time (`codec.encode_entry`: the commands' bytes are
 copied in, never decoded or validated here), and hands each request its own result. The leader's
 time is a `LeaderClock` (common/leader_clock.py): wall time that a step of the wall clock does

@@ -85,11 +85,10 @@ ENTRY_ID_MAX_CHARS: Final = 80
 QUEUE_NAME_MAX_CHARS: Final = 80
 
 # A queue move copies records in chunks of at most this many bytes (keys and values), one Raft
-# entry each, like group-commit batches: below pysyncobj's 64 KiB chunked-transfer path, whose
-# last-chunk test compares with the entry's length instead of its pickle's and so marks a chunk
-# `finish` one chunk early for about 27 sizes in every 64 Ki (the follower logs an exception and
-# recovers only because the next chunk completes its buffer). Measured: 48 KiB copies as fast
-# as 256 KiB and faster than 2 MiB (docs/benchmarks.md). A single record may exceed it.
+# entry each, like group-commit batches. (Entries go to followers whole up to 16 MiB, so
+# pysyncobj's chunked transfer, whose last-chunk test is wrong, is not used: raft/node.py.)
+# Measured: 48 KiB copies as fast as 256 KiB and faster than 2 MiB (docs/benchmarks.md). A
+# single record may exceed it.
 MOVE_CHUNK_MAX_BYTES: Final = 48 << 10
 MOVE_CHUNK_MAX_RECORDS: Final = 20_000
 

@@ -123,8 +123,9 @@ class GroupCommitSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_commands: Annotated[int, Field(ge=1, le=10_000)] = 256
-    # pysyncobj sends entries of 64 KiB or more through a separate chunked path; batches stay
-    # below it, and only a single command that is larger on its own takes that path.
+    # A batch's encoded commands stay below this (a single larger command goes alone): small
+    # entries keep each AppendEntries, fsync and apply short. Entries up to 16 MiB are sent to
+    # followers whole (raft/node.py MAX_ENTRY_BYTES).
     max_bytes: Annotated[int, Field(ge=1_024, le=1 << 20)] = 48 * 1024
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
     propose_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0

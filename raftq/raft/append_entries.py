@@ -59,12 +59,13 @@ class CatchUp:
     """The follower's side of a leader finding where their logs match.
 
     pysyncobj's leader sends, every append period, everything from its next index for the
-    follower to the end of its log, in 64 KiB messages. A follower that holds entries the leader
-    does not (an uncommitted tail from an old term) answers the first message "mismatch: back up
-    to prevLogIdx", and every later message of the same flood "I do not have prevLogIdx: start
-    at my last index + 1". The leader takes the last answer, so it is back where it started:
-    the follower never catches up while the leader is far ahead. Seen in the partition-zone
-    chaos cell: a replica 9,000 entries behind for minutes while 4 GB went by.
+    follower to the end of its log, in messages of up to `MAX_ENTRY_BYTES`. A follower that
+    holds entries the leader does not (an uncommitted tail from an old term) answers the first
+    message "mismatch: back up to prevLogIdx", and every later message of the same flood "I do
+    not have prevLogIdx: start at my last index + 1". The leader takes the last answer, so it
+    is back where it started: the follower never catches up while the leader is far ahead.
+    Seen in the partition-zone chaos cell: a replica 9,000 entries behind for minutes while
+    4 GB went by.
 
     `answer` makes the follower's answers monotone within a term: once it said "back up to i",
     no later answer of that term sends the leader beyond i, until an append succeeds. And a
