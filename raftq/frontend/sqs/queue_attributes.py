@@ -198,7 +198,9 @@ def describe(queue: Queue, stats: QueueStats, policy: str | None) -> dict[str, s
     described = {
         "QueueArn": queue_arn(queue.name),
         "ApproximateNumberOfMessages": str(stats.visible),
-        "ApproximateNumberOfMessagesNotVisible": str(stats.in_flight),
+        # Messages waiting to be dead-lettered (their DLQ is on another cluster) are neither
+        # visible nor delayed: counted here, so that no message is missing from the three.
+        "ApproximateNumberOfMessagesNotVisible": str(stats.in_flight + stats.dead_letter_pending),
         "ApproximateNumberOfMessagesDelayed": str(stats.delayed),
         "CreatedTimestamp": str(queue.created_at_ms // 1000),
         "VisibilityTimeout": str(a.visibility_timeout_ms // 1000),

@@ -13,6 +13,9 @@ from raftq.common.errors import (
     InvalidParameter,
     QueueNotFound,
 )
+from raftq.common.metadata_models import Placement, Queue
+from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.results import QueueStats
 from raftq.frontend.sqs import queue_attributes
 
 ARN = "arn:aws:sqs:us-east-1:000000000000:dlq"
@@ -100,3 +103,23 @@ def test_non_string_values_are_refused() -> None:
     for bad in ({"VisibilityTimeout": 30}, ["VisibilityTimeout"], {"VisibilityTimeout": None}):
         with pytest.raises(InvalidAttributeValue):
             queue_attributes.parse(bad, fifo=False, creating=False)
+
+
+def test_messages_waiting_to_be_dead_lettered_count_as_not_visible() -> None:
+    # Given a queue with 4 visible, 1 in flight, 2 delayed and 3 waiting for their DLQ
+    queue = Queue(
+        queue_id="q-1",
+        name="orders",
+        owner="root",
+        fifo=False,
+        attributes=QueueAttributes(),
+        placement=Placement(cluster_id="c1", epoch=1),
+        lifecycle="active",
+        created_at_ms=0,
+    )
+    stats = QueueStats(visible=4, in_flight=1, delayed=2, dead_letter_pending=3)
+    # Then SQS's three counts hold all ten
+    described = queue_attributes.describe(queue, stats, None)
+    assert described["ApproximateNumberOfMessages"] == "4"
+    assert described["ApproximateNumberOfMessagesNotVisible"] == "4"
+    assert described["ApproximateNumberOfMessagesDelayed"] == "2"
