@@ -197,10 +197,10 @@ async def test_dead_letters_still_open_after_their_source_queue_was_deleted(
         assert [m["body"] for m in received["messages"]] == ["kept"]
 
 
-async def _raw_backend_send(
-    session: aiohttp.ClientSession, deployment: Deployment, name: str, body: bytes
-) -> str:
-    """Store `body` as it is, past the frontend's sealing; the message id."""
+async def _backend_of(
+    session: aiohttp.ClientSession, deployment: Deployment, name: str
+) -> tuple[BackendClient, str]:
+    """A client of the queue's backend cluster (past the frontend), and the queue's id."""
     env = deployment.env
     metadata = MetadataClient(
         env["RAFTQ_METADATA"].split(","), env["RAFTQ_CLUSTER_SECRET"], session
@@ -209,13 +209,16 @@ async def _raw_backend_send(
     assert found is not None
     members = [m["api_address"] for m in found["cluster"]["members"]]
     backend = BackendClient(members, env["RAFTQ_CLUSTER_SECRET"], session)
-    result = await backend.execute(
-        SendMessages(
-            now_ms=0,
-            queue=found["queue"]["queue_id"],
-            entries=(SendEntry(entry_id="bad", body=body, dedup_id="bad"),),
-        )
-    )
+    return backend, found["queue"]["queue_id"]
+
+
+async def _raw_backend_send(
+    session: aiohttp.ClientSession, deployment: Deployment, name: str, body: bytes
+) -> str:
+    """Store `body` as it is, past the frontend's sealing; the message id."""
+    backend, queue_id = await _backend_of(session, deployment, name)
+    entry = SendEntry(entry_id="bad", body=body, dedup_id="bad")
+    result = await backend.execute(SendMessages(now_ms=0, queue=queue_id, entries=(entry,)))
     assert isinstance(result, SendResult)
     return result.sent[0].message_id
 
@@ -224,18 +227,9 @@ async def _raw_backend_receive(
     session: aiohttp.ClientSession, deployment: Deployment, name: str
 ) -> tuple[bytes, bytes] | None:
     """What the backend cluster stores for the queue's next message (body, attributes)."""
-    env = deployment.env
-    metadata = MetadataClient(
-        env["RAFTQ_METADATA"].split(","), env["RAFTQ_CLUSTER_SECRET"], session
-    )
-    found = await metadata.get(f"/v1/queues/{name}")
-    assert found is not None
-    members = [m["api_address"] for m in found["cluster"]["members"]]
-    backend = BackendClient(members, env["RAFTQ_CLUSTER_SECRET"], session)
+    backend, queue_id = await _backend_of(session, deployment, name)
     result = await backend.execute(
-        ReceiveMessages(
-            now_ms=0, queue=found["queue"]["queue_id"], max_messages=1, visibility_timeout_ms=0
-        )
+        ReceiveMessages(now_ms=0, queue=queue_id, max_messages=1, visibility_timeout_ms=0)
     )
     assert isinstance(result, ReceiveResult)
     return (result.messages[0].body, result.messages[0].attributes) if result.messages else None

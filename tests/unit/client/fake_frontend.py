@@ -52,10 +52,15 @@ class FakeFrontend:
     stored: dict[str, list[str]] = field(default_factory=dict)  # queue -> bodies, commit order
     ids: dict[str, str] = field(default_factory=dict)  # body -> message id
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    requested: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first request
     in_flight: int = 0
     most_in_flight: int = 0
     endpoint: str = ""
     _dedup: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+
+    async def first_request(self, timeout_s: float = 5.0) -> None:
+        """Returns once a request has arrived (fails the test after `timeout_s`)."""
+        await asyncio.wait_for(self.requested.wait(), timeout_s)
 
     def batches(self) -> list[int]:
         """The number of messages of each request, in arrival order."""
@@ -174,6 +179,7 @@ class FakeFrontend:
     ) -> _Serving:
         now = asyncio.get_running_loop().time()
         self.requests.append(Request(route, queue, bodies, now, keys))
+        self.requested.set()
         return _Serving(self, "hold" in bodies)
 
     def _refusal(self, queue: str, entries: list[Any]) -> web.Response | None:

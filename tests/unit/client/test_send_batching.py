@@ -106,8 +106,7 @@ async def test_a_send_waits_at_most_the_linger_while_another_is_in_flight(
 ) -> None:
     async with client(frontend, send_linger_ms=100) as sdk:
         held = asyncio.create_task(sdk.send("q", "hold"))
-        while not frontend.requests:
-            await asyncio.sleep(0.001)
+        await frontend.first_request()
         started = asyncio.get_running_loop().time()
         await asyncio.wait_for(sdk.send("q", "next"), timeout=5)
         assert not held.done()  # it went out beside the held request, not after it
@@ -122,8 +121,7 @@ async def test_a_full_batch_goes_at_once_without_waiting_for_the_linger(
 ) -> None:
     async with client(frontend, send_linger_ms=60_000) as sdk:
         held = asyncio.create_task(sdk.send("q", "hold"))
-        while not frontend.requests:
-            await asyncio.sleep(0.001)
+        await frontend.first_request()
         await asyncio.wait_for(
             asyncio.gather(*(sdk.send("q", f"m{n}") for n in range(10))), timeout=5
         )
@@ -171,8 +169,7 @@ async def test_a_send_cancelled_before_its_batch_goes_out_is_left_out(
 ) -> None:
     async with client(frontend, send_linger_ms=200) as sdk:
         held = asyncio.create_task(sdk.send("q", "hold"))
-        while not frontend.requests:
-            await asyncio.sleep(0.001)
+        await frontend.first_request()
         kept = asyncio.create_task(sdk.send("q", "kept"))
         dropped = asyncio.create_task(sdk.send("q", "dropped"))
         await asyncio.sleep(0)  # both are waiting in the open batch now
@@ -186,8 +183,7 @@ async def test_a_send_cancelled_before_its_batch_goes_out_is_left_out(
 async def test_closing_the_client_sends_what_waits(frontend: FakeFrontend) -> None:
     sdk = client(frontend, send_linger_ms=60_000)
     held = asyncio.create_task(sdk.send("q", "hold"))
-    while not frontend.requests:
-        await asyncio.sleep(0.001)
+    await frontend.first_request()
     waiting = asyncio.create_task(sdk.send("q", "waiting"))
     await asyncio.sleep(0)
     frontend.release.set()
