@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftq.common import codec
-from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, RaftqError
 from raftq.common.leader_clock import LeaderClock
@@ -71,16 +70,13 @@ class GroupCommitter:
     def __init__(
         self,
         raft: RaftNode,
-        clock: Clock,
+        leader_clock: LeaderClock,
         settings: GroupCommitSettings,
         orphaned: Orphaned | None = None,
-        state_clock_ms: Callable[[], int] = lambda: 0,
     ) -> None:
-        """`state_clock_ms` reads the state time this node applied (a new leader goes on from
-        it: leader_clock.py)."""
         self._raft = raft
         self._orphaned = orphaned
-        self.leader_clock = LeaderClock(clock, state_clock_ms)
+        self.leader_clock = leader_clock
         self._settings = settings
         self._waiting: deque[_Waiting] = deque()
         self._wake = asyncio.Event()

@@ -24,6 +24,7 @@ from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand, ChangeVisibility, Expire, ReceiveMessages
 from raftq.common.encoded_command import EncodedCommand
 from raftq.common.errors import DecodeError, NotLeader, RaftqError
+from raftq.common.leader_clock import AppliedTime, LeaderClock
 from raftq.common.results import CommandResult, ExpireResult
 from raftq.common.settings import BackendNodeSettings
 from raftq.raft.node import RaftNode
@@ -37,16 +38,20 @@ class BackendNode:
         self.clock = clock
         store = settings.store
         self.machine = QueueRaftMachine(StateDirectory(store.path, store), store)
+        applied = AppliedTime(clock)
         # Clients read only from the leader: followers learn commits with the next message.
         self.raft = RaftNode(
-            settings.raft, self.machine, settings.api_address_of, announce_commits=False
+            settings.raft,
+            self.machine,
+            settings.api_address_of,
+            announce_commits=False,
+            on_applied=lambda: applied.observe(self.machine.machine.clock_ms),
         )
         self.committer = GroupCommitter(
             self.raft,
-            clock,
+            LeaderClock(clock, applied, term=lambda: int(self.raft.raftCurrentTerm)),
             settings.group_commit,
             orphaned=self._release_orphaned,
-            state_clock_ms=lambda: self.machine.machine.clock_ms,
         )
         # What the leader does by time (empty receives, long polls, the expiry sweep) goes by
         # the time it stamps, so a step of its wall clock moves none of them ahead.

@@ -16,7 +16,7 @@ from typing import Any
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.errors import NotLeader, OutcomeUnknown
-from raftq.common.leader_clock import LeaderClock
+from raftq.common.leader_clock import AppliedTime, LeaderClock
 from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBatch, ReportLoad
 from raftq.common.metadata_models import Cluster, Queue
 from raftq.common.results import Done
@@ -31,8 +31,14 @@ class MetadataNode:
         self.settings = settings
         self.clock = clock
         self.machine = MetadataRaftMachine()
-        self.raft = RaftNode(settings.raft, self.machine, settings.api_address_of)
-        self.leader_clock = LeaderClock(clock, lambda: self.machine.machine.clock_ms)
+        applied = AppliedTime(clock)
+        self.raft = RaftNode(
+            settings.raft,
+            self.machine,
+            settings.api_address_of,
+            on_applied=lambda: applied.observe(self.machine.machine.clock_ms),
+        )
+        self.leader_clock = LeaderClock(clock, applied, term=lambda: int(self.raft.raftCurrentTerm))
         self.liveness = Liveness(clock.now_ms, self._leading_term)
 
     def _leading_term(self) -> int | None:

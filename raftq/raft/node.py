@@ -199,12 +199,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         api_address_of: Callable[[str | None], str | None] = lambda _: None,
         *,
         announce_commits: bool = True,
+        on_applied: Callable[[], None] = lambda: None,
     ) -> None:
         """`api_address_of` maps a member's Raft address to its API address, for the leader
         hints of `NotLeader` (a hint is sent to clients, who can only use the API address).
         `announce_commits`: the leader tells followers of each commit at once (for groups whose
-        followers answer reads, like the metadata group) rather than with its next message."""
+        followers answer reads, like the metadata group) rather than with its next message.
+        `on_applied` runs on the tick thread after each entry this node applies."""
         self._announce_commits = announce_commits
+        self._on_applied = on_applied
         self._machine = machine
         self._api_address_of = api_address_of
         self._catch_up = CatchUp()
@@ -346,12 +349,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if self._failed is not None:  # stopped: never apply past (or again over) the failure
             raise CorruptState(self._failed)
         try:
-            return self._machine.apply(index, payload)
+            result = self._machine.apply(index, payload)
         except CorruptState as error:  # ApplyFailed (a bug hit in apply) among them
             # pysyncobj retries an entry whose apply raised, so the node stops applying here.
             self._failed = f"corrupt state at index {index}: {error}"
             log.critical("refusing to apply: %s", self._failed)
             raise
+        self._on_applied()
+        return result
 
     # --- asyncio side -----------------------------------------------------------------------
 

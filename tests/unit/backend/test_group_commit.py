@@ -28,7 +28,7 @@ from raftq.common.errors import (
     Overloaded,
     RaftqError,
 )
-from raftq.common.leader_clock import ALLOWANCE_MS, CATCH_UP_DIVISOR
+from raftq.common.leader_clock import ALLOWANCE_MS, CATCH_UP_DIVISOR, LeaderClock
 from raftq.common.limits import HOUR_MS
 from raftq.common.results import CommandResult, QueueStats
 from raftq.common.settings import GroupCommitSettings
@@ -121,7 +121,7 @@ async def running(
     seen = clock if offset_file is None else OffsetClock(offset_file, clock, reread_ms=100)
     # The fake has the one method GroupCommitter calls; the cast says so to the type checker.
     committer = GroupCommitter(
-        cast(RaftNode, raft), seen, GroupCommitSettings(**settings), orphaned=orphaned
+        cast(RaftNode, raft), LeaderClock(seen), GroupCommitSettings(**settings), orphaned=orphaned
     )
     runner = asyncio.create_task(committer.run())
     try:

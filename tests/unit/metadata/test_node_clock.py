@@ -39,7 +39,7 @@ def metadata_node(clock: FakeClock) -> MetadataNode:
         machine=machine,
         raft=OneMemberRaft(machine),
         settings=SimpleNamespace(propose_timeout_s=5.0),
-        leader_clock=LeaderClock(clock, lambda: machine.machine.clock_ms),
+        leader_clock=LeaderClock(clock),
     )
     # What `execute` reads of a node, without a pysyncobj member behind it.
     return cast(MetadataNode, node)
