@@ -187,9 +187,8 @@ class Nemesis(abc.ABC):
             elif state != "running":
                 await asyncio.to_thread(self.deployment.start, service)
                 self.log.record("start", service, "heal")
-            else:
-                await asyncio.to_thread(self.deployment.heal_network, service)
-                await asyncio.to_thread(self.deployment.set_clock_offset, service, None)
+            await asyncio.to_thread(self.deployment.heal_network, service)
+            await asyncio.to_thread(self.deployment.set_clock_offset, service, None)
 
 
 class _Kill(Nemesis):
@@ -227,6 +226,27 @@ class PauseLeader(Nemesis):
     def undo(self, targets: list[str]) -> None:
         for service in targets:
             self.deployment.unpause(service)
+
+
+class HostClockStepPauseLeader(PauseLeader):
+    """Every member's wall clock steps `step_ms` ahead when the cell starts and stays there (the
+    host's clock was stepped: an NTP step, a VM that stalled while its monotonic clock did not
+    count), and then the leader is paused as in `PauseLeader`. Each member holds its time to
+    its monotonic clock, and each new leader must go on from its predecessor's time: leadership
+    moving between members whose own courses differ must not end a lease early."""
+
+    step_ms = 60_000
+
+    async def run(self, stop: asyncio.Event) -> None:
+        members = await asyncio.to_thread(self.deployment.members, self.group)
+        joined = ",".join(members)
+        if await self._step(joined, "skew", functools.partial(self._step_clocks, members)):
+            self.log.record("skew", joined, f"{self.step_ms} ms ahead, kept")
+        await super().run(stop)
+
+    def _step_clocks(self, members: list[str]) -> None:
+        for service in members:
+            self.deployment.set_clock_offset(service, self.step_ms)
 
 
 class _Partition(Nemesis):
@@ -329,6 +349,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "partition-zone": PartitionZone,
     "rolling-restart": RollingRestart,
     "clock-skew": ClockSkew,
+    "clock-step-pause-leader": HostClockStepPauseLeader,
 }
 
 
