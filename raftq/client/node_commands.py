@@ -20,6 +20,8 @@ from raftq.common.settings import (
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
 CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
+# Chaos deployments only: any value but empty turns on `--witness-syncs` (deploy/compose/.env).
+WITNESS_SYNCS_ENV = "RAFTQ_FAULT_WITNESS_SYNCS"
 
 
 def _member(text: str) -> Member:
@@ -125,7 +127,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             members=tuple(args.member),
             cluster_secret=secret,
             insecure_development_mode=args.insecure_development_mode,
-            witness_syncs=args.witness_syncs,
+            witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),
             fsync=not args.unsafe_no_fsync,
             timings=RaftTimings(
                 compaction_min_entries=args.compaction_min_entries,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from raftq.common import cluster_auth
+from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "deploy" / "compose"
@@ -29,6 +30,22 @@ API_PORT = 8000  # metadata and backend nodes
 NODE_ROLES = ("metadata", "backend", "frontend")
 # RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml
 CLOCK_OFFSET_FILE = "/tmp/raftq-clock-offset-ms"
+NODE_DATA_DIR = "/var/lib/raftq/data"  # --data-dir of every node in docker-compose.yml
+
+
+# What `cut_power` runs inside the node's volumes: the witness file is written after each fsync
+# only when the node runs with RAFTQ_FAULT_WITNESS_SYNCS=1; without it this fails (loudly).
+_CUT_POWER = f"""
+import shutil
+raft = "{NODE_DATA_DIR}/raft"
+with open(raft + "/{SYNCED_NAME}") as witness:
+    synced = int(witness.read())
+with open(raft + "/{LOG_NAME}", "r+b") as log:
+    written = log.seek(0, 2)
+    log.truncate(synced)
+shutil.rmtree("{NODE_DATA_DIR}/state")
+print(f"kept {{synced}} of {{written}} bytes of the log; dropped the state store")
+"""
 
 
 class DeploymentError(Exception):
@@ -167,6 +184,19 @@ class Deployment:
     def restart(self, service: str, grace_s: int = 10) -> None:
         """A graceful restart: SIGTERM, up to `grace_s` to stop, then start."""
         self._run("docker", "restart", "-t", str(grace_s), self.container(service))
+
+    def cut_power(self, service: str) -> None:
+        """After `kill(service)`: keep of its disk only what it fsynced. The Raft log is cut to
+        the length its journal last witnessed as synced, and the state store, which a replica
+        never fsyncs (it is rebuilt from the snapshot and the log), is dropped. Runs in a
+        throwaway container of the same image with the stopped container's volumes."""
+        container = self.container(service)
+        image = self._run("docker", "inspect", "-f", "{{.Config.Image}}", container).strip()
+        done = self._run(
+            "docker", "run", "--rm", "-u", "0", "--network", "none",
+            "--volumes-from", container, "--entrypoint", "python", image, "-c", _CUT_POWER,
+        )  # fmt: skip
+        print(f"chaos: power cut on {service}: {done.strip()}", flush=True)
 
     def pause(self, service: str) -> None:
         self._run("docker", "pause", self.container(service))

@@ -215,6 +215,23 @@ class KillAll(_Kill):
         return self.deployment.members(self.group)
 
 
+class PowerLossAll(_Kill):
+    """Every member of the group loses power at once: each is killed and keeps of its disk only
+    what it fsynced (`Deployment.cut_power`), then all start again. A kill alone keeps the page
+    cache; this does not. Needs the journal's witness of its syncs (`RAFTQ_FAULT_WITNESS_SYNCS=1`
+    when the deployment came up)."""
+
+    def choose(self) -> list[str]:
+        return self.deployment.members(self.group)
+
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            if self.deployment.state(service) == "running":  # a retried step killed it already
+                self.deployment.kill(service)
+        for service in targets:
+            self.deployment.cut_power(service)
+
+
 class PauseLeader(Nemesis):
     action: Action = "pause"
     undo_action: Action = "unpause"
@@ -342,6 +359,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "kill-leader": KillLeader,
     "kill-random": KillRandom,
     "kill-all": KillAll,
+    "power-loss-all": PowerLossAll,
     "pause-leader": PauseLeader,
     "isolate-leader": IsolateLeader,
     "partition-minority": PartitionMinority,

@@ -2,7 +2,7 @@
 
     deploy/compose/raftq-compose up
     .venv/bin/python -m tests.chaos.run kill-leader --fault-s 60
-    .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 5 cells of 60 s
+    .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 6 cells of 60 s
     .venv/bin/python -m tests.chaos.run --matrix long      # every cell, 300 s each
 
 Phases of a cell: a quiet period with the workload running; the fault phase (the nemesis acting
@@ -62,6 +62,7 @@ CELLS: dict[str, Cell] = {
         Cell("kill-metadata-leader", NEMESES["kill-leader"], 10, 5, group="metadata"),
         Cell("kill-random", NEMESES["kill-random"], 10, 5),
         Cell("kill-all", NEMESES["kill-all"], 30, 5),
+        Cell("power-loss-all", NEMESES["power-loss-all"], 30, 5),
         Cell("pause-leader", NEMESES["pause-leader"], 20, 10),
         Cell("isolate-leader", NEMESES["isolate-leader"], 20, 10),
         Cell("partition-minority", NEMESES["partition-minority"], 20, 10),
@@ -75,12 +76,20 @@ CELLS: dict[str, Cell] = {
     )
 }
 MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
-    # Every submission (CI): the cells chaos.md §6.3 names for pull requests, and a step of the
-    # host's clock under leader pauses (which CI's host did once), 60 s each. The
+    # Every submission (CI): the cells chaos.md §6.3 names for pull requests, a step of the
+    # host's clock under leader pauses (which CI's host did once) and a whole cluster's power
+    # cut, 60 s each. The
     # FIFO cells stay out: on a 2-core host W3 reaches about 87 ops/s, under the floor
     # (docs/chaos.md), and an invalid cell would fail every submission.
     "short": (
-        ("kill-leader", "isolate-leader", "pause-leader", "clock-step-pause-leader", "kill-all"),
+        (
+            "kill-leader",
+            "isolate-leader",
+            "pause-leader",
+            "clock-step-pause-leader",
+            "kill-all",
+            "power-loss-all",
+        ),
         60.0,
     ),
     "long": (tuple(CELLS), 300.0),

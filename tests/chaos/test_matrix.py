@@ -1,10 +1,10 @@
-"""CI's chaos matrix (chaos.md §6.3, per pull request): five cells of 60 s of faults against the
+"""CI's chaos matrix (chaos.md §6.3, per pull request): six cells of 60 s of faults against the
 three-zone compose deployment (kill, isolate and pause the leader, pause it after every member's
-clock stepped ahead, and kill the whole cluster, under the total-queue workload), each failing on
-any lost or unexpected message, any violation (false failure, overlapping leases, redelivery after
-a confirmed delete), a load under 100 successful operations/s, a drain that does not finish,
-replicas that disagree afterwards, or a nemesis step that failed. The FIFO cells run in the long
-matrix (RAFTQ_CHAOS_MATRIX=long).
+clock stepped ahead, kill the whole cluster, and cut its power, under the total-queue workload),
+each failing on any lost or unexpected message, any violation (false failure, overlapping leases,
+redelivery after a confirmed delete), a load under 100 successful operations/s, a drain that does
+not finish, replicas that disagree afterwards, or a nemesis step that failed. The FIFO cells run
+in the long matrix (RAFTQ_CHAOS_MATRIX=long).
 
 The module builds the base image (only if it is missing), the raftq images (Docker's layer cache
 makes a rebuild of unchanged sources take seconds) and brings the deployment up from empty
@@ -37,9 +37,9 @@ OUT = RESULTS / f"ci-{MATRIX}-{time.strftime('%Y%m%dT%H%M%S')}"
 COMPOSE = str(COMPOSE_DIR / "raftq-compose")
 
 
-def _step(*argv: str, timeout_s: float) -> None:
+def _step(*argv: str, timeout_s: float, env: dict[str, str] | None = None) -> None:
     started = time.monotonic()
-    subprocess.run(argv, cwd=REPO, check=True, timeout=timeout_s)
+    subprocess.run(argv, cwd=REPO, check=True, timeout=timeout_s, env=env)
     took = time.monotonic() - started
     print(f"chaos: {Path(argv[0]).name} {' '.join(argv[1:])} took {took:.0f} s")
 
@@ -54,7 +54,9 @@ def deployment() -> Iterator[Deployment]:
     _step(str(REPO / "scripts" / "build-images"), timeout_s=900)
     _step(COMPOSE, "down", "-v", timeout_s=300)
     try:
-        _step(COMPOSE, "up", timeout_s=600)
+        # The power-loss cell cuts each node's log to what it witnessed as fsynced.
+        witnessing = {**os.environ, "RAFTQ_FAULT_WITNESS_SYNCS": "1"}
+        _step(COMPOSE, "up", timeout_s=600, env=witnessing)
         yield Deployment()
     finally:
         _step(COMPOSE, "down", "-v", timeout_s=300)
