@@ -140,7 +140,7 @@ def release_dead_letters(ctx: ApplyContext, command: ReleaseDeadLetters) -> Dead
         else:
             queue.remove(meta, RemovedAs.DEAD_LETTERED)
         released.append(message_id)
-    return DeadLettersReleased(released=tuple(released))
+    return DeadLettersReleased(released=tuple(released), returned_to_queue=command.return_to_queue)
 
 
 def _dead_letter(meta: MessageMeta, body: bytes, attributes: bytes) -> DeadLetter:

@@ -42,12 +42,10 @@ from raftq.common.commands import (
     ReleaseDeadLetters,
     SendMessages,
 )
-from raftq.common.encoded_command import EncodedCommand
+from raftq.common.encoded_command import EncodedCommand, dead_letters_made_visible
 from raftq.common.results import (
     BatchResult,
     CommandResult,
-    DeadLettersAccepted,
-    DeadLettersReleased,
     ReceiveResult,
     SendResult,
 )
@@ -86,11 +84,7 @@ def visible_count(command: AnyCommand, result: CommandResult, now_ms: int) -> in
             for entry in command.entries
             if entry.entry_id in succeeded and entry.visibility_timeout_ms == 0
         )
-    if isinstance(command, AcceptDeadLetters) and isinstance(result, DeadLettersAccepted):
-        return len(result.accepted)
-    if isinstance(command, ReleaseDeadLetters) and isinstance(result, DeadLettersReleased):
-        return len(result.released) if command.return_to_queue else 0
-    return 0
+    return dead_letters_made_visible(result)
 
 
 class Receiver:

@@ -129,6 +129,7 @@ class DeadLettersReleased(WireModel):
 
     kind: Literal["dead_letters_released"] = "dead_letters_released"
     released: tuple[str, ...]
+    returned_to_queue: bool  # True: they are visible in the queue again, not dead-lettered
 
 
 class QueueList(WireModel):
