@@ -106,7 +106,8 @@ class DeadLetterForwarder:
                 return list(node.machine.machine.state.queues.values())
 
         return cls(
-            leading=lambda: node.raft.is_leader,
+            # A leader elected a moment ago may not have applied the latest placements yet.
+            leading=lambda: node.raft.leads_current_state,
             queues=queues,
             reports=node.dead_letters,
             backends=backends,
