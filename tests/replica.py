@@ -3,6 +3,7 @@ with a fake clock, and read results back typed. Pure and fast; no threads, no sl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from raftq.backend.reads import message_status, queue_stats
@@ -127,3 +128,25 @@ class Replica:
 
     def bodies(self, result: ReceiveResult) -> list[bytes]:
         return [message.body for message in result.messages]
+
+
+class ReplicaGroup(Replica):
+    """The replicas of one backend cluster: the first is the one tests read from, and every
+    entry applied to it is applied to the others at the same index, with the same results (as
+    Raft would apply it everywhere). `assert_replicas_agree` compares digests and bytes."""
+
+    def __init__(self, stores: Sequence[Store], clock: FakeClock | None = None) -> None:
+        super().__init__(stores[0], clock)
+        self.followers = [QueueStateMachine(store) for store in stores[1:]]
+
+    def apply_payload(self, payload: bytes) -> list[CommandResult]:
+        results = super().apply_payload(payload)
+        for follower in self.followers:
+            assert follower.apply(self.machine.applied_index, payload) == results
+        return results
+
+    def assert_replicas_agree(self) -> None:
+        contents = list(self.store.scan(b"", b"\xff"))
+        for follower in self.followers:
+            assert follower.digest == self.machine.digest
+            assert list(follower.store.scan(b"", b"\xff")) == contents

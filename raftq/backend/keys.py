@@ -23,9 +23,10 @@ range each (purge and drop are range deletes, not scans).
 | R      | qnum sent_at_ms seq       | -             | retention, by send time      |
 | O      | qnum seq                  | -             | waiting for a remote DLQ     |
 | U      | qnum dedup_id             | DedupRecord   | send deduplication           |
+| L      | qnum len(src) src msg_id  | AcceptRecord  | dead letters taken in        |
 | W      | qnum attempt_id           | AttemptRecord | receive attempt replay       |
 | S      | qnum message_id           | StatusRecord  | status of removed messages   |
-| X      | qnum expires_ms kind key  | -             | expiry of U, W, S records    |
+| X      | qnum expires_ms kind key  | -             | expiry of U, W, S, L records |
 
 A move copies a queue's families to another cluster as *portable* keys: the key without its
 qnum (and, in EXPIRY keys, without the qnum of the record key they end in), so the receiving
@@ -65,6 +66,9 @@ IN_FLIGHT: Final = b"T"
 RETENTION: Final = b"R"
 DLQ_OUTBOX: Final = b"O"
 DEDUP: Final = b"U"
+# Dead letters this queue took in from a source queue on another cluster (AcceptDeadLetters),
+# by (source queue id, message id): a repeated forward stores nothing (ops_dead_letters.py).
+ACCEPTED: Final = b"L"
 ATTEMPT: Final = b"W"
 STATUS: Final = b"S"
 EXPIRY: Final = b"X"
@@ -84,13 +88,16 @@ MESSAGE_FAMILIES: Final = (
     DLQ_OUTBOX,
     ATTEMPT,
 )
-# A drop deletes these as well (the dedup and status memory of the queue).
-QUEUE_FAMILIES: Final = (*MESSAGE_FAMILIES, COUNTERS, DEDUP, STATUS, EXPIRY)
+# A drop deletes these as well (the dedup and status memory of the queue). A purge keeps the
+# memory of accepted dead letters, as it keeps send dedup: a forward repeated after a purge
+# must not bring a purged dead letter back.
+QUEUE_FAMILIES: Final = (*MESSAGE_FAMILIES, COUNTERS, DEDUP, ACCEPTED, STATUS, EXPIRY)
 
 # Record kinds in the EXPIRY family.
 EXPIRY_DEDUP: Final = b"u"
 EXPIRY_ATTEMPT: Final = b"w"
 EXPIRY_STATUS: Final = b"s"
+EXPIRY_ACCEPTED: Final = b"l"
 
 
 def u32(value: int) -> bytes:
@@ -186,6 +193,11 @@ def outbox_key(qnum: int, seq: int) -> bytes:
 
 def dedup_key(qnum: int, dedup_id: str) -> bytes:
     return family(DEDUP, qnum) + dedup_id.encode()
+
+
+def accepted_key(qnum: int, source_queue_id: str, message_id: str) -> bytes:
+    source = source_queue_id.encode()  # at most 128 bytes (QueueId): its length fits one byte
+    return family(ACCEPTED, qnum) + bytes([len(source)]) + source + message_id.encode()
 
 
 def attempt_key(qnum: int, attempt_id: str) -> bytes:

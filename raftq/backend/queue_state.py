@@ -6,8 +6,9 @@ pair is what keeps "no message both visible and in flight" and "counts equal the
 the property tests check both against the stored indexes.
 
 Time is `now_ms` from the command. `advance` performs every transition that is due at `now_ms`
-(delays ending, visibility deadlines passing, retention, expiry of dedup/attempt/status records),
-and every queue command runs it first, so a command never sees a state that is stale for its time.
+(delays ending, visibility deadlines passing, retention, expiry of dedup/attempt/status/accept
+records), and every queue command runs it first, so a command never sees a state that is stale
+for its time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from raftq.backend import keys
 from raftq.backend.fifo_groups import FifoGroups
 from raftq.backend.identifiers import ReceiptHandle
 from raftq.backend.records import (
+    AcceptRecord,
     AttemptRecord,
     Counters,
     DedupRecord,
@@ -42,6 +44,8 @@ def _expires_at(kind: bytes, raw: bytes) -> int:
         return AttemptRecord.unpack(raw).expires_at_ms
     if kind == keys.EXPIRY_STATUS:
         return StatusRecord.unpack(raw).expires_at_ms
+    if kind == keys.EXPIRY_ACCEPTED:
+        return AcceptRecord.unpack(raw).expires_at_ms
     raise CorruptState(f"unknown expiry kind {kind!r}")
 
 

@@ -34,9 +34,21 @@ from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.common.clock import Clock
-from raftq.common.commands import AnyCommand, ChangeVisibility, ReceiveMessages, SendMessages
-from raftq.common.encoded_command import EncodedCommand
-from raftq.common.results import BatchResult, CommandResult, ReceiveResult, SendResult
+from raftq.common.commands import (
+    AcceptDeadLetters,
+    AnyCommand,
+    ChangeVisibility,
+    ReceiveMessages,
+    ReleaseDeadLetters,
+    SendMessages,
+)
+from raftq.common.encoded_command import EncodedCommand, dead_letters_made_visible
+from raftq.common.results import (
+    BatchResult,
+    CommandResult,
+    ReceiveResult,
+    SendResult,
+)
 from raftq.raft.node import RaftNode
 
 # How often a leader checks that it still leads, to end its long polls when it does not.
@@ -72,7 +84,7 @@ def visible_count(command: AnyCommand, result: CommandResult, now_ms: int) -> in
             for entry in command.entries
             if entry.entry_id in succeeded and entry.visibility_timeout_ms == 0
         )
-    return 0
+    return dead_letters_made_visible(result)
 
 
 class Receiver:
@@ -117,7 +129,8 @@ class Receiver:
             count, queue = command.visible_count(result, now_ms), command.queue
         else:
             count = visible_count(command, result, now_ms)
-            queue = command.queue if isinstance(command, SendMessages | ChangeVisibility) else None
+            waking = SendMessages | ChangeVisibility | AcceptDeadLetters | ReleaseDeadLetters
+            queue = command.queue if isinstance(command, waking) else None
         if count and queue is not None:
             self.waiters.notify(queue, count)
 

@@ -219,6 +219,23 @@ class DedupRecord:
 
 
 @dataclass(slots=True, frozen=True)
+class AcceptRecord:
+    """A dead letter this queue took in from another cluster (keys.accepted_key): kept until
+    no forward of it can come any more (ops_dead_letters.py)."""
+
+    seq: int  # the sequence it was stored under here
+    expires_at_ms: int
+
+    def pack(self) -> bytes:
+        return _pack(self.seq, self.expires_at_ms)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> AcceptRecord:
+        fields = _unpack(raw, "accept", 2)
+        return _build("accept", lambda: cls(*fields))
+
+
+@dataclass(slots=True, frozen=True)
 class AttemptRecord:
     expires_at_ms: int
     # (seq, receive_count) of every message the first receive returned.

@@ -6,26 +6,41 @@ leader keeps these reports in memory and writes one to its log only when the loa
 (metadata/liveness.py), so an idle cluster's reports write nothing. Registration is idempotent
 and is repeated until it succeeds once; a failed report is logged and tried again after
 `RETRY_AFTER_FAILURE_S`, a successful one after `report_interval_s`.
+
+The member that leads its cluster also names the queues holding dead letters that wait for a
+dead-letter queue on another cluster (`queues_with_dead_letters`): the metadata leader forwards
+them (metadata/dead_letter_forwarder.py). Only the leader names them, as its state is the
+latest: a follower's could name a queue whose dead letters were just forwarded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Final
 
 import aiohttp
 
 from raftq.backend.node import BackendNode
+from raftq.common import limits
 from raftq.common.errors import RaftqError
 from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_commands import RegisterCluster, ReportLoad
 from raftq.common.metadata_models import ClusterMember
-from raftq.common.results import Failure
+from raftq.common.results import Failure, QueueStats
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S: Final = 1.0
+
+
+def queues_with_dead_letters(depths: Mapping[str, QueueStats]) -> tuple[str, ...]:
+    """The queues whose dead letters wait for a dead-letter queue elsewhere, those with the most
+    first, as many as a report may name."""
+    waiting = [queue_id for queue_id, stats in depths.items() if stats.dead_letter_pending]
+    waiting.sort(key=lambda queue_id: (-depths[queue_id].dead_letter_pending, queue_id))
+    return tuple(waiting[: limits.DEAD_LETTER_REPORT_MAX_QUEUES])
 
 
 async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> None:
@@ -67,6 +82,9 @@ async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> N
                     node_id=settings.node_id,
                     messages=messages,
                     queues=len(depths),
+                    dead_letter_queues=(
+                        queues_with_dead_letters(depths) if node.raft.is_leader else ()
+                    ),
                 )
             )
             pause_s = settings.report_interval_s

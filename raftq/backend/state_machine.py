@@ -32,6 +32,11 @@ from typing import Any
 from raftq.backend import keys
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.ops_ack import change_visibility, delete_messages, move_messages_to_dead_letter
+from raftq.backend.ops_dead_letters import (
+    accept_dead_letters,
+    read_dead_letters,
+    release_dead_letters,
+)
 from raftq.backend.ops_expire import expire
 from raftq.backend.ops_move import begin_import, fence_queue, finish_import, import_records
 from raftq.backend.ops_queues import create_queue, drop_queue, purge_queue, set_queue_attributes
@@ -43,6 +48,7 @@ from raftq.backend.store import Store
 from raftq.backend.txn import Txn
 from raftq.common import codec
 from raftq.common.commands import (
+    AcceptDeadLetters,
     BeginImport,
     ChangeVisibility,
     Command,
@@ -58,7 +64,9 @@ from raftq.common.commands import (
     ListQueues,
     MoveToDeadLetter,
     PurgeQueue,
+    ReadDeadLetters,
     ReceiveMessages,
+    ReleaseDeadLetters,
     SendMessages,
     SetQueueAttributes,
 )
@@ -73,6 +81,9 @@ _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
     DeleteMessages: delete_messages,
     ChangeVisibility: change_visibility,
     MoveToDeadLetter: move_messages_to_dead_letter,
+    ReadDeadLetters: read_dead_letters,
+    AcceptDeadLetters: accept_dead_letters,
+    ReleaseDeadLetters: release_dead_letters,
     PurgeQueue: purge_queue,
     DropQueue: drop_queue,
     FenceQueue: fence_queue,

@@ -136,6 +136,62 @@ class MoveToDeadLetter(QueueCommand):
     ]
 
 
+DeadLetterBatchSize = Annotated[int, Field(ge=1, le=limits.DEAD_LETTER_BATCH_MAX)]
+
+
+class DeadLetter(WireModel):
+    """A message waiting in its source queue's outbox for a dead-letter queue on another cluster,
+    with everything needed to re-create it there. `body` and `attributes` are the bytes as
+    stored: sealed with the source queue's data key, which is why the copy names its source."""
+
+    message_id: MessageId
+    body: MessageBytes
+    attributes: MessageBytes = b""
+    group_id: Token | None = None
+    dedup_id: Token | None = None
+    sent_at_ms: TimestampMs
+    receive_count: Annotated[int, Field(ge=0, le=2**31)]
+    first_received_at_ms: TimestampMs
+    size_bytes: Annotated[int, Field(ge=0, le=2**31)]
+    priority: Priority = 0
+
+
+class ReadDeadLetters(QueueCommand):
+    """A read through the log (it changes nothing but state time): the oldest dead letters
+    waiting in the queue's outbox, up to `limit` of them and, past the first, `max_bytes` of
+    bodies and attributes; with the queue's redrive target as it stands now."""
+
+    kind: Literal["read_dead_letters"] = "read_dead_letters"
+    limit: DeadLetterBatchSize = limits.DEAD_LETTER_BATCH_MAX
+    max_bytes: Annotated[int, Field(ge=1, le=limits.DEAD_LETTER_BATCH_MAX_BYTES)] = (
+        limits.DEAD_LETTER_BATCH_MAX_BYTES
+    )
+
+
+class AcceptDeadLetters(QueueCommand):
+    """On the dead-letter queue's cluster: store `entries`, dead letters of `source` (a queue of
+    another cluster), as visible messages, each at most once (keys.ACCEPTED)."""
+
+    kind: Literal["accept_dead_letters"] = "accept_dead_letters"
+    source: QueueId
+    source_fifo: bool
+    entries: Annotated[
+        tuple[DeadLetter, ...], Field(min_length=1, max_length=limits.DEAD_LETTER_BATCH_MAX)
+    ]
+
+
+class ReleaseDeadLetters(QueueCommand):
+    """On the source's cluster, once the dead-letter queue accepted them: remove these dead
+    letters from the outbox, or with `return_to_queue` (the queue has no redrive policy any
+    more) make them visible in the queue again. Those no longer waiting are skipped."""
+
+    kind: Literal["release_dead_letters"] = "release_dead_letters"
+    message_ids: Annotated[
+        tuple[MessageId, ...], Field(min_length=1, max_length=limits.DEAD_LETTER_BATCH_MAX)
+    ]
+    return_to_queue: bool = False
+
+
 class PurgeQueue(QueueCommand):
     kind: Literal["purge"] = "purge"
 
@@ -224,6 +280,9 @@ AnyCommand = Annotated[
     | DeleteMessages
     | ChangeVisibility
     | MoveToDeadLetter
+    | ReadDeadLetters
+    | AcceptDeadLetters
+    | ReleaseDeadLetters
     | PurgeQueue
     | DropQueue
     | FenceQueue

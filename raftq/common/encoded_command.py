@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from raftq.common import codec
 from raftq.common.commands import COMMAND_KINDS
 from raftq.common.errors import DecodeError
-from raftq.common.results import BatchResult, CommandResult, SendResult
+from raftq.common.results import (
+    BatchResult,
+    CommandResult,
+    DeadLettersAccepted,
+    DeadLettersReleased,
+    SendResult,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +41,18 @@ class EncodedCommand:
         elif self.kind == "change_visibility" and isinstance(result, BatchResult):
             done = set(result.succeeded)
         else:
-            return 0
+            return dead_letters_made_visible(result)
         return sum(1 for entry_id, at_ms in self.releases if entry_id in done and at_ms <= now_ms)
+
+
+def dead_letters_made_visible(result: CommandResult) -> int:
+    """Messages a dead-letter command made visible: those a DLQ accepted, and those returned
+    to their queue (its result says which it did)."""
+    if isinstance(result, DeadLettersAccepted):
+        return len(result.accepted)
+    if isinstance(result, DeadLettersReleased) and result.returned_to_queue:
+        return len(result.released)
+    return 0
 
 
 def peek(raw: bytes) -> EncodedCommand:

@@ -92,6 +92,17 @@ QUEUE_NAME_MAX_CHARS: Final = 80
 MOVE_CHUNK_MAX_BYTES: Final = 48 << 10
 MOVE_CHUNK_MAX_RECORDS: Final = 20_000
 
+# Dead letters waiting for a dead-letter queue on another cluster are forwarded in batches
+# (raftq/metadata/dead_letter_forwarder.py): one read on the source, one accept on the DLQ and one
+# release on the source per batch. A batch holds at most this many, and stops growing at this
+# many bytes of bodies and attributes (a single message may exceed it), so each accept is one
+# Raft entry of about 1 MiB at most, plus one message: far below the 12 MiB a request may carry.
+DEAD_LETTER_BATCH_MAX: Final = 64
+DEAD_LETTER_BATCH_MAX_BYTES: Final = 1 << 20
+# A backend member's load report names at most this many queues holding such dead letters
+# (those with the most first): the rest are named once these drain. ~20 bytes each.
+DEAD_LETTER_REPORT_MAX_QUEUES: Final = 10_000
+
 # SQS queue tags: at most 50 per queue, keys 1–128 chars, values 0–256 chars, and keys starting
 # with `aws:` are reserved for AWS. A request that names more keys than a queue can hold is
 # refused whole, so no request carries more than this many either.

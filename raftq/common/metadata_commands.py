@@ -29,7 +29,7 @@ from raftq.common.metadata_models import (
     Tags,
 )
 from raftq.common.queue_attributes import QueueAttributes
-from raftq.common.wire import TimestampMs, WireModel
+from raftq.common.wire import QueueId, TimestampMs, WireModel
 
 METADATA_COMMAND_VERSION = 1
 
@@ -51,6 +51,12 @@ class ReportLoad(MetadataCommand):
     node_id: Identifier
     messages: Annotated[int, Field(ge=0)]
     queues: Annotated[int, Field(ge=0)]
+    # From the cluster's leader: the queues (by id) holding dead letters that wait for a
+    # dead-letter queue elsewhere. The metadata leader keeps them in memory for its forwarder
+    # (metadata/dead_letter_reports.py) and never writes them to its log.
+    dead_letter_queues: Annotated[
+        tuple[QueueId, ...], Field(max_length=limits.DEAD_LETTER_REPORT_MAX_QUEUES)
+    ] = ()
 
 
 class DrainCluster(MetadataCommand):

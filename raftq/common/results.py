@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from raftq.common.commands import DeadLetter
 from raftq.common.errors import RaftqError, error_from_code
 from raftq.common.wire import WireModel
 
@@ -103,6 +104,34 @@ class ExpireResult(WireModel):
     more: bool  # True when the limit stopped the sweep before everything due was handled
 
 
+class DeadLetters(WireModel):
+    """ReadDeadLetters: the oldest dead letters waiting in the queue's outbox."""
+
+    kind: Literal["dead_letters"] = "dead_letters"
+    entries: tuple[DeadLetter, ...]
+    more: bool  # True when more were waiting than this answer holds
+    fifo: bool
+    # The queue id the queue's redrive policy names now; None: it has no redrive policy.
+    dead_letter_queue: str | None
+
+
+class DeadLettersAccepted(WireModel):
+    """AcceptDeadLetters: the message ids stored now, and those stored by an earlier accept."""
+
+    kind: Literal["dead_letters_accepted"] = "dead_letters_accepted"
+    accepted: tuple[str, ...]
+    duplicates: tuple[str, ...]
+
+
+class DeadLettersReleased(WireModel):
+    """ReleaseDeadLetters: the message ids removed (or returned to the queue); those that were no
+    longer waiting are not listed."""
+
+    kind: Literal["dead_letters_released"] = "dead_letters_released"
+    released: tuple[str, ...]
+    returned_to_queue: bool  # True: they are visible in the queue again, not dead-lettered
+
+
 class QueueList(WireModel):
     kind: Literal["queue_list"] = "queue_list"
     queue_ids: tuple[str, ...]
@@ -144,6 +173,9 @@ CommandResult = Annotated[
     | ExpireResult
     | QueueStats
     | MessageStatus
+    | DeadLetters
+    | DeadLettersAccepted
+    | DeadLettersReleased
     | QueueList,
     Field(discriminator="kind"),
 ]

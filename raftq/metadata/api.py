@@ -54,6 +54,7 @@ from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
 from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
+from raftq.metadata.dead_letter_forwarder import DeadLetterForwarder
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
 from raftq.metadata.queue_move import QueueMover
@@ -271,10 +272,12 @@ def create_app(node: MetadataNode) -> web.Application:
             app[LIFECYCLE] = QueueLifecycle(node, backends)
             app[MOVER] = QueueMover(node, backends)
             reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler(app[MOVER]))
+            forwarder = asyncio.create_task(DeadLetterForwarder.of(node, backends).run())
             yield
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
+            for task in (reconciler, forwarder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app[MOVER].stop()
         node.stop()
 

@@ -21,6 +21,7 @@ from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBa
 from raftq.common.metadata_models import Cluster, Queue
 from raftq.common.results import Done
 from raftq.common.settings import MetadataNodeSettings
+from raftq.metadata.dead_letter_reports import DeadLetterReports
 from raftq.metadata.liveness import Liveness
 from raftq.metadata.raft_machine import MetadataRaftMachine
 from raftq.raft.node import RaftNode
@@ -40,6 +41,7 @@ class MetadataNode:
         )
         self.leader_clock = LeaderClock(clock, applied, term=lambda: int(self.raft.raftCurrentTerm))
         self.liveness = Liveness(clock.now_ms, self._leading_term)
+        self.dead_letters = DeadLetterReports(clock.monotonic_ms)
 
     def _leading_term(self) -> int | None:
         """The term this node leads in, once its state is current (liveness.py relies on the
@@ -66,7 +68,11 @@ class MetadataNode:
 
     async def report_load(self, report: ReportLoad) -> Any:
         """A backend member's periodic report: remembered by the leader, and written to the log
-        only when it changes the replicated record (metadata/liveness.py)."""
+        only when it changes the replicated record (metadata/liveness.py). The queues it names
+        as holding dead letters are only remembered (dead_letter_reports.py), never logged."""
+        if self.raft.is_leader:
+            self.dead_letters.heard(report)
+        report = report.model_copy(update={"dead_letter_queues": ()})
         if self.liveness.heard(report, self.cluster(report.cluster_id)):
             return await self.execute(report)
         return Done()

@@ -12,7 +12,7 @@ keep true after every entry:
 - FIFO: a group sits in GROUP_READY (A) iff it has visible messages and none in flight, keyed by
   its lowest visible sequence; `GroupState.in_flight` equals its in-flight messages, and a
   group with neither has no GroupState;
-- every dedup, attempt and status record has the expiry entry (X) written for it;
+- every dedup, attempt, status and accept record has the expiry entry (X) written for it;
 - no key belongs to a queue number that no queue has (a dropped queue leaves nothing behind);
 - an import session (N) exists exactly for each queue being imported (a move).
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from raftq.backend import keys
 from raftq.backend.records import (
+    AcceptRecord,
     AttemptRecord,
     Counters,
     DedupRecord,
@@ -223,6 +224,7 @@ def _check_expiring_records(queue: QueueRecord, stored: _QueueKeys) -> None:
         (keys.DEDUP, keys.EXPIRY_DEDUP, lambda raw: DedupRecord.unpack(raw).expires_at_ms),
         (keys.ATTEMPT, keys.EXPIRY_ATTEMPT, lambda raw: AttemptRecord.unpack(raw).expires_at_ms),
         (keys.STATUS, keys.EXPIRY_STATUS, lambda raw: StatusRecord.unpack(raw).expires_at_ms),
+        (keys.ACCEPTED, keys.EXPIRY_ACCEPTED, lambda raw: AcceptRecord.unpack(raw).expires_at_ms),
     ]
     for prefix, kind, expires_at in kinds:
         for key, raw in stored.family(prefix).items():

@@ -10,8 +10,11 @@ from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.receives import visible_count
 from raftq.common import codec
 from raftq.common.commands import (
+    AcceptDeadLetters,
     ChangeVisibility,
+    DeadLetter,
     PurgeQueue,
+    ReleaseDeadLetters,
     SendEntry,
     SendMessages,
     VisibilityEntry,
@@ -19,6 +22,8 @@ from raftq.common.commands import (
 from raftq.common.encoded_command import peek
 from raftq.common.results import (
     BatchResult,
+    DeadLettersAccepted,
+    DeadLettersReleased,
     EntryFailure,
     Failure,
     PurgeResult,
@@ -199,3 +204,30 @@ def test_a_command_encoded_or_typed_that_failed_or_makes_nothing_visible_counts_
     assert peek(codec.encode(send)).visible_count(failed, NOW_MS) == 0
     purge = PurgeQueue(now_ms=0, queue="jobs")
     assert peek(codec.encode(purge)).visible_count(PurgeResult(purged=3), NOW_MS) == 0
+
+
+def test_dead_letters_stored_in_a_dlq_or_returned_to_their_queue_count_as_made_visible() -> None:
+    # Forwarded dead letters become visible messages of their DLQ; returned ones of their queue
+    letter = DeadLetter(
+        message_id="m",
+        body=b"x",
+        sent_at_ms=0,
+        receive_count=1,
+        first_received_at_ms=0,
+        size_bytes=1,
+    )
+    accept = AcceptDeadLetters(
+        now_ms=0, queue="dlq", source="jobs", source_fifo=False, entries=(letter, letter)
+    )
+    accepted = DeadLettersAccepted(accepted=("m1", "m2"), duplicates=("m3",))
+    returned = ReleaseDeadLetters(now_ms=0, queue="jobs", message_ids=("m1",), return_to_queue=True)
+    made_visible = DeadLettersReleased(released=("m1",), returned_to_queue=True)
+    removed = ReleaseDeadLetters(now_ms=0, queue="jobs", message_ids=("m1",))
+    dead_lettered = DeadLettersReleased(released=("m1",), returned_to_queue=False)
+    for command, result, expected in (
+        (accept, accepted, 2),
+        (returned, made_visible, 1),
+        (removed, dead_lettered, 0),
+    ):
+        assert visible_count(command, result, NOW_MS) == expected
+        assert peek(codec.encode(command)).visible_count(result, NOW_MS) == expected

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 
 from raftq.common import codec, limits
 from raftq.common.commands import (
+    AcceptDeadLetters,
     AnyCommand,
     BeginImport,
     ChangeVisibility,
     CommandBatch,
     CreateQueue,
+    DeadLetter,
     DeadLetterEntry,
     DeleteEntry,
     DeleteMessages,
@@ -34,7 +36,9 @@ from raftq.common.commands import (
     ListQueues,
     MoveToDeadLetter,
     PurgeQueue,
+    ReadDeadLetters,
     ReceiveMessages,
+    ReleaseDeadLetters,
     SendEntry,
     SendMessages,
     SetQueueAttributes,
@@ -101,6 +105,36 @@ EVERY_KIND: tuple[AnyCommand, ...] = (
     MoveToDeadLetter(
         now_ms=7, queue="q", entries=(DeadLetterEntry(entry_id="x", receipt_handle="handle"),)
     ),
+    ReadDeadLetters(now_ms=7, queue="q", limit=limits.DEAD_LETTER_BATCH_MAX, max_bytes=1),
+    AcceptDeadLetters(
+        now_ms=7,
+        queue="dlq",
+        source="q",
+        source_fifo=True,
+        entries=(
+            DeadLetter(
+                message_id="0f1e2d3c-0000-1111-2222-333344445555",
+                body=b"\x00sealed",
+                attributes=b"\x01sealed",
+                group_id="group-1",
+                dedup_id="dedup!~",
+                sent_at_ms=2**53,
+                receive_count=3,
+                first_received_at_ms=5,
+                size_bytes=14,
+            ),
+            DeadLetter(
+                message_id="m-2",
+                body=b"",
+                sent_at_ms=0,
+                receive_count=0,
+                first_received_at_ms=0,
+                size_bytes=0,
+                priority=limits.PRIORITY_MAX,
+            ),
+        ),
+    ),
+    ReleaseDeadLetters(now_ms=7, queue="q", message_ids=("m-1", "m-2"), return_to_queue=True),
     PurgeQueue(now_ms=8, queue="q"),
     DropQueue(now_ms=9, queue="q"),
     FenceQueue(now_ms=9, queue="q", epoch=2),
