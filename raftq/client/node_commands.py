@@ -20,6 +20,7 @@ from raftq.common.settings import (
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
 CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
+RAFT_SECRET_ENV = "RAFTQ_RAFT_SECRET"
 # Chaos deployments only: any value but empty turns on `--witness-syncs` (deploy/compose/.env).
 WITNESS_SYNCS_ENV = "RAFTQ_FAULT_WITNESS_SYNCS"
 
@@ -59,7 +60,16 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         help="NODE_ID,ZONE,RAFT_HOST:PORT,API_HOST:PORT (repeat for every member, self included)",
     )
     backend.add_argument(
-        "--secret-file", type=Path, help=f"file holding the cluster secret (or set {SECRET_ENV})"
+        "--secret-file",
+        type=Path,
+        help="file holding the cluster secret, which signs internal HTTP requests "
+        f"(or set {SECRET_ENV})",
+    )
+    backend.add_argument(
+        "--raft-secret-file",
+        type=Path,
+        help="file holding the raft secret, which only the group's members hold: it authenticates "
+        f"and encrypts Raft traffic (or set {RAFT_SECRET_ENV})",
     )
     backend.add_argument(
         "--channel-secret-file",
@@ -69,7 +79,8 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
     backend.add_argument(
         "--insecure-development-mode",
         action="store_true",
-        help="run without a cluster secret: Raft and the internal API are then unauthenticated",
+        help="run without a cluster or raft secret: the internal API and Raft are then "
+        "unauthenticated",
     )
     backend.add_argument("--log-level", default="INFO")
     backend.add_argument("--cluster-id", help="backend only: the id of this replica's cluster")
@@ -126,6 +137,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             data_dir=args.data_dir,
             members=tuple(args.member),
             cluster_secret=secret,
+            raft_secret=read_secret(args.raft_secret_file, RAFT_SECRET_ENV),
             insecure_development_mode=args.insecure_development_mode,
             witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),
             fsync=not args.unsafe_no_fsync,

@@ -3,13 +3,17 @@
 It starts three metadata nodes (zones a, b, c), one backend cluster `c1` of three nodes (zones
 a, b, c) and a frontend under a supervisor that restarts a child that dies, keeps everything
 under `--data-dir`, and stops every child on Ctrl-C or SIGTERM. The first start chooses the
-ports (from `--base-port`), makes a cluster secret and master keys (files readable by the owner
+ports (from `--base-port`), makes the secrets and master keys (files readable by the owner
 only) and records the layout in `<data-dir>/layout.json`; later starts reuse all of it, so the
-same Raft groups come back with their data. The first time the cluster is ready it makes a
+same Raft groups come back with their data. Each plane has its own secret: `raft.secret` for Raft
+traffic, given to the metadata and backend nodes only; `secret` (the cluster secret) signs
+internal HTTP requests, for the nodes, the frontend and `raftq admin`; `channel.secret` for the
+frontend's data channel to backends. The first time the cluster is ready it makes a
 `root` principal with every grant on every queue and an access key for it (kept in `root.json`,
 owner only). Then it prints the endpoint and writes `<data-dir>/client.env`
 (shell-sourceable): the REST endpoint and root credentials (`RAFTQ_*`, and the `AWS_*` names
-boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_CLUSTER_SECRET` for `raftq admin`.
+boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_CLUSTER_SECRET` for `raftq admin`; never
+the raft secret, which nothing but the Raft members needs.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _PORTS_USED: Final = 14
 DEFAULT_BASE_PORT: Final = 7700
 # The supervisor sleeps until something happens (see `_serve`); this bounds the sleep anyway.
 _SAFETY_POLL_S: Final = 10.0
+RAFT_SECRET_FILE: Final = "raft.secret"
 
 
 def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,8 +140,11 @@ def _exclusive(data_dir: Path) -> Iterator[bool]:
 
 
 def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
-    if not (data_dir / "channel.secret").exists():  # also in data made before the channel
-        _private(data_dir / "channel.secret", secrets.token_urlsafe(32))
+    # Also in data made before the channel, or before Raft had a secret of its own (every member
+    # restarts with `raftq up`, so they all change to it together).
+    for name in ("channel.secret", RAFT_SECRET_FILE):
+        if not (data_dir / name).exists():
+            _private(data_dir / name, secrets.token_urlsafe(32))
     path = data_dir / "layout.json"
     if path.exists():
         layout: dict[str, Any] = json.loads(path.read_text())
@@ -184,6 +192,7 @@ def children(
     options = options or FrontendOptions()
     python = (sys.executable, "-m", "raftq.client.cli")
     secret = ("--secret-file", str(data_dir / "secret"))
+    raft_secret = ("--raft-secret-file", str(data_dir / RAFT_SECRET_FILE))  # members only
     channel_secret = ("--channel-secret-file", str(data_dir / "channel.secret"))
     specs = []
     groups = [
@@ -211,6 +220,7 @@ def children(
                 str(data_dir / kind / node_id),
                 *member_args,
                 *secret,
+                *raft_secret,
                 *extra,
             )
             specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))

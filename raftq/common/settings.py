@@ -24,6 +24,8 @@ class StoreSettings(BaseModel):
 
 
 _ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$"
+# Where a node reads its Raft secret (client/node_commands.py), named in the errors about it.
+RAFT_SECRET_OPTION = "--raft-secret-file or RAFTQ_RAFT_SECRET"
 
 
 class RaftTimings(BaseModel):
@@ -81,9 +83,10 @@ class RaftSettings(BaseModel):
     self_address: Annotated[str, Field(pattern=_ADDRESS)]
     peers: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...]
     data_dir: Path
-    # Authenticates and encrypts Raft traffic (pysyncobj `password`). Without it anyone who can
-    # reach the Raft port can make the node unpickle what they send.
-    cluster_secret: SecretStr | None = None
+    # Authenticates and encrypts Raft traffic (pysyncobj `password`, raft/wire_cipher.py), and
+    # nothing else. pysyncobj unpickles what it decrypts, so only the group's members may hold
+    # it: not the cluster secret, which frontends and operators hold too.
+    raft_secret: SecretStr | None = None
     insecure_development_mode: bool = False
     timings: RaftTimings = RaftTimings()
     # Test-only switches: `fsync=False` shows the power-loss test failing; `witness_syncs`
@@ -93,12 +96,15 @@ class RaftSettings(BaseModel):
 
     @model_validator(mode="after")
     def _secure_and_consistent(self) -> RaftSettings:
-        if self.cluster_secret is None and not self.insecure_development_mode:
+        if self.raft_secret is None and not self.insecure_development_mode:
             raise ValueError(
-                "a cluster secret is required (or the explicit insecure development mode)"
+                f"a raft secret is required ({RAFT_SECRET_OPTION}), "
+                "unless in the explicit insecure development mode"
             )
-        if self.cluster_secret is not None and len(self.cluster_secret.get_secret_value()) < 16:
-            raise ValueError("the cluster secret must have at least 16 characters")
+        if self.raft_secret is not None and len(self.raft_secret.get_secret_value()) < 16:
+            raise ValueError(
+                f"the raft secret ({RAFT_SECRET_OPTION}) must have at least 16 characters"
+            )
         if self.self_address in self.peers:
             raise ValueError("peers must not include self_address")
         if len(set(self.peers)) != len(self.peers):
@@ -142,7 +148,11 @@ class NodeSettings(BaseModel):
     node_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     data_dir: Path
     members: tuple[Member, ...]
+    # Signs and checks internal HTTP requests (raft/node_http.py, common/cluster_auth.py): held by
+    # the nodes, the frontends and operators (`raftq admin`).
     cluster_secret: SecretStr | None = None
+    # The Raft wire's own credential (RaftSettings.raft_secret): held by the group's members only.
+    raft_secret: SecretStr | None = None
     insecure_development_mode: bool = False
     timings: RaftTimings = RaftTimings()
     # Largest request body the internal API reads (a batch of 1 MiB messages plus framing).
@@ -157,7 +167,14 @@ class NodeSettings(BaseModel):
             raise ValueError("node_id must be one of the members")
         if len(set(ids)) != len(ids):
             raise ValueError("member node ids must be distinct")
-        self.raft  # noqa: B018 (validates the Raft side, secret rule included)
+        if self.cluster_secret is None and not self.insecure_development_mode:
+            raise ValueError(
+                "a cluster secret is required (or the explicit insecure development mode)"
+            )
+        if self.cluster_secret is not None and len(self.cluster_secret.get_secret_value()) < 16:
+            raise ValueError("the cluster secret must have at least 16 characters")
+        self.raft  # noqa: B018 (validates the Raft side, the raft secret's rules included)
+        check_raft_secret(self.raft_secret, cluster=self.cluster_secret)
         return self
 
     @property
@@ -170,7 +187,7 @@ class NodeSettings(BaseModel):
             self_address=self.me.raft_address,
             peers=tuple(m.raft_address for m in self.members if m.node_id != self.node_id),
             data_dir=self.data_dir / "raft",
-            cluster_secret=self.cluster_secret,
+            raft_secret=self.raft_secret,
             insecure_development_mode=self.insecure_development_mode,
             timings=self.timings,
             fsync=self.fsync,
@@ -203,14 +220,18 @@ class BackendNodeSettings(NodeSettings):
     # every queue command expires its own queue first, so no answer waits for the sweep.
     expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
-    # Authenticates frontends on the data channel (common/channel/). A credential of its own, not
-    # the cluster secret: a frontend that holds it can send commands but cannot join or talk Raft.
+    # Authenticates frontends on the data channel (common/channel/). A credential of its own,
+    # neither the cluster secret nor the raft secret: a frontend that holds it can send commands
+    # but cannot join or talk Raft.
     # None: no channel is served (in the insecure development mode: served unauthenticated).
     channel_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _channel_secret_is_its_own(self) -> BackendNodeSettings:
         check_channel_secret(self.channel_secret, self.cluster_secret)
+        check_raft_secret(
+            self.raft_secret, cluster=self.cluster_secret, channel=self.channel_secret
+        )
         return self
 
     def channel_secret_bytes(self) -> bytes | None:
@@ -235,6 +256,21 @@ def check_channel_secret(channel: SecretStr | None, cluster: SecretStr | None) -
         raise ValueError("the channel secret must have at least 16 characters")
     if cluster is not None and channel.get_secret_value() == cluster.get_secret_value():
         raise ValueError("the channel secret must differ from the cluster secret")
+
+
+def check_raft_secret(
+    raft: SecretStr | None, *, cluster: SecretStr | None, channel: SecretStr | None = None
+) -> None:
+    """The raft secret differs from the cluster and channel secrets: frontends hold those."""
+    if raft is None:
+        return
+    value = raft.get_secret_value()
+    for name, other in (("cluster", cluster), ("channel", channel)):
+        if other is not None and value == other.get_secret_value():
+            raise ValueError(
+                f"the raft secret ({RAFT_SECRET_OPTION}) must differ from the {name} secret, "
+                "which frontends hold"
+            )
 
 
 class MetadataNodeSettings(NodeSettings):

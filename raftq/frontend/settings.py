@@ -23,8 +23,9 @@ class FrontendSettings(BaseModel):
     metrics_listen: Address | None = None
     metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
     cluster_secret: SecretStr
-    # Proven to backends once per data-channel connection (common/channel/); not the cluster
-    # secret, so the data path's credential cannot join or talk Raft.
+    # Proven to backends once per data-channel connection (common/channel/). A frontend holds no
+    # Raft credential: neither this nor the cluster secret opens Raft, which only its members'
+    # raft secret does (common/settings.py RaftSettings).
     channel_secret: SecretStr
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
     master_keys: dict[str, SecretStr]

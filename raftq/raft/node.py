@@ -7,8 +7,9 @@ What this adapter adds, and where:
   leaves, so every append-entries reply, vote and append-entries request depends only on what is
   on disk (see journal.py for the full rule).
 - Stale leaders: `leaderFallbackTimeout` is about one election timeout (settings.RaftTimings).
-- Authenticated, encrypted traffic: pysyncobj `password` from the cluster secret, with AES-GCM
-  (raft/wire_cipher.py) in place of its Fernet; Raft binds to `self_address` only.
+- Authenticated, encrypted traffic: pysyncobj `password` from the raft secret (which only the
+  group's members hold, not the cluster secret of the internal HTTP API that frontends hold too),
+  with AES-GCM (raft/wire_cipher.py) in place of its Fernet; Raft binds to `self_address` only.
 - One replicated entry point, `apply(payload)`, carrying versioned commands of our own format;
   the log index of the entry is passed to the machine, which stores it with its data.
 - Snapshots: the machine's state (a RocksDB checkpoint) archived with checksums; installing one
@@ -159,9 +160,9 @@ def pysyncobj_conf(
     deserializer: Callable[[str], tuple[Any, Any, Any]],
 ) -> SyncObjConf:
     """pysyncobj's configuration for a member: our journal and snapshot files, the timings of
-    `settings.timings`, the cluster secret, and the pysyncobj features we do not use turned off."""
+    `settings.timings`, the raft secret, and the pysyncobj features we do not use turned off."""
     timings = settings.timings
-    secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
+    secret = settings.raft_secret.get_secret_value() if settings.raft_secret else None
     return SyncObjConf(
         journalFile=journal,
         fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
@@ -218,7 +219,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             voters=len(settings.peers) + 1, timeout_s=settings.timings.election_timeout_min_s
         )
         self._answering: tuple[int, int] | None = None  # (term, stamp) of the AppendEntries
-        secret = settings.cluster_secret
+        secret = settings.raft_secret
         self._wire_cipher = None if secret is None else WireCipher(secret.get_secret_value())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.journal = DurableJournal(

@@ -7,7 +7,7 @@ heartbeat, and 327 us / 804 us for a 48 KB entry, per follower; AES-GCM takes 2-
 15 us. `WireCipher` offers the three calls pysyncobj's connections make (`encrypt_at_time`,
 `extract_timestamp`, `decrypt`) with the same guarantees:
 
-- Only a holder of the cluster secret can make a token that decrypts: the key is derived from
+- Only a holder of the raft secret can make a token that decrypts: the key is derived from
   the secret (PBKDF2-SHA256, its own salt, so it differs from pysyncobj's Fernet key), and the
   tag covers the version, the timestamp and the ciphertext. A token altered in any byte fails.
 - `extract_timestamp` authenticates the token before it answers: pysyncobj records the

@@ -30,6 +30,9 @@ from raftq.common.metadata_models import ClusterMember
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 SECRET = "integration-test-cluster-secret"
+# Held by the members only (Raft traffic); frontends hold SECRET and CHANNEL_SECRET.
+RAFT_SECRET = "integration-test-raft-secret"
+CHANNEL_SECRET = "integration-test-channel-secret"
 T = TypeVar("T")
 
 
@@ -114,6 +117,8 @@ class Cluster:
                 )
             )
         (self.root / "secret").write_text(SECRET)
+        (self.root / "raft.secret").write_text(RAFT_SECRET)
+        (self.root / "channel.secret").write_text(CHANNEL_SECRET)
         self.client = self.new_client()
 
     def new_client(self, timeout_s: float = 10.0) -> BackendClient:
@@ -176,6 +181,9 @@ class Cluster:
         ]
         if self.with_secret:
             command += ["--secret-file", str(self.root / "secret")]
+            command += ["--raft-secret-file", str(self.root / "raft.secret")]
+            if self.kind == "backend":
+                command += ["--channel-secret-file", str(self.root / "channel.secret")]
         for other in self.nodes:
             command += ["--member", other.member]
         log = node.log_path.open("ab")

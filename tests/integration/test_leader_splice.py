@@ -96,6 +96,7 @@ async def leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
             ),
         ),
         cluster_secret=SecretStr("cluster-secret-for-splice-tests"),
+        raft_secret=SecretStr("raft-secret-for-splice-tests"),
         channel_secret=SecretStr(CHANNEL_SECRET.decode()),
     )
     node = BackendNode(settings, SystemClock())

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from raftq.common.settings import BackendNodeSettings, Member, RaftSettings, RaftTimings
+from raftq.common.settings import (
+    BackendNodeSettings,
+    Member,
+    MetadataNodeSettings,
+    NodeSettings,
+    RaftSettings,
+    RaftTimings,
+)
 
 SECRET = SecretStr("sixteen-chars-ok")
+RAFT_SECRET = SecretStr("raft-members-only")
+CHANNEL_SECRET = SecretStr("frontends-and-backends")
+# The errors about the raft secret name where it comes from.
+REQUIRED = re.escape("a raft secret is required (--raft-secret-file or RAFTQ_RAFT_SECRET)")
+TOO_SHORT = re.escape(
+    "the raft secret (--raft-secret-file or RAFTQ_RAFT_SECRET) must have at least 16 characters"
+)
+MUST_DIFFER = re.escape(
+    "the raft secret (--raft-secret-file or RAFTQ_RAFT_SECRET) must differ from "
+)
 
 
 def raft_settings(**overrides: Any) -> RaftSettings:
@@ -18,7 +36,7 @@ def raft_settings(**overrides: Any) -> RaftSettings:
         "self_address": "10.0.0.1:4321",
         "peers": ("10.0.0.2:4321", "10.0.0.3:4321"),
         "data_dir": Path("/var/lib/raftq/raft"),
-        "cluster_secret": SECRET,
+        "raft_secret": RAFT_SECRET,
     }
     fields.update(overrides)
     return RaftSettings(**fields)
@@ -33,15 +51,22 @@ def member(number: int, node_id: str | None = None) -> Member:
     )
 
 
-def backend_settings(**overrides: Any) -> BackendNodeSettings:
+def node_settings(kind: type[NodeSettings], **overrides: Any) -> NodeSettings:
     fields: dict[str, Any] = {
         "node_id": "node-2",
         "data_dir": Path("/var/lib/raftq"),
         "members": (member(1), member(2), member(3)),
         "cluster_secret": SECRET,
+        "raft_secret": RAFT_SECRET,
     }
     fields.update(overrides)
-    return BackendNodeSettings(**fields)
+    return kind(**fields)
+
+
+def backend_settings(**overrides: Any) -> BackendNodeSettings:
+    settings = node_settings(BackendNodeSettings, **overrides)
+    assert isinstance(settings, BackendNodeSettings)
+    return settings
 
 
 # --- RaftSettings ------------------------------------------------------------------------------
@@ -53,26 +78,26 @@ def test_raft_settings_with_a_secret_build() -> None:
 
 
 def test_raft_settings_refuse_to_build_without_a_secret() -> None:
-    # Given no cluster secret and no explicit insecure mode
+    # Given no raft secret and no explicit insecure mode
     # When the settings are built, then they are refused (pickle on an open port otherwise)
-    with pytest.raises(ValidationError, match="cluster secret is required"):
-        raft_settings(cluster_secret=None)
+    with pytest.raises(ValidationError, match=REQUIRED):
+        raft_settings(raft_secret=None)
 
 
 def test_raft_settings_without_a_secret_build_in_insecure_development_mode() -> None:
-    settings = raft_settings(cluster_secret=None, insecure_development_mode=True)
-    assert settings.cluster_secret is None
+    settings = raft_settings(raft_secret=None, insecure_development_mode=True)
+    assert settings.raft_secret is None
 
 
 @pytest.mark.parametrize("secret", ["", "fifteen-chars!!"])
-def test_a_cluster_secret_shorter_than_sixteen_characters_is_refused(secret: str) -> None:
-    with pytest.raises(ValidationError, match="at least 16 characters"):
-        raft_settings(cluster_secret=SecretStr(secret))
+def test_a_raft_secret_shorter_than_sixteen_characters_is_refused(secret: str) -> None:
+    with pytest.raises(ValidationError, match=TOO_SHORT):
+        raft_settings(raft_secret=SecretStr(secret))
 
 
 def test_a_short_secret_is_refused_even_in_insecure_development_mode() -> None:
     with pytest.raises(ValidationError, match="at least 16 characters"):
-        raft_settings(cluster_secret=SecretStr("short"), insecure_development_mode=True)
+        raft_settings(raft_secret=SecretStr("short"), insecure_development_mode=True)
 
 
 def test_self_among_the_peers_is_refused() -> None:
@@ -92,7 +117,9 @@ def test_an_address_without_a_port_or_with_odd_characters_is_refused(address: st
 
 
 def test_the_secret_is_not_shown_when_settings_are_printed() -> None:
-    assert SECRET.get_secret_value() not in repr(raft_settings())
+    assert RAFT_SECRET.get_secret_value() not in repr(raft_settings())
+    assert SECRET.get_secret_value() not in repr(backend_settings())
+    assert RAFT_SECRET.get_secret_value() not in repr(backend_settings())
 
 
 # --- RaftTimings -------------------------------------------------------------------------------
@@ -180,7 +207,7 @@ def test_backend_settings_derive_the_raft_side_from_the_members() -> None:
     assert raft.self_address == "10.0.0.2:4321"
     assert raft.peers == ("10.0.0.1:4321", "10.0.0.3:4321")
     assert raft.data_dir == Path("/var/lib/raftq/raft")
-    assert raft.cluster_secret == SECRET
+    assert raft.raft_secret == RAFT_SECRET  # the cluster secret stays with the HTTP API
     assert raft.timings == settings.timings
     assert (raft.fsync, raft.witness_syncs) == (True, True)
     assert settings.store.path == Path("/var/lib/raftq/state")
@@ -200,11 +227,52 @@ def test_duplicate_member_ids_are_refused() -> None:
         backend_settings(members=members)
 
 
-def test_backend_settings_apply_the_raft_secret_rule() -> None:
+def test_backend_settings_apply_the_cluster_secret_rule() -> None:
     with pytest.raises(ValidationError, match="cluster secret is required"):
         backend_settings(cluster_secret=None)
-    settings = backend_settings(cluster_secret=None, insecure_development_mode=True)
+    with pytest.raises(ValidationError, match="cluster secret must have at least 16"):
+        backend_settings(cluster_secret=SecretStr("short"))
+    settings = backend_settings(
+        cluster_secret=None, raft_secret=None, insecure_development_mode=True
+    )
     assert settings.raft.insecure_development_mode
+
+
+@pytest.mark.parametrize("kind", [BackendNodeSettings, MetadataNodeSettings])
+def test_a_node_without_a_raft_secret_is_refused_naming_it(kind: type[NodeSettings]) -> None:
+    # Given a node with the cluster secret only (what a frontend holds too)
+    # When its settings are built, then they are refused, naming where the raft secret comes from
+    with pytest.raises(ValidationError, match=REQUIRED):
+        node_settings(kind, raft_secret=None)
+
+
+@pytest.mark.parametrize("kind", [BackendNodeSettings, MetadataNodeSettings])
+@pytest.mark.parametrize("secret", ["", "fifteen-chars!!"])
+def test_a_node_with_a_short_raft_secret_is_refused_naming_it(
+    kind: type[NodeSettings], secret: str
+) -> None:
+    with pytest.raises(ValidationError, match=TOO_SHORT):
+        node_settings(kind, raft_secret=SecretStr(secret))
+
+
+@pytest.mark.parametrize("kind", [BackendNodeSettings, MetadataNodeSettings])
+def test_the_raft_secret_may_not_be_the_cluster_secret(kind: type[NodeSettings]) -> None:
+    # Given a raft secret equal to the cluster secret, which frontends and operators hold
+    # When the settings are built, then they are refused: a frontend could talk Raft otherwise
+    with pytest.raises(ValidationError, match=MUST_DIFFER + "the cluster secret"):
+        node_settings(kind, raft_secret=SECRET)
+
+
+def test_the_raft_secret_may_not_be_the_channel_secret() -> None:
+    with pytest.raises(ValidationError, match=MUST_DIFFER + "the channel secret"):
+        backend_settings(channel_secret=CHANNEL_SECRET, raft_secret=CHANNEL_SECRET)
+
+
+def test_three_distinct_secrets_build() -> None:
+    settings = backend_settings(channel_secret=CHANNEL_SECRET)
+    assert settings.raft.raft_secret == RAFT_SECRET
+    assert settings.cluster_secret == SECRET
+    assert settings.channel_secret == CHANNEL_SECRET
 
 
 def test_two_members_sharing_a_raft_address_are_refused() -> None:

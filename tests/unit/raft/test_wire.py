@@ -1,4 +1,4 @@
-"""What Raft messages cost on the wire: AES-GCM tokens only the cluster secret opens, and entries
+"""What Raft messages cost on the wire: AES-GCM tokens only the raft secret opens, and entries
 pickled without pysyncobj's protocol-2 inflation of bytes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pysyncobj import pickle as pysyncobj_pickle
 import raftq.raft.node  # noqa: F401 (sets pysyncobj's pickle protocol)
 from raftq.raft.wire_cipher import InvalidToken, WireCipher
 
-SECRET = "cluster-secret-for-tests"
+SECRET = "raft-secret-for-tests"
 
 
 @pytest.mark.parametrize("size", [0, 1, 150, 48_000, 1 << 20])

@@ -1,0 +1,104 @@
+"""`raftq backend` and `raftq metadata` take the raft secret (`--raft-secret-file` or
+RAFTQ_RAFT_SECRET) for Raft alone, refuse to start without one of their own, and `raftq frontend`
+has no way to be given it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import raftq.backend.main
+import raftq.metadata.main
+from raftq.client.cli import main
+from raftq.common.settings import NodeSettings
+
+CLUSTER_SECRET = "cluster-secret-of-the-tests"
+RAFT_SECRET = "raft-secret-of-the-tests"
+MEMBER = "n1,a,127.0.0.1:7001,127.0.0.1:8001"
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[NodeSettings]:
+    """The settings each node command would have run with (nothing is started)."""
+    runs: list[NodeSettings] = []
+    monkeypatch.setattr(raftq.backend.main, "run", runs.append)
+    monkeypatch.setattr(raftq.metadata.main, "run", runs.append)
+    monkeypatch.delenv("RAFTQ_CLUSTER_SECRET", raising=False)
+    monkeypatch.delenv("RAFTQ_RAFT_SECRET", raising=False)
+    return runs
+
+
+def node_argv(kind: str, tmp_path: Path, *extra: str) -> list[str]:
+    (tmp_path / "secret").write_text(CLUSTER_SECRET + "\n")
+    return [
+        kind,
+        "--node-id",
+        "n1",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--member",
+        MEMBER,
+        "--secret-file",
+        str(tmp_path / "secret"),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("kind", ["backend", "metadata"])
+def test_the_raft_secret_file_keys_raft_and_the_cluster_secret_the_http_api(
+    kind: str, tmp_path: Path, started: list[NodeSettings]
+) -> None:
+    # Given a raft secret file next to the cluster secret
+    (tmp_path / "raft.secret").write_text(RAFT_SECRET + "\n")
+    # When a node starts with both
+    assert main(node_argv(kind, tmp_path, "--raft-secret-file", str(tmp_path / "raft.secret"))) == 0
+    # Then Raft is keyed by the raft secret and the internal API by the cluster secret
+    (settings,) = started
+    raft_secret = settings.raft.raft_secret
+    assert raft_secret is not None and raft_secret.get_secret_value() == RAFT_SECRET
+    cluster_secret = settings.cluster_secret
+    assert cluster_secret is not None and cluster_secret.get_secret_value() == CLUSTER_SECRET
+
+
+def test_the_raft_secret_may_come_from_the_environment(
+    tmp_path: Path, started: list[NodeSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAFTQ_RAFT_SECRET", RAFT_SECRET)
+    assert main(node_argv("metadata", tmp_path)) == 0
+    raft_secret = started[0].raft.raft_secret
+    assert raft_secret is not None and raft_secret.get_secret_value() == RAFT_SECRET
+
+
+@pytest.mark.parametrize("kind", ["backend", "metadata"])
+def test_a_node_without_a_raft_secret_does_not_start_and_names_the_option(
+    kind: str, tmp_path: Path, started: list[NodeSettings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given only the cluster secret, which frontends hold too
+    # When the node command runs, then it exits at once, saying what it needs
+    with pytest.raises(SystemExit) as exit_info:
+        main(node_argv(kind, tmp_path))
+    assert exit_info.value.code == 2
+    assert "--raft-secret-file or RAFTQ_RAFT_SECRET" in capsys.readouterr().err
+    assert started == []
+
+
+def test_a_raft_secret_equal_to_the_cluster_secret_is_refused(
+    tmp_path: Path, started: list[NodeSettings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "raft.secret").write_text(CLUSTER_SECRET)
+    with pytest.raises(SystemExit):
+        main(node_argv("backend", tmp_path, "--raft-secret-file", str(tmp_path / "raft.secret")))
+    assert "must differ from the cluster secret" in capsys.readouterr().err
+    assert started == []
+
+
+def test_a_frontend_has_no_raft_secret_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["frontend", "--listen", "127.0.0.1:8080", "--metadata", "127.0.0.1:8001"]
+    argv += ["--master-key", f"k1={tmp_path / 'key'}", "--raft-secret-file", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --raft-secret-file" in capsys.readouterr().err
