@@ -51,6 +51,11 @@ def test_raftq_up_runs_restarts_stops_and_comes_back_with_its_data(tmp_path: Pat
         wait_ready(up)
         env = client_env(data_dir)
         assert (data_dir / "secret").stat().st_mode & 0o077 == 0  # secrets are the owner's
+        assert (data_dir / "raft.secret").stat().st_mode & 0o077 == 0
+        # client.env (a laptop's, a frontend's) never holds what talks Raft to the members
+        raft_secret = (data_dir / "raft.secret").read_text().strip()
+        assert raft_secret not in (data_dir / "client.env").read_text()
+        assert raft_secret not in env.values()
         created = admin(env, "queues", "create", "orders")
         assert created.returncode == 0, created.stderr
         assert json.loads(created.stdout)["cluster"] == "c1"
