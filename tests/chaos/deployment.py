@@ -185,18 +185,19 @@ class Deployment:
         """A graceful restart: SIGTERM, up to `grace_s` to stop, then start."""
         self._run("docker", "restart", "-t", str(grace_s), self.container(service))
 
-    def cut_power(self, service: str) -> None:
+    def cut_power(self, service: str) -> str:
         """After `kill(service)`: keep of its disk only what it fsynced. The Raft log is cut to
         the length its journal last witnessed as synced, and the state store, which a replica
         never fsyncs (it is rebuilt from the snapshot and the log), is dropped. Runs in a
-        throwaway container of the same image with the stopped container's volumes."""
+        throwaway container of the same image with the stopped container's volumes. Returns
+        what it kept and dropped."""
         container = self.container(service)
         image = self._run("docker", "inspect", "-f", "{{.Config.Image}}", container).strip()
         done = self._run(
             "docker", "run", "--rm", "-u", "0", "--network", "none",
             "--volumes-from", container, "--entrypoint", "python", image, "-c", _CUT_POWER,
         )  # fmt: skip
-        print(f"chaos: power cut on {service}: {done.strip()}", flush=True)
+        return done.strip()
 
     def pause(self, service: str) -> None:
         self._run("docker", "pause", self.container(service))

@@ -135,7 +135,7 @@ class Nemesis(abc.ABC):
                 continue
             joined = ",".join(targets)
             if await self._step(joined, self.action, functools.partial(self.fault, targets)):
-                self.log.record(self.action, joined)
+                self.log.record(self.action, joined, self.fault_detail())
             # Undone even when the fault failed: part of it may be in effect.
             await asyncio.sleep(self.down_s)
             if await self._step(joined, self.undo_action, functools.partial(self.undo, targets)):
@@ -173,6 +173,10 @@ class Nemesis(abc.ABC):
 
     @abc.abstractmethod
     def fault(self, targets: list[str]) -> None: ...
+
+    def fault_detail(self) -> str | None:
+        """What the last fault did, beyond its action and targets, for the nemesis log."""
+        return None
 
     @abc.abstractmethod
     def undo(self, targets: list[str]) -> None: ...
@@ -224,12 +228,17 @@ class PowerLossAll(_Kill):
     def choose(self) -> list[str]:
         return self.deployment.members(self.group)
 
+    _cuts: tuple[str, ...] = ()
+
     def fault(self, targets: list[str]) -> None:
         for service in targets:
             if self.deployment.state(service) == "running":  # a retried step killed it already
                 self.deployment.kill(service)
-        for service in targets:
-            self.deployment.cut_power(service)
+        cut = self.deployment.cut_power
+        self._cuts = tuple(f"{service}: {cut(service)}" for service in targets)
+
+    def fault_detail(self) -> str | None:
+        return "; ".join(self._cuts)
 
 
 class PauseLeader(Nemesis):
