@@ -12,7 +12,9 @@
    names boto3 and the AWS CLI read.
 
 Only `raftq admin` is used (the public admin interface), with the cluster secret from
-/run/secrets. Exit status 0 when client.env is written; 1 otherwise, saying why.
+/run/secrets, over TLS to the metadata nodes, whose certificates it verifies against the
+deployment's CA (/run/secrets/tls_ca.crt). Exit status 0 when client.env is written; 1
+otherwise, saying why.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 SECRET_FILE = "/run/secrets/cluster_secret"
+CA_FILE = "/run/secrets/tls_ca.crt"
 ROOT_FILE = Path("/var/lib/raftq/root.json")
 OUT_DIR = Path("/out")
 READY_TIMEOUT_S = 180.0
@@ -33,7 +36,8 @@ ACTOR = "compose-init"
 
 
 def admin(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = ["raftq", "admin", "--json", "--secret-file", SECRET_FILE, "--actor", ACTOR, *args]
+    argv = ["raftq", "admin", "--json", "--secret-file", SECRET_FILE, "--tls-ca-file", CA_FILE]
+    argv += ["--actor", ACTOR, *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
 

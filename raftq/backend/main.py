@@ -28,12 +28,14 @@ async def serve(settings: BackendNodeSettings) -> None:
         channel_handler(node),
         max_frame_bytes=settings.max_request_bytes,
     )
-    site = SharedPortSite(runner, host, int(port), channel)
+    tls = settings.tls.server_context()
+    site = SharedPortSite(runner, host, int(port), channel, ssl_context=tls)
     await site.start()
     logging.getLogger(__name__).info(
-        "backend %s serving on %s (raft %s)",
+        "backend %s serving on %s%s (raft %s)",
         settings.node_id,
         settings.me.api_address,
+        " with TLS" if tls is not None else "",
         settings.me.raft_address,
     )
     stopping = asyncio.Event()

@@ -48,7 +48,13 @@ async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> N
     if settings.cluster_id is None or not settings.metadata:
         return
     secret = settings.cluster_secret.get_secret_value() if settings.cluster_secret else None
-    client = MetadataClient(list(settings.metadata), secret, session, timeout_s=5)
+    client = MetadataClient(
+        list(settings.metadata),
+        secret,
+        session,
+        tls=settings.tls.client_context(),
+        timeout_s=5,
+    )
     members = tuple(
         ClusterMember(
             node_id=m.node_id, zone=m.zone, raft_address=m.raft_address, api_address=m.api_address

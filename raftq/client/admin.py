@@ -2,6 +2,8 @@
 
 It finds the metadata group from `--metadata` (repeatable) or `RAFTQ_METADATA` (comma-separated
 API addresses) and signs with the cluster secret from `--secret-file` or `RAFTQ_CLUSTER_SECRET`.
+With `--tls-ca-file` or `RAFTQ_TLS_CA_FILE` it calls the nodes over TLS, verifying their
+certificates against that CA (common/internal_tls.py).
 Output is a table, or JSON with `--json`. Exit codes: 0 done, 1 refused (the request was wrong
 or does not fit the state; one line says why), 2 usage, 3 unavailable (no member answered).
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +25,7 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
+from raftq.common import internal_tls
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.envelope import Keyring, WrappedKey
 from raftq.common.errors import ClientError, CorruptState, PeerError
@@ -53,6 +58,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     admin = commands.add_parser("admin", help="manage queues, clusters, principals, keys, grants")
     admin.add_argument("--metadata", action="append", default=[], help="a metadata API address")
     admin.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    internal_tls.add_tls_options(admin, serves=False)
     admin.add_argument("--json", action="store_true", help="print JSON for scripts")
     admin.add_argument("--actor", default="admin", help="who is acting, for the audit trail")
     areas = admin.add_subparsers(dest="area", required=True)
@@ -139,7 +145,14 @@ def run_admin_command(args: argparse.Namespace) -> int:
         print("raftq admin: no metadata address (--metadata or RAFTQ_METADATA)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        output = asyncio.run(_run(args, members, secret))
+        tls = internal_tls.tls_from_args(args, environment=True).client_context()
+    except internal_tls.TlsFilesError as error:
+        print(f"raftq admin: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    # A node whose certificate is refused is named on stderr (backend_client.py logs it).
+    logging.basicConfig(level=logging.WARNING, format="raftq admin: %(message)s")
+    try:
+        output = asyncio.run(_run(args, members, secret, tls))
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -156,11 +169,17 @@ def run_admin_command(args: argparse.Namespace) -> int:
 
 
 class _Admin:
-    def __init__(self, members: list[str], secret: str | None, session: aiohttp.ClientSession):
+    def __init__(
+        self,
+        members: list[str],
+        secret: str | None,
+        session: aiohttp.ClientSession,
+        tls: ssl.SSLContext | None,
+    ) -> None:
         self.members = members
         self.secret = secret
         self.session = session
-        self.client = MetadataClient(members, secret, session)
+        self.client = MetadataClient(members, secret, session, tls=tls)
 
     async def get(
         self, path: str, address: str | None = None, *, leader_only: bool = False
@@ -174,9 +193,10 @@ class _Admin:
                 headers[HEADER] = sign(self.secret.encode(), "GET", path, now_ms, b"")
             try:
                 async with self.session.get(
-                    f"http://{member}{path}",
+                    self.client.url(member, path),
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=5),
+                    ssl=self.client.ssl_argument,
                 ) as response:
                     if response.status == 200:
                         payload: dict[str, Any] = await response.json()
@@ -185,7 +205,8 @@ class _Admin:
                         return payload
                     if response.status == 404:
                         raise _not_found(path)
-            except aiohttp.ClientConnectorError:
+            except aiohttp.ClientConnectorError as error:
+                self.client.tls_refused(member, error)
                 continue
         raise PeerError(f"no metadata member answered {path}")
 
@@ -234,9 +255,11 @@ def _changes(args: argparse.Namespace) -> QueueAttributeChanges:
     return QueueAttributeChanges.model_validate(values)
 
 
-async def _run(args: argparse.Namespace, members: list[str], secret: str | None) -> Any:
+async def _run(
+    args: argparse.Namespace, members: list[str], secret: str | None, tls: ssl.SSLContext | None
+) -> Any:
     async with aiohttp.ClientSession() as session:
-        admin = _Admin(members, secret, session)
+        admin = _Admin(members, secret, session, tls)
         area, verb, actor = str(args.area), str(getattr(args, "verb", "")), str(args.actor)
         if area == "queues":
             return await _queues(admin, args, verb, actor)

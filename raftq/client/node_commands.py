@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from raftq.common import internal_tls
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -76,6 +77,7 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"backend only: the secret frontends prove on the channel (or {CHANNEL_SECRET_ENV})",
     )
+    internal_tls.add_tls_options(backend, serves=True)
     backend.add_argument(
         "--insecure-development-mode",
         action="store_true",
@@ -139,6 +141,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             cluster_secret=secret,
             raft_secret=read_secret(args.raft_secret_file, RAFT_SECRET_ENV),
             insecure_development_mode=args.insecure_development_mode,
+            tls=internal_tls.tls_from_args(args),
             witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),
             fsync=not args.unsafe_no_fsync,
             timings=RaftTimings(
@@ -146,10 +149,13 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                 compaction_min_time_s=args.compaction_min_time_s,
             ),
         )
+        settings.tls.load()
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"]))
         parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
+    except internal_tls.TlsFilesError as error:
+        parser.exit(2, f"raftq {args.command}: {error}\n")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -13,7 +13,9 @@ frontend's data channel to backends. The first time the cluster is ready it make
 owner only). Then it prints the endpoint and writes `<data-dir>/client.env`
 (shell-sourceable): the REST endpoint and root credentials (`RAFTQ_*`, and the `AWS_*` names
 boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_CLUSTER_SECRET` for `raftq admin`; never
-the raft secret, which nothing but the Raft members needs.
+the raft secret, which nothing but the Raft members needs. Everything listens on loopback, and
+internal HTTP and the data channel are plain (no `--tls-cert-file`: common/internal_tls.py);
+Raft is encrypted under the raft secret as everywhere.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from raftq.common import channel_request, cluster_auth, codec
+from raftq.common import channel_request, cluster_auth, codec, internal_tls
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import (
@@ -155,18 +156,30 @@ class LeaderFollowingClient(ABC):
 
 
 class NodeClient(LeaderFollowingClient):
-    """Signed HTTP requests to the leader of a Raft group's internal API."""
+    """Signed HTTP requests to the leader of a Raft group's internal API; over TLS when given
+    `tls`, a client context that verifies the nodes' certificates (common/internal_tls.py)."""
 
     def __init__(
         self,
         members: Sequence[str],
         secret: str | None,
         session: aiohttp.ClientSession,
+        *,
+        tls: ssl.SSLContext | None = None,
         **options: Any,
     ) -> None:
         super().__init__(members, **options)
         self._secret = secret.encode() if secret is not None else None
         self._session = session
+        self._tls = tls
+
+    def url(self, address: str, path: str) -> str:
+        return f"{'http' if self._tls is None else 'https'}://{address}{path}"
+
+    @property
+    def ssl_argument(self) -> ssl.SSLContext | bool:
+        """aiohttp's `ssl` argument: the context, or its default (unused for http://)."""
+        return True if self._tls is None else self._tls
 
     def headers_for(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": CONTENT_TYPE}
@@ -177,22 +190,37 @@ class NodeClient(LeaderFollowingClient):
             )
         return headers
 
+    def tls_refused(self, address: str, error: BaseException) -> str | None:
+        """Logs a failed TLS handshake, a configuration fault rather than a passing one: the
+        CA, the node's certificate or the address it is dialled by is wrong (or one side does
+        not speak TLS). Its description, or None if `error` is not about TLS."""
+        described = internal_tls.describe_failure(error)
+        if described is not None:
+            log.warning(
+                "no TLS connection to %s: %s (check %s and the names in the node's certificate)",
+                address,
+                described,
+                internal_tls.CA_OPTION,
+            )
+        return described
+
     async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
-        url = f"http://{address}{path}"
         timeout = aiohttp.ClientTimeout(
             total=self._timeout_s + extra_timeout_s, sock_connect=self._connect_timeout_s
         )
         try:
             async with self._session.post(
-                url,
+                self.url(address, path),
                 data=body,
                 headers=self.headers_for("POST", path, body),
                 timeout=timeout,
+                ssl=self.ssl_argument,
             ) as response:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
-            raise NotSent(f"{address}: {error}") from None
+            described = self.tls_refused(address, error)
+            raise NotSent(f"{address}: {described or error}") from None
         except (TimeoutError, aiohttp.ClientError) as error:
             self._suspect(address)
             raise OutcomeUnknown(f"request to {address} failed after sending: {error!r}") from None

@@ -129,16 +129,18 @@ class MetadataClient(NodeClient):
         for address in self._candidates():
             try:
                 async with self._session.get(
-                    f"http://{address}{path}",
+                    self.url(address, path),
                     headers=self.headers_for("GET", path, b""),
                     timeout=timeout,
+                    ssl=self.ssl_argument,
                 ) as response:
                     if response.status == 404:
                         return None
                     if response.status == 200:
                         payload: dict[str, Any] = await response.json()
                         return payload
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError) as error:
+                self.tls_refused(address, error)
                 self._suspect(address)
                 continue
         raise BackendUnavailable(f"no metadata member answered {path}")

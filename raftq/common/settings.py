@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from raftq.common.internal_tls import InternalTls
+
 
 class StoreSettings(BaseModel):
     """Where and how a replica keeps its RocksDB state."""
@@ -154,6 +156,9 @@ class NodeSettings(BaseModel):
     # The Raft wire's own credential (RaftSettings.raft_secret): held by the group's members only.
     raft_secret: SecretStr | None = None
     insecure_development_mode: bool = False
+    # TLS on the API port and on this node's calls to other nodes (common/internal_tls.py):
+    # all three files or none.
+    tls: InternalTls = InternalTls()
     timings: RaftTimings = RaftTimings()
     # Largest request body the internal API reads (a batch of 1 MiB messages plus framing).
     max_request_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 12 << 20
@@ -175,6 +180,7 @@ class NodeSettings(BaseModel):
             raise ValueError("the cluster secret must have at least 16 characters")
         self.raft  # noqa: B018 (validates the Raft side, the raft secret's rules included)
         check_raft_secret(self.raft_secret, cluster=self.cluster_secret)
+        self.tls.check_for_node()
         return self
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,8 +66,10 @@ class Forwarder:
         clock: Clock,
         backend_timeout_s: float = 3.0,
         on_join: Callable[[int], None] = lambda requests: None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._on_join = on_join
+        self._tls = tls  # verifies the backends' certificates (common/internal_tls.py)
         self._placements = placements
         self._backend_timeout_s = backend_timeout_s
         self._metadata = metadata
@@ -220,7 +223,11 @@ class Forwarder:
         if client is None:
             pool = self._pools.get(route.cluster.cluster_id)
             if pool is None:
-                pool = ChannelPool(self._channel_secret, max_frame_bytes=self._max_frame_bytes)
+                pool = ChannelPool(
+                    self._channel_secret,
+                    max_frame_bytes=self._max_frame_bytes,
+                    ssl_context=self._tls,
+                )
                 self._pools[route.cluster.cluster_id] = pool
             client = ChannelBackendClient(route.members, pool, timeout_s=self._backend_timeout_s)
             self._clients[key] = client

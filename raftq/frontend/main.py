@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
+from raftq.common import internal_tls
 from raftq.common.clock import SystemClock
 from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
@@ -85,8 +86,11 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="rotated usage logs kept (FILE.1 the newest)",
     )
     frontend.add_argument("--metrics-listen", help="HOST:PORT for /metrics (keep it private)")
-    frontend.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    frontend.add_argument(
+        "--tls-cert", type=Path, help="serve the public API with HTTPS: this certificate (PEM)"
+    )
     frontend.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
+    internal_tls.add_tls_options(frontend, serves=False)
     frontend.add_argument("--log-level", default="INFO")
 
 
@@ -117,10 +121,14 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             metrics_listen=args.metrics_listen,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            internal_tls=internal_tls.tls_from_args(args),
         )
+        settings.internal_tls.load()
     except ValidationError as error:
         first = error.errors()[0]
         parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
+    except internal_tls.TlsFilesError as error:
+        parser.exit(2, f"raftq frontend: {error}\n")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -166,8 +174,13 @@ def build_app(settings: FrontendSettings) -> web.Application:
     async def connections(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             secret = settings.cluster_secret.get_secret_value()
+            tls = settings.internal_tls.client_context()
             metadata = MetadataClient(
-                list(settings.metadata), secret, session, timeout_s=settings.metadata_timeout_s
+                list(settings.metadata),
+                secret,
+                session,
+                tls=tls,
+                timeout_s=settings.metadata_timeout_s,
             )
 
             async def fetch_key(key_id: str) -> KeyCredentials | None:
@@ -196,6 +209,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 clock=clock,
                 backend_timeout_s=settings.backend_timeout_s,
                 on_join=usage.joined.inc,
+                tls=tls,
             )
             frontend = app[FRONTEND] = Frontend(
                 settings,

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from raftq.common import limits
+from raftq.common.internal_tls import InternalTls
 from raftq.common.settings import check_channel_secret
 from raftq.frontend.rate_limit import Limit
 
@@ -50,9 +51,12 @@ class FrontendSettings(BaseModel):
     # logrotate, or frontends sharing one file, which rotation by each of them would split).
     usage_log_max_bytes: Annotated[int, Field(ge=0)] = 64 << 20
     usage_log_backups: Annotated[int, Field(ge=1, le=100)] = 3
-    # Serve HTTPS when both are set (PEM files).
+    # Serve the public API with HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The CA that verifies the metadata and backend nodes' certificates: with it, this frontend
+    # calls them (HTTP and channel) over TLS only (common/internal_tls.py).
+    internal_tls: InternalTls = InternalTls()
 
     @model_validator(mode="after")
     def _keys_are_usable(self) -> FrontendSettings:
@@ -66,6 +70,7 @@ class FrontendSettings(BaseModel):
         if len(self.cluster_secret.get_secret_value()) < 16:
             raise ValueError("the cluster secret must be at least 16 characters")
         check_channel_secret(self.channel_secret, self.cluster_secret)
+        self.internal_tls.check_client_only("a frontend")
         return self
 
     def master_key_bytes(self) -> dict[str, bytes]:

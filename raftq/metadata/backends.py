@@ -18,6 +18,7 @@ class Backends:
         self._session = session
         secret = node.settings.cluster_secret
         self._secret = secret.get_secret_value() if secret is not None else None
+        self._tls = node.settings.tls.client_context()  # the backends serve TLS when it is set
         self._clients: dict[str, BackendClient] = {}
 
     def client(self, cluster_id: str) -> BackendClient:
@@ -28,7 +29,7 @@ class Backends:
         addresses = [member.api_address for member in cluster.members]
         client = self._clients.get(cluster_id)
         if client is None or client.members != addresses:
-            client = BackendClient(addresses, self._secret, self._session)
+            client = BackendClient(addresses, self._secret, self._session, tls=self._tls)
             self._clients[cluster_id] = client
         return client
 

@@ -19,11 +19,13 @@ async def serve(settings: MetadataNodeSettings) -> None:
     runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)
-    await web.TCPSite(runner, host, int(port)).start()
+    tls = settings.tls.server_context()
+    await web.TCPSite(runner, host, int(port), ssl_context=tls).start()
     logging.getLogger(__name__).info(
-        "metadata %s serving on %s (raft %s)",
+        "metadata %s serving on %s%s (raft %s)",
         settings.node_id,
         settings.me.api_address,
+        " with TLS" if tls is not None else "",
         settings.me.raft_address,
     )
     stopping = asyncio.Event()

@@ -4,8 +4,9 @@ Everything goes through `deploy/compose/raftq-compose` (which picks `docker comp
 `docker-compose`) and the `docker` CLI: containers by service name, groups and zones by the
 compose labels, and the faults themselves (kill, start, restart, pause, unpause, iptables as
 root inside a container). A node's Raft status comes straight from its `/v1/status` (signed with
-the cluster secret, 1.5 s to answer), so finding a leader does not wait on members that
-are down. Calls block; the async runner calls them in a thread.
+the cluster secret, over TLS verified against the deployment's CA and the service's name, 1.5 s
+to answer), so finding a leader does not wait on members that are down. Calls block; the async
+runner calls them in a thread.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 import http.client
 import json
 import shlex
+import socket
+import ssl
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raftq.common import cluster_auth
+from raftq.common import cluster_auth, internal_tls
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,23 @@ class DeploymentError(Exception):
     """Raised when a docker or compose command fails."""
 
 
+class _NodeConnection(http.client.HTTPSConnection):
+    """HTTPS to a node's address on the `raftq` network, verifying the certificate against the
+    service's name (what the nodes dial it by, and what its certificate names): the host
+    resolves neither."""
+
+    def __init__(
+        self, service: str, address: str, context: ssl.SSLContext, timeout_s: float
+    ) -> None:
+        super().__init__(service, API_PORT, timeout=timeout_s, context=context)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        plain = socket.create_connection((self._address, API_PORT), self.timeout)
+        self.sock = self._tls.wrap_socket(plain, server_hostname=self.host)
+
+
 @dataclass(frozen=True)
 class RaftMember:
     group: str
@@ -67,6 +85,7 @@ class Deployment:
         self._containers: dict[str, str] = {}
         self._addresses: dict[str, str] = {}
         self._labelled: dict[str, list[str]] = {}
+        self._tls: ssl.SSLContext | None = None
 
     def client_env(self) -> dict[str, str]:
         """The variables of state/client.env (written by the `init` service)."""
@@ -92,16 +111,20 @@ class Deployment:
         path = "/v1/status"
         secret = (self.compose_dir / "secrets" / "cluster_secret").read_bytes().strip()
         signature = cluster_auth.sign(secret, "GET", path, time.time_ns() // 1_000_000, b"")
-        request = urllib.request.Request(
-            f"http://{self.address(service)}:{API_PORT}{path}",
-            headers={cluster_auth.HEADER: signature},
-        )
+        if self._tls is None:
+            self._tls = internal_tls.client_context(self.compose_dir / "secrets" / "tls_ca.crt")
+        connection = _NodeConnection(service, self.address(service), self._tls, timeout_s)
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                status: dict[str, Any] = json.loads(response.read())
-                return status
-        except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError):
+            connection.request("GET", path, headers={cluster_auth.HEADER: signature})
+            response = connection.getresponse()
+            if response.status != 200:
+                return None
+            status: dict[str, Any] = json.loads(response.read())
+            return status
+        except (OSError, http.client.HTTPException, ValueError):  # ssl.SSLError: an OSError
             return None
+        finally:
+            connection.close()
 
     def leader(self, group: str) -> str | None:
         """The member that says it leads the group in the highest term; None if none does."""

@@ -4,6 +4,8 @@ Every process is started by the harness and killed by `close()` (the fixture cal
 cases). Faults: `kill` (SIGKILL), `pause`/`resume` (SIGSTOP/SIGCONT), `cut_power` (after a kill:
 the Raft log is cut back to its last fsync and the RocksDB state, never fsynced, is dropped).
 Waits poll a condition with a deadline; none sleeps for a fixed time to reach a state.
+With `tls` (a certificate, its key and the CA), the nodes serve their API port with TLS and the
+harness's own requests verify them against the CA.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import aiohttp
 
 from raftq.common.backend_client import BackendClient
 from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.internal_tls import InternalTls
 from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_models import ClusterMember
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
@@ -100,9 +103,12 @@ class Cluster:
     extra_args: tuple[str, ...] = ()
     with_secret: bool = True
     kind: str = "backend"  # or "metadata"
+    tls: InternalTls = field(default_factory=InternalTls)
     nodes: list[NodeProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.client_tls = self.tls.client_context()
+        self.ssl_argument = True if self.client_tls is None else self.client_tls
         ports = free_ports(6)
         for i, zone in enumerate("abc"):
             node_dir = self.root / f"n{i + 1}"
@@ -126,7 +132,9 @@ class Cluster:
 
     def metadata_client(self, timeout_s: float = 10.0) -> MetadataClient:
         members = [node.api_address for node in self.nodes]
-        return MetadataClient(members, SECRET, self.session, timeout_s=timeout_s)
+        return MetadataClient(
+            members, SECRET, self.session, tls=self.client_tls, timeout_s=timeout_s
+        )
 
     async def get_json(self, i: int, path: str) -> dict[str, Any] | None:
         """A signed GET of `path` on node `i`; None unless it answers 200."""
@@ -139,9 +147,10 @@ class Cluster:
         now_ms = time.time_ns() // 1_000_000
         headers = {HEADER: sign(SECRET.encode(), "GET", path, now_ms, b"")}
         async with self.session.get(
-            f"http://{node.api_address}{path}",
+            f"{self.tls.scheme}://{node.api_address}{path}",
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=2),
+            ssl=self.ssl_argument,
         ) as response:
             if response.content_type != "application/json":
                 return response.status, None
@@ -157,6 +166,7 @@ class Cluster:
             members,
             SECRET,
             self.session,
+            tls=self.client_tls,
             timeout_s=timeout_s,
             max_hops=6 if follow_leader else len(members),
         )
@@ -184,6 +194,11 @@ class Cluster:
             command += ["--raft-secret-file", str(self.root / "raft.secret")]
             if self.kind == "backend":
                 command += ["--channel-secret-file", str(self.root / "channel.secret")]
+        if self.tls.cert_file is not None and self.tls.key_file is not None:
+            command += ["--tls-cert-file", str(self.tls.cert_file)]
+            command += ["--tls-key-file", str(self.tls.key_file)]
+        if self.tls.ca_file is not None:
+            command += ["--tls-ca-file", str(self.tls.ca_file)]
         for other in self.nodes:
             command += ["--member", other.member]
         log = node.log_path.open("ab")
@@ -234,7 +249,10 @@ class Cluster:
         headers = {HEADER: sign(SECRET.encode(), "GET", "/v1/status", now_ms, b"")}
         timeout = aiohttp.ClientTimeout(total=1)
         async with self.session.get(
-            f"http://{node.api_address}/v1/status", headers=headers, timeout=timeout
+            f"{self.tls.scheme}://{node.api_address}/v1/status",
+            headers=headers,
+            timeout=timeout,
+            ssl=self.ssl_argument,
         ) as response:
             if response.status != 200:
                 return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from raftq.common.internal_tls import InternalTls
 from tests.integration.cluster import Cluster
 from tests.integration.up_process import client_env, free_base_port, start_up, wait_ready
 
@@ -39,11 +40,22 @@ def cluster_factory(
     made: list[Cluster] = []
 
     def make(
-        *extra_args: str, name: str = "cluster", with_secret: bool = True, kind: str = "backend"
+        *extra_args: str,
+        name: str = "cluster",
+        with_secret: bool = True,
+        kind: str = "backend",
+        tls: InternalTls | None = None,
     ) -> Cluster:
         root = tmp_path / name
         root.mkdir()
-        built = Cluster(root, session, extra_args=extra_args, with_secret=with_secret, kind=kind)
+        built = Cluster(
+            root,
+            session,
+            extra_args=extra_args,
+            with_secret=with_secret,
+            kind=kind,
+            tls=tls or InternalTls(),
+        )
         made.append(built)
         return built
 

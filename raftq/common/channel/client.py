@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 
+from raftq.common import internal_tls
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
 from raftq.common.channel.writes import WriteCoalescer
 from raftq.common.errors import OutcomeUnknown
+
+log = logging.getLogger(__name__)
 
 
 class NotSent(Exception):
@@ -173,7 +177,10 @@ class ChannelPool:
         except TimeoutError:
             raise NotSent(f"no channel to {address} within {self._connect_timeout_s} s") from None
         except (OSError, ssl.SSLError) as error:
-            raise NotSent(f"no channel to {address}: {error}") from None
+            described = internal_tls.describe_failure(error)
+            if described is not None:  # a configuration fault, not a passing one
+                log.warning("no TLS channel to %s: %s", address, described)
+            raise NotSent(f"no channel to {address}: {described or error}") from None
         return connection
 
     async def close(self) -> None:

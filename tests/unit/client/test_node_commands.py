@@ -1,6 +1,7 @@
 """`raftq backend` and `raftq metadata` take the raft secret (`--raft-secret-file` or
 RAFTQ_RAFT_SECRET) for Raft alone, refuse to start without one of their own, and `raftq frontend`
-has no way to be given it."""
+has no way to be given it. Nodes take TLS files all three or none, and refuse to start on one
+they cannot load."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 import raftq.backend.main
 import raftq.metadata.main
 from raftq.client.cli import main
+from raftq.common.internal_tls import InternalTls
 from raftq.common.settings import NodeSettings
+from tests.tls_certs import NodeCertificate, TestCa
 
 CLUSTER_SECRET = "cluster-secret-of-the-tests"
 RAFT_SECRET = "raft-secret-of-the-tests"
@@ -102,3 +105,86 @@ def test_a_frontend_has_no_raft_secret_option(
         main(argv)
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --raft-secret-file" in capsys.readouterr().err
+
+
+# --- TLS on the API port (common/internal_tls.py) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestCa, NodeCertificate]:
+    ca = TestCa(tmp_path_factory.mktemp("pki"))
+    return ca, ca.issue("127.0.0.1")
+
+
+def tls_argv(pki: tuple[TestCa, NodeCertificate], tmp_path: Path) -> list[str]:
+    ca, node = pki
+    (tmp_path / "raft.secret").write_text(RAFT_SECRET)
+    return [
+        "--raft-secret-file",
+        str(tmp_path / "raft.secret"),
+        "--tls-cert-file",
+        str(node.cert_file),
+        "--tls-key-file",
+        str(node.key_file),
+        "--tls-ca-file",
+        str(ca.cert_file),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["backend", "metadata"])
+def test_a_node_given_a_certificate_key_and_ca_runs_with_tls(
+    kind: str, tmp_path: Path, started: list[NodeSettings], pki: tuple[TestCa, NodeCertificate]
+) -> None:
+    assert main(node_argv(kind, tmp_path, *tls_argv(pki, tmp_path))) == 0
+    (settings,) = started
+    ca, node = pki
+    assert settings.tls == InternalTls(
+        cert_file=node.cert_file, key_file=node.key_file, ca_file=ca.cert_file
+    )
+
+
+@pytest.mark.parametrize(
+    "left_out_and_named",
+    [("--tls-ca-file", "also needs --tls-ca-file"), ("--tls-key-file", "both --tls-cert-file")],
+)
+def test_a_node_missing_a_tls_option_does_not_start_and_names_it(
+    left_out_and_named: tuple[str, str],
+    tmp_path: Path,
+    started: list[NodeSettings],
+    pki: tuple[TestCa, NodeCertificate],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    left_out, named = left_out_and_named
+    argv = tls_argv(pki, tmp_path)
+    at = argv.index(left_out)
+    del argv[at : at + 2]
+    with pytest.raises(SystemExit) as exit_info:
+        main(node_argv("backend", tmp_path, *argv))
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+    assert started == []
+
+
+def test_a_node_whose_key_does_not_load_does_not_start(
+    tmp_path: Path,
+    started: list[NodeSettings],
+    pki: tuple[TestCa, NodeCertificate],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = tls_argv(pki, tmp_path)
+    argv[argv.index("--tls-key-file") + 1] = str(tmp_path / "missing.key")
+    with pytest.raises(SystemExit) as exit_info:
+        main(node_argv("metadata", tmp_path, *argv))
+    assert exit_info.value.code == 2
+    assert "cannot load the TLS certificate" in capsys.readouterr().err
+    assert started == []
+
+
+def test_admin_refuses_a_ca_file_it_cannot_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given RAFTQ_TLS_CA_FILE naming a file that is not there (the option would say the same)
+    monkeypatch.setenv("RAFTQ_TLS_CA_FILE", str(tmp_path / "missing-ca.pem"))
+    # When an admin command runs, then it stops before calling anyone, naming the file
+    assert main(["admin", "--metadata", "127.0.0.1:1", "clusters", "list"]) == 2
+    assert f"--tls-ca-file {tmp_path / 'missing-ca.pem'}" in capsys.readouterr().err
