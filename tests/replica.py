@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from raftq.backend.queue_state import QueueState
 from raftq.backend.reads import message_status, queue_stats
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.store import MemoryStore, Store
+from raftq.backend.txn import Txn
+from raftq.backend.views import stats_of
 from raftq.common import codec
 from raftq.common.clock import FakeClock
 from raftq.common.commands import (
@@ -40,9 +43,17 @@ START_MS = 1_700_000_000_000
 
 
 class Replica:
-    def __init__(self, store: Store | None = None, clock: FakeClock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        clock: FakeClock | None = None,
+        due_transitions_per_entry: int | None = None,
+    ) -> None:
+        """`due_transitions_per_entry`: the entry budget of work_budget.py (default: the
+        replicas' constant); small ones exercise partly advanced queues."""
         self.store = store if store is not None else MemoryStore()
-        self.machine = QueueStateMachine(self.store)
+        self.budget = due_transitions_per_entry
+        self.machine = QueueStateMachine(self.store, due_transitions_per_entry)
         self.clock = clock if clock is not None else FakeClock(START_MS)
         self.payloads: list[tuple[int, bytes]] = []  # every entry applied, for replay
 
@@ -123,6 +134,11 @@ class Replica:
     def stats(self, queue: str = "q") -> QueueStats:
         return queue_stats(self.machine, queue, self.now_ms)
 
+    def stored_stats(self, queue: str = "q") -> QueueStats:
+        """Counts as the replica stores them, not advanced to the clock: where an entry's budget
+        of due work ran out (work_budget.py), the lag shows here."""
+        return stats_of(QueueState.load(Txn(self.store), queue, self.machine.clock_ms))
+
     def status(self, queue: str, message_id: str) -> MessageStatus:
         return message_status(self.machine, queue, message_id, self.now_ms)
 
@@ -135,9 +151,16 @@ class ReplicaGroup(Replica):
     entry applied to it is applied to the others at the same index, with the same results (as
     Raft would apply it everywhere). `assert_replicas_agree` compares digests and bytes."""
 
-    def __init__(self, stores: Sequence[Store], clock: FakeClock | None = None) -> None:
-        super().__init__(stores[0], clock)
-        self.followers = [QueueStateMachine(store) for store in stores[1:]]
+    def __init__(
+        self,
+        stores: Sequence[Store],
+        clock: FakeClock | None = None,
+        due_transitions_per_entry: int | None = None,
+    ) -> None:
+        super().__init__(stores[0], clock, due_transitions_per_entry)
+        self.followers = [
+            QueueStateMachine(store, due_transitions_per_entry) for store in stores[1:]
+        ]
 
     def apply_payload(self, payload: bytes) -> list[CommandResult]:
         results = super().apply_payload(payload)

@@ -26,6 +26,7 @@ from raftq.backend.queue_state import QueueState
 from raftq.backend.records import ReplicaStatus
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.txn import Txn
+from raftq.backend.work_budget import WorkBudget
 from raftq.common import limits
 from raftq.common.commands import ReceiveMessages
 from raftq.common.results import ReceiveResult
@@ -53,7 +54,7 @@ def empty_receive(
     next_visible_at_ms = queue.next_visible_at_ms()
     if next_visible_at_ms is not None and next_visible_at_ms <= at_ms:
         return None  # a delay or a lease has ended: the receive must make it visible
-    _, more = queue.advance(budget=ADVANCE_BUDGET)
+    _, more = queue.advance(WorkBudget(ADVANCE_BUDGET))
     if more or queue.counters.in_flight >= limits.INFLIGHT_MAX:
         return None
     if queue.visible_candidates(1):

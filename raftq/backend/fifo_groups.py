@@ -2,9 +2,14 @@
 
 A group is *ready* when it has visible messages and none in flight. Ready groups are indexed by
 the sequence number of their first visible message (GROUP_READY), so a receive finds the oldest
-ready group in O(log n) and never walks past messages of locked groups. `refresh` recomputes a
-group's readiness after any change to its visible set or its in-flight count; it is the only
+ready group in O(log n) and never walks past messages of locked groups. `_settle` is the only
 place that writes GROUP_READY and GROUP_STATE.
+
+A group's head is found without a scan wherever the stored state already says it (a group with
+messages in flight is not ready whatever its head; a message added or removed behind the head
+leaves it), and otherwise by a scan that starts after the head that left. Due work removes
+thousands of messages of one group in one Raft entry: a scan from the group's start would step
+over every key deleted so far in the entry's layer, once per message (quadratic).
 """
 
 from __future__ import annotations
@@ -23,21 +28,32 @@ class FifoGroups:
 
     def add_visible(self, group_id: str, seq: int) -> None:
         self.txn.put(keys.group_visible_key(self.qnum, group_id, seq), b"")
-        self.refresh(group_id)
+        state = self._state(group_id)
+        head = state.ready_head
+        if state.in_flight == 0:
+            # Not ready with nothing in flight means no visible message: this one is the head.
+            head = seq if head is None else min(head, seq)
+        self._settle(group_id, state, head)
 
     def remove_visible(self, group_id: str, seq: int) -> None:
         self.txn.delete(keys.group_visible_key(self.qnum, group_id, seq))
-        self.refresh(group_id)
+        state = self._state(group_id)
+        if state.in_flight > 0 or (state.ready_head is not None and state.ready_head != seq):
+            self._settle(group_id, state, state.ready_head)  # locked, or the head stays
+        else:  # the head left: the next is the first visible message after it
+            after_seq = seq if state.ready_head == seq else None
+            self._settle(group_id, state, self._head(group_id, after_seq))
 
     def add_in_flight(self, group_id: str) -> None:
         state = self._state(group_id)
         state.in_flight += 1
-        self.refresh(group_id, state)
+        self._settle(group_id, state, None)
 
     def remove_in_flight(self, group_id: str) -> None:
         state = self._state(group_id)
         state.in_flight -= 1
-        self.refresh(group_id, state)
+        head = self._head(group_id) if state.in_flight == 0 else None
+        self._settle(group_id, state, head)
 
     def first_ready_group_seqs(self, limit: int) -> list[int]:
         start, stop = keys.family_range(keys.GROUP_READY, self.qnum)
@@ -49,12 +65,16 @@ class FifoGroups:
         visible = islice(self.txn.scan(prefix, keys.prefix_end(prefix)), limit)
         return [keys.seq_at_end(key) for key, _ in visible]
 
-    def refresh(self, group_id: str, state: GroupState | None = None) -> None:
-        if state is None:
-            state = self._state(group_id)
+    def _head(self, group_id: str, after_seq: int | None = None) -> int | None:
+        """The lowest visible sequence of the group (above `after_seq`, when every visible
+        message at or below it is known to be gone)."""
         prefix = keys.group_prefix(self.qnum, group_id)
-        head = self.txn.first(prefix, keys.prefix_end(prefix))
-        ready_head = keys.seq_at_end(head[0]) if head is not None and state.in_flight == 0 else None
+        start = prefix if after_seq is None else prefix + keys.u64(after_seq + 1)
+        head = self.txn.first(start, keys.prefix_end(prefix))
+        return None if head is None else keys.seq_at_end(head[0])
+
+    def _settle(self, group_id: str, state: GroupState, ready_head: int | None) -> None:
+        """Store the group's readiness: `ready_head` is its head if it is ready, else None."""
         if ready_head != state.ready_head:
             if state.ready_head is not None:
                 self.txn.delete(keys.group_ready_key(self.qnum, state.ready_head, group_id))

@@ -57,7 +57,7 @@ def _each_entry(entries: Sequence[EntryT], handle: Callable[[EntryT], None]) -> 
 
 def delete_messages(ctx: ApplyContext, command: DeleteMessages) -> BatchResult:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
 
     def delete(entry: DeleteEntry) -> None:
         meta = queue.meta_for_handle(entry.receipt_handle)
@@ -69,11 +69,11 @@ def delete_messages(ctx: ApplyContext, command: DeleteMessages) -> BatchResult:
 
 def change_visibility(ctx: ApplyContext, command: ChangeVisibility) -> BatchResult:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
 
     def change(entry: VisibilityEntry) -> None:
         meta = queue.meta_for_handle(entry.receipt_handle)
-        if meta is None or meta.state is not MessageState.IN_FLIGHT:
+        if meta is None or not queue.leased(meta):
             raise MessageNotInflight("the message is not in flight", field="receipt_handle")
         deadline_ms = ctx.now_ms + entry.visibility_timeout_ms
         if deadline_ms - meta.received_at_ms > limits.VISIBILITY_TIMEOUT_MAX_MS:
@@ -91,7 +91,7 @@ def change_visibility(ctx: ApplyContext, command: ChangeVisibility) -> BatchResu
 
 def move_messages_to_dead_letter(ctx: ApplyContext, command: MoveToDeadLetter) -> BatchResult:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     if queue.record.attributes.redrive is None:
         raise DeadLetterQueueInvalid("the queue has no dead-letter queue", field="queue")
     target = dead_letter_target(queue)

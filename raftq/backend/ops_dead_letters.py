@@ -54,10 +54,10 @@ from raftq.common.results import DeadLetters, DeadLettersAccepted, DeadLettersRe
 
 def read_dead_letters(ctx: ApplyContext, command: ReadDeadLetters) -> DeadLetters:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()  # what expired is not forwarded
+    queue.advance(ctx.budget)  # what expired is not forwarded
     entries: list[DeadLetter] = []
     size, more = 0, False
-    for key, _ in queue.txn.scan(*keys.family_range(keys.DLQ_OUTBOX, queue.qnum)):
+    for key in queue.family_keys(keys.DLQ_OUTBOX):
         if len(entries) >= command.limit:
             more = True
             break
@@ -65,6 +65,12 @@ def read_dead_letters(ctx: ApplyContext, command: ReadDeadLetters) -> DeadLetter
         meta = queue.meta(seq)
         if meta is None:
             raise CorruptState(f"the outbox of {queue.queue_id!r} names missing message {seq}")
+        if queue.past_retention(meta):  # its expiry was left over: expire it, not forward it
+            if not ctx.budget.take_one():
+                more = True
+                break
+            queue.remove(meta, RemovedAs.EXPIRED)
+            continue
         body, attributes = queue.body(seq)
         if entries and size + len(body) + len(attributes) > command.max_bytes:
             more = True
@@ -85,7 +91,7 @@ def accept_dead_letters(ctx: ApplyContext, command: AcceptDeadLetters) -> DeadLe
         raise DeadLetterQueueInvalid("a queue cannot be its own dead-letter queue", field="source")
     _require_distinct((letter.message_id for letter in command.entries), "entries")
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     if queue.record.fifo != command.source_fifo:
         raise DeadLetterQueueInvalid(
             "a FIFO queue needs a FIFO dead-letter queue and a standard queue a standard one: "
@@ -103,7 +109,8 @@ def accept_dead_letters(ctx: ApplyContext, command: AcceptDeadLetters) -> DeadLe
     duplicates: list[str] = []
     for letter in command.entries:
         key = keys.accepted_key(queue.qnum, command.source, letter.message_id)
-        if _accepted_before(queue, key) or queue.seq_of(letter.message_id) is not None:
+        seq = queue.seq_of(letter.message_id)
+        if _accepted_before(queue, key) or (seq is not None and queue.live_meta(seq) is not None):
             duplicates.append(letter.message_id)
             continue
         stored = store_dead_letter(queue, command.source, letter, letter.body, letter.attributes)
@@ -119,7 +126,7 @@ def accept_dead_letters(ctx: ApplyContext, command: AcceptDeadLetters) -> DeadLe
 def release_dead_letters(ctx: ApplyContext, command: ReleaseDeadLetters) -> DeadLettersReleased:
     _require_distinct(command.message_ids, "message_ids")
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     if command.return_to_queue and queue.record.attributes.redrive is not None:
         # The forwarder read the queue without one; it has one again: forward instead.
         raise ConflictingState(
@@ -129,7 +136,7 @@ def release_dead_letters(ctx: ApplyContext, command: ReleaseDeadLetters) -> Dead
     released: list[str] = []
     for message_id in command.message_ids:
         seq = queue.seq_of(message_id)
-        meta = None if seq is None else queue.meta(seq)
+        meta = None if seq is None else queue.live_meta(seq)
         if meta is None or meta.state is not MessageState.DEAD_LETTER_PENDING:
             continue  # released before, expired, or purged
         if command.return_to_queue:

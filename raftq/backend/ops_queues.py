@@ -1,4 +1,15 @@
-"""Queue lifecycle commands: create, set attributes, purge, drop."""
+"""Queue lifecycle commands: create, set attributes, purge, drop.
+
+None of them loops over a queue's messages: purge and drop delete whole key families with range
+deletions (one tombstone each in RocksDB, and `Txn` reads past them without stepping over the
+keys they hide), and a retention lowered by set attributes only makes messages due, for later
+entries to expire within their budgets (work_budget.py).
+
+On a partly advanced queue (queue_state.py), purge counts the messages the queue still holds as
+advanced: one whose retention had passed but whose expiry was left over is purged, and counted,
+rather than expired. A raised retention applies to the messages not yet expired, as it does to
+every stored message (retention is checked against the queue's current setting, keys.py).
+"""
 
 from __future__ import annotations
 
@@ -57,7 +68,7 @@ def allocate_qnum(ctx: ApplyContext) -> int:
 
 def set_queue_attributes(ctx: ApplyContext, command: SetQueueAttributes) -> Done:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     attributes = command.changes.applied_to(queue.record.attributes)
     _check_redrive(ctx, command.queue, queue.record.fifo, attributes)
     queue.record.attributes = attributes
@@ -67,7 +78,7 @@ def set_queue_attributes(ctx: ApplyContext, command: SetQueueAttributes) -> Done
 
 def purge_queue(ctx: ApplyContext, command: PurgeQueue) -> PurgeResult:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()  # what expired before the purge is counted and reported as expired
+    queue.advance(ctx.budget)  # what expired before is reported expired (within the budget)
     last = queue.record.last_purge_at_ms
     if last is not None and ctx.now_ms - last < limits.PURGE_COOLDOWN_MS:
         raise PurgeQueueInProgress(

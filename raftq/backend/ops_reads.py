@@ -13,13 +13,13 @@ from raftq.common.results import MessageStatus, QueueList, QueueStats
 
 def get_queue_stats(ctx: ApplyContext, command: GetQueueStats) -> QueueStats:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     return stats_of(queue)
 
 
 def get_message_status(ctx: ApplyContext, command: GetMessageStatus) -> MessageStatus:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     return status_of(queue, command.message_id)
 
 

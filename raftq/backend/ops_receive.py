@@ -3,6 +3,13 @@
 A message is returned only by a committed receive that moved it to IN_FLIGHT with a deadline, so
 no leader change can hand the same lease out twice. A retried receive with the same attempt id
 (within 5 minutes) returns the same messages and handles while they are still in flight from it.
+
+A receive hands out only messages within their retention. The visible messages it meets on its
+way that are past their retention (their expiry left over by a partly advanced queue,
+queue_state.py) or past their queue's max receive count are expired or moved to the dead-letter
+queue there, each one due transition drawn from the entry's budget (work_budget.py): their
+number is not bounded by the receive's size. Once the budget is spent the receive ends with what
+it has, possibly nothing; the messages behind are delivered by a later receive.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from raftq.backend.apply_context import ApplyContext
 from raftq.backend.dead_letter import dead_letter_target, move_to_dead_letter
 from raftq.backend.identifiers import Position, ReceiptHandle, handle_tag
 from raftq.backend.queue_state import QueueState
-from raftq.backend.records import AttemptRecord, MessageMeta, MessageState
+from raftq.backend.records import AttemptRecord, MessageMeta, MessageState, RemovedAs
 from raftq.common import limits
 from raftq.common.commands import ReceiveMessages
 from raftq.common.errors import OverLimit
@@ -21,7 +28,7 @@ from raftq.common.results import ReceivedMessage, ReceiveResult
 
 def receive_messages(ctx: ApplyContext, command: ReceiveMessages) -> ReceiveResult:
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     if command.attempt_id is not None:
         replayed = _replay_attempt(queue, command.attempt_id)
         if replayed is not None:
@@ -39,15 +46,27 @@ def receive_messages(ctx: ApplyContext, command: ReceiveMessages) -> ReceiveResu
     target = dead_letter_target(queue) if redrive is not None else None
 
     delivered: list[MessageMeta] = []
-    while len(delivered) < command.max_messages and queue.counters.in_flight < limits.INFLIGHT_MAX:
+    budget_left = True
+    while (
+        budget_left
+        and len(delivered) < command.max_messages
+        and queue.counters.in_flight < limits.INFLIGHT_MAX
+    ):
         candidates = queue.visible_candidates(command.max_messages - len(delivered))
         if not candidates:
             break
         for meta in candidates:
             if queue.counters.in_flight >= limits.INFLIGHT_MAX:
                 break
-            if redrive is not None and meta.receive_count >= redrive.max_receive_count:
-                move_to_dead_letter(queue, meta, target)
+            expired = queue.past_retention(meta)
+            if expired or (redrive is not None and meta.receive_count >= redrive.max_receive_count):
+                budget_left = ctx.budget.take_one()
+                if not budget_left:
+                    break
+                if expired:
+                    queue.remove(meta, RemovedAs.EXPIRED)
+                else:
+                    move_to_dead_letter(queue, meta, target)
                 continue
             _deliver(queue, meta, visibility_ms, ctx.at(len(delivered)))
             delivered.append(meta)
@@ -89,12 +108,8 @@ def _replay_attempt(queue: QueueState, attempt_id: str) -> tuple[ReceivedMessage
         return None
     replayed = []
     for seq, receive_count in record.received:
-        meta = queue.meta(seq)
-        if (
-            meta is not None
-            and meta.state is MessageState.IN_FLIGHT
-            and meta.receive_count == receive_count
-        ):
+        meta = queue.live_meta(seq)
+        if meta is not None and queue.leased(meta) and meta.receive_count == receive_count:
             replayed.append(_received(queue, meta))
     return tuple(replayed)
 

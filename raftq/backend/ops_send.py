@@ -29,7 +29,7 @@ from raftq.common.results import EntryFailure, SendResult, SentMessage
 def send_messages(ctx: ApplyContext, command: SendMessages) -> SendResult:
     require_distinct_entry_ids(entry.entry_id for entry in command.entries)
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
-    queue.advance()
+    queue.advance(ctx.budget)
     sent: list[SentMessage] = []
     failed: list[EntryFailure] = []
     for position, entry in enumerate(command.entries):

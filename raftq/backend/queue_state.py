@@ -5,15 +5,24 @@ remove exactly one index entry and one unit of one counter for the message's sta
 pair is what keeps "no message both visible and in flight" and "counts equal the index sets" true;
 the property tests check both against the stored indexes.
 
-Time is `now_ms` from the command. `advance` performs every transition that is due at `now_ms`
-(delays ending, visibility deadlines passing, retention, expiry of dedup/attempt/status/accept
-records), and every queue command runs it first, so a command never sees a state that is stale
-for its time.
+Time is `now_ms` from the command. `advance` performs the transitions that are due at `now_ms`
+(retention, delays ending, visibility deadlines passing, expiry of dedup/attempt/status/accept
+records), as many as the entry's `WorkBudget` allows (work_budget.py), and every queue command
+runs it first. A queue whose due work exceeds the budget is *partly advanced* until later entries
+(its next commands, the leader's expiry sweeps) catch up. Meanwhile:
+- no promise depends on it: a message past its retention is never handed out or acted on (a
+  command that meets one expires it first: `live_meta`, and receives check each candidate), and
+  a message whose delay or lease has not ended is not visible, so leftover work can only make a
+  delivery later, never early; FIFO order holds, as transitions are made in due order;
+- counts (and the in-flight limit) are those of the state as advanced: a message whose delay or
+  lease ended is still counted delayed or in flight, and one whose retention passed is still
+  counted, until the transition is made. They catch up as the sweeps proceed (each sweep entry
+  makes up to the budget of transitions). Message status (views.py) is exact at `now_ms`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 
 from raftq.backend import keys
@@ -34,6 +43,7 @@ from raftq.backend.records import (
     unpack_body,
 )
 from raftq.backend.txn import Txn
+from raftq.backend.work_budget import WorkBudget
 from raftq.common.errors import CorruptState, QueueMoved, QueueNotFound, ReceiptHandleInvalid
 
 
@@ -52,6 +62,8 @@ def _expires_at(kind: bytes, raw: bytes) -> int:
 # Due work is read in chunks and applied after each read, because a scan must not stay open
 # while the same range is modified.
 _CHUNK = 256
+
+_Step = Callable[[], Iterator[None]]
 
 
 AdvancedAt = dict[int, int]
@@ -114,8 +126,28 @@ class QueueState:
     # --- messages ------------------------------------------------------------------------------
 
     def meta(self, seq: int) -> MessageMeta | None:
+        """The stored message, as advanced: it may be past its retention (see `live_meta`)."""
         raw = self.txn.get(keys.message_key(self.qnum, seq))
         return None if raw is None else MessageMeta.unpack(raw)
+
+    def live_meta(self, seq: int) -> MessageMeta | None:
+        """The message, unless it is gone. One past its retention whose expiry was left over
+        (a partly advanced queue) is expired now and is gone: a command that names a message
+        (by receipt handle, id or receive attempt) then acts as if the queue were advanced.
+        This work is bounded by the command's own size."""
+        meta = self.meta(seq)
+        if meta is not None and self.past_retention(meta):
+            self.remove(meta, RemovedAs.EXPIRED)
+            return None
+        return meta
+
+    def past_retention(self, meta: MessageMeta) -> bool:
+        return meta.sent_at_ms + self.record.attributes.retention_ms <= self.now_ms
+
+    def leased(self, meta: MessageMeta) -> bool:
+        """In flight with its deadline still ahead: a lease that ended, even if its transition
+        back to visible was left over, is not held any more."""
+        return meta.state is MessageState.IN_FLIGHT and meta.timer_ms > self.now_ms
 
     def body(self, seq: int) -> tuple[bytes, bytes]:
         raw = self.txn.get(keys.body_key(self.qnum, seq))
@@ -175,7 +207,7 @@ class QueueState:
         """The message a handle names, or None if it is gone. A handle that is not the latest
         one of a stored message raises `ReceiptHandleInvalid`."""
         handle = ReceiptHandle.decode(receipt_handle)
-        meta = self.meta(handle.seq)
+        meta = self.live_meta(handle.seq)  # an expired message is gone, whatever the handle
         if meta is None:
             return None
         if meta.receive_count != handle.receive_count or meta.handle_tag != handle.tag:
@@ -219,75 +251,85 @@ class QueueState:
 
     # --- time -----------------------------------------------------------------------------------
 
-    def advance(self, budget: int | None = None) -> tuple[int, bool]:
-        """Perform the transitions due at `now_ms`. With a `budget`, stop after the chunk that
-        reaches it. Returns (transitions made, whether due work may remain).
+    def advance(self, budget: WorkBudget) -> tuple[int, bool]:
+        """Perform the transitions due at `now_ms`, as many as `budget` has left (it is spent
+        by as many). Returns (transitions made, whether due work may remain: the budget ran
+        out).
+
+        Retention comes first: removing a message whose delay also ended costs one transition
+        instead of two, and what is left over is then never expired work that could have been
+        done. Each kind is done in due order, so a partly advanced queue has made exactly the
+        earliest of its due transitions of that kind.
 
         Within one entry a queue already advanced to `now_ms` has nothing due, unless a command
         since made something due at once (a receive with visibility 0) or changed the queue's
         record: the `advanced` map says which, and lets group-committed commands skip the scans.
         """
         memo = self._advanced
-        if budget is None and memo is not None and memo.get(self.qnum) == self.now_ms:
+        if memo is not None and memo.get(self.qnum) == self.now_ms:
             return 0, False
         done = 0
-        for step in (
+        steps: tuple[_Step, ...] = (
+            self._expire_retention,
             self._end_delays,
             self._end_visibility,
-            self._expire_retention,
             self._gc_records,
-        ):
-            for count in step():
-                done += count
-                if budget is not None and done >= budget:
-                    return done, True
-        if self._advanced is not None:
-            self._advanced[self.qnum] = self.now_ms
+        )
+        for step in steps:
+            room = budget.left
+            # islice stops asking once `room` are made, so the step never makes one more.
+            made = sum(1 for _ in islice(step(), room))
+            budget.spend(made)
+            done += made
+            if made == room:
+                return done, True
+        if memo is not None:
+            memo[self.qnum] = self.now_ms
         return done, False
 
-    def _due(self, prefix: bytes, until: bytes) -> Iterator[list[bytes]]:
+    def family_keys(self, prefix: bytes, until: bytes | None = None) -> Iterator[bytes]:
+        """The keys of one family of this queue (below `until`), in order, for a caller that
+        changes the queue as it goes. Read a chunk at a time, each after the last key read, so
+        keys the caller deleted are not stepped over again (the entry's layer still holds them,
+        as deletions)."""
         start = keys.family(prefix, self.qnum)
+        if until is None:
+            until = keys.prefix_end(start)
         while chunk := [key for key, _ in islice(self.txn.scan(start, until), _CHUNK)]:
-            yield chunk
+            yield from chunk
+            start = chunk[-1] + b"\x00"
 
-    def _end_delays(self) -> Iterator[int]:
-        until = keys.timed_until(keys.DELAYED, self.qnum, self.now_ms)
-        for chunk in self._due(keys.DELAYED, until):
-            for key in chunk:
-                meta = self._meta_or_corrupt(keys.seq_at_end(key))
-                self.transition(meta, MessageState.VISIBLE)
-            yield len(chunk)
-
-    def _end_visibility(self) -> Iterator[int]:
-        until = keys.timed_until(keys.IN_FLIGHT, self.qnum, self.now_ms)
-        for chunk in self._due(keys.IN_FLIGHT, until):
-            for key in chunk:
-                meta = self._meta_or_corrupt(keys.seq_at_end(key))
-                self.transition(meta, MessageState.VISIBLE)
-            yield len(chunk)
-
-    def _expire_retention(self) -> Iterator[int]:
+    def _expire_retention(self) -> Iterator[None]:
         oldest_kept_ms = self.now_ms - self.record.attributes.retention_ms
         if oldest_kept_ms < 0:
             return
         until = keys.timed_until(keys.RETENTION, self.qnum, oldest_kept_ms)
-        for chunk in self._due(keys.RETENTION, until):
-            for key in chunk:
-                meta = self._meta_or_corrupt(keys.seq_at_end(key))
-                self.remove(meta, RemovedAs.EXPIRED)
-            yield len(chunk)
+        for key in self.family_keys(keys.RETENTION, until):
+            self.remove(self._meta_or_corrupt(keys.seq_at_end(key)), RemovedAs.EXPIRED)
+            yield None
 
-    def _gc_records(self) -> Iterator[int]:
+    def _end_delays(self) -> Iterator[None]:
+        until = keys.timed_until(keys.DELAYED, self.qnum, self.now_ms)
+        for key in self.family_keys(keys.DELAYED, until):
+            self.transition(self._meta_or_corrupt(keys.seq_at_end(key)), MessageState.VISIBLE)
+            yield None
+
+    def _end_visibility(self) -> Iterator[None]:
+        until = keys.timed_until(keys.IN_FLIGHT, self.qnum, self.now_ms)
+        for key in self.family_keys(keys.IN_FLIGHT, until):
+            self.transition(self._meta_or_corrupt(keys.seq_at_end(key)), MessageState.VISIBLE)
+            yield None
+
+    def _gc_records(self) -> Iterator[None]:
         until = keys.timed_until(keys.EXPIRY, self.qnum, self.now_ms)
-        for chunk in self._due(keys.EXPIRY, until):
-            for key in chunk:
-                self.txn.delete(key)
-                expires_ms, kind, record_key = keys.split_expiry_key(key)
-                raw = self.txn.get(record_key)
-                # Delete the record only if it is the one this expiry entry was written for.
-                if raw is not None and _expires_at(kind, raw) == expires_ms:
-                    self.txn.delete(record_key)
-            yield len(chunk)
+        for key in self.family_keys(keys.EXPIRY, until):
+            self.txn.delete(key)
+            expires_ms, kind, record_key = keys.split_expiry_key(key)
+            raw = self.txn.get(record_key)
+            # Delete the record only if it is the one this expiry entry was written for.
+            if raw is not None and _expires_at(kind, raw) == expires_ms:
+                self.txn.delete(record_key)
+            yield None
 
     # --- index and counter bookkeeping ----------------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""Local reads of applied state: exact counts, message status, the list of queues.
+"""Local reads of applied state: counts, message status, the list of queues.
 
 A read happens at a time (`now_ms`, at least the state clock). It performs the transitions due
 at that time in a scratch layer that is thrown away, so counts are exact for that moment without
-writing anything: a read never changes replicated state. A node serving clients reads through
-the log instead (GetQueueStats, GetMessageStatus): these local reads are for tests and tools.
+writing anything: a read never changes replicated state. It makes at most one entry's budget of
+them (limits.DUE_TRANSITIONS_PER_ENTRY), as it runs under the machine's lock (metrics and load
+reports read every queue's counts): beyond that, counts are those of the queue as advanced
+(queue_state.py). A node serving clients reads through the log instead (GetQueueStats,
+GetMessageStatus): these local reads are for tests, tools, metrics and load reports.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from raftq.backend.records import QueueRecord, ReplicaStatus
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.txn import Txn
 from raftq.backend.views import stats_of, status_of
+from raftq.backend.work_budget import WorkBudget
+from raftq.common import limits
 from raftq.common.results import MessageStatus, QueueStats
 
 
 def _queue_at(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueState:
     scratch = Txn(machine.store)
     queue = QueueState.load(scratch, queue_id, max(now_ms, machine.clock_ms))
-    queue.advance()
+    queue.advance(WorkBudget(limits.DUE_TRANSITIONS_PER_ENTRY))
     return queue
 
 

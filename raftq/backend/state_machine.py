@@ -17,6 +17,9 @@ Rules of this file (and of everything it calls):
   so replay after a restart (or a Raft re-append) is harmless.
 - Time: each command's `now_ms` (in v2, the entry's) is raised to the state clock, which then
   moves to it; a leader with a lagging clock cannot move time back.
+- Work: an entry makes at most `due_transitions_per_entry` due transitions (work_budget.py),
+  shared by its commands, so no entry's apply stalls the Raft thread however much falls due at
+  once. Every replica of a cluster must be built with the same figure (the default, a constant).
 - The digest chains sha256(previous digest, index, payload, fingerprint of the entry's changes):
   replicas that applied the same log prefix and changed their stores alike have the same
   digest; one whose apply wrote anything else, for any reason, differs from then on.
@@ -46,7 +49,8 @@ from raftq.backend.ops_send import send_messages
 from raftq.backend.queue_state import AdvancedAt
 from raftq.backend.store import Store
 from raftq.backend.txn import Txn
-from raftq.common import codec
+from raftq.backend.work_budget import WorkBudget
+from raftq.common import codec, limits
 from raftq.common.commands import (
     AcceptDeadLetters,
     BeginImport,
@@ -100,8 +104,13 @@ GENESIS_DIGEST = bytes(32)
 
 
 class QueueStateMachine:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, due_transitions_per_entry: int | None = None) -> None:
+        """`due_transitions_per_entry`: the entry budget; tests make it small, replicas never
+        set it (limits.DUE_TRANSITIONS_PER_ENTRY)."""
         self._store = store
+        if due_transitions_per_entry is None:
+            due_transitions_per_entry = limits.DUE_TRANSITIONS_PER_ENTRY
+        self._due_transitions_per_entry = due_transitions_per_entry
         raw_index = store.get(keys.META_APPLIED_INDEX)
         raw_clock = store.get(keys.META_CLOCK_MS)
         self._applied_index = 0 if raw_index is None else keys.read_u64(raw_index, 0)
@@ -139,12 +148,13 @@ class QueueStateMachine:
             results.append(Failure.of(error))
         else:
             advanced: AdvancedAt = {}
+            budget = WorkBudget(self._due_transitions_per_entry)
             for position, command in enumerate(commands):
                 if isinstance(command, RaftqError):  # a v2 command that does not decode
                     results.append(Failure.of(command))
                     continue
                 clock_ms = max(clock_ms, command.now_ms)
-                at = ApplyContext(entry, index, position, clock_ms, advanced)
+                at = ApplyContext(entry, index, position, clock_ms, advanced, budget)
                 result, advanced = self._apply_command(at, command)
                 results.append(result)
         digest = hashlib.sha256(

@@ -45,19 +45,30 @@ class Txn:
         self._deleted_ranges.append((start, stop))
 
     def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
-        own = [
-            (key, self._writes[key])
-            for key in self._writes.irange(start, stop, inclusive=(True, False))
-        ]
-        if not own and not self._deleted_ranges:
+        """(key, value) of [start, stop) in key order, read lazily: the caller must not change
+        the layer while it iterates (read a chunk, then write)."""
+        writes = self._writes
+        own_keys = writes.irange(start, stop, inclusive=(True, False))
+        if next(iter(own_keys), None) is None and not self._deleted_ranges:
             return self._parent.scan(start, stop)  # nothing of this layer's in the range
-        own_live = [(key, value) for key, value in own if value is not None]
+        # Lazily, so that `first` and short reads cost what they read, not every write of the
+        # layer in the range (due work deletes thousands of keys in one family per entry).
+        own_live = (
+            (key, writes[key])
+            for key in writes.irange(start, stop, inclusive=(True, False))
+            if writes[key] is not None
+        )
         inherited = (
-            (key, value)
-            for key, value in self._parent.scan(start, stop)
-            if key not in self._writes and not self._in_deleted_range(key)
+            (key, value) for key, value in self._parent_scan(start, stop) if key not in writes
         )
         return heapq.merge(own_live, inherited, key=itemgetter(0))
+
+    def _parent_scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The parent's keys of [start, stop) outside this layer's deleted ranges: the parent
+        is not read over a deleted range at all (after a purge of 10^6 messages, a scan of the
+        purged family in the same entry would otherwise step over every one of them)."""
+        for low, high in _uncovered(start, stop, self._deleted_ranges):
+            yield from self._parent.scan(low, high)
 
     def first(self, start: bytes, stop: bytes) -> tuple[bytes, bytes] | None:
         return next(iter(self.scan(start, stop)), None)
@@ -89,6 +100,25 @@ class Txn:
 
     def _in_deleted_range(self, key: bytes) -> bool:
         return any(start <= key < stop for start, stop in self._deleted_ranges)
+
+
+def _uncovered(
+    start: bytes, stop: bytes, deleted: list[tuple[bytes, bytes]]
+) -> Iterator[tuple[bytes, bytes]]:
+    """The parts of [start, stop) that no range of `deleted` covers, in order."""
+    low = start
+    for deleted_start, deleted_stop in sorted(deleted):
+        if deleted_stop <= low or deleted_start >= deleted_stop:
+            continue  # wholly before what is left, or empty
+        if deleted_start >= stop:
+            break
+        if deleted_start > low:
+            yield low, deleted_start
+        low = max(low, deleted_stop)
+        if low >= stop:
+            return
+    if low < stop:
+        yield low, stop
 
 
 def _framed(part: bytes) -> bytes:

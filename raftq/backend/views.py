@@ -14,6 +14,7 @@ _LIVE_STATES = {
     MessageState.IN_FLIGHT: "in_flight",
     MessageState.DEAD_LETTER_PENDING: "dead_letter_pending",
 }
+_TIMED_STATES = (MessageState.DELAYED, MessageState.IN_FLIGHT)
 _REMOVED_STATES = {
     RemovedAs.DELETED: "deleted",
     RemovedAs.DEAD_LETTERED: "dead_lettered",
@@ -22,7 +23,9 @@ _REMOVED_STATES = {
 
 
 def stats_of(queue: QueueState) -> QueueStats:
-    """Counts of a queue already advanced to its time."""
+    """Counts of a queue as advanced: exact once it has caught up with its time; until then a
+    message whose delay or lease ended, or whose retention passed, is counted as it was
+    (queue_state.py)."""
     counters = queue.counters
     return QueueStats(
         visible=counters.visible,
@@ -33,14 +36,19 @@ def stats_of(queue: QueueState) -> QueueStats:
 
 
 def status_of(queue: QueueState, message_id: str) -> MessageStatus:
-    """Status of one message of a queue already advanced to its time."""
+    """Status of one message at the queue's time, exact even where the queue is partly advanced:
+    a message past its retention is expired first (`live_meta`, in the caller's layer), and one
+    whose delay or lease ended reads as pending, as its transition would make it."""
     seq = queue.seq_of(message_id)
-    meta = queue.meta(seq) if seq is not None else None
+    meta = queue.live_meta(seq) if seq is not None else None
     if meta is not None:
-        at_ms = meta.received_at_ms if meta.state is MessageState.IN_FLIGHT else meta.sent_at_ms
+        state = meta.state
+        if state in _TIMED_STATES and meta.timer_ms <= queue.now_ms:
+            state = MessageState.VISIBLE
+        at_ms = meta.received_at_ms if state is MessageState.IN_FLIGHT else meta.sent_at_ms
         return MessageStatus(
             message_id=message_id,
-            state=_LIVE_STATES[meta.state],  # type: ignore[arg-type]
+            state=_LIVE_STATES[state],  # type: ignore[arg-type]
             receive_count=meta.receive_count,
             at_ms=at_ms,
         )

@@ -127,3 +127,14 @@ MOVE_TASK_RATE_MAX_PER_S: Final = 500
 MOVE_TASKS_FINISHED_KEPT: Final = 10
 MOVE_TASK_HANDLE_MAX_CHARS: Final = 128
 MOVE_TASK_FAILURE_REASON_MAX_CHARS: Final = 256
+
+# Due transitions (a delay or lease ending, a message expiring by retention, an expired record
+# removed: backend/work_budget.py) one Raft entry may make, shared by all its commands. An entry
+# is applied on pysyncobj's thread, which also sends heartbeats (every 0.25 s; elections after
+# 1.0-2.5 s without one), on every replica at once: what is due beyond this is left to later
+# entries, the leader's expiry sweeps among them. Measured on the 2-core test machine under load
+# (bench/mass_transition_bench.py, docs/benchmarks.md "Mass transitions"): a delay or lease
+# ending costs 35 us, a retention expiry (which writes a status record) 55-70 us, so an entry of
+# 1,000 applies in under about 70 ms, a quarter of a heartbeat period, and 10^6 transitions take
+# about 1,000 entries.
+DUE_TRANSITIONS_PER_ENTRY: Final = 1_000

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from raftq.common import limits
 from raftq.common.internal_tls import InternalTls
 
 
@@ -222,10 +223,16 @@ class BackendNodeSettings(NodeSettings):
     metadata: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...] = ()
     report_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     group_commit: GroupCommitSettings = GroupCommitSettings()
-    # The expiry sweep only reclaims disk on queues nobody touches (backend/ops_expire.py):
-    # every queue command expires its own queue first, so no answer waits for the sweep.
+    # The expiry sweep (backend/ops_expire.py) advances queues nobody touches, and finishes what
+    # a mass transition left over: every queue command advances its own queue first, but makes
+    # at most limits.DUE_TRANSITIONS_PER_ENTRY due transitions per entry. The leader looks for
+    # due work every `expire_interval_s` and, when there is some, proposes sweeps back to back
+    # until one finishes; each makes at most `expire_max_transitions`, and no more than its
+    # entry's budget whatever this says.
     expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-    expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = (
+        limits.DUE_TRANSITIONS_PER_ENTRY
+    )
     # Authenticates frontends on the data channel (common/channel/). A credential of its own,
     # neither the cluster secret nor the raft secret: a frontend that holds it can send commands
     # but cannot join or talk Raft.

@@ -40,6 +40,7 @@ from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.store import MemoryStore
 from raftq.backend.txn import Txn
 from raftq.backend.views import stats_of, status_of
+from raftq.backend.work_budget import WorkBudget
 from raftq.common import limits
 from raftq.common.commands import (
     AnyCommand,
@@ -80,6 +81,7 @@ from tests.unit.backend.invariants import check_invariants, store_contents
 DEDUP_WINDOW_MS = 10_000
 DEFAULT_VISIBILITY_MS = 5_000
 DRAIN_VISIBILITY_MS = 60_000
+EVERYTHING_DUE = 1 << 62  # a budget no test run reaches: advance all the way
 
 
 @dataclass(frozen=True)
@@ -702,7 +704,7 @@ class QueueReplicaMachine(RuleBasedStateMachine):
         for name, queue in self.model.queues.items():
             queue.settle(now)
             state = QueueState.load(Txn(self.replica.store), name, now)
-            state.advance()
+            state.advance(WorkBudget(EVERYTHING_DUE))
             stats = stats_of(state)
             got = (stats.visible, stats.in_flight, stats.delayed, stats.dead_letter_pending)
             assert got == queue.counts(now), (name, got, queue.counts(now))

@@ -4,7 +4,7 @@ changes had been made there, and the layer's `WriteSet` reproduces its view in a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -126,6 +126,40 @@ def test_first_is_the_lowest_visible_key_of_the_range() -> None:
     txn.put(b"d", b"own")
     assert txn.first(b"a", b"z") == (b"c", b"p")
     assert txn.first(b"x", b"z") is None
+
+
+class _CountingView:
+    """A `ReadView` that counts the keys its scans hand out."""
+
+    def __init__(self, inner: ReadView) -> None:
+        self.inner = inner
+        self.keys_read = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.inner.get(key)
+
+    def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for pair in self.inner.scan(start, stop):
+            self.keys_read += 1
+            yield pair
+
+
+def test_a_scan_does_not_read_the_parent_inside_a_range_this_layer_deleted() -> None:
+    # Given a parent holding a thousand keys in a range the layer deleted (a purge), and keys
+    # either side of it
+    store = MemoryStore()
+    inside = {b"b%04d" % i: b"p" for i in range(1_000)}
+    store.commit(WriteSet(writes={b"a": b"p", **inside, b"c": b"p"}))
+    parent = _CountingView(store)
+    txn = Txn(parent)
+    txn.delete_range(b"b", b"c")
+    txn.put(b"b0500", b"own")
+    # When the layer is scanned across the deleted range
+    scanned = list(txn.scan(b"a", b"d"))
+    # Then it sees the keys outside the range and its own write, and read none of the parent's
+    # keys inside the range
+    assert scanned == [(b"a", b"p"), (b"b0500", b"own"), (b"c", b"p")]
+    assert parent.keys_read == 2
 
 
 def test_the_parent_is_untouched_until_the_write_set_is_committed() -> None:
