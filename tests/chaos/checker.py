@@ -30,8 +30,10 @@ message's first is a duplicate, classified:
 
 FIFO (per message group): if send a was acknowledged before send b was invoked, b's first
 delivery must not certainly precede a's (b's receive answered before a's receive was invoked).
-Dedup: every ok answer for one dedup id carries one message id, and deliveries of values sent
-with that id carry no other.
+Identity (dedup): every ok answer for one dedup id carries one message id, and deliveries of
+values sent with that id carry no other; a send without a dedup id is its own identity (its value
+is unique), so a value delivered under a message id its send was not answered with, or under two,
+is a violation too (a dead-lettered copy keeps its message id: W4).
 """
 
 from __future__ import annotations
@@ -379,9 +381,7 @@ def _dedup_violations(
 ) -> int:
     ids: dict[str, set[str]] = defaultdict(set)
     for op in sends:
-        dedup_id = op.invoke.dedup_id
-        if dedup_id is None:
-            continue
+        dedup_id = op.invoke.dedup_id or _value(op)
         if op.type == "ok" and op.completion is not None and op.completion.message_id:
             ids[dedup_id].add(op.completion.message_id)
         for delivery in received.get(_value(op), []):

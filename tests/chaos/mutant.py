@@ -16,6 +16,12 @@ must match exactly once or the build fails, so a mutant never silently tests the
   followers as it appends it, so a kill almost never falls between the acknowledgement and
   the followers' copy.)
 
+- `release-before-accept`: the dead-letter forwarder takes a batch out of its source queue's
+  outbox before the dead-letter queue on the other cluster stored it (DESIGN.md §1's promise 2:
+  a dead letter is delivered from its DLQ, never lost). The cell kills the leader of either
+  cluster in turn; a batch whose accept fails while the DLQ's cluster elects is gone. Expected:
+  lost > 0.
+
 The run takes the compose deployment down with its volumes, brings it up on the mutant image,
 runs the cell (its drain is cut to 60 s: lost messages never arrive), takes it down again and
 exits 0 only when the cell FAILED, i.e. when the suite caught the mutant. Bring the real
@@ -66,6 +72,23 @@ MUTANTS: dict[str, Mutant] = {
                 "                entries = self.__getEntries(commitIdx, 1)\n"
             ),
             cell="partition-leader",
+        ),
+        Mutant(
+            "release-before-accept",
+            "raftq.metadata.dead_letter_forwarder",
+            before=("        accepted = await self._run(\n            dlq.placement.cluster_id,\n"),
+            after=(
+                "        await self._run(  # MUTANT release-before-accept\n"
+                "            cluster_id,\n"
+                "            ReleaseDeadLetters(\n"
+                "                now_ms=0, queue=source.queue_id, message_ids=message_ids\n"
+                "            ),\n"
+                "            DeadLettersReleased,\n"
+                "        )\n"
+                "        accepted = await self._run(\n"
+                "            dlq.placement.cluster_id,\n"
+            ),
+            cell="dead-letter-kill-leaders",
         ),
     )
 }

@@ -9,6 +9,8 @@ command that exits non-zero or hangs, a member that answers garbage) is logged a
 event and the schedule goes on; the cell then fails (run.py), with its history still checked.
 
 - `KillLeader` (F1, F1m on `metadata`): kill -9 the leader; start it again `down_s` later.
+- `KillEitherLeader` (W4): `group` names two groups, comma-separated (a queue's cluster and
+  its dead-letter queue's); kill -9 the leader of each in turn.
 - `KillRandom` (F2a): kill -9 one member chosen at random.
 - `KillAll` (F2c): kill -9 every member of the group at once.
 - `PauseLeader` (F3): `docker pause` the leader (the cgroup freezer: it cannot notice).
@@ -209,6 +211,13 @@ class KillLeader(_Kill):
     pass
 
 
+class KillEitherLeader(_Kill):
+    def choose(self) -> list[str]:
+        groups = self.group.split(",")
+        leader = self.deployment.leader(groups[self.strikes % len(groups)])
+        return [] if leader is None else [leader]
+
+
 class KillRandom(_Kill):
     def choose(self) -> list[str]:
         return [self._random.choice(self.deployment.members(self.group))]
@@ -366,6 +375,7 @@ class ClockSkew(Nemesis):
 
 NEMESES: dict[str, type[Nemesis]] = {
     "kill-leader": KillLeader,
+    "kill-either-leader": KillEitherLeader,
     "kill-random": KillRandom,
     "kill-all": KillAll,
     "power-loss-all": PowerLossAll,

@@ -52,6 +52,9 @@ class Cell:
     # W3: a FIFO queue with this many message groups, unknown sends retried with their dedup id
     # (0: W1, the total queue on a standard queue).
     fifo_groups: int = 0
+    # W4: the queue the workload consumes is the dead-letter queue, on the other backend cluster,
+    # of the queue it sends to; the nemesis then acts on both clusters ("c1,c2").
+    dead_letter: bool = False
 
 
 CELLS: dict[str, Cell] = {
@@ -71,6 +74,7 @@ CELLS: dict[str, Cell] = {
         Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),
         Cell("clock-step-pause-leader", NEMESES["clock-step-pause-leader"], 20, 10),
+        Cell("dead-letter-kill-leaders", NEMESES["kill-either-leader"], 10, 5, dead_letter=True),
         Cell("fifo-kill-leader", NEMESES["kill-leader"], 10, 5, fifo_groups=3),
         Cell("fifo-isolate-leader", NEMESES["isolate-leader"], 20, 10, fifo_groups=3),
     )
@@ -87,6 +91,7 @@ MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
             # its log since the last snapshot, and after the other cells that took 50 s, so the
             # cell ran barely above the load floor (docs/chaos.md).
             "power-loss-all",
+            "dead-letter-kill-leaders",
             "kill-leader",
             "isolate-leader",
             "pause-leader",
@@ -169,14 +174,11 @@ async def run_cell(
         env["RAFTQ_SECRET_ACCESS_KEY"],
     )
     fifo = cell.fifo_groups > 0
-    queue = f"chaos-{cell.name}-{int(time.time())}" + (".fifo" if fifo else "")
     setup = SdkQueueApi.connect(endpoint, key_id, secret, timeout_s=30)
-    await setup.client.create_queue(queue, fifo=fifo, visibility_timeout_s=visibility_timeout_s)
-    await setup.close()
-    shown = await asyncio.to_thread(deployment.admin_json, "queues", "show", queue)
-    cluster = str(shown["placement"]["cluster_id"])
-    group = cell.group or cluster
-    print(f"chaos: cell {cell.name} on queue {queue} (cluster {cluster})", flush=True)
+    try:
+        queue, source, group = await _create_queues(deployment, setup, cell, visibility_timeout_s)
+    finally:
+        await setup.close()
 
     api = SdkQueueApi.connect(endpoint, key_id, secret)
     config = TotalQueueConfig(
@@ -185,6 +187,7 @@ async def run_cell(
         consumers=consumers,
         visibility_timeout_s=visibility_timeout_s,
         fifo_groups=cell.fifo_groups,
+        dead_letter_source=source,
         # Well inside the 5 min dedup window, and longer than any fault the cells hold.
         retry_unknown_s=60.0 if fifo else 0.0,
     )
@@ -240,6 +243,41 @@ async def run_cell(
     (out / "summary.txt").write_text(result.render() + "\n")
     (out / "summary.json").write_text(summary.to_json() + "\n")
     return result
+
+
+async def _create_queues(
+    deployment: Deployment, setup: SdkQueueApi, cell: Cell, visibility_timeout_s: int
+) -> tuple[str, str | None, str]:
+    """The cell's queue, the queue W4 sends to (None for W1 and W3) and the nemesis's group."""
+    fifo = cell.fifo_groups > 0
+    queue = f"chaos-{cell.name}-{int(time.time())}" + (".fifo" if fifo else "")
+    await setup.client.create_queue(queue, fifo=fifo, visibility_timeout_s=visibility_timeout_s)
+    cluster = await asyncio.to_thread(_cluster_of, deployment, queue)
+    print(f"chaos: cell {cell.name} on queue {queue} (cluster {cluster})", flush=True)
+    if not cell.dead_letter:
+        return queue, None, cell.group or cluster
+    source = f"{queue}-source"
+    dead_letter = {"queue": queue, "max_receive_count": 1}
+    await setup.client.create_queue(source, dead_letter=dead_letter)
+    source_cluster = await asyncio.to_thread(_other_cluster_for, deployment, source, cluster)
+    print(f"chaos: {source} on {source_cluster} dead-letters to {queue} on {cluster}", flush=True)
+    return queue, source, cell.group or f"{source_cluster},{cluster}"
+
+
+def _cluster_of(deployment: Deployment, queue: str) -> str:
+    return str(deployment.admin_json("queues", "show", queue)["placement"]["cluster_id"])
+
+
+def _other_cluster_for(deployment: Deployment, queue: str, avoid: str) -> str:
+    """The cluster `queue` is on, after moving it off `avoid` if placement put it there."""
+    cluster = _cluster_of(deployment, queue)
+    if cluster == avoid:
+        others = sorted(set(GROUPS) - {"metadata", avoid})
+        deployment.admin_json("queues", "move", queue, "--to", others[0])
+        cluster = _cluster_of(deployment, queue)
+    if cluster == avoid:
+        raise RuntimeError(f"{queue} stayed on {avoid} after a move")
+    return cluster
 
 
 def agreement(deployment: Deployment, group: str, max_s: float = 30.0) -> Agreement:

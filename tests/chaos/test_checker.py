@@ -337,6 +337,28 @@ def test_a_repeated_dedup_id_answered_with_the_first_message_id_is_fine() -> Non
     assert summary.safe
 
 
+def test_a_value_delivered_under_another_message_id_than_its_send_is_a_violation() -> None:
+    # Given a send without a dedup id answered with m1, and its value delivered as m2 (a second
+    # copy, say one a dead-letter forward stored twice)
+    b = Builder()
+    b.send("p-0", 0, 10, message_id="m1")
+    b.receive(40, 50, ["p-0"], message_ids=["m2"])
+    # When checked
+    summary = check(b.history(), min_ops_per_s=0)
+    # Then that is an identity violation
+    assert summary.dedup_violations == 1
+    assert summary.examples["dedup"] == ["p-0"]
+    assert not summary.safe
+
+
+def test_a_value_whose_send_outcome_is_unknown_may_arrive_under_one_message_id() -> None:
+    b = Builder()
+    b.send("p-0", 0, 5000, "info")
+    b.receive(5100, 5110, ["p-0"], message_ids=["m9"])
+    b.receive(12000, 12010, ["p-0"], message_ids=["m9"])
+    assert check(b.history(), min_ops_per_s=0).dedup_violations == 0
+
+
 def test_rates_windows_and_the_load_floor() -> None:
     # Given 4 operations over 2 s, with acknowledged sends at 0.1 s and 2 s
     b = Builder()

@@ -110,17 +110,71 @@ class FakeQueue:
             del self.messages[message_id]
 
 
+@dataclass
+class FakeDeadLetterPair:
+    """A source queue whose redrive policy names `dlq` with a max receive count of 1: a receive
+    from the source first moves every message received before (and visible again) to the DLQ,
+    keeping its message id. `drop_every`: a forward that loses every n-th dead letter (a bug)."""
+
+    source: FakeQueue
+    dlq: FakeQueue
+    drop_every: int = 0
+    moved: int = 0
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.source.clock
+
+    async def send(
+        self, queue: str, body: str, *, dedup_id: str | None = None, group: str | None = None
+    ) -> str:
+        assert queue == "source"
+        return await self.source.send(queue, body, dedup_id=dedup_id, group=group)
+
+    async def receive(
+        self, queue: str, *, max_messages: int, wait_s: int, visibility_timeout_s: int
+    ) -> Sequence[Delivery]:
+        if queue == "source":
+            self._dead_letter()
+        return await self._queue(queue).receive(
+            queue,
+            max_messages=max_messages,
+            wait_s=wait_s,
+            visibility_timeout_s=visibility_timeout_s,
+        )
+
+    async def delete(self, queue: str, receipt_handle: str) -> None:
+        await self._queue(queue).delete(queue, receipt_handle)
+
+    def _queue(self, name: str) -> FakeQueue:
+        return {"source": self.source, "dlq": self.dlq}[name]
+
+    def _dead_letter(self) -> None:
+        now_ns = self.clock.ns
+        for message_id, stored in list(self.source.messages.items()):
+            if stored.receive_count >= 1 and stored.visible_at_ns <= now_ns:
+                del self.source.messages[message_id]
+                self.moved += 1
+                if not (self.drop_every and self.moved % self.drop_every == 0):
+                    self.dlq.messages[message_id] = _Stored(stored.value, message_id, now_ns)
+
+
 def run_workload(
-    queue: FakeQueue, sends_per_producer: int = 30, *, fifo_groups: int = 0
+    queue: FakeQueue | FakeDeadLetterPair,
+    sends_per_producer: int = 30,
+    *,
+    fifo_groups: int = 0,
+    dead_letter_source: str | None = None,
 ) -> tuple[History, bool]:
     history = History()
     config = TotalQueueConfig(
-        queue="q",
+        queue="dlq" if dead_letter_source else "q",
         producers=3,
         consumers=2,
         sends_per_producer=sends_per_producer,
         fifo_groups=fifo_groups,
         retry_unknown_s=60.0 if fifo_groups else 0.0,
+        dead_letter_source=dead_letter_source,
     )
 
     async def sleep(seconds: float) -> None:
@@ -209,4 +263,35 @@ def test_w3_catches_a_queue_that_stores_a_repeated_dedup_id_twice() -> None:
     assert len(retried) >= 90 // 7
     assert summary.dedup_violations == len(retried)
     assert summary.lost == 0
+    assert not summary.safe
+
+
+def test_w4_every_acknowledged_send_arrives_in_the_dead_letter_queue() -> None:
+    # Given a source queue that dead-letters at the second receive, where every 7th send times
+    # out after storing
+    clock = FakeClock()
+    pair = FakeDeadLetterPair(FakeQueue(clock, time_out_after_storing=7), FakeQueue(clock))
+    # When W4 runs: poison consumers on the source, consumers on the DLQ, then the drain
+    history, drained = run_workload(pair, dead_letter_source="source")
+    summary = check(history, min_ops_per_s=0)
+    # Then the history holds sends to the source and receives and deletes from the DLQ only,
+    # every acknowledged value arrived under its send's message id, and both queues are empty
+    assert drained
+    assert pair.moved == 90
+    assert (summary.acknowledged, summary.unknown, summary.recovered) == (90 - 12, 12, 12)
+    assert summary.delivered == 90
+    assert summary.safe, summary.render()
+    assert pair.source.messages == {} and pair.dlq.messages == {}
+
+
+def test_w4_catches_a_forward_that_loses_dead_letters() -> None:
+    # Given a forward that loses every 10th dead letter
+    clock = FakeClock()
+    pair = FakeDeadLetterPair(FakeQueue(clock), FakeQueue(clock), drop_every=10)
+    # When W4 runs and drains (which cannot finish: acknowledged values never arrive)
+    history, drained = run_workload(pair, dead_letter_source="source")
+    summary = check(history, min_ops_per_s=0)
+    # Then each lost one is counted lost
+    assert not drained
+    assert summary.lost == 9
     assert not summary.safe

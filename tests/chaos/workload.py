@@ -20,6 +20,15 @@ the dedup window) — what a client does to get exactly-once sends (DESIGN.md §
 then holds every answer and delivery for one dedup id to one message id, and the first
 deliveries of each group to the order of the sends.
 
+W4 (dead letters on another cluster) is W1 with a detour (`dead_letter_source` set): producers
+send to the source queue, whose redrive policy names `queue` as its dead-letter queue with a
+max receive count of 1; `poison_consumers` processes receive from the source with a visibility
+timeout of 0 and never delete, so every message is dead-lettered at its second receive; the
+consumers, whose operations the history records, receive and delete from the dead-letter queue.
+Poison receives are not in the history (what they see is a lease of 0 s, promised nothing), and
+they go on through the drain, which ends only when every acknowledged send arrived in the
+dead-letter queue (order across the forward is not kept, so the high-water marks say little).
+
 The service is reached through `QueueApi` (the SDK for a real deployment, `SdkQueueApi`; an
 in-memory fake in the tests), and time through `Clock` and `Sleep`, so a test can run a whole
 workload with no real waiting.
@@ -39,6 +48,7 @@ Clock = Callable[[], tuple[int, float]]  # (monotonic ns, wall-clock s)
 Sleep = Callable[[float], Awaitable[None]]
 
 _RETRY_PAUSE_S = 0.2  # between attempts of a send whose outcome was unknown
+_POISON_IDLE_S = 0.2  # a poison consumer that found nothing to dead-letter waits this long
 
 
 class DefiniteFailure(Exception):
@@ -75,6 +85,14 @@ class TotalQueueConfig:
     # outcome is unknown is retried with the same dedup id (0: never; W1 sends each value once).
     fifo_groups: int = 0
     retry_unknown_s: float = 0.0
+    # W4: the queue producers send to, whose dead-letter queue is `queue`; and how many processes
+    # receive from it without deleting (None: W1 or W3, producers send to `queue`).
+    dead_letter_source: str | None = None
+    poison_consumers: int = 2
+
+    @property
+    def send_queue(self) -> str:
+        return self.dead_letter_source or self.queue
 
 
 @dataclass
@@ -99,16 +117,20 @@ class TotalQueueWorkload:
         self._clock = clock
         self._sleep = sleep
         self._high_water: dict[str, int] = {}  # producer -> highest acknowledged sequence
+        self._acknowledged: set[str] = set()
         self._delivered: set[str] = set()
         self._last_unconfirmed_ns: int | None = None
         self._empty_in_a_row = 0
         self._sending = False
+        self._poison_stop = asyncio.Event()
+        self._poisoning: list[asyncio.Task[None]] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Producers and consumers together until `stop` is set (or every producer has sent
         `sends_per_producer`); then waits for operations in flight to complete."""
         self._sending = True
         consumers_stop = asyncio.Event()
+        self._start_poisoning()
         producers = [
             asyncio.create_task(self._produce(f"p{k}", stop)) for k in range(self._config.producers)
         ]
@@ -124,6 +146,7 @@ class TotalQueueWorkload:
     async def drain(self, *, empty_polls: int = 5, max_s: float = 300.0) -> DrainReport:
         started_ns, _ = self._clock()
         done = asyncio.Event()
+        self._start_poisoning()
         deadline_ns = started_ns + int(max_s * 1e9)
 
         async def consumer(process: str) -> None:
@@ -134,6 +157,7 @@ class TotalQueueWorkload:
                     done.set()
 
         await asyncio.gather(*(consumer(f"d{k}") for k in range(self._config.consumers)))
+        await self._stop_poisoning()
         ended_ns, _ = self._clock()
         unread = {
             producer: f"{producer}-{sequence}"
@@ -156,6 +180,7 @@ class TotalQueueWorkload:
             value = f"{process}-{sequence}"
             if await self._send(process, value, self._group_of(sequence)):
                 self._high_water[process] = max(self._high_water.get(process, -1), sequence)
+                self._acknowledged.add(value)
 
     def _group_of(self, sequence: int) -> str | None:
         groups = self._config.fifo_groups
@@ -172,7 +197,7 @@ class TotalQueueWorkload:
             self._event(process, "invoke", "send", **fields)
             try:
                 message_id = await asyncio.wait_for(
-                    self._api.send(config.queue, value, dedup_id=dedup_id, group=group),
+                    self._api.send(config.send_queue, value, dedup_id=dedup_id, group=group),
                     config.op_timeout_s,
                 )
             except DefiniteFailure as error:
@@ -187,6 +212,42 @@ class TotalQueueWorkload:
             else:
                 self._event(process, "ok", "send", message_id=message_id, **fields)
                 return True
+
+    def _start_poisoning(self) -> None:
+        source = self._config.dead_letter_source
+        if source is None or self._poisoning:
+            return
+        self._poison_stop.clear()
+        self._poisoning = [
+            asyncio.create_task(self._poison(source)) for _ in range(self._config.poison_consumers)
+        ]
+
+    async def _stop_poisoning(self) -> None:
+        self._poison_stop.set()
+        await asyncio.gather(*self._poisoning)
+        self._poisoning = []
+
+    async def _poison(self, source: str) -> None:
+        """Receive from the source queue with a visibility timeout of 0 and never delete: the
+        second receive of each message dead-letters it. Errors are expected under faults and
+        only slow it down."""
+        config = self._config
+        while not self._poison_stop.is_set():
+            try:
+                received = await asyncio.wait_for(
+                    self._api.receive(
+                        source,
+                        max_messages=config.receive_max,
+                        wait_s=config.receive_wait_s,
+                        visibility_timeout_s=0,
+                    ),
+                    config.op_timeout_s + config.receive_wait_s,
+                )
+            except Exception:  # under faults, anything: try again shortly
+                received = ()
+                await self._sleep(_RETRY_PAUSE_S)
+            if not received:
+                await self._sleep(_POISON_IDLE_S)
 
     async def _consume(self, process: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -246,10 +307,13 @@ class TotalQueueWorkload:
     # --- helpers ----------------------------------------------------------------------------------
 
     def _drained(self, empty_polls: int, now_ns: int) -> bool:
-        every_mark_read = all(
-            f"{producer}-{sequence}" in self._delivered
-            for producer, sequence in self._high_water.items()
-        )
+        if self._config.dead_letter_source is None:
+            every_mark_read = all(
+                f"{producer}-{sequence}" in self._delivered
+                for producer, sequence in self._high_water.items()
+            )
+        else:
+            every_mark_read = self._acknowledged <= self._delivered
         quiet_ns = int(1.5 * self._config.visibility_timeout_s * 1e9)
         leases_expired = (
             self._last_unconfirmed_ns is None or now_ns - self._last_unconfirmed_ns >= quiet_ns
