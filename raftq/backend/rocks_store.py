@@ -29,7 +29,7 @@ from rocksdict import (
 )
 
 from raftq.backend.store import WriteSet
-from raftq.common.errors import CorruptState
+from raftq.common.errors import CorruptState, DiskFailure
 from raftq.common.settings import StoreSettings
 
 # Past this many learnt ranges the store forgets them all: scans stay correct, the next ones
@@ -158,7 +158,14 @@ class RocksStore:
                 if empty:
                     empty.written(key)
         self._commits += 1
-        self._db.write(batch, self._write_options)
+        try:
+            self._db.write(batch, self._write_options)
+        except Exception as error:
+            # RocksDB's IOError (no space, a failed write or sync of the WAL or a flush): the
+            # node must stop rather than apply on (raft/disk_failure.py).
+            if str(error).startswith("IO error"):
+                raise DiskFailure(f"cannot write the store: {error}") from error
+            raise
 
     def _learn_empty(self, commits: int, start: bytes, stop: bytes) -> None:
         if commits == self._commits:

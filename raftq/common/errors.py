@@ -317,6 +317,14 @@ class CorruptState(PeerError):
     code = "CorruptState"
 
 
+class DiskFailure(PeerError):
+    """Raised when a write or a sync to the node's own disk failed (the disk is full, or an I/O
+    error): what the page cache holds is no longer known to be what the disk holds, so the node
+    stops, and a restart recovers from what it synced (raftq/raft/disk_failure.py)."""
+
+    code = "DiskFailure"
+
+
 class ApplyFailed(CorruptState):
     """Raised when applying a committed command hit a bug (an unexpected exception): the
     replica stops applying, as for corruption, rather than skip what the others applied."""

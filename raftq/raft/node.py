@@ -62,6 +62,7 @@ from pysyncobj.transport import TCPTransport
 
 from raftq.common.errors import CorruptState, NotLeader
 from raftq.common.settings import RaftSettings
+from raftq.raft import disk_failure
 from raftq.raft.append_entries import CatchUp, without_held_entries
 from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
@@ -252,7 +253,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         or its election deadline passes, so it sleeps until that deadline (every heartbeat
         wakes it and pushes the deadline back; a candidate's votes wake it too). A leader, and
         a member missing a peer (it retries connections on ticks), keep the tick (`tick_s`)."""
-        super()._onTick(self._sleep_bound(timeToWait))
+        try:
+            super()._onTick(self._sleep_bound(timeToWait))
+        except Exception as error:
+            if disk_failure.is_disk_failure(error):
+                disk_failure.stop(error)
+            raise
 
     def _sleep_bound(self, tick_s: float) -> float:
         if self._SyncObj__connectedNodes != self._SyncObj__otherNodes:

@@ -1,0 +1,83 @@
+"""A backend leader whose disk fills up (issue 17, item 13): it stops at its first write that
+fails (exit code 75) rather than go on with a log or a store it can no longer trust; the others
+elect a leader and serve; once space is freed and the node restarted, it catches up, nothing
+acknowledged is lost and the replicas agree.
+
+Each node's data directory is an ext4 filesystem of its own on a loop device, so its disk
+really fills (root only: the test skips elsewhere, and CI, which runs as root, fails a skip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import pytest
+
+from raftq.common.errors import RaftqError
+from raftq.raft.disk_failure import EXIT_CODE
+from tests.integration import small_disk
+from tests.integration.cluster import Cluster
+from tests.integration.workload import create_queue, drain, send_many, send_one
+
+pytestmark = pytest.mark.integration
+
+DISK_MB = 48
+
+
+async def test_a_leader_whose_disk_fills_stops_and_returns_when_space_is_freed(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    unavailable = small_disk.available()
+    if unavailable:
+        pytest.skip(unavailable)
+    cluster = cluster_factory(name="disks")
+    with contextlib.ExitStack() as disks:
+        for node in cluster.nodes:
+            disks.enter_context(small_disk.small_disk(node.data_dir, DISK_MB))
+        try:
+            await _fill_the_leaders_disk_then_free_it(cluster)
+        finally:
+            cluster.close()  # before the filesystems are unmounted
+
+
+async def _fill_the_leaders_disk_then_free_it(cluster: Cluster) -> None:
+    # Given a cluster with acknowledged messages
+    cluster.start_all()
+    leader = await cluster.leader(timeout_s=30)
+    await create_queue(cluster.client, "orders")
+    acknowledged = await send_many(cluster.client, "orders", 100, "before")
+    assert len(acknowledged) == 100
+
+    # When the leader's disk fills up
+    small_disk.fill(cluster.nodes[leader].data_dir)
+
+    # Then writes go on (on a new leader) while the full node stops with the disk-failure code
+    deadline = time.monotonic() + 30
+    after: set[bytes] = set()
+    for k in range(50):
+        body = f"during-{k}".encode()
+        while True:
+            try:
+                await send_one(cluster.client, "orders", body)
+                after.add(body)
+                break
+            except RaftqError:
+                assert time.monotonic() < deadline, "writes did not resume on another node"
+                await asyncio.sleep(0.1)
+    process = cluster.nodes[leader].process
+    assert process is not None
+    code = await asyncio.to_thread(process.wait, 30)
+    assert code == EXIT_CODE, cluster.nodes[leader].log_path.read_text()[-2000:]
+    assert "disk failed" in cluster.nodes[leader].log_path.read_text()
+    assert await cluster.leader(timeout_s=10) != leader
+
+    # And when space is freed and the node restarted, it catches up: the replicas agree and
+    # every acknowledged message is there
+    small_disk.free(cluster.nodes[leader].data_dir)
+    cluster.start(leader)
+    await cluster.converged(timeout_s=60)
+    received = set(await drain(cluster.client, "orders"))
+    assert acknowledged | after <= received
