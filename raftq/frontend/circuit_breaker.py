@@ -50,7 +50,8 @@ class CircuitBreaker:
 
     def before_call(self) -> None:
         """Raise `BackendUnavailable` if the call must not go out now; otherwise let it (and,
-        half-open, make it the probe). Every allowed call must end in `succeeded` or `failed`."""
+        half-open, make it the probe). Every allowed call must end in `succeeded`, `failed` or
+        `abandoned`."""
         state = self.state
         if state == "closed":
             return
@@ -58,6 +59,11 @@ class CircuitBreaker:
             self._probing = True
             return
         raise BackendUnavailable(f"{self.name} is failing; not calling it for a moment")
+
+    def abandoned(self) -> None:
+        """The caller went away before the call ended (its task was cancelled): the call says
+        nothing about the dependency, but a probe it made must not hold the circuit open."""
+        self._probing = False
 
     def succeeded(self) -> None:
         self._failures, self._opened_at_ms, self._probing = 0, None, False

@@ -201,6 +201,9 @@ class Forwarder:
             # Neither means it is down, so the breaker does not open and delay its recovery.
             breaker.succeeded()
             raise
+        except asyncio.CancelledError:  # the client went away (the handler was cancelled)
+            breaker.abandoned()
+            raise
         except (BackendUnavailable, aiohttp.ClientError, TimeoutError) as error:
             breaker.failed()
             if isinstance(error, RaftqError):

@@ -144,6 +144,11 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
     # The per-request access log cost 1.5% of the frontend's CPU under load and grows without
     # bound; usage records and metrics say who did what. `--log-level DEBUG` brings it back.
     access_log = logging.getLogger("aiohttp.access") if args.log_level.upper() == "DEBUG" else None
+    # A client that disconnects cancels its handler (aiohttp >= 3.9 does not unless asked), and so
+    # its channel request: the backend ends its long poll, drops its unproposed command and gives
+    # back what a receive leased for it (common/channel/client.py). Handlers are safe to cancel:
+    # shared work runs in tasks of its own (coalesced commands, key lookups, shielded), and a
+    # cancelled call releases its circuit breaker's probe.
     web.run_app(
         build_app(settings),
         host=host,
@@ -151,6 +156,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         ssl_context=tls,
         print=None,
         access_log=access_log,
+        handler_cancellation=True,
     )
     return 0
 

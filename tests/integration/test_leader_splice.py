@@ -2,7 +2,8 @@
 the channel on a loopback socket, `channel_handler`, a one-member backend (pysyncobj, journal,
 RocksDB). The leader logs the command bytes the frontend encoded without validating them (no
 command decode on the event loop), apply validates each command once on the Raft thread, a
-command that does not decode fails alone, and a send still wakes a long poll."""
+command that does not decode fails alone, a send still wakes a long poll, and a receive whose
+caller gave up (CANCEL) before it committed gives its messages back at once."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ class Leader:
     pool: ChannelPool
     address: str
     proposed: list[bytes]
+    server: ChannelServer
+    commits: asyncio.Event  # cleared: proposals wait before they reach Raft (a slow commit)
 
     async def request(self, payload: bytes) -> tuple[bool, bytes]:
         return await self.pool.request(self.address, payload, 5.0)
@@ -102,10 +105,16 @@ async def leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     node = BackendNode(settings, SystemClock())
     proposed: list[bytes] = []
     propose = node.raft.propose
+    commits = asyncio.Event()
+    commits.set()
+
+    async def held(payload: bytes) -> object:
+        await commits.wait()
+        return await propose(payload)
 
     def recording(payload: bytes) -> asyncio.Future[object]:
         proposed.append(payload)
-        return propose(payload)
+        return propose(payload) if commits.is_set() else asyncio.ensure_future(held(payload))
 
     monkeypatch.setattr(node.raft, "propose", recording)
     server = ChannelServer(CHANNEL_SECRET, channel_handler(node), max_frame_bytes=MAX_FRAME)
@@ -123,7 +132,7 @@ async def leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         client = ChannelBackendClient([address], pool)
         created = await client.execute(CreateQueue(now_ms=0, queue="jobs"))
         assert not isinstance(created, Failure), created
-        yield Leader(node, client, pool, address, proposed)
+        yield Leader(node, client, pool, address, proposed, server, commits)
     finally:
         await pool.close()
         await server.close()
@@ -239,3 +248,51 @@ async def test_commands_on_the_channel_need_no_time_of_their_own(leader: Leader)
         assert isinstance(result, SendResult | ReceiveResult), result
     assert isinstance(result, ReceiveResult)
     assert [m.body for m in result.messages] == [b"untimed"]
+
+
+async def _within(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Whether `condition` holds within `timeout_s` (polled)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def _eventually(condition: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+    assert await _within(condition, timeout_s), what
+
+
+async def test_a_receive_whose_caller_gave_up_before_it_committed_gives_its_messages_back(
+    leader: Leader,
+) -> None:
+    # Given a message, and the leader's commits held back for a moment
+    await leader.client.execute(_send(b"for a caller that leaves"))
+    leader.commits.clear()
+    proposed_before = len(leader.proposed)
+    receive = ReceiveMessages(now_ms=0, queue="jobs", max_messages=10, visibility_timeout_ms=60_000)
+
+    def running() -> int:
+        return sum(len(c._tasks) for c in leader.server.connections)
+
+    gone = asyncio.create_task(leader.client.execute(receive))
+    await _eventually(
+        lambda: running() == 1 and len(leader.proposed) > proposed_before,
+        "the receive was proposed",
+    )
+    # When its caller gives up while it is being committed (the frontend's client went away)
+    gone.cancel()
+    # (the node drops its request at once; waited for 2 s at most, well within the 5 s propose
+    # timeout after which the held entry would be given up and the test would prove nothing)
+    dropped = await _within(lambda: running() == 0, timeout_s=2)
+    leader.commits.set()
+    # Then the receive commits, and its message is given back at once: another consumer gets
+    # it now, not after the 60 s visibility timeout
+    started = time.monotonic()
+    again = await leader.client.execute(receive, wait_ms=5_000)
+    assert isinstance(again, ReceiveResult)
+    assert [m.body for m in again.messages] == [b"for a caller that leaves"]
+    assert time.monotonic() - started < 5
+    assert gone.cancelled()
+    assert dropped, "the node went on serving a caller that was gone"

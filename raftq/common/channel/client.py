@@ -7,6 +7,10 @@ Rules it keeps:
 - Requests are pipelined: each gets an id and a future; answers resolve them in any order.
 - Once a request is written, a timeout or a lost connection is `OutcomeUnknown`: the node may
   have acted on it. Only the caller, who holds the idempotency key, may retry.
+- A caller that gives up on a request still unanswered (its task cancelled, or its timeout
+  fired) makes the connection send CANCEL for it (frames.py), so the node stops working for
+  nobody: a long poll ends, a command not yet proposed is dropped, a receive that commits anyway
+  gives its messages back. Its late answer, if one comes, is dropped.
 - A lost connection is made again by the next request (`ChannelPool`); there is no backoff
   here, because the caller's leader-following already marks a node that failed as suspect.
 """
@@ -118,9 +122,20 @@ class ClientConnection(asyncio.Protocol):
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
+            self._give_up(request_id)
             raise OutcomeUnknown(f"no answer within {timeout_s:.1f} s; it may have run") from None
+        except asyncio.CancelledError:
+            self._give_up(request_id)
+            raise
         finally:
             self._pending.pop(request_id, None)
+
+    def _give_up(self, request_id: int) -> None:
+        """Tells the node that nobody awaits `request_id` any more (CANCEL, best effort), unless
+        its answer came already (`_on_frame` took it out of `_pending`) or the connection is
+        gone."""
+        if self._pending.pop(request_id, None) is not None and self.is_open:
+            self._outgoing.write(frames.encode(Kind.CANCEL, request_id))
 
 
 class ChannelPool:

@@ -12,6 +12,7 @@ starts with, so the channel can share a node's API port). Then each side sends f
     REQUEST    client → server  [5, request_id, payload]
     RESPONSE   server → client  [6, request_id, payload]
     FAILURE    server → client  [7, request_id, payload]   (payload: an encoded NodeError)
+    CANCEL     client → server  [8, request_id]            (the caller gave up; no reply)
 
 Each proof is an HMAC-SHA256 under the channel secret over both nonces and the role, so each side
 shows it holds the secret without sending it, and a proof cannot be replayed on another
@@ -20,8 +21,14 @@ verified the client's PROOF; the client sends none before it has verified the se
 
 Frames are parsed incrementally by `FrameReader`, which refuses a length over its cap before it
 buffers the body, and anything that is not a well-formed frame of a known kind: the caller then
-drops the connection (`ProtocolViolation`). Request ids are the client's; responses may come
-in any order.
+drops the connection (`ProtocolViolation`). Request ids are the client's, unique among its
+requests in flight on a connection; responses may come in any order.
+
+CANCEL is best effort: the client sends it when the caller awaiting a request gives up (its task
+is cancelled, or its timeout fires) before an answer came, and forgets the request at once. The
+server cancels that request's task if it still runs, and answers nothing; a CANCEL for an id that
+is unknown or already answered is ignored. A client sends at most one CANCEL per REQUEST, so a
+connection that sends more CANCELs than REQUESTs is dropped (a peer cannot flood them).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class Kind(IntEnum):
     REQUEST = 5
     RESPONSE = 6
     FAILURE = 7
+    CANCEL = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ _SHAPES: dict[Kind, tuple[type, ...]] = {
     Kind.REQUEST: (int, bytes),
     Kind.RESPONSE: (int, bytes),
     Kind.FAILURE: (int, bytes),
+    Kind.CANCEL: (int,),
 }
 
 

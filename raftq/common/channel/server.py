@@ -11,11 +11,16 @@ Rules it keeps:
 - A connection that goes away cancels its requests still running: a long poll stops waiting. A
   command already proposed may still commit; its client saw an unknown outcome and retries only
   with the same idempotency key.
+- A CANCEL cancels its one request the same way, and nothing is answered for it; one for an id
+  not running (unknown, or answered already) is ignored. Each REQUEST allows one CANCEL: a
+  connection that sends more CANCELs than REQUESTs, or a REQUEST whose id is still running, is
+  dropped like any other protocol violation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -74,7 +79,8 @@ class ServerConnection(asyncio.Protocol):
         self._client_nonce: bytes | None = None
         self._server_nonce = frames.new_nonce()
         self._ready = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # by request id
+        self._cancels_allowed = 0  # REQUESTs received less CANCELs received
         self._reading_paused = False
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._outgoing = WriteCoalescer()
@@ -93,7 +99,7 @@ class ServerConnection(asyncio.Protocol):
         self._server.connections.discard(self)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
         self._transport = None
 
@@ -120,10 +126,13 @@ class ServerConnection(asyncio.Protocol):
 
     def _on_frame(self, frame: Frame) -> None:
         if self._ready:
-            if frame.kind is not Kind.REQUEST:
+            if frame.kind is Kind.REQUEST:
+                request_id, payload = frame.fields
+                self._start(request_id, payload)
+            elif frame.kind is Kind.CANCEL:
+                self._cancel(frame.fields[0])
+            else:
                 raise ProtocolViolation(f"{frame.kind.name} after the handshake")
-            request_id, payload = frame.fields
-            self._start(request_id, payload)
         elif frame.kind is Kind.HELLO and self._client_nonce is None:
             (self._client_nonce,) = frame.fields
             proof = frames.server_proof(self._server.secret, self._client_nonce, self._server_nonce)
@@ -142,15 +151,28 @@ class ServerConnection(asyncio.Protocol):
             raise ProtocolViolation(f"{frame.kind.name} before the handshake completed")
 
     def _start(self, request_id: int, payload: bytes) -> None:
+        running = self._tasks.get(request_id)
+        if running is not None and not running.done():
+            raise ProtocolViolation(f"request id {request_id} is already running")
         task = asyncio.get_running_loop().create_task(self._serve(request_id, payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        self._tasks[request_id] = task
+        self._cancels_allowed += 1
+        task.add_done_callback(functools.partial(self._finished, request_id))
         if len(self._tasks) >= self._server.max_in_flight and self._transport is not None:
             self._transport.pause_reading()
             self._reading_paused = True
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+    def _cancel(self, request_id: int) -> None:
+        self._cancels_allowed -= 1
+        if self._cancels_allowed < 0:
+            raise ProtocolViolation("more CANCEL frames than requests")
+        task = self._tasks.get(request_id)
+        if task is not None:
+            task.cancel()  # its handler sees CancelledError; nothing is answered
+
+    def _finished(self, request_id: int, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(request_id) is task:
+            del self._tasks[request_id]
         if self._reading_paused and len(self._tasks) < self._server.max_in_flight:
             self._reading_paused = False
             if self._transport is not None:

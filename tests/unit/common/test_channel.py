@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import ssl
 import struct
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -22,78 +21,17 @@ from raftq.common import codec
 from raftq.common.channel import frames
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.channel.frames import Kind
-from raftq.common.channel.server import ChannelServer
 from raftq.common.channel.site import SharedPortSite
 from raftq.common.errors import NotLeader, OutcomeUnknown
 from raftq.common.node_api import NodeError
-
-SECRET = b"a-channel-secret-for-tests"
-MAX_FRAME = 64 * 1024
-
-
-class Node:
-    """A channel server on a real port; its handler echoes, sleeps or fails on request."""
-
-    def __init__(self) -> None:
-        self.calls: list[bytes] = []
-        self.release = asyncio.Event()
-        self.server = ChannelServer(
-            SECRET, self.handle, max_frame_bytes=MAX_FRAME, handshake_timeout_s=0.3
-        )
-        self.address = ""
-
-    async def handle(self, payload: bytes) -> bytes:
-        self.calls.append(payload)
-        if payload.startswith(b"wait"):
-            await self.release.wait()
-        if payload == b"not-leader":
-            raise NotLeader("this node is not the leader", leader_hint="10.0.0.2:1")
-        return b"echo:" + payload
-
-
-@pytest.fixture
-async def node() -> AsyncIterator[Node]:
-    served = Node()
-    runner = web.AppRunner(web.Application())
-    await runner.setup()
-    site = SharedPortSite(runner, "127.0.0.1", 0, served.server)
-    await site.start()
-    served.address = f"127.0.0.1:{site.port}"
-    yield served
-    await served.server.close()
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[ChannelPool]:
-    made = ChannelPool(SECRET, max_frame_bytes=MAX_FRAME)
-    yield made
-    await made.close()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 2.0) -> None:
-    """Returns once `condition` holds; fails the test if it does not within `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.001)
-
-
-async def raw_connection(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, port = address.rsplit(":", 1)
-    return await asyncio.open_connection(host, int(port))
-
-
-async def closed_by_peer(reader: asyncio.StreamReader) -> bool:
-    """Whether the node closes the connection (reads to EOF) within a second."""
-    try:
-        async with asyncio.timeout(1.0):
-            while await reader.read(65536):
-                pass
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
-    return True
+from tests.unit.common.channel_peers import (
+    MAX_FRAME,
+    SECRET,
+    Node,
+    closed_by_peer,
+    raw_connection,
+    until,
+)
 
 
 async def test_requests_are_answered_in_any_order_on_one_connection(

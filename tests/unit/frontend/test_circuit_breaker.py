@@ -52,6 +52,22 @@ def test_after_the_open_time_one_probe_goes_through_and_decides() -> None:
     breaker.before_call()
 
 
+def test_a_probe_whose_caller_went_away_lets_the_next_call_probe() -> None:
+    # Given a half-open breaker whose probe's caller was cancelled (its client disconnected)
+    clock = FakeClock()
+    breaker = CircuitBreaker("c1", clock, SETTINGS)
+    fail(breaker, 3)
+    clock.advance(1_000)
+    breaker.before_call()
+    # When the call is abandoned, neither a success nor a failure
+    breaker.abandoned()
+    # Then it is still half-open, and the next call is the probe (not refused forever)
+    after_abandon = breaker.state
+    breaker.before_call()
+    breaker.succeeded()
+    assert (after_abandon, breaker.state) == ("half-open", "closed")
+
+
 @pytest.mark.parametrize(("threshold", "open_ms"), [(0, 1), (1, 0)])
 def test_settings_that_cannot_work_are_refused(threshold: int, open_ms: int) -> None:
     with pytest.raises(ValueError):
