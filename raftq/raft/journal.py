@@ -18,6 +18,11 @@ Disk rules kept here:
   acknowledged) is cut off. A bad record with intact data after it is corruption: the journal
   raises `CorruptState` and the node refuses to start. What was found is then fdatasynced once:
   a crashed run may have written entries it never synced, still only in the page cache.
+- A write or fdatasync of the log that fails (the disk is full, an I/O error) breaks the
+  journal: every later `sync()` raises `DiskFailure` without touching the file. A retried
+  append would follow the torn part of the failed one with a whole record (corruption, at the
+  next open), and a retried fdatasync can succeed for pages the kernel already dropped. The
+  node stops on it (raft/disk_failure.py) and the next open cuts the torn tail.
 - Test mode (`witness_syncs`): after each fdatasync the synced length is written to
   `log.synced`, so a test can cut power by truncating the log to it
   (`tests/integration/cluster.py`, `cut_power`).
@@ -36,7 +41,7 @@ from typing import Any
 import msgpack
 from pysyncobj.journal import Journal
 
-from raftq.common.errors import CorruptState
+from raftq.common.errors import CorruptState, DiskFailure
 from raftq.raft.durable_files import fsync_directory, read_checked, write_all, write_checked
 
 _LOG_MAGIC = b"RAFTQLG1"
@@ -81,6 +86,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._synced_size = 0
         self.fsync_count = 0
         self._fd = -1
+        self._broken: str | None = None  # why the log may no longer be written (see sync)
         self._load_meta()
         self._open_log()
 
@@ -160,10 +166,16 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def sync(self) -> None:
         """Make every entry added so far durable, with one fdatasync."""
-        if self._pending:
-            self._write_pending()
-        if self._synced_size != self._written_size:
-            self._fdatasync()
+        if self._broken is not None:
+            raise DiskFailure(self._broken)
+        try:
+            if self._pending:
+                self._write_pending()
+            if self._synced_size != self._written_size:
+                self._fdatasync()
+        except OSError as error:
+            self._broken = f"a write or sync of {self._log_path} failed: {error}"
+            raise
 
     @property
     def last_synced_index(self) -> int:

@@ -33,7 +33,7 @@ delivery must not certainly precede a's (b's receive answered before a's receive
 Identity (dedup): every ok answer for one dedup id carries one message id, and deliveries of
 values sent with that id carry no other; a send without a dedup id is its own identity (its value
 is unique), so a value delivered under a message id its send was not answered with, or under two,
-is a violation too (a dead-lettered copy keeps its message id: W4).
+is a violation too (a dead-lettered copy keeps its message id: WD).
 """
 
 from __future__ import annotations

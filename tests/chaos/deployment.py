@@ -31,7 +31,9 @@ API_PORT = 8000  # metadata and backend nodes
 NODE_ROLES = ("metadata", "backend", "frontend")
 # RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml
 CLOCK_OFFSET_FILE = "/tmp/raftq-clock-offset-ms"
-NODE_DATA_DIR = "/var/lib/raftq/data"  # --data-dir of every node in docker-compose.yml
+NODE_VOLUME = "/var/lib/raftq"  # each node's volume in docker-compose.yml
+NODE_DATA_DIR = f"{NODE_VOLUME}/data"  # --data-dir of every node
+BALLAST = "chaos-ballast"  # the file `fill_disk` fills a volume with, beside the data directory
 
 
 # What `cut_power` runs inside the node's volumes: the witness file is written after each fsync
@@ -46,6 +48,43 @@ with open(raft + "/{LOG_NAME}", "r+b") as log:
     log.truncate(synced)
 shutil.rmtree("{NODE_DATA_DIR}/state")
 print(f"kept {{synced}} of {{written}} bytes of the log; dropped the state store")
+"""
+
+
+# What `fill_disk` runs beside a node, on its volume: a ballast file takes every free block (the
+# deployment's small disks, RAFTQ_FAULT_SMALL_DISKS_MB, make that a few GiB at most); allocated,
+# not written, where the filesystem can, then written to the last byte.
+_FILL_DISK = f"""
+import errno, os
+def free():
+    stats = os.statvfs("{NODE_VOLUME}")
+    return stats.f_bavail * stats.f_frsize
+fd = os.open("{NODE_VOLUME}/{BALLAST}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+before, size = free(), free()
+while size >= 4096:
+    try:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, size)
+        size = free()
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        size //= 2
+chunk = 65536
+while chunk:
+    try:
+        os.write(fd, bytes(chunk))
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        chunk //= 2
+os.close(fd)
+print(f"filled {{before}} bytes; {{free()}} left")
+"""
+
+_FREE_DISK = f"""
+import contextlib, os
+with contextlib.suppress(FileNotFoundError):
+    os.unlink("{NODE_VOLUME}/{BALLAST}")
 """
 
 
@@ -214,11 +253,32 @@ class Deployment:
         never fsyncs (it is rebuilt from the snapshot and the log), is dropped. Runs in a
         throwaway container of the same image with the stopped container's volumes. Returns
         what it kept and dropped."""
+        return self._beside(service, _CUT_POWER)
+
+    def has_small_disks(self) -> bool:
+        """Whether the backend volumes are filesystems of their own (raftq-compose's small
+        disks), so that `fill_disk` fills one node's disk and not the host's."""
+        return (self.compose_dir / "state" / "small-disks.yml").exists()
+
+    def fill_disk(self, service: str) -> str:
+        """Fill the service's volume with a ballast file, whatever state its container is in
+        (needs the deployment's small disks: never the host's). Returns how much it took."""
+        if not self.has_small_disks():
+            raise DeploymentError("no small disks: filling a volume would fill the host's disk")
+        return self._beside(service, _FILL_DISK)
+
+    def free_disk(self, service: str) -> None:
+        """Delete the ballast `fill_disk` left, if any."""
+        self._beside(service, _FREE_DISK)
+
+    def _beside(self, service: str, script: str) -> str:
+        """Run a Python `script` as root in a throwaway container of the service's image, with
+        its volumes and no network; its output."""
         container = self.container(service)
         image = self._run("docker", "inspect", "-f", "{{.Config.Image}}", container).strip()
         done = self._run(
             "docker", "run", "--rm", "-u", "0", "--network", "none",
-            "--volumes-from", container, "--entrypoint", "python", image, "-c", _CUT_POWER,
+            "--volumes-from", container, "--entrypoint", "python", image, "-c", script,
         )  # fmt: skip
         return done.strip()
 

@@ -22,6 +22,12 @@ must match exactly once or the build fails, so a mutant never silently tests the
   cluster in turn; a batch whose accept fails while the DLQ's cluster elects is gone. Expected:
   lost > 0.
 
+- `go-on-after-disk-failure`: a node whose write failed for want of space logs the error and
+  runs its tick again, as pysyncobj does with any exception, instead of stopping
+  (raft/disk_failure.py). Its next append follows the torn record with a whole one. Expected
+  under `disk-full-leader`, whose nemesis restarts the node once space is freed: the node finds
+  its log corrupt and never comes back, so the replicas do not agree.
+
 The run takes the compose deployment down with its volumes, brings it up on the mutant image,
 runs the cell (its drain is cut to 60 s: lost messages never arrive), takes it down again and
 exits 0 only when the cell FAILED, i.e. when the suite caught the mutant. Bring the real
@@ -90,6 +96,13 @@ MUTANTS: dict[str, Mutant] = {
             ),
             cell="dead-letter-kill-leaders",
         ),
+        Mutant(
+            "go-on-after-disk-failure",
+            "raftq.raft.node",
+            before="            if disk_failure.is_disk_failure(error):\n",
+            after="            if False:  # MUTANT go-on-after-disk-failure\n",
+            cell="disk-full-leader",
+        ),
     )
 }
 
@@ -127,8 +140,10 @@ def build(mutant: Mutant, base: str = BASE_IMAGE) -> str:
     return tag
 
 
-def _compose(*args: str, image: str | None = None) -> None:
+def _compose(*args: str, image: str | None = None, small_disks: bool = False) -> None:
     env = os.environ | ({"RAFTQ_IMAGE": image} if image else {})
+    if small_disks:
+        env |= {"RAFTQ_FAULT_SMALL_DISKS_MB": "4096"}
     subprocess.run([str(COMPOSE_DIR / "raftq-compose"), *args], check=True, env=env, timeout=600)
 
 
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"mutant-{mutant.name}-{time.strftime('%Y%m%dT%H%M%S')}"
     _compose("down", "-v")
     try:
-        _compose("up", image=image)
+        _compose("up", image=image, small_disks=CELLS[mutant.cell].small_disks)
         result = asyncio.run(
             run_cell(
                 Deployment(),

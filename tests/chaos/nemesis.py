@@ -9,7 +9,7 @@ command that exits non-zero or hangs, a member that answers garbage) is logged a
 event and the schedule goes on; the cell then fails (run.py), with its history still checked.
 
 - `KillLeader` (F1, F1m on `metadata`): kill -9 the leader; start it again `down_s` later.
-- `KillEitherLeader` (W4): `group` names two groups, comma-separated (a queue's cluster and
+- `KillEitherLeader` (WD): `group` names two groups, comma-separated (a queue's cluster and
   its dead-letter queue's); kill -9 the leader of each in turn.
 - `KillRandom` (F2a): kill -9 one member chosen at random.
 - `KillAll` (F2c): kill -9 every member of the group at once.
@@ -21,6 +21,11 @@ event and the schedule goes on; the cell then fails (run.py), with its history s
 - `PartitionZone`: cut a whole zone (metadata, both clusters' replicas and the frontend in it)
   off from the other two zones.
 - `RollingRestart` (F12): a graceful restart (SIGTERM) of the next member, in turn.
+- `FillDiskLeader`: the leader's disk fills up (a ballast file takes every free block of its
+  volume: the deployment's small disks, RAFTQ_FAULT_SMALL_DISKS_MB at `up`); `down_s` later the
+  ballast is deleted and the node restarted. The node stops at its first write that fails
+  (exit 75) and Docker starts it again, failing until there is space (raft/disk_failure.py).
+  Before that stop, a node went on after ENOSPC and its Raft log was corrupt at the restart.
 - `ClockSkew` (F6): the leader's wall clock runs `offset_ms` ahead (the nodes' `OffsetClock`,
   through the file named by RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml).
 
@@ -55,11 +60,15 @@ Action = Literal[
     "partition",
     "restart",
     "skew",
+    "fill-disk",
+    "free-disk",
     "heal",
     "no-target",
     "error",
 ]
-FAULTS: frozenset[str] = frozenset({"kill", "pause", "isolate", "partition", "restart", "skew"})
+FAULTS: frozenset[str] = frozenset(
+    {"kill", "pause", "isolate", "partition", "restart", "skew", "fill-disk"}
+)
 # What a failed step of a strike raises: logged as an `error` event, and the nemesis goes on.
 STEP_ERRORS = (DeploymentError, subprocess.TimeoutExpired, OSError, http.client.HTTPException)
 STEP_ATTEMPTS = 3
@@ -353,6 +362,30 @@ class RollingRestart(Nemesis):
         pass  # `docker restart` started it again
 
 
+class FillDiskLeader(Nemesis):
+    action: Action = "fill-disk"
+    undo_action: Action = "free-disk"
+    _filled: tuple[str, ...] = ()
+
+    def fault(self, targets: list[str]) -> None:
+        self._filled = tuple(f"{s}: {self.deployment.fill_disk(s)}" for s in targets)
+
+    def fault_detail(self) -> str | None:
+        return "; ".join(self._filled)
+
+    def undo(self, targets: list[str]) -> None:
+        # What an operator does: free space, restart the node. A node that went on writing
+        # after a failed write finds its log corrupt here, and never comes back.
+        for service in targets:
+            self.deployment.free_disk(service)
+            self.deployment.restart(service)
+
+    async def heal(self) -> None:
+        for service in await asyncio.to_thread(self.deployment.members, self.group):
+            await asyncio.to_thread(self.deployment.free_disk, service)
+        await super().heal()
+
+
 class ClockSkew(Nemesis):
     """The leader's clock runs ahead by `offset_ms` for `down_s`. A leader stamps its time into
     every command, so leases it grants or ends are measured on that clock, held to its monotonic
@@ -386,6 +419,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "partition-zone": PartitionZone,
     "rolling-restart": RollingRestart,
     "clock-skew": ClockSkew,
+    "fill-disk-leader": FillDiskLeader,
     "clock-step-pause-leader": HostClockStepPauseLeader,
 }
 

@@ -1,6 +1,6 @@
 """Run chaos cells against the compose deployment and check them (chaos.md §6.1).
 
-    deploy/compose/raftq-compose up
+    deploy/compose/raftq-compose up     # RAFTQ_FAULT_SMALL_DISKS_MB=4096 for disk-full-leader
     .venv/bin/python -m tests.chaos.run kill-leader --fault-s 60
     .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 6 cells of 60 s
     .venv/bin/python -m tests.chaos.run --matrix long      # every cell, 300 s each
@@ -52,9 +52,11 @@ class Cell:
     # W3: a FIFO queue with this many message groups, unknown sends retried with their dedup id
     # (0: W1, the total queue on a standard queue).
     fifo_groups: int = 0
-    # W4: the queue the workload consumes is the dead-letter queue, on the other backend cluster,
+    # WD: the queue the workload consumes is the dead-letter queue, on the other backend cluster,
     # of the queue it sends to; the nemesis then acts on both clusters ("c1,c2").
     dead_letter: bool = False
+    # The deployment's backend volumes must be small filesystems of their own (a disk to fill).
+    small_disks: bool = False
 
 
 CELLS: dict[str, Cell] = {
@@ -74,6 +76,7 @@ CELLS: dict[str, Cell] = {
         Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),
         Cell("clock-step-pause-leader", NEMESES["clock-step-pause-leader"], 20, 10),
+        Cell("disk-full-leader", NEMESES["fill-disk-leader"], 20, 10, small_disks=True),
         Cell("dead-letter-kill-leaders", NEMESES["kill-either-leader"], 10, 5, dead_letter=True),
         Cell("fifo-kill-leader", NEMESES["kill-leader"], 10, 5, fifo_groups=3),
         Cell("fifo-isolate-leader", NEMESES["isolate-leader"], 20, 10, fifo_groups=3),
@@ -167,6 +170,11 @@ async def run_cell(
     drain_max_s: float = 300.0,
 ) -> CellResult:
     out.mkdir(parents=True, exist_ok=True)
+    if cell.small_disks and not deployment.has_small_disks():
+        raise RuntimeError(
+            f"cell {cell.name} fills a node's disk: bring the deployment up with "
+            "RAFTQ_FAULT_SMALL_DISKS_MB=4096 deploy/compose/raftq-compose up (as root)"
+        )
     env = deployment.client_env()
     endpoint, key_id, secret = (
         env["RAFTQ_ENDPOINT"],
@@ -248,7 +256,7 @@ async def run_cell(
 async def _create_queues(
     deployment: Deployment, setup: SdkQueueApi, cell: Cell, visibility_timeout_s: int
 ) -> tuple[str, str | None, str]:
-    """The cell's queue, the queue W4 sends to (None for W1 and W3) and the nemesis's group."""
+    """The cell's queue, the queue WD sends to (None for W1 and W3) and the nemesis's group."""
     fifo = cell.fifo_groups > 0
     queue = f"chaos-{cell.name}-{int(time.time())}" + (".fifo" if fifo else "")
     await setup.client.create_queue(queue, fifo=fifo, visibility_timeout_s=visibility_timeout_s)

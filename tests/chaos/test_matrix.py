@@ -35,6 +35,9 @@ if MATRIX not in MATRICES:
 CELL_NAMES, FAULT_S = MATRICES[MATRIX]
 OUT = RESULTS / f"ci-{MATRIX}-{time.strftime('%Y%m%dT%H%M%S')}"
 COMPOSE = str(COMPOSE_DIR / "raftq-compose")
+# Each backend node's disk when the matrix has the disk-full cell: room for 300 s cells, and
+# sparse, so the host gives only what is written.
+SMALL_DISK_MB = 4096
 
 
 def _step(*argv: str, timeout_s: float, env: dict[str, str] | None = None) -> None:
@@ -55,8 +58,11 @@ def deployment() -> Iterator[Deployment]:
     _step(COMPOSE, "down", "-v", timeout_s=300)
     try:
         # The power-loss cell cuts each node's log to what it witnessed as fsynced.
-        witnessing = {**os.environ, "RAFTQ_FAULT_WITNESS_SYNCS": "1"}
-        _step(COMPOSE, "up", timeout_s=600, env=witnessing)
+        faults = {**os.environ, "RAFTQ_FAULT_WITNESS_SYNCS": "1"}
+        # The disk-full cell fills a node's own small filesystem (loop devices, as root).
+        if any(CELLS[name].small_disks for name in CELL_NAMES):
+            faults["RAFTQ_FAULT_SMALL_DISKS_MB"] = str(SMALL_DISK_MB)
+        _step(COMPOSE, "up", timeout_s=600, env=faults)
         yield Deployment()
     finally:
         _step(COMPOSE, "down", "-v", timeout_s=300)

@@ -271,7 +271,7 @@ def test_w4_every_acknowledged_send_arrives_in_the_dead_letter_queue() -> None:
     # out after storing
     clock = FakeClock()
     pair = FakeDeadLetterPair(FakeQueue(clock, time_out_after_storing=7), FakeQueue(clock))
-    # When W4 runs: poison consumers on the source, consumers on the DLQ, then the drain
+    # When WD runs: poison consumers on the source, consumers on the DLQ, then the drain
     history, drained = run_workload(pair, dead_letter_source="source")
     summary = check(history, min_ops_per_s=0)
     # Then the history holds sends to the source and receives and deletes from the DLQ only,
@@ -288,7 +288,7 @@ def test_w4_catches_a_forward_that_loses_dead_letters() -> None:
     # Given a forward that loses every 10th dead letter
     clock = FakeClock()
     pair = FakeDeadLetterPair(FakeQueue(clock), FakeQueue(clock), drop_every=10)
-    # When W4 runs and drains (which cannot finish: acknowledged values never arrive)
+    # When WD runs and drains (which cannot finish: acknowledged values never arrive)
     history, drained = run_workload(pair, dead_letter_source="source")
     summary = check(history, min_ops_per_s=0)
     # Then each lost one is counted lost

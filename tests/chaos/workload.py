@@ -20,7 +20,7 @@ the dedup window) — what a client does to get exactly-once sends (DESIGN.md §
 then holds every answer and delivery for one dedup id to one message id, and the first
 deliveries of each group to the order of the sends.
 
-W4 (dead letters on another cluster) is W1 with a detour (`dead_letter_source` set): producers
+WD (dead letters on another cluster) is W1 with a detour (`dead_letter_source` set): producers
 send to the source queue, whose redrive policy names `queue` as its dead-letter queue with a
 max receive count of 1; `poison_consumers` processes receive from the source with a visibility
 timeout of 0 and never delete, so every message is dead-lettered at its second receive; the
@@ -85,7 +85,7 @@ class TotalQueueConfig:
     # outcome is unknown is retried with the same dedup id (0: never; W1 sends each value once).
     fifo_groups: int = 0
     retry_unknown_s: float = 0.0
-    # W4: the queue producers send to, whose dead-letter queue is `queue`; and how many processes
+    # WD: the queue producers send to, whose dead-letter queue is `queue`; and how many processes
     # receive from it without deleting (None: W1 or W3, producers send to `queue`).
     dead_letter_source: str | None = None
     poison_consumers: int = 2

@@ -61,5 +61,11 @@ def fill(mount_point: Path) -> int:
                 chunk = chunk[: len(chunk) // 2]
 
 
+def free_some(mount_point: Path, size_bytes: int) -> None:
+    """Give back the last `size_bytes` of the ballast."""
+    ballast = mount_point / BALLAST
+    os.truncate(ballast, max(ballast.stat().st_size - size_bytes, 0))
+
+
 def free(mount_point: Path) -> None:
     (mount_point / BALLAST).unlink(missing_ok=True)

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from raftq.common.errors import RaftqError
+from raftq.common.errors import DiskFailure, RaftqError
 from raftq.raft.disk_failure import EXIT_CODE
+from raftq.raft.journal import DurableJournal
 from tests.integration import small_disk
 from tests.integration.cluster import Cluster
 from tests.integration.workload import create_queue, drain, send_many, send_one
@@ -25,6 +27,32 @@ from tests.integration.workload import create_queue, drain, send_many, send_one
 pytestmark = pytest.mark.integration
 
 DISK_MB = 48
+
+
+def test_a_journal_whose_append_failed_never_writes_again(tmp_path: Path) -> None:
+    unavailable = small_disk.available()
+    if unavailable:
+        pytest.skip(unavailable)
+    with small_disk.small_disk(tmp_path / "disk", 8) as disk:
+        # Given a journal with one entry synced, on a disk with 8 KiB left
+        journal = DurableJournal(disk / "raft")
+        journal.add(b"a" * 100, 1, 1)
+        journal.sync()
+        small_disk.fill(disk)
+        small_disk.free_some(disk, 8192)
+        # When an append of 64 KiB fails part-way for want of space
+        journal.add(b"b" * 65536, 2, 1)
+        with pytest.raises(OSError):
+            journal.sync()
+        # Then, space freed, the journal refuses to write again rather than append a whole
+        # record behind the torn one
+        small_disk.free(disk)
+        journal.add(b"c" * 100, 3, 1)
+        with pytest.raises(DiskFailure):
+            journal.sync()
+        # And reopened, it cuts the torn tail and holds the synced entry, intact
+        reopened = DurableJournal(disk / "raft")
+        assert [entry[1] for entry in (reopened[i] for i in range(len(reopened)))] == [1]
 
 
 async def test_a_leader_whose_disk_fills_stops_and_returns_when_space_is_freed(
