@@ -10,7 +10,8 @@ Verification (pure: time and the secret lookup are inputs):
 1. Parse `Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<yyyymmdd>/<region>/<service>/
    aws4_request, SignedHeaders=<h1;h2;...>, Signature=<64 hex>` and `X-Amz-Date`.
 2. Refuse a time more than `max_skew_s` from now, a scope date that is not the request's date,
-   a signed-header list without `host` and `x-amz-date`, and an unknown key id.
+   a signed-header list without `host` and `x-amz-date` (`check_form`: no secret needed, so a
+   caller looks the key up only after these), and an unknown key id.
 3. Rebuild the canonical request from the request as received (method, path, query, the signed
    headers with the Host header as sent, `X-Amz-Content-SHA256` or the SHA-256 of the raw
    body), derive the signing key from the secret and compare in constant time.
@@ -113,6 +114,18 @@ def sign(
     return {"X-Amz-Date": amz_date, "Authorization": authorization}
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the Authorization header claims, once its form and time were checked."""
+
+    key_id: str
+    region: str
+    scope: str
+    signed_headers: list[str]
+    amz_date: str
+    signature: str
+
+
 def verify(
     request: HttpRequest,
     secret_of: Callable[[str], str | None],
@@ -120,6 +133,14 @@ def verify(
     max_skew_s: int,
 ) -> Verified:
     """The verified caller of `request`, or `Unauthenticated` (a subclass saying why)."""
+    claimed = check_form(request, now, max_skew_s)
+    return check_signature(request, claimed, secret_of(claimed.key_id))
+
+
+def check_form(request: HttpRequest, now: datetime, max_skew_s: int) -> SignedRequest:
+    """Steps 1 and 2 but the key: everything that needs no secret, so that a caller looks the
+    key up (a round trip to the metadata group when it is not cached) only for a request that
+    could be valid. `Unauthenticated` (a subclass saying why) otherwise."""
     authorization = request.header("Authorization")
     if authorization is None:
         raise Unauthenticated("the request is not signed (no Authorization header)")
@@ -141,14 +162,24 @@ def verify(
         raise SignatureDoesNotMatch("SignedHeaders must be sorted and include host and x-amz-date")
     if any(request.header(name) is None for name in signed):
         raise SignatureDoesNotMatch("a signed header is missing from the request")
-    secret = secret_of(match["key_id"])
+    return SignedRequest(
+        key_id=match["key_id"],
+        region=match["region"],
+        scope=f"{match['date']}/{match['region']}/{match['service']}/aws4_request",
+        signed_headers=signed,
+        amz_date=amz_date,
+        signature=match["signature"],
+    )
+
+
+def check_signature(request: HttpRequest, claimed: SignedRequest, secret: str | None) -> Verified:
+    """Step 3, with the secret of `claimed.key_id` (None: unknown or revoked)."""
     if secret is None:
         raise InvalidClientTokenId("the access key id is unknown or revoked")
-    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    expected = _signature(request, signed, amz_date, scope, secret)
-    if not hmac.compare_digest(expected, match["signature"]):
+    expected = _signature(request, claimed.signed_headers, claimed.amz_date, claimed.scope, secret)
+    if not hmac.compare_digest(expected, claimed.signature):
         raise SignatureDoesNotMatch("the signature does not match the request and the key")
-    return Verified(access_key_id=match["key_id"], region=match["region"])
+    return Verified(access_key_id=claimed.key_id, region=claimed.region)
 
 
 # botocore leaves these out of a signature (proxies may change them).

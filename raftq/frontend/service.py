@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ from raftq.common.results import (
     ReceiveResult,
     SendResult,
 )
-from raftq.common.sigv4 import REST_MAX_SKEW_S, HttpRequest, verify
+from raftq.common.sigv4 import REST_MAX_SKEW_S, HttpRequest, check_form, check_signature
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import KeyCache
 from raftq.frontend.forwarding import Forwarder
@@ -125,16 +125,8 @@ class Frontend:
     async def authenticate(
         self, request: HttpRequest, max_skew_s: int = REST_MAX_SKEW_S
     ) -> KeyCredentials:
-        key_id = _key_id(request.header("Authorization"))
-        credentials = await self.keys.get(key_id) if key_id else None
         now = datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=UTC)
-
-        def secret_of(candidate: str) -> str | None:
-            return credentials.secret if credentials and candidate == credentials.key_id else None
-
-        verify(request, secret_of, now, max_skew_s)
-        assert credentials is not None
-        return credentials
+        return await authenticate(request, self.keys.get, now, max_skew_s)
 
     def authorize(self, caller: KeyCredentials, queue: str, action: Action) -> None:
         if not any(grant.covers(queue, action) for grant in caller.grants):
@@ -383,11 +375,20 @@ def queue_of(result: object) -> Queue:
 # --- conversions ------------------------------------------------------------------------------
 
 
-def _key_id(authorization: str | None) -> str | None:
-    if authorization is None or "Credential=" not in authorization:
-        return None
-    key_id = authorization.split("Credential=", 1)[1].split("/", 1)[0]
-    return key_id if key_id.isalnum() and len(key_id) <= 128 else None
+async def authenticate(
+    request: HttpRequest,
+    lookup: Callable[[str], Awaitable[KeyCredentials | None]],
+    now: datetime,
+    max_skew_s: int,
+) -> KeyCredentials:
+    """The caller's key, once `request`'s SigV4 signature verified. The checks that need no
+    secret come first: a malformed, stale or mis-scoped request costs no `lookup` (a metadata
+    round trip for a key that is not cached)."""
+    claimed = check_form(request, now, max_skew_s)
+    credentials = await lookup(claimed.key_id)
+    check_signature(request, claimed, credentials.secret if credentials else None)
+    assert credentials is not None
+    return credentials
 
 
 def _result(entry: m.DeleteEntry) -> bytes | None:
