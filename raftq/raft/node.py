@@ -236,6 +236,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             transportClass=_FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
+        self.addOnTickCallback(self._compact_large_log)
         self.addOnTickCallback(self._read_index_tick)
 
     @property
@@ -285,7 +286,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """pysyncobj's answer to an AppendEntries, with a next index that never moves the
         leader forward again while it is looking for a match (raft/append_entries.py)."""
         next_index = self._catch_up.answer(
-            self.journal,
+            self.journal.headers,
             self.raftCurrentTerm,
             reset=reset,
             success=success,
@@ -307,7 +308,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if message.get("type") == "append_entries" and isinstance(stamp, int):
             self._answering = (int(message["term"]), stamp)
         try:
-            super()._SyncObj__onMessageReceived(node, without_held_entries(message, self.journal))
+            super()._SyncObj__onMessageReceived(
+                node, without_held_entries(message, self.journal.headers)
+            )
         finally:
             self._answering = None
         echo = message.get(ECHO)
@@ -333,6 +336,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             applied_index=int(self.raftLastApplied),
             now_s=time.monotonic(),
         )
+
+    def _compact_large_log(self) -> None:
+        """pysyncobj compacts after a number of entries or a time; with large entries the log
+        may hold gigabytes before either, so past `compaction_min_log_bytes` it is asked to
+        compact at its next tick (a no-op while it is compacting, or if nothing new was
+        applied since its last snapshot)."""
+        if self.journal.size_bytes > self._settings.timings.compaction_min_log_bytes:
+            self.forceLogCompaction()
 
     def _read_index_tick(self) -> None:
         if not self._read_index.pending:
@@ -462,6 +473,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             "digest": self._machine.digest.hex(),
             "snapshots_installed": self._machine.snapshots_installed,
             "fsyncs": self.journal.fsync_count,
+            "log_bytes": self.journal.size_bytes,
+            "log_cached_payload_bytes": self.journal.cached_payload_bytes,
             "failure": self._failed,
         }
 
