@@ -148,5 +148,4 @@ def test_a_large_snapshot_is_archived_off_the_tick_thread(tmp_path: Path, state_
         assert (tmp_path / "extracted" / STATE_NAME).stat().st_size == STATE_BYTES
         assert not (settings.data_dir / BUILDING_NAME).exists()
     finally:
-        node.destroy_synchronous()
-        node.journal._destroy()
+        node.destroy_synchronous()  # which closes the journal
