@@ -83,6 +83,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._synced_size = 0
         # Changes whenever entries are cut or dropped: views of the old entries are stale.
         self.generation = 0
+        self._last_entry: Entry | None = None  # the last entry, when it was just added
         self.fsync_count = 0
         self.headers = EntryHeaders(self)
         self._fd = -1
@@ -96,11 +97,13 @@ class DurableJournal(Journal):  # type: ignore[misc]
             # The same entry again after a spurious truncation: it is still on disk.
             self._table.append(*self._detached.pop_first())
             self._cache.put(idx, command)
+            self._last_entry = (command, idx, term)
             return
         if self._detached:
             self._drop_detached()
         self._table.append(idx, term, self._written_size + self._pending_size, len(command))
         self._cache.put(idx, command)
+        self._last_entry = (command, idx, term)
         data = record(command, idx, term)
         self._pending.append(data)
         self._pending_size += len(data)
@@ -118,6 +121,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
             return
         self._write_pending()
         self.generation += 1
+        self._last_entry = None
         self._cache.forget_from(self._table.indices[entryFrom])
         self._detached.prepend(self._table.split_off(entryFrom))
 
@@ -126,11 +130,11 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, slice):
-            return EntrySlice(self, range(len(self._table))[item])
+            return EntrySlice(self, range(len(self._table.indices))[item])
         return self.entry_at(item)
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._table.indices)
 
     def _destroy(self) -> None:
         if self._fd < 0:
@@ -165,14 +169,21 @@ class DurableJournal(Journal):  # type: ignore[misc]
     def entry_at(self, position: int) -> Entry:
         """The entry at `position` (negative counts from the end), its payload from the cache
         or read back from the file."""
-        position = range(len(self._table))[position]  # IndexError when out of range
-        index = self._table.indices[position]
+        table = self._table
+        count = len(table.indices)
+        if position < 0:
+            position += count
+        if not 0 <= position < count:
+            raise IndexError(f"no entry at position {position} of {count}")
+        if position == count - 1 and self._last_entry is not None:
+            return self._last_entry  # pysyncobj reads the last entry many times a tick
+        index = table.indices[position]
         payload = self._cache.get(index)
         if payload is None:
-            if self._table.offsets[position] >= self._written_size:
+            if table.offsets[position] >= self._written_size:
                 self._write_pending()
-            payload = read_payload(self._fd, self._log_path, self._table, position)
-        return (payload, index, self._table.terms[position])
+            payload = read_payload(self._fd, self._log_path, table, position)
+        return (payload, index, table.terms[position])
 
     def header_at(self, position: int) -> tuple[None, int, int]:
         position = range(len(self._table))[position]
@@ -266,6 +277,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
             fsync_directory(self._directory)
         self._fd = os.open(self._log_path, os.O_RDWR | os.O_APPEND)
         self.generation += 1
+        self._last_entry = None
         first_kept = self._table.indices[position] if position < len(self._table) else None
         self._table.drop_before(position, start - len(LOG_MAGIC))
         if first_kept is None:

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
@@ -97,6 +97,12 @@ class EntrySlice(Sequence["Entry"]):
         if isinstance(item, slice):
             return [self._journal.entry_at(position) for position in self._positions[item]]
         return self._journal.entry_at(self._positions[item])
+
+    def __iter__(self) -> Iterator[Entry]:
+        for position in self._positions:
+            if self._generation != self._journal.generation:
+                raise RuntimeError("the log changed under a view of its entries")
+            yield self._journal.entry_at(position)
 
 
 class EntryHeaders(Sequence[tuple[None, int, int]]):
