@@ -109,6 +109,12 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         default=RaftTimings().compaction_min_time_s,
         help="or once this long has passed since the last snapshot",
     )
+    backend.add_argument(
+        "--compaction-min-log-bytes",
+        type=int,
+        default=RaftTimings().compaction_min_log_bytes,
+        help="or once the Raft log file holds this many bytes",
+    )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -147,6 +153,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             timings=RaftTimings(
                 compaction_min_entries=args.compaction_min_entries,
                 compaction_min_time_s=args.compaction_min_time_s,
+                compaction_min_log_bytes=args.compaction_min_log_bytes,
             ),
         )
         settings.tls.load()

@@ -138,3 +138,24 @@ MOVE_TASK_FAILURE_REASON_MAX_CHARS: Final = 256
 # 1,000 applies in under about 70 ms, a quarter of a heartbeat period, and 10^6 transitions take
 # about 1,000 entries.
 DUE_TRANSITIONS_PER_ENTRY: Final = 1_000
+
+# Payloads of the newest Raft log entries a member keeps in memory (raft/journal.py); older ones
+# are read back from the log file when asked for. Without a bound every payload stayed in memory
+# until the next compaction (50,000 entries): 50 GB with 1 MiB messages. What is read most is
+# the newest entries (sent to followers that keep up, applied next), and an entry is at most
+# raft/node.py's MAX_ENTRY_BYTES (16 MiB): 64 MiB holds four of the largest, sixty 1 MiB
+# messages, or about 1,300 group-commit entries of 48 KiB, and more than a second of what three
+# members on the 2-core test machine commit (11-50 MiB/s of 1 MiB messages,
+# bench/raft_log_memory_bench.py): a follower that keeps up, and apply, read from memory; one
+# further behind reads the file (often still in the page cache). The newest entry is kept even
+# if it alone is larger.
+RAFT_LOG_CACHE_BYTES: Final = 64 << 20
+
+# A member compacts its Raft log (snapshot, then the log is cut) once the log file holds this
+# many bytes, as well as after RaftTimings.compaction_min_entries entries or
+# compaction_min_time_s. With 1 MiB messages 50,000 entries are 50 GB of disk, and opening the
+# log verifies every record (a restart reads all of it). A snapshot archives the whole store, so
+# it must stay rare next to the traffic that fills the log: three members on the 2-core test
+# machine commit 11-50 MiB/s of 1 MiB messages (bench/raft_log_memory_bench.py), so 4 GiB is
+# a snapshot every 1.5-6 minutes at full load, and a restart verifies at most about 4 GiB.
+RAFT_LOG_COMPACTION_BYTES: Final = 4 << 30

@@ -62,6 +62,8 @@ class RaftTimings(BaseModel):
     # Snapshots copy the whole state: keep them rare (see raft/node.py).
     compaction_min_entries: Annotated[int, Field(ge=2)] = 50_000
     compaction_min_time_s: Annotated[float, Field(gt=0)] = 3_600.0
+    # ... or once the log file holds this many bytes (limits.RAFT_LOG_COMPACTION_BYTES).
+    compaction_min_log_bytes: Annotated[int, Field(ge=1)] = limits.RAFT_LOG_COMPACTION_BYTES
 
     @model_validator(mode="after")
     def _consistent(self) -> RaftTimings:

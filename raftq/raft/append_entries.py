@@ -24,9 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 Entry = tuple[bytes, int, int]  # (payload, index, term), as pysyncobj's journal holds them
+# What the functions below read of the log: index and term, never the payload (the journal's
+# `headers` leave it out, so nothing is read from disk).
+Header = tuple[object, int, int]
 
 
-def without_held_entries(message: dict[str, Any], log: Sequence[Entry]) -> dict[str, Any]:
+def without_held_entries(message: dict[str, Any], log: Sequence[Header]) -> dict[str, Any]:
     if message.get("type") != "append_entries" or "prevLogIdx" not in message:
         return message
     if "transmission" in message or not log:  # a large entry in pieces: left alone
@@ -79,7 +82,7 @@ class CatchUp:
 
     def answer(
         self,
-        log: Sequence[Entry],
+        log: Sequence[Header],
         term: int,
         *,
         reset: bool,
@@ -106,7 +109,7 @@ class CatchUp:
         return next_index
 
 
-def first_of_term(log: Sequence[Entry], index: int) -> int:
+def first_of_term(log: Sequence[Header], index: int) -> int:
     """The first held index of the term of the entry at `index` (`index` if it is not held)."""
     if not log or not log[0][1] <= index <= log[-1][1]:
         return index

@@ -4,16 +4,18 @@ This replaces pysyncobj's own journal, which never fsyncs (../shared/notes/pysyn
 implements pysyncobj's `Journal` interface and is handed to pysyncobj by `raft/node.py`.
 
 Disk rules kept here:
-- Entries are appended as records `[payload length, crc32, index, term, payload]` to `log`.
-  `add` only buffers; `sync()` writes everything added since the last call and fdatasyncs it once
-  (group commit; `os.fdatasync` releases the GIL). The transport calls `sync()` before it sends
-  any message, so no append-entries reply, vote or append-entries request leaves the node before
-  the entries it depends on are on disk, and a leader's entries are on disk before any follower
-  can acknowledge them (which is what lets the leader count itself toward a commit).
+- Entries are appended as records `[payload length, crc32, index, term, payload]` to `log`
+  (raft/log_records.py). `add` only buffers; `sync()` writes everything added since the last
+  call and fdatasyncs it once (group commit; `os.fdatasync` releases the GIL). The transport
+  calls `sync()` before it sends any message, so no append-entries reply, vote or append-entries
+  request leaves the node before the entries it depends on are on disk, and a leader's entries
+  are on disk before any follower can acknowledge them (which is what lets the leader count
+  itself toward a commit).
 - Term and vote are written durably (temporary file, fsync, rename, directory fsync) before
   `setCurrentTerm` returns, so a vote or a new term is never sent before it would survive.
 - Truncating a conflicting suffix: `ftruncate` then fdatasync, at once. Dropping a compacted
-  prefix: the rest is written to a temporary file, fsynced, renamed over `log`, directory fsynced.
+  prefix: the records kept are copied to a temporary file, fsynced, renamed over `log`,
+  directory fsynced.
 - Opening: every record is verified. A torn last record (a write that was never synced, so never
   acknowledged) is cut off. A bad record with intact data after it is corruption: the journal
   raises `CorruptState` and the node refuses to start. What was found is then fdatasynced once:
@@ -27,13 +29,18 @@ Disk rules kept here:
   `log.synced`, so a test can cut power by truncating the log to it
   (`tests/integration/cluster.py`, `cut_power`).
   `fsync=False` exists only to show that the power-loss test then fails.
+
+Memory: per entry only its index, term, offset and length (raft/log_records.py `RecordTable`),
+and the payloads of the newest entries up to `cache_bytes` (raft/log_views.py). Any other
+payload is read back from the file when pysyncobj asks for it (a follower far behind, a replay
+after a restart) and checked against its record's checksum: a record damaged at rest is
+`CorruptState` when read, as when opened. An entry added but not yet written is written (not
+synced) before it is read back.
 """
 
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +48,14 @@ from typing import Any
 import msgpack
 from pysyncobj.journal import Journal
 
+from raftq.common import limits
 from raftq.common.errors import CorruptState, DiskFailure
 from raftq.raft.durable_files import fsync_directory, read_checked, write_all, write_checked
+from raftq.raft.log_records import LOG_MAGIC, RecordTable, read_payload, record, scan
+from raftq.raft.log_views import EntryHeaders, EntrySlice, PayloadCache
 
-_LOG_MAGIC = b"RAFTQLG1"
-_RECORD = struct.Struct(">IIQQ")  # payload length, crc32(index, term, payload), index, term
 _META_MAGIC = b"RQMT"
+_COPY_CHUNK_BYTES = 1 << 20
 LOG_NAME = "log"
 META_NAME = "meta"
 SYNCED_NAME = "log.synced"
@@ -56,17 +65,10 @@ SYNCED_NAME = "log.synced"
 class JournalOptions:
     fsync: bool = True
     witness_syncs: bool = False
+    cache_bytes: int = limits.RAFT_LOG_CACHE_BYTES
 
 
 Entry = tuple[bytes, int, int]  # (command, index, term), as pysyncobj holds them
-
-
-def _crc(command: bytes, index: int, term: int) -> int:
-    return zlib.crc32(command, zlib.crc32(struct.pack(">QQ", index, term)))
-
-
-def _record(command: bytes, index: int, term: int) -> bytes:
-    return _RECORD.pack(len(command), _crc(command, index, term), index, term) + command
 
 
 class DurableJournal(Journal):  # type: ignore[misc]
@@ -76,15 +78,19 @@ class DurableJournal(Journal):  # type: ignore[misc]
         directory.mkdir(parents=True, exist_ok=True)
         self._log_path = directory / LOG_NAME
         self._meta_path = directory / META_NAME
-        self._entries: list[Entry] = []
-        self._offsets: list[int] = []  # file offset of each entry's record
+        self._table = RecordTable()
+        self._cache = PayloadCache(self._options.cache_bytes)
         self._pending: list[bytes] = []
         self._pending_size = 0
-        # Entries cut by deleteEntriesFrom but still on disk (see there), with their offsets.
-        self._detached: list[tuple[Entry, int]] = []
+        # Entries cut by deleteEntriesFrom but still on disk (see there).
+        self._detached = RecordTable()
         self._written_size = 0  # bytes written to the file (synced or not)
         self._synced_size = 0
+        # Changes whenever entries are cut or dropped: views of the old entries are stale.
+        self.generation = 0
+        self._last_entry: Entry | None = None  # the last entry, when it was just added
         self.fsync_count = 0
+        self.headers = EntryHeaders(self)
         self._fd = -1
         self._broken: str | None = None  # why the log may no longer be written (see sync)
         self._load_meta()
@@ -93,23 +99,23 @@ class DurableJournal(Journal):  # type: ignore[misc]
     # --- pysyncobj's Journal interface ----------------------------------------------------------
 
     def add(self, command: bytes, idx: int, term: int) -> None:
+        if self._detached and self._is_detached_head(command, idx, term):
+            # The same entry again after a spurious truncation: it is still on disk.
+            self._table.append(*self._detached.pop_first())
+            self._cache.put(idx, command)
+            self._last_entry = (command, idx, term)
+            return
         if self._detached:
-            entry, offset = self._detached[0]
-            if entry == (command, idx, term):
-                # The same entry again after a spurious truncation: it is still on disk.
-                self._detached.pop(0)
-                self._entries.append(entry)
-                self._offsets.append(offset)
-                return
             self._drop_detached()
-        record = _record(command, idx, term)
-        self._offsets.append(self._written_size + self._pending_size)
-        self._entries.append((command, idx, term))
-        self._pending.append(record)
-        self._pending_size += len(record)
+        self._table.append(idx, term, self._written_size + self._pending_size, len(command))
+        self._cache.put(idx, command)
+        self._last_entry = (command, idx, term)
+        data = record(command, idx, term)
+        self._pending.append(data)
+        self._pending_size += len(data)
 
     def clear(self) -> None:
-        self._rewrite([])
+        self._rewrite_from(len(self._table))
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802, N803 (pysyncobj's names)
         """pysyncobj truncates a follower's log whenever an append-entries request starts before
@@ -117,22 +123,24 @@ class DurableJournal(Journal):  # type: ignore[misc]
         again. Cutting them from disk would open a window in which acknowledged entries are gone,
         so the cut suffix is only detached: it stays on disk until an entry that differs arrives
         (a real conflict), and then is cut, before the new entry is written."""
-        if entryFrom >= len(self._entries):
+        if entryFrom >= len(self._table):
             return
         self._write_pending()
-        detached = list(zip(self._entries[entryFrom:], self._offsets[entryFrom:], strict=True))
-        self._detached = detached + self._detached
-        del self._entries[entryFrom:]
-        del self._offsets[entryFrom:]
+        self.generation += 1
+        self._last_entry = None
+        self._cache.forget_from(self._table.indices[entryFrom])
+        self._detached.prepend(self._table.split_off(entryFrom))
 
     def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802, N803
-        self._rewrite(self._entries[entryTo:])
+        self._rewrite_from(min(max(entryTo, 0), len(self._table)))
 
     def __getitem__(self, item: Any) -> Any:
-        return self._entries[item]
+        if isinstance(item, slice):
+            return EntrySlice(self, range(len(self._table.indices))[item])
+        return self.entry_at(item)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._table.indices)
 
     def _destroy(self) -> None:
         if self._fd < 0:
@@ -162,6 +170,40 @@ class DurableJournal(Journal):  # type: ignore[misc]
         if self._commit_index != self._stored_commit_index:
             self._store_meta()
 
+    # --- reading entries ------------------------------------------------------------------------
+
+    def entry_at(self, position: int) -> Entry:
+        """The entry at `position` (negative counts from the end), its payload from the cache
+        or read back from the file."""
+        table = self._table
+        count = len(table.indices)
+        if position < 0:
+            position += count
+        if not 0 <= position < count:
+            raise IndexError(f"no entry at position {position} of {count}")
+        if position == count - 1 and self._last_entry is not None:
+            return self._last_entry  # pysyncobj reads the last entry many times a tick
+        index = table.indices[position]
+        payload = self._cache.get(index)
+        if payload is None:
+            if table.offsets[position] >= self._written_size:
+                self._write_pending()
+            payload = read_payload(self._fd, self._log_path, table, position)
+        return (payload, index, table.terms[position])
+
+    def header_at(self, position: int) -> tuple[None, int, int]:
+        position = range(len(self._table))[position]
+        return (None, self._table.indices[position], self._table.terms[position])
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the log file, with what was added and not yet written."""
+        return self._written_size + self._pending_size
+
+    @property
+    def cached_payload_bytes(self) -> int:
+        return self._cache.size_bytes
+
     # --- durability -------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -180,16 +222,21 @@ class DurableJournal(Journal):  # type: ignore[misc]
     @property
     def last_synced_index(self) -> int:
         """Index of the last entry known to be on disk (0 when none)."""
-        for (_, index, _), offset in zip(
-            reversed(self._entries), reversed(self._offsets), strict=True
-        ):
-            if offset < self._synced_size:
-                return index
+        for position in reversed(range(len(self._table))):
+            if self._table.offsets[position] < self._synced_size:
+                return int(self._table.indices[position])
         return 0
 
+    def _is_detached_head(self, command: bytes, index: int, term: int) -> bool:
+        if (self._detached.indices[0], self._detached.terms[0]) != (index, term):
+            return False
+        if self._detached.lengths[0] != len(command):
+            return False
+        return read_payload(self._fd, self._log_path, self._detached, 0) == command
+
     def _drop_detached(self) -> None:
-        offset = self._detached[0][1]
-        self._detached.clear()
+        offset = self._detached.offsets[0]
+        self._detached = RecordTable()
         os.ftruncate(self._fd, offset)
         self._written_size = offset
         self._fdatasync()
@@ -214,12 +261,23 @@ class DurableJournal(Journal):  # type: ignore[misc]
         if self._options.witness_syncs:
             (self._directory / SYNCED_NAME).write_text(str(self._synced_size))
 
-    def _rewrite(self, entries: list[Entry]) -> None:
+    def _rewrite_from(self, position: int) -> None:
+        """Replace the log file by one holding the entries from `position` on (the detached
+        ones, never acknowledged as part of this log, are left out)."""
+        if self._fd >= 0:
+            self._write_pending()
+        start = self._table.offsets[position] if position < len(self._table) else 0
+        end = self._table.end_offset() if position < len(self._table) else 0
         temporary = self._directory / (LOG_NAME + ".tmp")
-        records = [_record(*entry) for entry in entries]
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            write_all(fd, _LOG_MAGIC + b"".join(records))
+            write_all(fd, LOG_MAGIC)
+            for chunk_start in range(start, end, _COPY_CHUNK_BYTES):
+                size = min(_COPY_CHUNK_BYTES, end - chunk_start)
+                chunk = os.pread(self._fd, size, chunk_start)
+                if len(chunk) != size:
+                    raise CorruptState(f"{self._log_path} is shorter than its records")
+                write_all(fd, chunk)
             if self._options.fsync:
                 os.fsync(fd)
         finally:
@@ -229,17 +287,17 @@ class DurableJournal(Journal):  # type: ignore[misc]
         os.replace(temporary, self._log_path)
         if self._options.fsync:
             fsync_directory(self._directory)
-        self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND)
-        self._entries = list(entries)
-        self._pending.clear()
-        self._pending_size = 0
-        self._detached.clear()
-        self._offsets = []
-        offset = len(_LOG_MAGIC)
-        for record in records:
-            self._offsets.append(offset)
-            offset += len(record)
-        self._written_size = self._synced_size = offset
+        self._fd = os.open(self._log_path, os.O_RDWR | os.O_APPEND)
+        self.generation += 1
+        self._last_entry = None
+        first_kept = self._table.indices[position] if position < len(self._table) else None
+        self._table.drop_before(position, start - len(LOG_MAGIC))
+        if first_kept is None:
+            self._cache.clear()
+        else:
+            self._cache.forget_before(first_kept)
+        self._detached = RecordTable()
+        self._written_size = self._synced_size = len(LOG_MAGIC) + end - start
         self._witness()
 
     # --- opening ------------------------------------------------------------------------------
@@ -262,45 +320,17 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def _open_log(self) -> None:
         if not self._log_path.exists():
-            self._rewrite([])
+            self._rewrite_from(0)
             return
-        raw = self._log_path.read_bytes()
-        if not raw.startswith(_LOG_MAGIC):
-            raise CorruptState(f"{self._log_path} is not a raftq log")
-        offset = len(_LOG_MAGIC)
-        while offset < len(raw):
-            end = _intact_record_end(raw, offset)
-            if end is None:
-                _refuse_unless_torn_tail(self._log_path, raw, offset)
-                break
-            _, _, index, term = _RECORD.unpack_from(raw, offset)
-            if self._entries and index != self._entries[-1][1] + 1:
-                raise CorruptState(f"{self._log_path}: index {index} breaks the sequence")
-            self._entries.append((raw[offset + _RECORD.size : end], index, term))
-            self._offsets.append(offset)
-            offset = end
-        self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND)
-        if offset < len(raw):  # a torn tail: never synced, so never acknowledged
-            os.ftruncate(self._fd, offset)
+        self._table, end = scan(self._log_path)
+        self._fd = os.open(self._log_path, os.O_RDWR | os.O_APPEND)
+        if end < os.fstat(self._fd).st_size:  # a torn tail: never synced, so never acknowledged
+            os.ftruncate(self._fd, end)
         # What a crashed run wrote may still be only in the page cache: sync it before the node
         # can report any of it as on disk (and witness it, so a power cut keeps it).
-        self._written_size, self._synced_size = offset, -1
+        self._written_size, self._synced_size = end, -1
         self._fdatasync()
-
-
-def _intact_record_end(raw: bytes, offset: int) -> int | None:
-    if offset + _RECORD.size > len(raw):
-        return None
-    length, crc, index, term = _RECORD.unpack_from(raw, offset)
-    end = offset + _RECORD.size + length
-    if end > len(raw):
-        return None
-    return end if _crc(raw[offset + _RECORD.size : end], index, term) == crc else None
-
-
-def _refuse_unless_torn_tail(path: Path, raw: bytes, offset: int) -> None:
-    """A crash mid-write leaves a cut-short or garbled last record and nothing intact after it.
-    An intact record anywhere after a bad one means the bad one was damaged at rest."""
-    for start in range(offset + 1, len(raw) - _RECORD.size + 1):
-        if _intact_record_end(raw, start) is not None:
-            raise CorruptState(f"{path} is corrupt at offset {offset}")
+        for position in reversed(range(len(self._table))):
+            payload = read_payload(self._fd, self._log_path, self._table, position)
+            if not self._cache.put_oldest(int(self._table.indices[position]), payload):
+                break

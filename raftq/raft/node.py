@@ -13,11 +13,15 @@ What this adapter adds, and where:
 - One replicated entry point, `apply(payload)`, carrying versioned commands of our own format;
   the log index of the entry is passed to the machine, which stores it with its data.
 - Snapshots: the machine's state (a RocksDB checkpoint) archived with checksums; installing one
-  is atomic and a no-op when the machine is already past it. The archive is fsynced before
-  pysyncobj renames it into place; that rename is made durable by the directory fsync of the
-  journal's compaction rewrite, which pysyncobj runs next, in the same directory, before any log
-  entry the snapshot replaces is dropped. Even without the file, the state is safe: RocksDB
-  flushed it to disk when the checkpoint was taken.
+  is atomic and a no-op when the machine is already past it. The checkpoint is cut on the tick
+  thread and archived on a worker (raft/snapshot_builder.py), so a large store does not stall
+  heartbeats. The archive is fsynced, renamed into place and its directory fsynced before
+  pysyncobj hears that the snapshot is done and compacts the journal (whose rewrite fsyncs the
+  same directory again) dropping the entries it replaces. Even without the file, the state is
+  safe: RocksDB flushed it to disk when the checkpoint was taken.
+- Log compaction also once the log file holds `compaction_min_log_bytes`
+  (`_compact_large_log`), not only after pysyncobj's entry count or time: with large messages
+  the count alone lets the log grow to tens of gigabytes.
 - No compression of Raft messages: pysyncobj zlib-compresses (level 3) every message before it
   encrypts it. Entries carry AES-GCM ciphertext, which hardly compresses, so that cost 2-3 ms
   of CPU per 48 KiB entry and per follower, and about 100 us per heartbeat, for little.
@@ -68,7 +72,8 @@ from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
-from raftq.raft.snapshot_archive import SnapshotMeta, read_archive, write_archive
+from raftq.raft.snapshot_archive import SnapshotMeta, read_archive
+from raftq.raft.snapshot_builder import BuildingInBackground, SnapshotBuilder
 from raftq.raft.wire_cipher import WireCipher
 
 log = logging.getLogger(__name__)
@@ -159,6 +164,7 @@ def pysyncobj_conf(
     journal: DurableJournal,
     serializer: Callable[[str, tuple[Any, Any, Any]], None],
     deserializer: Callable[[str], tuple[Any, Any, Any]],
+    serialize_checker: Callable[[], int],
 ) -> SyncObjConf:
     """pysyncobj's configuration for a member: our journal and snapshot files, the timings of
     `settings.timings`, the raft secret, and the pysyncobj features we do not use turned off."""
@@ -169,6 +175,7 @@ def pysyncobj_conf(
         fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
         serializer=serializer,
         deserializer=deserializer,
+        serializeChecker=serialize_checker,
         password=secret,
         # Without it pysyncobj listens on 0.0.0.0 (every interface) at self_address's port.
         bindAddress=settings.self_address,
@@ -227,8 +234,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             settings.data_dir,
             JournalOptions(fsync=settings.fsync, witness_syncs=settings.witness_syncs),
         )
+        self._snapshots = SnapshotBuilder(
+            settings.data_dir, settings.data_dir / SNAPSHOT_NAME, machine
+        )
         conf = pysyncobj_conf(
-            settings, self.journal, self._write_snapshot_file, self._read_snapshot_file
+            settings,
+            self.journal,
+            self._write_snapshot_file,
+            self._read_snapshot_file,
+            self._snapshots.progress,
         )
         super().__init__(
             settings.self_address,
@@ -237,6 +251,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             transportClass=_FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
+        self.addOnTickCallback(self._compact_large_log)
         self.addOnTickCallback(self._read_index_tick)
 
     @property
@@ -291,7 +306,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """pysyncobj's answer to an AppendEntries, with a next index that never moves the
         leader forward again while it is looking for a match (raft/append_entries.py)."""
         next_index = self._catch_up.answer(
-            self.journal,
+            self.journal.headers,
             self.raftCurrentTerm,
             reset=reset,
             success=success,
@@ -313,7 +328,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if message.get("type") == "append_entries" and isinstance(stamp, int):
             self._answering = (int(message["term"]), stamp)
         try:
-            super()._SyncObj__onMessageReceived(node, without_held_entries(message, self.journal))
+            super()._SyncObj__onMessageReceived(
+                node, without_held_entries(message, self.journal.headers)
+            )
         finally:
             self._answering = None
         echo = message.get(ECHO)
@@ -339,6 +356,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             applied_index=int(self.raftLastApplied),
             now_s=time.monotonic(),
         )
+
+    def _compact_large_log(self) -> None:
+        """pysyncobj compacts after a number of entries or a time; with large entries the log
+        may hold gigabytes before either, so past `compaction_min_log_bytes` it is asked to
+        compact at its next tick (a no-op while it is compacting, or if nothing new was
+        applied since its last snapshot)."""
+        if self.journal.size_bytes > self._settings.timings.compaction_min_log_bytes:
+            self.forceLogCompaction()
 
     def _read_index_tick(self) -> None:
         if not self._read_index.pending:
@@ -468,6 +493,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             "digest": self._machine.digest.hex(),
             "snapshots_installed": self._machine.snapshots_installed,
             "fsyncs": self.journal.fsync_count,
+            "log_bytes": self.journal.size_bytes,
+            "log_cached_payload_bytes": self.journal.cached_payload_bytes,
             "failure": self._failed,
         }
 
@@ -479,21 +506,24 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return path
 
     def _write_snapshot_file(self, file_name: str, data: tuple[Any, Any, Any]) -> None:
+        """pysyncobj's serializer: cuts the state here, archives it on a worker
+        (raft/snapshot_builder.py), and raises so that pysyncobj renames nothing into place;
+        `file_name` (pysyncobj's temporary file) is not used."""
+        del file_name
         last_entry, previous_entry, members = data
-        state = self._scratch("snapshot-out")
-        self._machine.write_snapshot(state)
         meta = SnapshotMeta(
             last_entry=tuple(last_entry),
             previous_entry=tuple(previous_entry),
             members=tuple(str(getattr(m, "address", m)) for m in members),
         )
-        write_archive(Path(file_name), meta, state)
-        shutil.rmtree(state, ignore_errors=True)
+        self._snapshots.start(meta)
+        raise BuildingInBackground
 
     def _read_snapshot_file(self, file_name: str) -> tuple[Any, Any, Any]:
         incoming = self._scratch("snapshot-in")
         meta = read_archive(Path(file_name), incoming)
         self._machine.install_snapshot(incoming)
+        self._snapshots.installed()
         shutil.rmtree(incoming, ignore_errors=True)
         return meta.last_entry, meta.previous_entry, list(meta.members)
 

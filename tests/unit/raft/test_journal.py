@@ -485,10 +485,12 @@ class JournalModel(RuleBasedStateMachine):
     sync (`_destroy` or an explicit one), and then the journal shows `visible + detached`.
     """
 
+    options = JournalOptions()
+
     def __init__(self) -> None:
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="journal-model-"))
-        self.journal = DurableJournal(self.directory)
+        self.journal = DurableJournal(self.directory, self.options)
         self.visible: list[Entry] = []
         self.detached: list[Entry] = []
         self.next_index = 1
@@ -551,14 +553,15 @@ class JournalModel(RuleBasedStateMachine):
 
     @rule()
     def close_and_reopen(self) -> None:
-        self.journal = reopen(self.journal, self.directory)
+        self.journal._destroy()
+        self.journal = DurableJournal(self.directory, self.options)
         self._after_reopen()
 
     @rule()
     def sync_crash_and_reopen(self) -> None:
         self.journal.sync()
         crash(self.journal)
-        self.journal = DurableJournal(self.directory)
+        self.journal = DurableJournal(self.directory, self.options)
         self._after_reopen()
 
     @invariant()
@@ -574,3 +577,14 @@ class JournalModel(RuleBasedStateMachine):
 
 JournalModel.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
 TestJournalAgainstAListModel = JournalModel.TestCase
+
+
+class TinyCacheJournalModel(JournalModel):
+    """The same with room for one payload of at most 8 bytes: nearly every entry is read back
+    from the file (raft/log_views.py)."""
+
+    options = JournalOptions(cache_bytes=8)
+
+
+TinyCacheJournalModel.TestCase.settings = JournalModel.TestCase.settings
+TestTinyCacheJournalAgainstAListModel = TinyCacheJournalModel.TestCase

@@ -50,7 +50,9 @@ def _conf(tmp_path: Path, timings: RaftTimings) -> SyncObjConf:
     )
     journal = DurableJournal(tmp_path)
     try:
-        return pysyncobj_conf(settings, journal, lambda _n, _d: None, lambda _n: (None, None, None))
+        return pysyncobj_conf(
+            settings, journal, lambda _n, _d: None, lambda _n: (None, None, None), lambda: 0
+        )
     finally:
         journal._destroy()
 
