@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from raftq.common import limits
+from raftq.common.credentials import OPERATOR_SECRET_OPTION
 from raftq.common.internal_tls import InternalTls
 
 
@@ -151,9 +152,13 @@ class NodeSettings(BaseModel):
     node_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     data_dir: Path
     members: tuple[Member, ...]
-    # Signs and checks internal HTTP requests (raft/node_http.py, common/cluster_auth.py): held by
-    # the nodes, the frontends and operators (`raftq admin`).
+    # Signs and checks nodes' internal HTTP requests among themselves (raft/node_http.py,
+    # common/cluster_auth.py): held by the metadata and backend nodes only.
     cluster_secret: SecretStr | None = None
+    # Checks operators' requests (`raftq admin`) on the routes operators may call
+    # (docs/internal-api.md); None: no operator is accepted. Frontends have credentials of
+    # their own, issued by operators and kept by the metadata group (common/credentials.py).
+    operator_secret: SecretStr | None = None
     # The Raft wire's own credential (RaftSettings.raft_secret): held by the group's members only.
     raft_secret: SecretStr | None = None
     insecure_development_mode: bool = False
@@ -181,6 +186,9 @@ class NodeSettings(BaseModel):
             raise ValueError("the cluster secret must have at least 16 characters")
         self.raft  # noqa: B018 (validates the Raft side, the raft secret's rules included)
         check_raft_secret(self.raft_secret, cluster=self.cluster_secret)
+        check_operator_secret(
+            self.operator_secret, cluster=self.cluster_secret, raft=self.raft_secret
+        )
         self.tls.check_for_node()
         return self
 
@@ -269,6 +277,26 @@ def check_channel_secret(channel: SecretStr | None, cluster: SecretStr | None) -
         raise ValueError("the channel secret must have at least 16 characters")
     if cluster is not None and channel.get_secret_value() == cluster.get_secret_value():
         raise ValueError("the channel secret must differ from the cluster secret")
+
+
+def check_operator_secret(
+    operator: SecretStr | None, *, cluster: SecretStr | None, raft: SecretStr | None
+) -> None:
+    """The operator secret has at least 16 characters and differs from the nodes' secrets:
+    operators must not be able to act as a node, nor talk Raft."""
+    if operator is None:
+        return
+    value = operator.get_secret_value()
+    if len(value) < 16:
+        raise ValueError(
+            f"the operator secret ({OPERATOR_SECRET_OPTION}) must have at least 16 characters"
+        )
+    for name, other in (("cluster", cluster), ("raft", raft)):
+        if other is not None and value == other.get_secret_value():
+            raise ValueError(
+                f"the operator secret ({OPERATOR_SECRET_OPTION}) must differ from the {name} "
+                "secret, which only nodes hold"
+            )
 
 
 def check_raft_secret(

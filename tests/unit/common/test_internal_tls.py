@@ -251,7 +251,7 @@ def test_a_frontend_takes_a_ca_only(pki: Pki) -> None:
     fields = {
         "listen": "127.0.0.1:8080",
         "metadata": ("127.0.0.1:8001",),
-        "cluster_secret": "a-cluster-secret-of-16+",
+        "credential": "RF" + "A" * 18 + ":a-frontend-secret-of-16",
         "channel_secret": "a-channel-secret-of-16+",
         "master_keys": {"k1": "00" * 32},
         "current_master_key": "k1",
