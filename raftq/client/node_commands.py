@@ -20,7 +20,6 @@ from raftq.common.settings import (
 )
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
-CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
 RAFT_SECRET_ENV = "RAFTQ_RAFT_SECRET"
 OPERATOR_SECRET_ENV = "RAFTQ_OPERATOR_SECRET"
 # Chaos deployments only: any value but empty turns on `--witness-syncs` (deploy/compose/.env).
@@ -79,11 +78,6 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         help="file holding the raft secret, which only the group's members hold: it authenticates "
         f"and encrypts Raft traffic (or set {RAFT_SECRET_ENV})",
     )
-    backend.add_argument(
-        "--channel-secret-file",
-        type=Path,
-        help=f"backend only: the secret frontends prove on the channel (or {CHANNEL_SECRET_ENV})",
-    )
     internal_tls.add_tls_options(backend, serves=True)
     backend.add_argument(
         "--insecure-development-mode",
@@ -130,7 +124,6 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             {
                 "cluster_id": args.cluster_id,
                 "metadata": tuple(args.metadata),
-                "channel_secret": read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV),
             }
             if args.command == "backend"
             else {"master_key": args.master_key_file.read_text().strip()}

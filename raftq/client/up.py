@@ -9,8 +9,8 @@ same Raft groups come back with their data. Each plane has its own credential: `
 Raft traffic and `secret` (the cluster secret) for the nodes' internal HTTP requests among
 themselves, both given to the metadata and backend nodes only; `operator.secret` for
 `raftq admin`; `frontend.credential`, the frontend's own credential, which the metadata group
-issues (signed with the operator secret) before the frontend is started, and which opens
-only the routes a frontend needs; `channel.secret` for the frontend's data channel to backends.
+issues (signed with the operator secret) before the frontend is started, and which opens only
+the routes a frontend needs and the data channel to backends.
 The first time the cluster is ready it makes a
 `root` principal with every grant on every queue and an access key for it (kept in `root.json`,
 owner only). Then it prints the endpoint and writes `<data-dir>/client.env`
@@ -149,9 +149,10 @@ def _exclusive(data_dir: Path) -> Iterator[bool]:
 
 
 def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
-    # Also in data made before the channel, or before Raft or operators had a secret of their
-    # own (every member restarts with `raftq up`, so they all change to it together).
-    for name in ("channel.secret", RAFT_SECRET_FILE, OPERATOR_SECRET_FILE):
+    # Also in data made before Raft or operators had a secret of their own (every member
+    # restarts with `raftq up`, so they all change to it together). A `channel.secret` of data
+    # made before frontends had credentials is no longer read.
+    for name in (RAFT_SECRET_FILE, OPERATOR_SECRET_FILE):
         if not (data_dir / name).exists():
             _private(data_dir / name, secrets.token_urlsafe(32))
     path = data_dir / "layout.json"
@@ -200,7 +201,6 @@ def children(
     secret = ("--secret-file", str(data_dir / "secret"))  # nodes only
     raft_secret = ("--raft-secret-file", str(data_dir / RAFT_SECRET_FILE))  # members only
     operator_secret = ("--operator-secret-file", str(data_dir / OPERATOR_SECRET_FILE))
-    channel_secret = ("--channel-secret-file", str(data_dir / "channel.secret"))
     specs = []
     groups = [
         ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
@@ -208,7 +208,6 @@ def children(
             "backend",
             _members(layout, 6, "c1-n"),
             (
-                *channel_secret,
                 "--cluster-id",
                 "c1",
                 *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
@@ -240,7 +239,6 @@ def children(
         *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
         "--credential-file",
         str(data_dir / FRONTEND_CREDENTIAL_FILE),
-        *channel_secret,
         "--master-key",
         f"k1={data_dir / 'frontend.key'}",
         "--metrics-listen",

@@ -138,3 +138,14 @@ MOVE_TASK_FAILURE_REASON_MAX_CHARS: Final = 256
 # 1,000 applies in under about 70 ms, a quarter of a heartbeat period, and 10^6 transitions take
 # about 1,000 entries.
 DUE_TRANSITIONS_PER_ENTRY: Final = 1_000
+
+# How long a backend believes what the metadata leader said about a frontend credential (its
+# secret, or that it is unknown or revoked), and how often it rechecks the frontends it has open
+# channel connections with: a revoked frontend's next connection is refused, and its open ones
+# are closed, within about this long (plus one metadata round trip). Short enough that a
+# revocation takes effect while the operator watches; long enough that a backend asks about
+# each connected frontend only a few times a minute.
+FRONTEND_CREDENTIAL_CACHE_S: Final = 5.0
+# Answers a backend keeps (ids of live frontends, and of unknown ones a peer tried): more than
+# any deployment's frontends; when full, the cache is emptied and refilled on demand.
+FRONTEND_CREDENTIAL_CACHE_ENTRIES: Final = 10_000

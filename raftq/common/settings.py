@@ -241,25 +241,6 @@ class BackendNodeSettings(NodeSettings):
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = (
         limits.DUE_TRANSITIONS_PER_ENTRY
     )
-    # Authenticates frontends on the data channel (common/channel/). A credential of its own,
-    # neither the cluster secret nor the raft secret: a frontend that holds it can send commands
-    # but cannot join or talk Raft.
-    # None: no channel is served (in the insecure development mode: served unauthenticated).
-    channel_secret: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def _channel_secret_is_its_own(self) -> BackendNodeSettings:
-        check_channel_secret(self.channel_secret, self.cluster_secret)
-        check_raft_secret(
-            self.raft_secret, cluster=self.cluster_secret, channel=self.channel_secret
-        )
-        return self
-
-    def channel_secret_bytes(self) -> bytes | None:
-        """The secret channel peers must prove; None: serve no channel."""
-        if self.channel_secret is not None:
-            return self.channel_secret.get_secret_value().encode()
-        return b"" if self.insecure_development_mode else None
 
 
 def read_secret(path: Path | None, variable: str) -> str | None:
@@ -267,16 +248,6 @@ def read_secret(path: Path | None, variable: str) -> str | None:
     if path is not None:
         return path.read_text().strip()
     return os.environ.get(variable) or None
-
-
-def check_channel_secret(channel: SecretStr | None, cluster: SecretStr | None) -> None:
-    """The channel secret is at least 16 characters and differs from the cluster secret."""
-    if channel is None:
-        return
-    if len(channel.get_secret_value()) < 16:
-        raise ValueError("the channel secret must have at least 16 characters")
-    if cluster is not None and channel.get_secret_value() == cluster.get_secret_value():
-        raise ValueError("the channel secret must differ from the cluster secret")
 
 
 def check_operator_secret(
@@ -299,19 +270,15 @@ def check_operator_secret(
             )
 
 
-def check_raft_secret(
-    raft: SecretStr | None, *, cluster: SecretStr | None, channel: SecretStr | None = None
-) -> None:
-    """The raft secret differs from the cluster and channel secrets: frontends hold those."""
+def check_raft_secret(raft: SecretStr | None, *, cluster: SecretStr | None) -> None:
+    """The raft secret differs from the cluster secret: Raft members unpickle what it opens,
+    and the cluster secret signs HTTP requests (which are never unpickled)."""
     if raft is None:
         return
-    value = raft.get_secret_value()
-    for name, other in (("cluster", cluster), ("channel", channel)):
-        if other is not None and value == other.get_secret_value():
-            raise ValueError(
-                f"the raft secret ({RAFT_SECRET_OPTION}) must differ from the {name} secret, "
-                "which frontends hold"
-            )
+    if cluster is not None and raft.get_secret_value() == cluster.get_secret_value():
+        raise ValueError(
+            f"the raft secret ({RAFT_SECRET_OPTION}) must differ from the cluster secret"
+        )
 
 
 class MetadataNodeSettings(NodeSettings):

@@ -31,7 +31,6 @@ from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.usage import Usage
 
 CREDENTIAL_ENV = "RAFTQ_FRONTEND_CREDENTIAL"
-CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -46,11 +45,6 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         type=Path,
         help="this frontend's own credential, ID:SECRET as `raftq admin frontends create NAME` "
         f"prints it (or {CREDENTIAL_ENV})",
-    )
-    frontend.add_argument(
-        "--channel-secret-file",
-        type=Path,
-        help=f"the secret proven to backends on the data channel (or {CHANNEL_SECRET_ENV})",
     )
     frontend.add_argument(
         "--master-key",
@@ -110,7 +104,6 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             listen=args.listen,
             metadata=tuple(args.metadata),
             credential=read_secret(args.credential_file, CREDENTIAL_ENV) or "",
-            channel_secret=read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV) or "",
             master_keys=keys,
             current_master_key=args.current_master_key or next(iter(keys)),
             per_key=_limit(parser, "--key-rate", args.key_rate),
@@ -204,7 +197,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 PlacementCache(fetch_route, clock),
                 metadata,
                 keyring=keyring,
-                channel_secret=settings.channel_secret.get_secret_value().encode(),
+                credential=settings.own_credential(),
                 max_frame_bytes=settings.max_body_bytes * (settings.batch_max + 1),
                 clock=clock,
                 backend_timeout_s=settings.backend_timeout_s,

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from raftq.common import limits
 from raftq.common.credentials import Credential, frontend_credential
 from raftq.common.internal_tls import InternalTls
-from raftq.common.settings import check_channel_secret
 from raftq.frontend.rate_limit import Limit
 
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")]
@@ -26,12 +25,10 @@ class FrontendSettings(BaseModel):
     metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
     # This frontend's own credential, `ID:SECRET` (common/credentials.py): it signs the
     # frontend's requests to the metadata group, which accepts it only on the routes a frontend
-    # needs, until an operator revokes it. A frontend holds neither the cluster secret (nodes
-    # only) nor the operator secret nor any Raft credential.
+    # needs, and is proven to backends once per data-channel connection (common/channel/), until
+    # an operator revokes it. A frontend holds neither the cluster secret (nodes only) nor the
+    # operator secret nor any Raft credential, which only a group's members hold.
     credential: SecretStr
-    # Proven to backends once per data-channel connection (common/channel/). It opens no Raft
-    # group, which only its members' raft secret does (common/settings.py RaftSettings).
-    channel_secret: SecretStr
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
     master_keys: dict[str, SecretStr]
     current_master_key: str
@@ -71,8 +68,7 @@ class FrontendSettings(BaseModel):
                 raise ValueError(f"master key {key_id!r} must be 64 hex digits")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key")
-        own = self.own_credential()
-        check_channel_secret(self.channel_secret, SecretStr(own.secret.decode()))
+        self.own_credential()  # ID:SECRET, or an error naming where it comes from
         self.internal_tls.check_client_only("a frontend")
         return self
 

@@ -22,7 +22,7 @@ def test_the_first_start_makes_a_raft_secret_of_its_own_for_the_owner_only(tmp_p
     assert raft_secret.stat().st_mode & 0o077 == 0
     value = raft_secret.read_text().strip()
     assert len(value) >= 16
-    others = {(tmp_path / name).read_text().strip() for name in ("secret", "channel.secret")}
+    others = {(tmp_path / name).read_text().strip() for name in ("secret", "operator.secret")}
     assert value not in others
 
 
