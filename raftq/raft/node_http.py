@@ -74,6 +74,8 @@ OPERATORS: Final = frozenset({Role.NODE, Role.OPERATOR})
 FRONTENDS: Final = frozenset({Role.NODE, Role.FRONTEND})
 EVERY_PLANE: Final = frozenset(Role)
 
+_ARTICLE: Final = {Role.NODE: "a", Role.OPERATOR: "an", Role.FRONTEND: "a"}
+
 # A frontend's secret by its id; None: unknown or revoked.
 FrontendSecrets = Callable[[str], Awaitable[bytes | None]]
 
@@ -97,7 +99,8 @@ class AuthenticatedCall:
 def refuse_caller(caller: Caller, what: str, allowed: frozenset[Role]) -> CredentialNotAllowed:
     planes = ", ".join(role.value for role in Role if role in allowed)
     return CredentialNotAllowed(
-        f"a {caller.role.value} credential may not call {what} (it serves: {planes})",
+        f"{_ARTICLE[caller.role]} {caller.role.value} credential may not call {what} "
+        f"(it serves: {planes})",
         field=cluster_auth.HEADER,
     )
 
