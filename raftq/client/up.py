@@ -43,9 +43,9 @@ import aiohttp
 from raftq.client.admin_frontends import write_private
 from raftq.client.supervisor import ChildSpec, Supervisor
 from raftq.common.credentials import OPERATOR, Credential
-from raftq.common.errors import RaftqError
+from raftq.common.errors import ConflictingState, RaftqError
 from raftq.common.metadata_api import CreateFrontendRequest, CreateKeyRequest, MetadataClient
-from raftq.common.metadata_commands import AddGrant, CreatePrincipal
+from raftq.common.metadata_commands import AddGrant, CreatePrincipal, RevokeFrontend
 from raftq.common.metadata_models import Grant
 
 READY_TIMEOUT_S: Final = 60.0
@@ -58,6 +58,7 @@ RAFT_SECRET_FILE: Final = "raft.secret"
 OPERATOR_SECRET_FILE: Final = "operator.secret"
 FRONTEND_CREDENTIAL_FILE: Final = "frontend.credential"
 FRONTEND: Final = "frontend"
+FRONTEND_NAME: Final = "frontend-1"  # its name in the metadata group (`raftq admin frontends`)
 
 
 def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -314,13 +315,18 @@ async def _wait_until_ready(data_dir: Path, layout: dict[str, Any], supervisor: 
 
 async def _frontend_credential(data_dir: Path, metadata: MetadataClient) -> None:
     """The frontend's own credential, issued on the first start (kept in
-    `frontend.credential`, owner only). Data made before frontends had credentials gets one."""
+    `frontend.credential`, owner only). Data made before frontends had credentials gets one;
+    a lost file's credential is revoked and replaced."""
     path = data_dir / FRONTEND_CREDENTIAL_FILE
-    if not path.exists():
-        created = await metadata.create_frontend(
-            CreateFrontendRequest(actor="raftq-up", name="frontend-1")
-        )
-        _private(path, created.credential)
+    if path.exists():
+        return
+    request = CreateFrontendRequest(actor="raftq-up", name=FRONTEND_NAME)
+    try:
+        created = await metadata.create_frontend(request)
+    except ConflictingState:  # the file was lost: its credential cannot be read back
+        await metadata.execute(RevokeFrontend(now_ms=0, actor="raftq-up", name=FRONTEND_NAME))
+        created = await metadata.create_frontend(request)
+    _private(path, created.credential)
 
 
 async def _root_credentials(data_dir: Path, metadata: MetadataClient) -> dict[str, str]:

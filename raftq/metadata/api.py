@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -71,23 +70,14 @@ from raftq.common.metadata_api import (
     SetQueueRequest,
 )
 from raftq.common.metadata_commands import (
-    AddDataKey,
-    AddLabelledGrants,
-    CancelMessageMoveTask,
-    RegisterCluster,
-    RemoveLabelledGrants,
     ReportLoad,
-    ReportMessageMoveTask,
-    SetRedriveAllowPolicy,
-    StartMessageMoveTask,
-    TagQueue,
-    UntagQueue,
 )
 from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
 from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
+from raftq.metadata.callers import caller_secrets, check_command
 from raftq.metadata.dead_letter_forwarder import DeadLetterForwarder
 from raftq.metadata.frontends import frontend_secret, issue_frontend
 from raftq.metadata.node import MetadataNode
@@ -103,7 +93,6 @@ from raftq.raft.node_http import (
     error_response,
     health,
     readiness,
-    refuse_caller,
 )
 
 NODE = web.AppKey("metadata_node", MetadataNode)
@@ -114,35 +103,6 @@ LIFECYCLE = web.AppKey("queue_lifecycle", QueueLifecycle)
 MOVER = web.AppKey("queue_mover", QueueMover)
 
 
-# What a frontend does in the catalogue on a user's behalf (the SQS and REST APIs, the data key of
-# a new queue, a message move task's progress); every other command is an operator's or a node's.
-FRONTEND_COMMANDS: Final = (
-    AddDataKey,
-    TagQueue,
-    UntagQueue,
-    SetRedriveAllowPolicy,
-    AddLabelledGrants,
-    RemoveLabelledGrants,
-    StartMessageMoveTask,
-    ReportMessageMoveTask,
-    CancelMessageMoveTask,
-)
-# Node to node: the backends' registration and load reports.
-NODE_COMMANDS: Final = (RegisterCluster, ReportLoad)
-
-
-def caller_secrets(node: MetadataNode) -> CallerSecrets:
-    """A frontend is checked against this member's own state: a revocation counts here as soon
-    as this member applied it."""
-
-    async def frontend(frontend_id: str) -> bytes | None:
-        found = frontend_secret(node, frontend_id)
-        return None if found is None else found.secret.encode()
-
-    settings = node.settings
-    return CallerSecrets(settings.cluster_secret, settings.operator_secret, frontend)
-
-
 async def _call(request: web.Request, allowed: frozenset[Role]) -> tuple[bytes, Caller]:
     node = request.app[NODE]
     call = await authenticated_call(request, request.app[SECRETS], node.clock, allowed)
@@ -151,14 +111,6 @@ async def _call(request: web.Request, allowed: frozenset[Role]) -> tuple[bytes, 
 
 async def _body(request: web.Request, allowed: frozenset[Role]) -> bytes:
     return (await _call(request, allowed))[0]
-
-
-def _check_command(caller: Caller, command: object) -> None:
-    what = f"the {getattr(command, 'kind', 'unknown')} command"
-    if caller.role is Role.FRONTEND and not isinstance(command, FRONTEND_COMMANDS):
-        raise refuse_caller(caller, what, OPERATORS)
-    if caller.role is not Role.NODE and isinstance(command, NODE_COMMANDS):
-        raise refuse_caller(caller, what, NODES_ONLY)
 
 
 def _require_caught_up(node: MetadataNode) -> None:
@@ -187,7 +139,7 @@ async def commands(request: web.Request) -> web.Response:
     try:
         body, caller = await _call(request, EVERY_PLANE)
         call = codec.decode(body, MetadataRequest)
-        _check_command(caller, call.command)
+        check_command(caller, call.command)
         if isinstance(call.command, ReportLoad):
             result = await node.report_load(call.command)
         else:
