@@ -1,4 +1,12 @@
-"""The compose deployment's one-shot `init` service: what `raftq up` does once its cluster is up.
+"""The compose deployment's one-shot `credentials` and `init` services: what `raftq up` does.
+
+`init.py frontends NAME...` (the `credentials` service, before the frontends start): for each
+frontend without a credential file yet (/out/NAME/credential, in a volume only that frontend
+mounts), issue its credential (`raftq admin frontends create NAME`, retried until the metadata
+group has a leader) and write it there, owned by the frontends' user (RAFTQ_FRONTEND_UID, 10001)
+and readable by it only. A frontend whose file exists keeps it.
+
+`init.py` (the `init` service, once everything is healthy):
 
 1. Wait until every backend cluster of RAFTQ_CLUSTERS is registered with the metadata group and
    all its members report to it. (Backends register their own cluster when started with
@@ -11,10 +19,11 @@
    mounted at /out): the public endpoint and the root credentials, as RAFTQ_* and the AWS_*
    names boto3 and the AWS CLI read.
 
-Only `raftq admin` is used (the public admin interface), with the cluster secret from
-/run/secrets, over TLS to the metadata nodes, whose certificates it verifies against the
-deployment's CA (/run/secrets/tls_ca.crt). Exit status 0 when client.env is written; 1
-otherwise, saying why.
+Only `raftq admin` is used (the public admin interface), with the operator secret from
+/run/secrets (never the cluster secret, which only nodes hold), over TLS to the metadata nodes,
+whose certificates it verifies against the deployment's CA (/run/secrets/tls_ca.crt). Exit
+status 0 when its work is done (client.env written, or the credentials issued); 1 otherwise,
+saying why.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECRET_FILE = "/run/secrets/cluster_secret"
+SECRET_FILE = "/run/secrets/operator_secret"
 CA_FILE = "/run/secrets/tls_ca.crt"
 ROOT_FILE = Path("/var/lib/raftq/root.json")
 OUT_DIR = Path("/out")
@@ -36,7 +45,8 @@ ACTOR = "compose-init"
 
 
 def admin(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = ["raftq", "admin", "--json", "--secret-file", SECRET_FILE, "--tls-ca-file", CA_FILE]
+    argv = ["raftq", "admin", "--json", "--operator-secret-file", SECRET_FILE]
+    argv += ["--tls-ca-file", CA_FILE]
     argv += ["--actor", ACTOR, *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
@@ -103,7 +113,34 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None) -> None:
     os.replace(temporary, path)
 
 
+def issue_frontend_credentials(names: list[str]) -> None:
+    owner = int(os.environ.get("RAFTQ_FRONTEND_UID", "10001"))
+    for name in names:
+        path = OUT_DIR / name / "credential"
+        if path.exists():
+            print(f"init: frontend {name} has its credential already")
+            continue
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                created = admin_json("frontends", "create", name)
+                break
+            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no credential for {name}: {error}") from None
+                time.sleep(1)
+        write_private(path, str(created["credential"]) + "\n", owner=(owner, owner))
+        print(f"init: issued frontend {name} its credential {created['frontend_id']}")
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["frontends"]:
+        try:
+            issue_frontend_credentials(sys.argv[2:])
+        except (RuntimeError, OSError) as error:
+            print(f"init: {error}", file=sys.stderr)
+            return 1
+        return 0
     clusters = [c for c in os.environ.get("RAFTQ_CLUSTERS", "c1").split(",") if c]
     endpoint = os.environ.get("RAFTQ_PUBLIC_ENDPOINT", "http://127.0.0.1:8080")
     try:

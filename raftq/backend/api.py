@@ -1,18 +1,20 @@
 """The internal HTTP API of a backend node (for frontends, tools and tests).
 
-    POST /v1/commands   signed (cluster secret), msgpack NodeRequest -> NodeResponse | NodeError
+    POST /v1/commands   nodes only (the cluster secret: the metadata group, moves, dead-letter
+                        forwarding); msgpack NodeRequest -> NodeResponse | NodeError
     channel             [wait_ms, command bytes] frames on the same port (common/channel/,
                         channel_request.py): the frontends' data path, authenticated once per
                         connection; commands are logged as encoded, validated in apply
-    POST /v1/export     signed; leader only; msgpack ExportRequest -> ExportChunk (a queue move)
-    GET  /v1/status     signed; JSON Raft status of this node
+    POST /v1/export     nodes only; leader only; msgpack ExportRequest -> ExportChunk (a move)
+    GET  /v1/status     nodes and operators; JSON Raft status of this node
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
     GET  /readyz        200 when a leader is known and this node applied all it knows committed
     GET  /metrics       Prometheus text
 
 Errors become HTTP statuses here and nowhere else (`_STATUS`). Bodies over the configured limit
-get 413 before they are read; bad signatures 401; bodies that do not decode 400. None of these
-reach the state machine.
+get 413 before they are read; a credential of a plane the route does not serve 403 (a
+frontend's on every route: frontends use the channel only); bad signatures 401; bodies that do
+not decode 400. None of these reach the state machine.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
 from raftq.common import channel_request, codec
 from raftq.common.channel.server import Handler
+from raftq.common.credentials import Role
 from raftq.common.errors import NotLeader, RaftqError
 from raftq.common.node_api import (
     COMMANDS_PATH,
@@ -39,15 +42,25 @@ from raftq.common.node_api import (
     NodeRequest,
     NodeResponse,
 )
-from raftq.raft.node_http import authenticated_body, error_response, health, readiness
+from raftq.raft.node_http import (
+    NODES_ONLY,
+    OPERATORS,
+    CallerSecrets,
+    authenticated_body,
+    error_response,
+    health,
+    readiness,
+)
 
 NODE = web.AppKey("node", BackendNode)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 
 
-async def _authenticated_body(request: web.Request) -> bytes:
+async def _authenticated_body(request: web.Request, allowed: frozenset[Role] = NODES_ONLY) -> bytes:
     node = request.app[NODE]
-    return await authenticated_body(request, node.settings.cluster_secret, node.clock)
+    settings = node.settings
+    secrets = CallerSecrets(settings.cluster_secret, settings.operator_secret)
+    return await authenticated_body(request, secrets, node.clock, allowed)
 
 
 async def commands(request: web.Request) -> web.Response:
@@ -94,7 +107,7 @@ async def export(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     try:
-        await _authenticated_body(request)
+        await _authenticated_body(request, OPERATORS)
     except RaftqError as error:
         return error_response(error)
     node = request.app[NODE]

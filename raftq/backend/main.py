@@ -3,31 +3,72 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from raftq.backend.api import channel_handler, create_app
+from raftq.backend.frontend_secrets import FrontendSecrets
 from raftq.backend.node import BackendNode
-from raftq.common.channel import frames
-from raftq.common.channel.server import ChannelServer
+from raftq.common import limits
+from raftq.common.channel.server import ChannelServer, FixedSecret, SecretSource
 from raftq.common.channel.site import SharedPortSite
 from raftq.common.clock import clock_from_environment
+from raftq.common.metadata_api import MetadataClient
 from raftq.common.settings import BackendNodeSettings
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def frontend_secrets(settings: BackendNodeSettings) -> AsyncIterator[SecretSource]:
+    """Who may open the data channel: frontends whose credential the metadata group knows
+    (asked with the cluster secret); anyone in the insecure development mode; nobody on a node
+    that knows no metadata group."""
+    if settings.cluster_secret is None:
+        yield FixedSecret(b"" if settings.insecure_development_mode else None)
+        return
+    if not settings.metadata:
+        log.warning("no --metadata: no frontend can be verified, the data channel refuses all")
+        yield FixedSecret(None)
+        return
+    async with aiohttp.ClientSession() as session:
+        metadata = MetadataClient(
+            list(settings.metadata),
+            settings.cluster_secret.get_secret_value(),
+            session,
+            tls=settings.tls.client_context(),
+            timeout_s=3,
+        )
+        yield FrontendSecrets(metadata.lookup_frontend)
+
+
+async def recheck_frontends(channel: ChannelServer) -> None:
+    """Closes revoked frontends' open connections within FRONTEND_CREDENTIAL_CACHE_S."""
+    while True:
+        await asyncio.sleep(limits.FRONTEND_CREDENTIAL_CACHE_S)
+        if dropped := await channel.revalidate():
+            log.warning("closed %d channel connection(s) of revoked frontends", dropped)
 
 
 async def serve(settings: BackendNodeSettings) -> None:
+    async with frontend_secrets(settings) as secrets:
+        await _serve(settings, secrets)
+
+
+async def _serve(settings: BackendNodeSettings, secrets: SecretSource) -> None:
     node = BackendNode(settings, clock_from_environment())
     runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)
-    secret = settings.channel_secret_bytes()
     channel = ChannelServer(
-        secret if secret is not None else frames.new_nonce(),  # None: nobody can prove it
-        channel_handler(node),
-        max_frame_bytes=settings.max_request_bytes,
+        secrets, channel_handler(node), max_frame_bytes=settings.max_request_bytes
     )
+    rechecking = asyncio.create_task(recheck_frontends(channel))
     tls = settings.tls.server_context()
     site = SharedPortSite(runner, host, int(port), channel, ssl_context=tls)
     await site.start()
@@ -43,6 +84,7 @@ async def serve(settings: BackendNodeSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    rechecking.cancel()
     await channel.close()
     await runner.cleanup()
 

@@ -1,7 +1,8 @@
 """`raftq admin …`: manage the catalogue (queues, clusters, principals, keys, grants) and see Raft.
 
 It finds the metadata group from `--metadata` (repeatable) or `RAFTQ_METADATA` (comma-separated
-API addresses) and signs with the cluster secret from `--secret-file` or `RAFTQ_CLUSTER_SECRET`.
+API addresses) and signs with the operator secret from `--operator-secret-file` or
+`RAFTQ_OPERATOR_SECRET` (never the cluster secret, which only nodes hold).
 With `--tls-ca-file` or `RAFTQ_TLS_CA_FILE` it calls the nodes over TLS, verifying their
 certificates against that CA (common/internal_tls.py).
 Output is a table, or JSON with `--json`. Exit codes: 0 done, 1 refused (the request was wrong
@@ -25,10 +26,12 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
-from raftq.common import internal_tls
+from raftq.client.admin_frontends import add_frontend_commands, run_frontends
+from raftq.common import codec, internal_tls
 from raftq.common.cluster_auth import HEADER, sign
+from raftq.common.credentials import OPERATOR, Credential
 from raftq.common.envelope import Keyring, WrappedKey
-from raftq.common.errors import ClientError, CorruptState, PeerError
+from raftq.common.errors import ClientError, CorruptState, CredentialRefused, PeerError
 from raftq.common.metadata_api import (
     MOVES_PATH,
     CreateKeyRequest,
@@ -48,6 +51,7 @@ from raftq.common.metadata_commands import (
     RewrapDataKey,
 )
 from raftq.common.metadata_models import DataKey, Grant, Queue, RetiredQueue
+from raftq.common.node_api import NodeError
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
 
@@ -57,13 +61,18 @@ EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = commands.add_parser("admin", help="manage queues, clusters, principals, keys, grants")
     admin.add_argument("--metadata", action="append", default=[], help="a metadata API address")
-    admin.add_argument("--secret-file", type=Path, help="file holding the cluster secret")
+    admin.add_argument(
+        "--operator-secret-file",
+        type=Path,
+        help="file holding the operator secret (or RAFTQ_OPERATOR_SECRET)",
+    )
     internal_tls.add_tls_options(admin, serves=False)
     admin.add_argument("--json", action="store_true", help="print JSON for scripts")
     admin.add_argument("--actor", default="admin", help="who is acting, for the audit trail")
     areas = admin.add_subparsers(dest="area", required=True)
 
     _add_queue_commands(areas)
+    add_frontend_commands(areas)
 
     clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
     clusters.add_parser("list")
@@ -138,9 +147,9 @@ def run_admin_command(args: argparse.Namespace) -> int:
     members = args.metadata or [
         a for a in os.environ.get("RAFTQ_METADATA", "").split(",") if a.strip()
     ]
-    secret = os.environ.get("RAFTQ_CLUSTER_SECRET")
-    if args.secret_file is not None:
-        secret = args.secret_file.read_text().strip()
+    secret = os.environ.get("RAFTQ_OPERATOR_SECRET")
+    if args.operator_secret_file is not None:
+        secret = args.operator_secret_file.read_text().strip()
     if not members:
         print("raftq admin: no metadata address (--metadata or RAFTQ_METADATA)", file=sys.stderr)
         return EXIT_USAGE
@@ -158,7 +167,7 @@ def run_admin_command(args: argparse.Namespace) -> int:
         where = ".".join(str(part) for part in first["loc"])
         print(f"raftq admin: refused: {first['msg']} ({where})", file=sys.stderr)
         return EXIT_REFUSED
-    except ClientError as error:
+    except (ClientError, CredentialRefused) as error:
         print(f"raftq admin: refused: {error.message} [{error.code}]", file=sys.stderr)
         return EXIT_REFUSED
     except (PeerError, aiohttp.ClientError, OSError) as error:
@@ -177,9 +186,9 @@ class _Admin:
         tls: ssl.SSLContext | None,
     ) -> None:
         self.members = members
-        self.secret = secret
+        self.credential = None if secret is None else Credential(OPERATOR, secret.encode())
         self.session = session
-        self.client = MetadataClient(members, secret, session, tls=tls)
+        self.client = MetadataClient(members, self.credential, session, tls=tls)
 
     async def get(
         self, path: str, address: str | None = None, *, leader_only: bool = False
@@ -188,9 +197,11 @@ class _Admin:
         answers (they may lag the leader's by a few entries)."""
         for member in [address] if address else self.members:
             headers = {}
-            if self.secret is not None:
+            if self.credential is not None:
                 now_ms = time.time_ns() // 1_000_000
-                headers[HEADER] = sign(self.secret.encode(), "GET", path, now_ms, b"")
+                headers[HEADER] = sign(
+                    self.credential.secret, "GET", path, now_ms, b"", caller=OPERATOR
+                )
             try:
                 async with self.session.get(
                     self.client.url(member, path),
@@ -205,6 +216,9 @@ class _Admin:
                         return payload
                     if response.status == 404:
                         raise _not_found(path)
+                    if response.status in (401, 403):
+                        refused = codec.decode(await response.read(), NodeError)
+                        raise CredentialRefused(f"{member} refused: {refused.message}")
             except aiohttp.ClientConnectorError as error:
                 self.client.tls_refused(member, error)
                 continue
@@ -305,6 +319,8 @@ async def _run(
             return {"principal_id": args.principal_id, "queues": args.queues, "removed": True}
         if area == "raft":
             return await _raft_status(admin)
+        if area == "frontends":
+            return await run_frontends(admin, args, verb, actor)
         if area == "data-keys":
             return await _rewrap_data_keys(admin, args, actor)
         return (await admin.get("/v1/audit"))["audit"]

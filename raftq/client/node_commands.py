@@ -20,8 +20,8 @@ from raftq.common.settings import (
 )
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
-CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
 RAFT_SECRET_ENV = "RAFTQ_RAFT_SECRET"
+OPERATOR_SECRET_ENV = "RAFTQ_OPERATOR_SECRET"
 # Chaos deployments only: any value but empty turns on `--witness-syncs` (deploy/compose/.env).
 WITNESS_SYNCS_ENV = "RAFTQ_FAULT_WITNESS_SYNCS"
 
@@ -63,19 +63,20 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
     backend.add_argument(
         "--secret-file",
         type=Path,
-        help="file holding the cluster secret, which signs internal HTTP requests "
-        f"(or set {SECRET_ENV})",
+        help="file holding the cluster secret, which signs the nodes' internal HTTP requests "
+        f"among themselves; nodes only (or set {SECRET_ENV})",
+    )
+    backend.add_argument(
+        "--operator-secret-file",
+        type=Path,
+        help="file holding the operator secret, which `raftq admin` signs with "
+        f"(or set {OPERATOR_SECRET_ENV}); without it no operator is accepted",
     )
     backend.add_argument(
         "--raft-secret-file",
         type=Path,
         help="file holding the raft secret, which only the group's members hold: it authenticates "
         f"and encrypts Raft traffic (or set {RAFT_SECRET_ENV})",
-    )
-    backend.add_argument(
-        "--channel-secret-file",
-        type=Path,
-        help=f"backend only: the secret frontends prove on the channel (or {CHANNEL_SECRET_ENV})",
     )
     internal_tls.add_tls_options(backend, serves=True)
     backend.add_argument(
@@ -129,7 +130,6 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             {
                 "cluster_id": args.cluster_id,
                 "metadata": tuple(args.metadata),
-                "channel_secret": read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV),
             }
             if args.command == "backend"
             else {"master_key": args.master_key_file.read_text().strip()}
@@ -146,6 +146,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             members=tuple(args.member),
             cluster_secret=secret,
             raft_secret=read_secret(args.raft_secret_file, RAFT_SECRET_ENV),
+            operator_secret=read_secret(args.operator_secret_file, OPERATOR_SECRET_ENV),
             insecure_development_mode=args.insecure_development_mode,
             tls=internal_tls.tls_from_args(args),
             witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -49,11 +49,20 @@ class Supervisor:
     grace_s: float = 10.0
     _children: list[_Child] = field(default_factory=list)
 
-    def start(self) -> None:
+    def start(self, deferred: Collection[str] = ()) -> None:
+        """Start every child but the `deferred` ones, which `start_deferred` starts later (a
+        frontend waits for the credential the metadata group issues it)."""
         self._children = [_Child(spec, delay_s=self.restart_delay_s) for spec in self.specs]
         for child in self._children:
-            self._spawn(child)
+            if child.spec.name not in deferred:
+                self._spawn(child)
         self._write_state()
+
+    def start_deferred(self, name: str) -> None:
+        child = next(c for c in self._children if c.spec.name == name)
+        if child.process is None:
+            self._spawn(child)
+            self._write_state()
 
     def poll(self) -> list[str]:
         """Restart children that died (once their delay passed); returns the names restarted."""

@@ -5,17 +5,20 @@ a, b, c) and a frontend under a supervisor that restarts a child that dies, keep
 under `--data-dir`, and stops every child on Ctrl-C or SIGTERM. The first start chooses the
 ports (from `--base-port`), makes the secrets and master keys (files readable by the owner
 only) and records the layout in `<data-dir>/layout.json`; later starts reuse all of it, so the
-same Raft groups come back with their data. Each plane has its own secret: `raft.secret` for Raft
-traffic, given to the metadata and backend nodes only; `secret` (the cluster secret) signs
-internal HTTP requests, for the nodes, the frontend and `raftq admin`; `channel.secret` for the
-frontend's data channel to backends. The first time the cluster is ready it makes a
+same Raft groups come back with their data. Each plane has its own credential: `raft.secret` for
+Raft traffic and `secret` (the cluster secret) for the nodes' internal HTTP requests among
+themselves, both given to the metadata and backend nodes only; `operator.secret` for
+`raftq admin`; `frontend.credential`, the frontend's own credential, which the metadata group
+issues (signed with the operator secret) before the frontend is started, and which opens only
+the routes a frontend needs and the data channel to backends.
+The first time the cluster is ready it makes a
 `root` principal with every grant on every queue and an access key for it (kept in `root.json`,
 owner only). Then it prints the endpoint and writes `<data-dir>/client.env`
 (shell-sourceable): the REST endpoint and root credentials (`RAFTQ_*`, and the `AWS_*` names
-boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_CLUSTER_SECRET` for `raftq admin`; never
-the raft secret, which nothing but the Raft members needs. Everything listens on loopback, and
-internal HTTP and the data channel are plain (no `--tls-cert-file`: common/internal_tls.py);
-Raft is encrypted under the raft secret as everywhere.
+boto3 and the AWS CLI read), and `RAFTQ_METADATA`/`RAFTQ_OPERATOR_SECRET` for `raftq admin`;
+never the cluster or raft secret, which nothing but the nodes needs. Everything listens on
+loopback, and internal HTTP and the data channel are plain (no `--tls-cert-file`:
+common/internal_tls.py); Raft is encrypted under the raft secret as everywhere.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import contextlib
 import fcntl
 import json
 import math
-import os
 import secrets
 import signal
 import sys
@@ -38,10 +40,12 @@ from typing import Any, Final
 
 import aiohttp
 
+from raftq.client.admin_frontends import write_private
 from raftq.client.supervisor import ChildSpec, Supervisor
-from raftq.common.errors import RaftqError
-from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
-from raftq.common.metadata_commands import AddGrant, CreatePrincipal
+from raftq.common.credentials import OPERATOR, Credential
+from raftq.common.errors import ConflictingState, RaftqError
+from raftq.common.metadata_api import CreateFrontendRequest, CreateKeyRequest, MetadataClient
+from raftq.common.metadata_commands import AddGrant, CreatePrincipal, RevokeFrontend
 from raftq.common.metadata_models import Grant
 
 READY_TIMEOUT_S: Final = 60.0
@@ -51,6 +55,10 @@ DEFAULT_BASE_PORT: Final = 7700
 # The supervisor sleeps until something happens (see `_serve`); this bounds the sleep anyway.
 _SAFETY_POLL_S: Final = 10.0
 RAFT_SECRET_FILE: Final = "raft.secret"
+OPERATOR_SECRET_FILE: Final = "operator.secret"
+FRONTEND_CREDENTIAL_FILE: Final = "frontend.credential"
+FRONTEND: Final = "frontend"
+FRONTEND_NAME: Final = "frontend-1"  # its name in the metadata group (`raftq admin frontends`)
 
 
 def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,9 +150,10 @@ def _exclusive(data_dir: Path) -> Iterator[bool]:
 
 
 def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
-    # Also in data made before the channel, or before Raft had a secret of its own (every member
-    # restarts with `raftq up`, so they all change to it together).
-    for name in ("channel.secret", RAFT_SECRET_FILE):
+    # Also in data made before Raft or operators had a secret of their own (every member
+    # restarts with `raftq up`, so they all change to it together). A `channel.secret` of data
+    # made before frontends had credentials is no longer read.
+    for name in (RAFT_SECRET_FILE, OPERATOR_SECRET_FILE):
         if not (data_dir / name).exists():
             _private(data_dir / name, secrets.token_urlsafe(32))
     path = data_dir / "layout.json"
@@ -166,10 +175,7 @@ def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
     return layout
 
 
-def _private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text + "\n")
+_private = write_private
 
 
 def _members(layout: dict[str, Any], first: int, prefix: str) -> list[tuple[str, str, str, str]]:
@@ -193,9 +199,9 @@ def children(
 ) -> list[ChildSpec]:
     options = options or FrontendOptions()
     python = (sys.executable, "-m", "raftq.client.cli")
-    secret = ("--secret-file", str(data_dir / "secret"))
+    secret = ("--secret-file", str(data_dir / "secret"))  # nodes only
     raft_secret = ("--raft-secret-file", str(data_dir / RAFT_SECRET_FILE))  # members only
-    channel_secret = ("--channel-secret-file", str(data_dir / "channel.secret"))
+    operator_secret = ("--operator-secret-file", str(data_dir / OPERATOR_SECRET_FILE))
     specs = []
     groups = [
         ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
@@ -203,7 +209,6 @@ def children(
             "backend",
             _members(layout, 6, "c1-n"),
             (
-                *channel_secret,
                 "--cluster-id",
                 "c1",
                 *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
@@ -223,6 +228,7 @@ def children(
                 *member_args,
                 *secret,
                 *raft_secret,
+                *operator_secret,
                 *extra,
             )
             specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))
@@ -232,15 +238,15 @@ def children(
         "--listen",
         frontend_address(layout),
         *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
-        *secret,
-        *channel_secret,
+        "--credential-file",
+        str(data_dir / FRONTEND_CREDENTIAL_FILE),
         "--master-key",
         f"k1={data_dir / 'frontend.key'}",
         "--metrics-listen",
         f"{layout['host']}:{layout['base_port'] + 13}",
         *options.argv(data_dir),
     )
-    specs.append(ChildSpec("frontend", frontend, data_dir / "logs" / "frontend.log"))
+    specs.append(ChildSpec(FRONTEND, frontend, data_dir / "logs" / "frontend.log"))
     return specs
 
 
@@ -258,8 +264,8 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop)
     loop.add_signal_handler(signal.SIGCHLD, woken.set)
-    supervisor.start()
-    ready = asyncio.create_task(_wait_until_ready(data_dir, layout))
+    supervisor.start(deferred=(FRONTEND,))  # once it has its credential (`_wait_until_ready`)
+    ready = asyncio.create_task(_wait_until_ready(data_dir, layout, supervisor))
     ready.add_done_callback(lambda _: woken.set())
     announced = False
     try:
@@ -284,24 +290,43 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
         supervisor.stop()
 
 
-async def _wait_until_ready(data_dir: Path, layout: dict[str, Any]) -> None:
+async def _wait_until_ready(data_dir: Path, layout: dict[str, Any], supervisor: Supervisor) -> None:
     """Ready: the metadata group has a leader, cluster c1's three nodes reported to it, the
-    frontend answers, and the root credentials exist."""
-    secret = (data_dir / "secret").read_text().strip()
+    frontend has its credential and answers, and the root credentials exist."""
+    secret = (data_dir / OPERATOR_SECRET_FILE).read_text().strip()
+    operator = Credential(OPERATOR, secret.encode())
     deadline = time.monotonic() + READY_TIMEOUT_S
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        metadata = MetadataClient(metadata_addresses(layout), secret, session, timeout_s=5)
+        metadata = MetadataClient(metadata_addresses(layout), operator, session, timeout_s=5)
         while time.monotonic() < deadline:
             with contextlib.suppress(RaftqError, aiohttp.ClientError, TimeoutError):
                 catalogue = await metadata.get("/v1/catalogue")
                 clusters = catalogue["clusters"] if catalogue else []
                 if clusters and len(clusters[0]["reports"]) == 3:
+                    await _frontend_credential(data_dir, metadata)
+                    supervisor.start_deferred(FRONTEND)
                     async with session.get(f"http://{frontend_address(layout)}/healthz") as answer:
                         if answer.status == 200:
                             await _root_credentials(data_dir, metadata)
                             return
             await asyncio.sleep(0.25)
     raise TimeoutError(f"the cluster was not ready within {READY_TIMEOUT_S:g} s")
+
+
+async def _frontend_credential(data_dir: Path, metadata: MetadataClient) -> None:
+    """The frontend's own credential, issued on the first start (kept in
+    `frontend.credential`, owner only). Data made before frontends had credentials gets one;
+    a lost file's credential is revoked and replaced."""
+    path = data_dir / FRONTEND_CREDENTIAL_FILE
+    if path.exists():
+        return
+    request = CreateFrontendRequest(actor="raftq-up", name=FRONTEND_NAME)
+    try:
+        created = await metadata.create_frontend(request)
+    except ConflictingState:  # the file was lost: its credential cannot be read back
+        await metadata.execute(RevokeFrontend(now_ms=0, actor="raftq-up", name=FRONTEND_NAME))
+        created = await metadata.create_frontend(request)
+    _private(path, created.credential)
 
 
 async def _root_credentials(data_dir: Path, metadata: MetadataClient) -> dict[str, str]:
@@ -321,7 +346,7 @@ async def _root_credentials(data_dir: Path, metadata: MetadataClient) -> dict[st
 
 
 def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
-    secret = (data_dir / "secret").read_text().strip()
+    secret = (data_dir / OPERATOR_SECRET_FILE).read_text().strip()
     root = json.loads((data_dir / "root.json").read_text())
     endpoint = f"http://{frontend_address(layout)}"
     lines = [
@@ -334,7 +359,7 @@ def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
         "AWS_DEFAULT_REGION=us-east-1",
         f"RAFTQ_FRONTEND_METRICS=http://{layout['host']}:{layout['base_port'] + 13}/metrics",
         f"RAFTQ_METADATA={','.join(metadata_addresses(layout))}",
-        f"RAFTQ_CLUSTER_SECRET={secret}",
+        f"RAFTQ_OPERATOR_SECRET={secret}",
     ]
     env_path = data_dir / "client.env"
     env_path.unlink(missing_ok=True)

@@ -31,13 +31,17 @@ import aiohttp
 from raftq.common import channel_request, cluster_auth, codec, internal_tls
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.commands import AnyCommand
+from raftq.common.credentials import NODE, Credential
 from raftq.common.errors import (
     BackendUnavailable,
+    CredentialNotAllowed,
+    CredentialRefused,
     DecodeError,
     NoLeader,
     NotLeader,
     OutcomeUnknown,
     RaftqError,
+    Unauthenticated,
     error_from_code,
 )
 from raftq.common.node_api import (
@@ -152,24 +156,32 @@ class LeaderFollowingClient(ABC):
             return OutcomeUnknown(f"backend answered HTTP {status} without an error body")
         if error.code == NotLeader.code:
             return NotLeader(error.message, leader_hint=error.leader)
+        if error.code in (Unauthenticated.code, CredentialNotAllowed.code):
+            # This process's own credential was refused: its configuration is at fault (or it
+            # was revoked), never the request it serves for someone else.
+            return CredentialRefused(f"a node refused this process's credential: {error.message}")
         return error_from_code(error.code, error.message, field=error.field)
 
 
 class NodeClient(LeaderFollowingClient):
     """Signed HTTP requests to the leader of a Raft group's internal API; over TLS when given
-    `tls`, a client context that verifies the nodes' certificates (common/internal_tls.py)."""
+    `tls`, a client context that verifies the nodes' certificates (common/internal_tls.py).
+    `credential` signs them: a string is the cluster secret (a node's own requests); None
+    signs nothing (the insecure development mode)."""
 
     def __init__(
         self,
         members: Sequence[str],
-        secret: str | None,
+        credential: str | Credential | None,
         session: aiohttp.ClientSession,
         *,
         tls: ssl.SSLContext | None = None,
         **options: Any,
     ) -> None:
         super().__init__(members, **options)
-        self._secret = secret.encode() if secret is not None else None
+        if isinstance(credential, str):
+            credential = Credential(NODE, credential.encode())
+        self._credential = credential
         self._session = session
         self._tls = tls
 
@@ -183,10 +195,10 @@ class NodeClient(LeaderFollowingClient):
 
     def headers_for(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": CONTENT_TYPE}
-        if self._secret is not None:
+        if self._credential is not None:
             now_ms = time.time_ns() // 1_000_000
             headers[cluster_auth.HEADER] = cluster_auth.sign(
-                self._secret, method, path, now_ms, body
+                self._credential.secret, method, path, now_ms, body, caller=self._credential.caller
             )
         return headers
 

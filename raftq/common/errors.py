@@ -214,6 +214,20 @@ class Unauthenticated(ClientError):
     code = "Unauthenticated"
 
 
+class CredentialNotAllowed(ClientError):
+    """Raised when an internal request is signed with a credential of a plane that may not
+    call its route: a frontend's on an operator's or a node's route, an operator's on a node's
+    (docs/internal-api.md)."""
+
+    code = "CredentialNotAllowed"
+
+
+class FrontendNotFound(ClientError):
+    """Raised when a frontend credential is unknown or revoked."""
+
+    code = "FrontendNotFound"
+
+
 # --- client faults only the SQS protocol names ---------------------------------------------
 
 
@@ -330,6 +344,13 @@ class ApplyFailed(CorruptState):
     replica stops applying, as for corruption, rather than skip what the others applied."""
 
     code = "ApplyFailed"
+
+
+class CredentialRefused(PeerError):
+    """Raised in a caller when a node refused its own credential (revoked, wrong, or not allowed
+    on the route): a fault of this process's configuration, never of the request it serves."""
+
+    code = "CredentialRefused"
 
 
 class InternalError(PeerError):

@@ -159,3 +159,14 @@ RAFT_LOG_CACHE_BYTES: Final = 64 << 20
 # machine commit 11-50 MiB/s of 1 MiB messages (bench/raft_log_memory_bench.py), so 4 GiB is
 # a snapshot every 1.5-6 minutes at full load, and a restart verifies at most about 4 GiB.
 RAFT_LOG_COMPACTION_BYTES: Final = 4 << 30
+
+# How long a backend believes what the metadata leader said about a frontend credential (its
+# secret, or that it is unknown or revoked), and how often it rechecks the frontends it has open
+# channel connections with: a revoked frontend's next connection is refused, and its open ones
+# are closed, within about this long (plus one metadata round trip). Short enough that a
+# revocation takes effect while the operator watches; long enough that a backend asks about
+# each connected frontend only a few times a minute.
+FRONTEND_CREDENTIAL_CACHE_S: Final = 5.0
+# Answers a backend keeps (ids of live frontends, and of unknown ones a peer tried): more than
+# any deployment's frontends; when full, the cache is emptied and refilled on demand.
+FRONTEND_CREDENTIAL_CACHE_ENTRIES: Final = 10_000

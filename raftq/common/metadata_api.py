@@ -11,7 +11,14 @@ from raftq.common import codec
 from raftq.common.backend_client import NodeClient
 from raftq.common.errors import BackendUnavailable
 from raftq.common.metadata_commands import AnyMetadataCommand
-from raftq.common.metadata_models import Grant, Identifier, QueueName, Tags
+from raftq.common.metadata_models import (
+    FrontendId,
+    FrontendName,
+    Grant,
+    Identifier,
+    QueueName,
+    Tags,
+)
 from raftq.common.metadata_results import MetadataResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.wire import WireModel
@@ -26,6 +33,8 @@ SET_QUEUE_PATH = "/v1/queues/set"
 MOVE_QUEUE_PATH = "/v1/queues/move"
 MOVES_PATH = "/v1/moves"
 LOOKUP_KEY_PATH = "/v1/keys/lookup"
+CREATE_FRONTEND_PATH = "/v1/frontends/create"
+LOOKUP_FRONTEND_PATH = "/v1/frontends/lookup"
 
 
 class MetadataRequest(WireModel):
@@ -94,6 +103,35 @@ class CreatedKey(WireModel):
     secret: str
 
 
+class CreateFrontendRequest(WireModel):
+    actor: Identifier
+    name: FrontendName
+
+
+class CreatedFrontend(WireModel):
+    """The only time a frontend's secret is shown: give `credential` to that frontend."""
+
+    frontend_id: str
+    name: str
+    secret: str
+
+    @property
+    def credential(self) -> str:
+        return f"{self.frontend_id}:{self.secret}"
+
+
+class LookupFrontendRequest(WireModel):
+    frontend_id: FrontendId
+
+
+class FrontendSecret(WireModel):
+    """For backends verifying a frontend on the data channel (sent to nodes only)."""
+
+    frontend_id: str
+    name: str
+    secret: str
+
+
 class MetadataClient(NodeClient):
     """Client of the metadata group: commands go to the leader."""
 
@@ -154,3 +192,14 @@ class MetadataClient(NodeClient):
     async def create_key(self, request: CreateKeyRequest) -> CreatedKey:
         raw = await self.call(CREATE_KEY_PATH, codec.encode(request))
         return codec.decode(raw, CreatedKey)
+
+    async def create_frontend(self, request: CreateFrontendRequest) -> CreatedFrontend:
+        raw = await self.call(CREATE_FRONTEND_PATH, codec.encode(request))
+        return codec.decode(raw, CreatedFrontend)
+
+    async def lookup_frontend(self, frontend_id: str) -> FrontendSecret:
+        """The secret of a live frontend credential (the leader answers); `FrontendNotFound`
+        for an unknown or revoked one."""
+        request = LookupFrontendRequest(frontend_id=frontend_id)
+        raw = await self.call(LOOKUP_FRONTEND_PATH, codec.encode(request))
+        return codec.decode(raw, FrontendSecret)

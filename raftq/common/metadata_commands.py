@@ -17,6 +17,8 @@ from raftq.common.metadata_models import (
     Action,
     ClusterMember,
     DataKey,
+    FrontendId,
+    FrontendName,
     Grant,
     GrantLabel,
     Identifier,
@@ -162,6 +164,18 @@ class RevokeAccessKey(MetadataCommand):
     key_id: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")]
 
 
+class CreateFrontend(MetadataCommand):
+    kind: Literal["create_frontend"] = "create_frontend"
+    frontend_id: FrontendId
+    name: FrontendName
+    secret_ciphertext: Annotated[bytes, Field(min_length=1, max_length=1024)]
+
+
+class RevokeFrontend(MetadataCommand):
+    kind: Literal["revoke_frontend"] = "revoke_frontend"
+    name: FrontendName
+
+
 class AddGrant(MetadataCommand):
     kind: Literal["add_grant"] = "add_grant"
     grant: Grant
@@ -269,6 +283,8 @@ AnyMetadataCommand = Annotated[
     | DeletePrincipal
     | CreateAccessKey
     | RevokeAccessKey
+    | CreateFrontend
+    | RevokeFrontend
     | AddGrant
     | RemoveGrant
     | TagQueue

@@ -10,6 +10,7 @@ from typing import Annotated, Final, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from raftq.common import limits
+from raftq.common.credentials import FRONTEND_ID_PATTERN, FRONTEND_NAME_PATTERN
 from raftq.common.queue_attributes import QueueAttributes
 from raftq.common.wire import TimestampMs, WireModel
 
@@ -161,6 +162,21 @@ class AccessKey(WireModel):
     key_id: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")]
     principal_id: Identifier
     # The secret, encrypted by the service under its master key: never stored or shown in clear.
+    secret_ciphertext: Annotated[bytes, Field(min_length=1, max_length=1024)]
+    created_at_ms: TimestampMs
+    revoked_at_ms: TimestampMs | None = None
+
+
+FrontendId = Annotated[str, Field(pattern=rf"^{FRONTEND_ID_PATTERN}$")]
+FrontendName = Annotated[str, Field(pattern=rf"^{FRONTEND_NAME_PATTERN}$")]
+
+
+class FrontendRecord(WireModel):
+    """One frontend's credential (common/credentials.py): its secret sealed under the master key
+    (metadata/sealing.py) as access keys' are; once revoked, refused on every route."""
+
+    frontend_id: FrontendId
+    name: FrontendName
     secret_ciphertext: Annotated[bytes, Field(min_length=1, max_length=1024)]
     created_at_ms: TimestampMs
     revoked_at_ms: TimestampMs | None = None

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from raftq.common import limits
+from raftq.common.credentials import OPERATOR_SECRET_OPTION
 from raftq.common.internal_tls import InternalTls
 
 
@@ -153,9 +154,13 @@ class NodeSettings(BaseModel):
     node_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     data_dir: Path
     members: tuple[Member, ...]
-    # Signs and checks internal HTTP requests (raft/node_http.py, common/cluster_auth.py): held by
-    # the nodes, the frontends and operators (`raftq admin`).
+    # Signs and checks nodes' internal HTTP requests among themselves (raft/node_http.py,
+    # common/cluster_auth.py): held by the metadata and backend nodes only.
     cluster_secret: SecretStr | None = None
+    # Checks operators' requests (`raftq admin`) on the routes operators may call
+    # (docs/internal-api.md); None: no operator is accepted. Frontends have credentials of
+    # their own, issued by operators and kept by the metadata group (common/credentials.py).
+    operator_secret: SecretStr | None = None
     # The Raft wire's own credential (RaftSettings.raft_secret): held by the group's members only.
     raft_secret: SecretStr | None = None
     insecure_development_mode: bool = False
@@ -183,6 +188,9 @@ class NodeSettings(BaseModel):
             raise ValueError("the cluster secret must have at least 16 characters")
         self.raft  # noqa: B018 (validates the Raft side, the raft secret's rules included)
         check_raft_secret(self.raft_secret, cluster=self.cluster_secret)
+        check_operator_secret(
+            self.operator_secret, cluster=self.cluster_secret, raft=self.raft_secret
+        )
         self.tls.check_for_node()
         return self
 
@@ -235,25 +243,6 @@ class BackendNodeSettings(NodeSettings):
     expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = (
         limits.DUE_TRANSITIONS_PER_ENTRY
     )
-    # Authenticates frontends on the data channel (common/channel/). A credential of its own,
-    # neither the cluster secret nor the raft secret: a frontend that holds it can send commands
-    # but cannot join or talk Raft.
-    # None: no channel is served (in the insecure development mode: served unauthenticated).
-    channel_secret: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def _channel_secret_is_its_own(self) -> BackendNodeSettings:
-        check_channel_secret(self.channel_secret, self.cluster_secret)
-        check_raft_secret(
-            self.raft_secret, cluster=self.cluster_secret, channel=self.channel_secret
-        )
-        return self
-
-    def channel_secret_bytes(self) -> bytes | None:
-        """The secret channel peers must prove; None: serve no channel."""
-        if self.channel_secret is not None:
-            return self.channel_secret.get_secret_value().encode()
-        return b"" if self.insecure_development_mode else None
 
 
 def read_secret(path: Path | None, variable: str) -> str | None:
@@ -263,29 +252,35 @@ def read_secret(path: Path | None, variable: str) -> str | None:
     return os.environ.get(variable) or None
 
 
-def check_channel_secret(channel: SecretStr | None, cluster: SecretStr | None) -> None:
-    """The channel secret is at least 16 characters and differs from the cluster secret."""
-    if channel is None:
-        return
-    if len(channel.get_secret_value()) < 16:
-        raise ValueError("the channel secret must have at least 16 characters")
-    if cluster is not None and channel.get_secret_value() == cluster.get_secret_value():
-        raise ValueError("the channel secret must differ from the cluster secret")
-
-
-def check_raft_secret(
-    raft: SecretStr | None, *, cluster: SecretStr | None, channel: SecretStr | None = None
+def check_operator_secret(
+    operator: SecretStr | None, *, cluster: SecretStr | None, raft: SecretStr | None
 ) -> None:
-    """The raft secret differs from the cluster and channel secrets: frontends hold those."""
-    if raft is None:
+    """The operator secret has at least 16 characters and differs from the nodes' secrets:
+    operators must not be able to act as a node, nor talk Raft."""
+    if operator is None:
         return
-    value = raft.get_secret_value()
-    for name, other in (("cluster", cluster), ("channel", channel)):
+    value = operator.get_secret_value()
+    if len(value) < 16:
+        raise ValueError(
+            f"the operator secret ({OPERATOR_SECRET_OPTION}) must have at least 16 characters"
+        )
+    for name, other in (("cluster", cluster), ("raft", raft)):
         if other is not None and value == other.get_secret_value():
             raise ValueError(
-                f"the raft secret ({RAFT_SECRET_OPTION}) must differ from the {name} secret, "
-                "which frontends hold"
+                f"the operator secret ({OPERATOR_SECRET_OPTION}) must differ from the {name} "
+                "secret, which only nodes hold"
             )
+
+
+def check_raft_secret(raft: SecretStr | None, *, cluster: SecretStr | None) -> None:
+    """The raft secret differs from the cluster secret: Raft members unpickle what it opens,
+    and the cluster secret signs HTTP requests (which are never unpickled)."""
+    if raft is None:
+        return
+    if cluster is not None and raft.get_secret_value() == cluster.get_secret_value():
+        raise ValueError(
+            f"the raft secret ({RAFT_SECRET_OPTION}) must differ from the cluster secret"
+        )
 
 
 class MetadataNodeSettings(NodeSettings):

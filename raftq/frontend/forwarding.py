@@ -27,6 +27,7 @@ from raftq.common.backend_client import ChannelBackendClient
 from raftq.common.channel.client import ChannelPool
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand
+from raftq.common.credentials import Credential
 from raftq.common.envelope import Keyring, KeyUnavailable, QueueCipher, WrappedKey
 from raftq.common.errors import (
     BackendUnavailable,
@@ -61,7 +62,7 @@ class Forwarder:
         metadata: MetadataClient,
         *,
         keyring: Keyring,
-        channel_secret: bytes,
+        credential: Credential,
         max_frame_bytes: int,
         clock: Clock,
         backend_timeout_s: float = 3.0,
@@ -74,7 +75,7 @@ class Forwarder:
         self._backend_timeout_s = backend_timeout_s
         self._metadata = metadata
         self._keyring = keyring
-        self._channel_secret = channel_secret
+        self._credential = credential
         self._max_frame_bytes = max_frame_bytes
         # One set of channel connections per backend cluster: a slow cluster cannot hold up
         # the connections that requests to the others use.
@@ -227,7 +228,7 @@ class Forwarder:
             pool = self._pools.get(route.cluster.cluster_id)
             if pool is None:
                 pool = ChannelPool(
-                    self._channel_secret,
+                    self._credential,
                     max_frame_bytes=self._max_frame_bytes,
                     ssl_context=self._tls,
                 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -31,8 +30,7 @@ from raftq.frontend.service import Frontend
 from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.usage import Usage
 
-SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
-CHANNEL_SECRET_ENV = "RAFTQ_CHANNEL_SECRET"
+CREDENTIAL_ENV = "RAFTQ_FRONTEND_CREDENTIAL"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -42,11 +40,11 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     frontend.add_argument(
         "--metadata", action="append", required=True, help="a metadata API address"
     )
-    frontend.add_argument("--secret-file", type=Path, help=f"the cluster secret (or {SECRET_ENV})")
     frontend.add_argument(
-        "--channel-secret-file",
+        "--credential-file",
         type=Path,
-        help=f"the secret proven to backends on the data channel (or {CHANNEL_SECRET_ENV})",
+        help="this frontend's own credential, ID:SECRET as `raftq admin frontends create NAME` "
+        f"prints it (or {CREDENTIAL_ENV})",
     )
     frontend.add_argument(
         "--master-key",
@@ -95,9 +93,6 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    secret = os.environ.get(SECRET_ENV)
-    if args.secret_file is not None:
-        secret = args.secret_file.read_text().strip()
     keys: dict[str, str] = {}
     for spec in args.master_key:
         key_id, _, path = spec.partition("=")
@@ -108,8 +103,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         settings = FrontendSettings(
             listen=args.listen,
             metadata=tuple(args.metadata),
-            cluster_secret=secret or "",
-            channel_secret=read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV) or "",
+            credential=read_secret(args.credential_file, CREDENTIAL_ENV) or "",
             master_keys=keys,
             current_master_key=args.current_master_key or next(iter(keys)),
             per_key=_limit(parser, "--key-rate", args.key_rate),
@@ -179,11 +173,10 @@ def build_app(settings: FrontendSettings) -> web.Application:
 
     async def connections(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
-            secret = settings.cluster_secret.get_secret_value()
             tls = settings.internal_tls.client_context()
             metadata = MetadataClient(
                 list(settings.metadata),
-                secret,
+                settings.own_credential(),
                 session,
                 tls=tls,
                 timeout_s=settings.metadata_timeout_s,
@@ -210,7 +203,7 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 PlacementCache(fetch_route, clock),
                 metadata,
                 keyring=keyring,
-                channel_secret=settings.channel_secret.get_secret_value().encode(),
+                credential=settings.own_credential(),
                 max_frame_bytes=settings.max_body_bytes * (settings.batch_max + 1),
                 clock=clock,
                 backend_timeout_s=settings.backend_timeout_s,

@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from raftq.common import limits
+from raftq.common.credentials import Credential, frontend_credential
 from raftq.common.internal_tls import InternalTls
-from raftq.common.settings import check_channel_secret
 from raftq.frontend.rate_limit import Limit
 
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")]
@@ -23,11 +23,12 @@ class FrontendSettings(BaseModel):
     # Prometheus `/metrics` is served here only (it names keys and queues); None: not served.
     metrics_listen: Address | None = None
     metadata: Annotated[tuple[Address, ...], Field(min_length=1)]
-    cluster_secret: SecretStr
-    # Proven to backends once per data-channel connection (common/channel/). A frontend holds no
-    # Raft credential: neither this nor the cluster secret opens Raft, which only its members'
-    # raft secret does (common/settings.py RaftSettings).
-    channel_secret: SecretStr
+    # This frontend's own credential, `ID:SECRET` (common/credentials.py): it signs the
+    # frontend's requests to the metadata group, which accepts it only on the routes a frontend
+    # needs, and is proven to backends once per data-channel connection (common/channel/), until
+    # an operator revokes it. A frontend holds neither the cluster secret (nodes only) nor the
+    # operator secret nor any Raft credential, which only a group's members hold.
+    credential: SecretStr
     # Master keys by id (64 hex digits each): `current` wraps new data keys, all unwrap.
     master_keys: dict[str, SecretStr]
     current_master_key: str
@@ -67,11 +68,12 @@ class FrontendSettings(BaseModel):
                 raise ValueError(f"master key {key_id!r} must be 64 hex digits")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key")
-        if len(self.cluster_secret.get_secret_value()) < 16:
-            raise ValueError("the cluster secret must be at least 16 characters")
-        check_channel_secret(self.channel_secret, self.cluster_secret)
+        self.own_credential()  # ID:SECRET, or an error naming where it comes from
         self.internal_tls.check_client_only("a frontend")
         return self
+
+    def own_credential(self) -> Credential:
+        return frontend_credential(self.credential.get_secret_value())
 
     def master_key_bytes(self) -> dict[str, bytes]:
         return {k: bytes.fromhex(v.get_secret_value()) for k, v in self.master_keys.items()}

@@ -1,20 +1,30 @@
 """The internal HTTP API of a metadata node.
 
-POST /v1/commands        signed; msgpack MetadataRequest -> MetadataResponse | NodeError
-POST /v1/queues/create  signed; msgpack CreateQueueRequest -> MetadataResponse (leader)
-POST /v1/queues/set     signed; msgpack SetQueueRequest -> MetadataResponse (leader)
-POST /v1/queues/delete  signed; msgpack DeleteQueueRequest -> MetadataResponse (leader)
-POST /v1/queues/move    signed; msgpack MoveQueueRequest -> MetadataResponse: the move started
-GET  /v1/moves          signed; JSON progress of the leader's moves
-POST /v1/keys/create    signed; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
-POST /v1/keys/lookup    signed; leader; msgpack LookupKeyRequest -> KeyCredentials (frontends)
-GET  /v1/queues/{name}   signed; JSON {queue, cluster, freshness}: served by any member that has
-                         caught up since it started (else 503), saying whether it is the
+Every route but the last three is signed, and says which planes may call it (node_http.py:
+nodes may call every route; `operators` adds operators, `frontends` adds frontends, `every
+plane` both; common/credentials.py):
+
+POST /v1/commands        every plane; msgpack MetadataRequest -> MetadataResponse | NodeError;
+                         load reports and cluster registration from nodes only, and from
+                         frontends only the commands they make for a user (`FRONTEND_COMMANDS`)
+POST /v1/queues/create  every plane; msgpack CreateQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/set     every plane; msgpack SetQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/delete  every plane; msgpack DeleteQueueRequest -> MetadataResponse (leader)
+POST /v1/queues/move    operators; msgpack MoveQueueRequest -> MetadataResponse: the move started
+GET  /v1/moves          operators; JSON progress of the leader's moves
+POST /v1/keys/create    operators; msgpack CreateKeyRequest -> CreatedKey (the only sight of it)
+POST /v1/keys/lookup    frontends; leader; msgpack LookupKeyRequest -> KeyCredentials
+POST /v1/frontends/create  operators; msgpack CreateFrontendRequest -> CreatedFrontend (once)
+POST /v1/frontends/lookup  nodes only; leader; msgpack LookupFrontendRequest -> FrontendSecret
+GET  /v1/audit           operators; JSON audit trail
+GET  /v1/queues/{name}   every plane; JSON {queue, cluster, freshness}: served by any member
+                         that has caught up since it started (else 503), saying whether it is the
                          leader and which index it applied; 404 only from a leader that has
                          applied its term's first entry (a follower says NotLeader)
-GET  /v1/catalogue       signed; JSON of clusters, queues, principals, keys (no secrets),
-                         grants, message move tasks, with freshness; caught-up members only
-GET  /v1/status          signed; JSON Raft status
+GET  /v1/catalogue       every plane; JSON of clusters, queues, principals, keys and frontends
+                         (no secrets), grants, message move tasks, with freshness; caught-up
+                         members only
+GET  /v1/status          every plane; JSON Raft status
 GET  /healthz, /readyz, /metrics
 """
 
@@ -29,47 +39,78 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from raftq.common import codec
-from raftq.common.errors import BackendUnavailable, NotLeader, QueueNotFound, RaftqError
+from raftq.common.credentials import Caller, Role
+from raftq.common.errors import (
+    BackendUnavailable,
+    FrontendNotFound,
+    NotLeader,
+    QueueNotFound,
+    RaftqError,
+)
 from raftq.common.metadata_api import (
+    CREATE_FRONTEND_PATH,
     CREATE_KEY_PATH,
     CREATE_QUEUE_PATH,
     DELETE_QUEUE_PATH,
+    LOOKUP_FRONTEND_PATH,
     LOOKUP_KEY_PATH,
     METADATA_COMMANDS_PATH,
     MOVE_QUEUE_PATH,
     MOVES_PATH,
     SET_QUEUE_PATH,
+    CreateFrontendRequest,
     CreateKeyRequest,
     CreateQueueRequest,
     DeleteQueueRequest,
+    LookupFrontendRequest,
     LookupKeyRequest,
     MetadataRequest,
     MetadataResponse,
     MoveQueueRequest,
     SetQueueRequest,
 )
-from raftq.common.metadata_commands import ReportLoad
+from raftq.common.metadata_commands import (
+    ReportLoad,
+)
 from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
 from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
+from raftq.metadata.callers import caller_secrets, check_command
 from raftq.metadata.dead_letter_forwarder import DeadLetterForwarder
+from raftq.metadata.frontends import frontend_secret, issue_frontend
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
 from raftq.metadata.queue_move import QueueMover
-from raftq.raft.node_http import authenticated_body, error_response, health, readiness
+from raftq.raft.node_http import (
+    EVERY_PLANE,
+    FRONTENDS,
+    NODES_ONLY,
+    OPERATORS,
+    CallerSecrets,
+    authenticated_call,
+    error_response,
+    health,
+    readiness,
+)
 
 NODE = web.AppKey("metadata_node", MetadataNode)
 _REGISTRY = web.AppKey("metadata_registry", CollectorRegistry)
 _GAUGES = web.AppKey("metadata_gauges", dict)
+SECRETS = web.AppKey("caller_secrets", CallerSecrets)
 LIFECYCLE = web.AppKey("queue_lifecycle", QueueLifecycle)
 MOVER = web.AppKey("queue_mover", QueueMover)
 
 
-async def _body(request: web.Request) -> bytes:
+async def _call(request: web.Request, allowed: frozenset[Role]) -> tuple[bytes, Caller]:
     node = request.app[NODE]
-    return await authenticated_body(request, node.settings.cluster_secret, node.clock)
+    call = await authenticated_call(request, request.app[SECRETS], node.clock, allowed)
+    return call.body, call.caller
+
+
+async def _body(request: web.Request, allowed: frozenset[Role]) -> bytes:
+    return (await _call(request, allowed))[0]
 
 
 def _require_caught_up(node: MetadataNode) -> None:
@@ -96,7 +137,9 @@ def _answer(result: MetadataResult) -> web.Response:
 async def commands(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
-        call = codec.decode(await _body(request), MetadataRequest)
+        body, caller = await _call(request, EVERY_PLANE)
+        call = codec.decode(body, MetadataRequest)
+        check_command(caller, call.command)
         if isinstance(call.command, ReportLoad):
             result = await node.report_load(call.command)
         else:
@@ -108,7 +151,7 @@ async def commands(request: web.Request) -> web.Response:
 
 async def create_queue(request: web.Request) -> web.Response:
     try:
-        call = codec.decode(await _body(request), CreateQueueRequest)
+        call = codec.decode(await _body(request, EVERY_PLANE), CreateQueueRequest)
         queue = await request.app[LIFECYCLE].create(
             call.name, call.fifo, call.attributes, call.actor, call.tags
         )
@@ -119,7 +162,7 @@ async def create_queue(request: web.Request) -> web.Response:
 
 async def delete_queue(request: web.Request) -> web.Response:
     try:
-        call = codec.decode(await _body(request), DeleteQueueRequest)
+        call = codec.decode(await _body(request, EVERY_PLANE), DeleteQueueRequest)
         await request.app[LIFECYCLE].delete(call.name, call.actor)
     except RaftqError as error:
         return error_response(error)
@@ -128,7 +171,7 @@ async def delete_queue(request: web.Request) -> web.Response:
 
 async def set_queue(request: web.Request) -> web.Response:
     try:
-        call = codec.decode(await _body(request), SetQueueRequest)
+        call = codec.decode(await _body(request, EVERY_PLANE), SetQueueRequest)
         queue = await request.app[LIFECYCLE].set_attributes(call.name, call.changes, call.actor)
     except RaftqError as error:
         return error_response(error)
@@ -137,7 +180,7 @@ async def set_queue(request: web.Request) -> web.Response:
 
 async def move_queue(request: web.Request) -> web.Response:
     try:
-        call = codec.decode(await _body(request), MoveQueueRequest)
+        call = codec.decode(await _body(request, OPERATORS), MoveQueueRequest)
         queue = await request.app[MOVER].start(call.name, call.target, call.actor)
     except RaftqError as error:
         return error_response(error)
@@ -148,7 +191,7 @@ async def moves(request: web.Request) -> web.Response:
     """The leader's moves in progress or done since it leads, for progress display."""
     node = request.app[NODE]
     try:
-        await _body(request)
+        await _body(request, OPERATORS)
         if not node.raft.is_leader:
             raise NotLeader("this node is not the leader", leader_hint=node.leader_api_address)
     except RaftqError as error:
@@ -160,7 +203,7 @@ async def moves(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
-        call = codec.decode(await _body(request), CreateKeyRequest)
+        call = codec.decode(await _body(request, OPERATORS), CreateKeyRequest)
         created = await create_access_key(node, call.principal_id, call.actor)
     except RaftqError as error:
         return error_response(error)
@@ -172,7 +215,7 @@ async def lookup_key(request: web.Request) -> web.Response:
     once (frontends cache answers briefly, docs/internal-api.md)."""
     node = request.app[NODE]
     try:
-        call = codec.decode(await _body(request), LookupKeyRequest)
+        call = codec.decode(await _body(request, FRONTENDS), LookupKeyRequest)
         _require_current_leader(node)
         credentials = key_credentials(node, call.key_id)
     except RaftqError as error:
@@ -180,10 +223,34 @@ async def lookup_key(request: web.Request) -> web.Response:
     return web.Response(body=codec.encode(credentials), content_type=CONTENT_TYPE)
 
 
+async def create_frontend(request: web.Request) -> web.Response:
+    try:
+        call = codec.decode(await _body(request, OPERATORS), CreateFrontendRequest)
+        created = await issue_frontend(request.app[NODE], call.name, call.actor)
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(created), content_type=CONTENT_TYPE)
+
+
+async def lookup_frontend(request: web.Request) -> web.Response:
+    """For backends verifying a frontend on the data channel. The leader answers, so a
+    revocation counts at once (backends cache answers briefly, docs/internal-api.md)."""
+    node = request.app[NODE]
+    try:
+        call = codec.decode(await _body(request, NODES_ONLY), LookupFrontendRequest)
+        _require_current_leader(node)
+        found = frontend_secret(node, call.frontend_id)
+        if found is None:
+            raise FrontendNotFound("the frontend credential is unknown or revoked")
+    except RaftqError as error:
+        return error_response(error)
+    return web.Response(body=codec.encode(found), content_type=CONTENT_TYPE)
+
+
 async def audit(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
-        await _body(request)
+        await _body(request, OPERATORS)
         _require_caught_up(node)
     except RaftqError as error:
         return error_response(error)
@@ -196,7 +263,7 @@ async def queue(request: web.Request) -> web.Response:
     node = request.app[NODE]
     name = request.match_info["name"]
     try:
-        await _body(request)
+        await _body(request, EVERY_PLANE)
         _require_caught_up(node)
         found = node.queue(name)
         if found is None:
@@ -217,7 +284,7 @@ async def queue(request: web.Request) -> web.Response:
 async def catalogue(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
-        await _body(request)
+        await _body(request, EVERY_PLANE)
         _require_caught_up(node)
     except RaftqError as error:
         return error_response(error)
@@ -227,7 +294,7 @@ async def catalogue(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
-        await _body(request)
+        await _body(request, EVERY_PLANE)
     except RaftqError as error:
         return error_response(error)
     return web.json_response(
@@ -255,6 +322,7 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(node: MetadataNode) -> web.Application:
     app = web.Application(client_max_size=node.settings.max_request_bytes)
     app[NODE] = node
+    app[SECRETS] = caller_secrets(node)
     registry = CollectorRegistry()
     app[_REGISTRY] = registry
     app[_GAUGES] = {
@@ -287,6 +355,8 @@ def create_app(node: MetadataNode) -> web.Application:
     app.router.add_post(DELETE_QUEUE_PATH, delete_queue)
     app.router.add_post(CREATE_KEY_PATH, create_key)
     app.router.add_post(LOOKUP_KEY_PATH, lookup_key)
+    app.router.add_post(CREATE_FRONTEND_PATH, create_frontend)
+    app.router.add_post(LOOKUP_FRONTEND_PATH, lookup_frontend)
     app.router.add_post(SET_QUEUE_PATH, set_queue)
     app.router.add_post(MOVE_QUEUE_PATH, move_queue)
     app.router.add_get(MOVES_PATH, moves)

@@ -109,6 +109,10 @@ class MetadataNode:
                 # Deleted queues' data keys, wrapped as live ones are (frontends open dead
                 # letters with them; `raftq admin data-keys rewrap` rotates them).
                 "retired_queues": [r.model_dump(mode="json") for r in state.retired.values()],
+                "frontends": [
+                    f.model_dump(mode="json", exclude={"secret_ciphertext"})
+                    for f in state.frontends.values()
+                ],
             }
 
     def stop(self) -> None:

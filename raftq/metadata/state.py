@@ -15,6 +15,7 @@ from raftq.common.metadata_models import (
     AccessKey,
     AuditEntry,
     Cluster,
+    FrontendRecord,
     Grant,
     MessageMoveTask,
     Principal,
@@ -26,9 +27,10 @@ from raftq.common.metadata_models import (
 AUDIT_KEEP: Final = 10_000
 
 # Version 2 added message move tasks (and fields with defaults on queues and grants); a version 1
-# snapshot reads as one without tasks. Version 3 added retired queues' data keys.
-_SNAPSHOT_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+# snapshot reads as one without tasks. Version 3 added retired queues' data keys, version 4
+# frontend credentials.
+_SNAPSHOT_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
 _CLUSTERS = TypeAdapter(tuple[Cluster, ...])
 _QUEUES = TypeAdapter(tuple[Queue, ...])
 _PRINCIPALS = TypeAdapter(tuple[Principal, ...])
@@ -37,6 +39,7 @@ _GRANTS = TypeAdapter(tuple[Grant, ...])
 _AUDIT = TypeAdapter(tuple[AuditEntry, ...])
 _MOVE_TASKS = TypeAdapter(tuple[MessageMoveTask, ...])
 _RETIRED = TypeAdapter(tuple[RetiredQueue, ...])
+_FRONTENDS = TypeAdapter(tuple[FrontendRecord, ...])
 
 
 @dataclass
@@ -48,6 +51,7 @@ class MetadataState:
     grants: list[Grant] = field(default_factory=list)
     move_tasks: dict[str, MessageMoveTask] = field(default_factory=dict)  # by task handle
     retired: dict[str, RetiredQueue] = field(default_factory=dict)  # by queue id
+    frontends: dict[str, FrontendRecord] = field(default_factory=dict)  # by frontend id
     audit: deque[AuditEntry] = field(default_factory=lambda: deque(maxlen=AUDIT_KEEP))
 
     def queues_per_cluster(self) -> dict[str, int]:
@@ -72,6 +76,7 @@ class MetadataState:
                 "grants": dump(self.grants),
                 "move_tasks": dump(v for _, v in sorted(self.move_tasks.items())),
                 "retired": dump(v for _, v in sorted(self.retired.items())),
+                "frontends": dump(v for _, v in sorted(self.frontends.items())),
                 "audit": dump(self.audit),
             },
             use_bin_type=True,
@@ -87,6 +92,7 @@ class MetadataState:
                 raise CorruptState(f"unknown metadata snapshot version {data.get('v')!r}")
             tasks = data["move_tasks"] if data["v"] > 1 else ()
             retired = data["retired"] if data["v"] > 2 else ()
+            frontends = data["frontends"] if data["v"] > 3 else ()
             return cls(
                 clusters={c.cluster_id: c for c in _CLUSTERS.validate_python(data["clusters"])},
                 queues={q.name: q for q in _QUEUES.validate_python(data["queues"])},
@@ -97,6 +103,7 @@ class MetadataState:
                 grants=list(_GRANTS.validate_python(data["grants"])),
                 move_tasks={t.task_handle: t for t in _MOVE_TASKS.validate_python(tasks)},
                 retired={r.queue_id: r for r in _RETIRED.validate_python(retired)},
+                frontends={f.frontend_id: f for f in _FRONTENDS.validate_python(frontends)},
                 audit=deque(_AUDIT.validate_python(data["audit"]), maxlen=AUDIT_KEEP),
             )
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError) as error:

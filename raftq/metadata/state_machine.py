@@ -24,6 +24,7 @@ from raftq.common.metadata_commands import (
     BeginMove,
     CancelMessageMoveTask,
     CreateAccessKey,
+    CreateFrontend,
     CreatePrincipal,
     CreateQueue,
     DeletePrincipal,
@@ -37,6 +38,7 @@ from raftq.common.metadata_commands import (
     ReportLoad,
     ReportMessageMoveTask,
     RevokeAccessKey,
+    RevokeFrontend,
     RewrapDataKey,
     SetQueueAttributes,
     SetRedriveAllowPolicy,
@@ -47,7 +49,7 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import AuditEntry
 from raftq.common.results import Failure
-from raftq.metadata import data_keys, handlers, message_move_tasks
+from raftq.metadata import data_keys, frontend_records, handlers, message_move_tasks
 from raftq.metadata.state import MetadataState
 
 _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
@@ -67,6 +69,8 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     DeletePrincipal: handlers.delete_principal,
     CreateAccessKey: handlers.create_access_key,
     RevokeAccessKey: handlers.revoke_access_key,
+    CreateFrontend: frontend_records.create_frontend,
+    RevokeFrontend: frontend_records.revoke_frontend,
     AddGrant: handlers.add_grant,
     RemoveGrant: handlers.remove_grant,
     TagQueue: handlers.tag_queue,

@@ -69,7 +69,7 @@ def test_node_status_is_read_over_tls_verified_by_the_services_name(
 ) -> None:
     assert deployment.node_status("c1-a") == STATUS
     (signature,) = _StatusHandler.signatures
-    assert signature is not None and signature.startswith("t=")
+    assert signature is not None and signature.startswith("c=node,t=")
 
 
 def test_a_node_whose_certificate_names_another_service_is_not_believed(

@@ -33,9 +33,10 @@ from raftq.common.metadata_models import ClusterMember
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 SECRET = "integration-test-cluster-secret"
-# Held by the members only (Raft traffic); frontends hold SECRET and CHANNEL_SECRET.
+# Held by the members only (Raft traffic), as SECRET is (nodes' internal HTTP); operators hold
+# OPERATOR_SECRET; frontends each hold a credential the metadata group issues them.
 RAFT_SECRET = "integration-test-raft-secret"
-CHANNEL_SECRET = "integration-test-channel-secret"
+OPERATOR_SECRET = "integration-test-operator-secret"
 T = TypeVar("T")
 
 
@@ -124,7 +125,7 @@ class Cluster:
             )
         (self.root / "secret").write_text(SECRET)
         (self.root / "raft.secret").write_text(RAFT_SECRET)
-        (self.root / "channel.secret").write_text(CHANNEL_SECRET)
+        (self.root / "operator.secret").write_text(OPERATOR_SECRET)
         self.client = self.new_client()
 
     def new_client(self, timeout_s: float = 10.0) -> BackendClient:
@@ -192,8 +193,7 @@ class Cluster:
         if self.with_secret:
             command += ["--secret-file", str(self.root / "secret")]
             command += ["--raft-secret-file", str(self.root / "raft.secret")]
-            if self.kind == "backend":
-                command += ["--channel-secret-file", str(self.root / "channel.secret")]
+            command += ["--operator-secret-file", str(self.root / "operator.secret")]
         if self.tls.cert_file is not None and self.tls.key_file is not None:
             command += ["--tls-cert-file", str(self.tls.cert_file)]
             command += ["--tls-key-file", str(self.tls.key_file)]

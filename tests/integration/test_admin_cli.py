@@ -17,7 +17,7 @@ import pytest
 from raftq.common.commands import GetQueueStats, SendEntry, SendMessages
 from raftq.common.errors import AccessKeyNotFound, QueueNotFound
 from raftq.common.results import Failure, QueueStats
-from tests.integration.cluster import SECRET, Cluster, eventually
+from tests.integration.cluster import OPERATOR_SECRET, Cluster, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ async def test_the_admin_cli_manages_the_catalogue_with_clear_exit_codes(
     env = {
         **os.environ,
         "RAFTQ_METADATA": ",".join(node.api_address for node in metadata.nodes),
-        "RAFTQ_CLUSTER_SECRET": SECRET,
+        "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
     }
 
     async def healthy() -> bool | None:

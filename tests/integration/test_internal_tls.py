@@ -23,7 +23,7 @@ import pytest
 
 from raftq.client.sdk import AsyncClient
 from raftq.common.internal_tls import InternalTls
-from tests.integration.cluster import CHANNEL_SECRET, SECRET, Cluster, eventually, free_ports
+from tests.integration.cluster import OPERATOR_SECRET, Cluster, eventually, free_ports
 from tests.integration.test_admin_cli import admin, admin_json
 from tests.integration.up_process import wait_healthy
 from tests.tls_certs import TestCa
@@ -79,16 +79,16 @@ async def proxies() -> AsyncIterator[list[CapturingProxy]]:
         await proxy.close()
 
 
-def start_frontend(root: Path, metadata: str, ca_file: Path) -> tuple[subprocess.Popen[bytes], str]:
-    (root / "secret").write_text(SECRET)
-    (root / "channel.secret").write_text(CHANNEL_SECRET)
+def start_frontend(
+    root: Path, metadata: str, ca_file: Path, credential: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    (root / "frontend.credential").write_text(credential)
     (root / "frontend.key").write_text("22" * 32)
     port = free_ports(1)[0]
     log = (root / "frontend.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         "--metadata", metadata, "--secret-file", str(root / "secret"),
-         "--channel-secret-file", str(root / "channel.secret"),
+         "--metadata", metadata, "--credential-file", str(root / "frontend.credential"),
          "--master-key", f"k1={root / 'frontend.key'}", "--tls-ca-file", str(ca_file),
          "--log-level", "WARNING"],
         stdout=log, stderr=subprocess.STDOUT,
@@ -132,7 +132,7 @@ async def test_every_internal_leg_runs_over_tls_and_key_secrets_never_cross_in_c
     env = {
         **os.environ,
         "RAFTQ_METADATA": ",".join(node.api_address for node in metadata.nodes),
-        "RAFTQ_CLUSTER_SECRET": SECRET,
+        "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
         "RAFTQ_TLS_CA_FILE": str(ca.cert_file),
     }
     admin_json(env, "principals", "create", "app")
@@ -152,7 +152,8 @@ async def test_every_internal_leg_runs_over_tls_and_key_secrets_never_cross_in_c
     leader = metadata.nodes[await metadata.leader()].api_address
     proxy = CapturingProxy(leader)
     proxies.append(proxy)
-    process, endpoint = start_frontend(tmp_path, await proxy.start(), ca.cert_file)
+    credential = admin_json(env, "frontends", "create", "frontend-tls")["credential"]
+    process, endpoint = start_frontend(tmp_path, await proxy.start(), ca.cert_file, credential)
     try:
         await wait_healthy(endpoint)
         async with AsyncClient(endpoint, key["key_id"], key["secret"], retries=5) as client:

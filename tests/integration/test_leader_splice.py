@@ -26,7 +26,7 @@ from raftq.backend.node import BackendNode
 from raftq.common import codec
 from raftq.common.backend_client import ChannelBackendClient
 from raftq.common.channel.client import ChannelPool
-from raftq.common.channel.server import ChannelServer
+from raftq.common.channel.server import ChannelServer, FixedSecret
 from raftq.common.channel.site import SharedPortSite
 from raftq.common.clock import SystemClock
 from raftq.common.commands import (
@@ -37,6 +37,7 @@ from raftq.common.commands import (
     SendMessages,
     SplicedBatch,
 )
+from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.node_api import NodeError, NodeRequest, NodeResponse
 from raftq.common.results import Failure, QueueList, ReceiveResult, SendResult
 from raftq.common.settings import BackendNodeSettings, Member
@@ -44,7 +45,7 @@ from tests.integration.cluster import free_ports
 
 pytestmark = pytest.mark.integration
 
-CHANNEL_SECRET = b"channel-secret-for-splice-tests"
+FRONTEND = Credential(Caller(Role.FRONTEND, "RF" + "S" * 18), b"frontend-secret-for-splice")
 MAX_FRAME = 1 << 20
 
 
@@ -100,7 +101,6 @@ async def leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         ),
         cluster_secret=SecretStr("cluster-secret-for-splice-tests"),
         raft_secret=SecretStr("raft-secret-for-splice-tests"),
-        channel_secret=SecretStr(CHANNEL_SECRET.decode()),
     )
     node = BackendNode(settings, SystemClock())
     proposed: list[bytes] = []
@@ -117,11 +117,13 @@ async def leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         return propose(payload) if commits.is_set() else asyncio.ensure_future(held(payload))
 
     monkeypatch.setattr(node.raft, "propose", recording)
-    server = ChannelServer(CHANNEL_SECRET, channel_handler(node), max_frame_bytes=MAX_FRAME)
+    server = ChannelServer(
+        FixedSecret(FRONTEND.secret), channel_handler(node), max_frame_bytes=MAX_FRAME
+    )
     runner = web.AppRunner(web.Application())
     await runner.setup()
     site = SharedPortSite(runner, "127.0.0.1", api_port, server)
-    pool = ChannelPool(CHANNEL_SECRET, max_frame_bytes=MAX_FRAME)
+    pool = ChannelPool(FRONTEND, max_frame_bytes=MAX_FRAME)
     try:
         await node.start()
         await site.start()

@@ -39,7 +39,7 @@ from raftq.common.results import (
     ReceiveResult,
     SendResult,
 )
-from tests.integration.cluster import SECRET, Cluster, eventually
+from tests.integration.cluster import OPERATOR_SECRET, Cluster, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ async def test_a_queue_moves_under_load_losing_and_duplicating_nothing(
     env = {
         **os.environ,
         "RAFTQ_METADATA": ",".join(node.api_address for node in metadata.nodes),
-        "RAFTQ_CLUSTER_SECRET": SECRET,
+        "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
     }
     move = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "raftq.client.cli", "admin", "--json",

@@ -1,6 +1,7 @@
 """Raft traffic is authenticated with the raft secret, which only the group's members hold:
-bytes from anyone else, a frontend with the cluster and channel secrets included, are never
-unpickled (DESIGN.md §1 promise 7; pysyncobj unpickles whatever reaches its port otherwise)."""
+bytes from anyone else, a frontend with its own credential or an operator with the operator
+secret included, are never unpickled (DESIGN.md §1 promise 7; pysyncobj unpickles whatever
+reaches its port otherwise)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,19 @@ from typing import Any
 import pytest
 
 from raftq.raft.wire_cipher import WireCipher
-from tests.integration.cluster import CHANNEL_SECRET, RAFT_SECRET, SECRET, Cluster, eventually
+from tests.integration.cluster import OPERATOR_SECRET, RAFT_SECRET, Cluster, eventually
 
 pytestmark = pytest.mark.integration
 
-# What a frontend (or a laptop with `raftq up`'s client.env) holds: never the raft secret.
-FRONTEND_SECRETS = {"cluster secret": SECRET, "channel secret": CHANNEL_SECRET}
+# What a frontend holds (its credential, as `raftq admin frontends create` prints it: an id and
+# 40 URL-safe characters), and what an operator or a laptop with `raftq up`'s client.env holds:
+# never the raft secret (nor the cluster secret).
+_FRONTEND_SECRET = "Yq3v0nC1x8Jm2fT5bK7pWs9eL4hR6dA0zGuNiOkQ"
+FRONTEND_SECRETS = {
+    "frontend credential's secret": _FRONTEND_SECRET,
+    "frontend credential": "RF" + "K" * 18 + ":" + _FRONTEND_SECRET,
+    "operator secret": OPERATOR_SECRET,
+}
 
 
 class _CreatesFile:

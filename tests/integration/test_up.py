@@ -56,6 +56,14 @@ def test_raftq_up_runs_restarts_stops_and_comes_back_with_its_data(tmp_path: Pat
         raft_secret = (data_dir / "raft.secret").read_text().strip()
         assert raft_secret not in (data_dir / "client.env").read_text()
         assert raft_secret not in env.values()
+        # nor the nodes' cluster secret: `raftq admin` signs with the operator secret, and the
+        # frontend runs with its own credential only
+        cluster_secret = (data_dir / "secret").read_text().strip()
+        assert cluster_secret not in (data_dir / "client.env").read_text()
+        frontend_pid = children(data_dir)["frontend"]["pid"]
+        argv = Path(f"/proc/{frontend_pid}/cmdline").read_bytes().split(b"\0")
+        assert b"--credential-file" in argv and b"--secret-file" not in argv
+        assert b"--operator-secret-file" not in argv and b"--raft-secret-file" not in argv
         created = admin(env, "queues", "create", "orders")
         assert created.returncode == 0, created.stderr
         assert json.loads(created.stdout)["cluster"] == "c1"

@@ -52,11 +52,23 @@ def wait_ready(up: subprocess.Popen[str]) -> str:
 
 
 def client_env(data_dir: Path) -> dict[str, str]:
+    """client.env's variables, and (for the tests' own node-level calls) the cluster secret,
+    which client.env never holds."""
     env = dict(os.environ)
     for line in (data_dir / "client.env").read_text().splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = value
+    env["RAFTQ_CLUSTER_SECRET"] = (data_dir / "secret").read_text().strip()
     return env
+
+
+def issue_frontend_credential(env: dict[str, str], name: str, path: Path) -> None:
+    """`raftq admin frontends create NAME --write PATH`, as an operator would."""
+    subprocess.run(
+        [sys.executable, "-m", "raftq.client.cli", "admin", "frontends", "create", name,
+         "--write", str(path)],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
 
 
 def start_frontend(
@@ -64,12 +76,13 @@ def start_frontend(
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_base_port(1)
     env = deployment.env
-    (directory / "secret").write_text(env["RAFTQ_CLUSTER_SECRET"])
+    credential = directory / "frontend.credential"
+    if not credential.exists():
+        issue_frontend_credential(env, f"frontend-{port}", credential)
     process = subprocess.Popen(
         [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
          *(a for m in env["RAFTQ_METADATA"].split(",") for a in ("--metadata", m)),
-         "--secret-file", str(directory / "secret"),
-         "--channel-secret-file", str(deployment.data_dir / "channel.secret"),
+         "--credential-file", str(credential),
          "--log-level", "WARNING", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """The calling side of the channel: one long-lived, multiplexed connection per node.
 
 Rules it keeps:
-- A request is written only on a connection whose server has proven it holds the channel
+- A request is written only on a connection whose server has proven it knows this frontend's
   secret (frames.py). A connection that cannot be made or authenticated raises `NotSent`:
   nothing reached the node, so the caller may try another one.
 - Requests are pipelined: each gets an id and a future; answers resolve them in any order.
@@ -26,6 +26,7 @@ from raftq.common import internal_tls
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
 from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.credentials import Credential
 from raftq.common.errors import OutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ class NotSent(Exception):
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, secret: bytes, max_frame_bytes: int) -> None:
-        self._secret = secret
+    def __init__(self, credential: Credential, max_frame_bytes: int) -> None:
+        self._secret = credential.secret
+        self._frontend_id = credential.caller.frontend_id or ""
         self._reader = FrameReader(max_frame_bytes)
         self._transport: asyncio.Transport | None = None
         self._nonce = frames.new_nonce()
@@ -59,7 +61,8 @@ class ClientConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._outgoing.attach(transport)
-        transport.write(frames.PREAMBLE + frames.encode(Kind.HELLO, self._nonce))
+        hello = frames.encode(Kind.HELLO, self._nonce, self._frontend_id)
+        transport.write(frames.PREAMBLE + hello)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = f"connection lost: {exc!r}" if exc else "connection closed by the node"
@@ -93,10 +96,12 @@ class ClientConnection(asyncio.Protocol):
                 future.set_result((frame.kind is Kind.RESPONSE, payload))
         elif frame.kind is Kind.CHALLENGE and self._transport is not None:
             server_nonce, offered = frame.fields
-            expected = frames.server_proof(self._secret, self._nonce, server_nonce)
+            expected = frames.server_proof(
+                self._secret, self._frontend_id, self._nonce, server_nonce
+            )
             if not frames.proof_matches(expected, offered):
-                raise ProtocolViolation("the node's proof does not match the channel secret")
-            proof = frames.client_proof(self._secret, self._nonce, server_nonce)
+                raise ProtocolViolation("the node's proof does not match this frontend's secret")
+            proof = frames.client_proof(self._secret, self._frontend_id, self._nonce, server_nonce)
             self._transport.write(frames.encode(Kind.PROOF, proof))
         elif frame.kind is Kind.READY and not self.ready.done():
             self.ready.set_result(None)
@@ -143,13 +148,13 @@ class ChannelPool:
 
     def __init__(
         self,
-        secret: bytes,
+        credential: Credential,
         *,
         max_frame_bytes: int,
         connect_timeout_s: float = 1.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._secret = secret
+        self._credential = credential
         self._max_frame_bytes = max_frame_bytes
         self._connect_timeout_s = connect_timeout_s
         self._ssl = ssl_context
@@ -179,7 +184,7 @@ class ChannelPool:
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 _, connection = await loop.create_connection(
-                    lambda: ClientConnection(self._secret, self._max_frame_bytes),
+                    lambda: ClientConnection(self._credential, self._max_frame_bytes),
                     host.strip("[]"),
                     int(port),
                     ssl=self._ssl,

@@ -5,7 +5,7 @@ starts with, so the channel can share a node's API port). Then each side sends f
 
     frame := length (4 bytes, big-endian, <= the receiver's cap) · msgpack array [kind, ...]
 
-    HELLO      client → server  [1, client_nonce]
+    HELLO      client → server  [1, client_nonce, frontend_id]
     CHALLENGE  server → client  [2, server_nonce, server_proof]
     PROOF      client → server  [3, client_proof]
     READY      server → client  [4]
@@ -14,10 +14,14 @@ starts with, so the channel can share a node's API port). Then each side sends f
     FAILURE    server → client  [7, request_id, payload]   (payload: an encoded NodeError)
     CANCEL     client → server  [8, request_id]            (the caller gave up; no reply)
 
-Each proof is an HMAC-SHA256 under the channel secret over both nonces and the role, so each side
-shows it holds the secret without sending it, and a proof cannot be replayed on another
-connection (the other side's fresh nonce is in it). The server acts on no REQUEST before it has
-verified the client's PROOF; the client sends none before it has verified the server's.
+The client is a frontend and names itself by its credential's id (common/credentials.py); the
+server looks that credential's secret up (a backend asks the metadata group, which a revoked
+credential's id no longer opens) and drops the connection if there is none. Each proof is an
+HMAC-SHA256 under that frontend's secret over the role, the frontend id and both nonces, so
+each side shows it holds the secret without sending it, and a proof cannot be replayed on
+another connection (the other side's fresh nonce is in it) nor under another id. The server
+acts on no REQUEST before it has verified the client's PROOF; the client sends none before it
+has verified the server's.
 
 Frames are parsed incrementally by `FrameReader`, which refuses a length over its cap before it
 buffers the body, and anything that is not a well-formed frame of a known kind: the caller then
@@ -81,12 +85,21 @@ def new_nonce() -> bytes:
     return secrets.token_bytes(NONCE_BYTES)
 
 
-def server_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
-    return hmac.new(secret, _SERVER_ROLE + client_nonce + server_nonce, hashlib.sha256).digest()
+def _proof(secret: bytes, role: bytes, frontend_id: str, nonces: tuple[bytes, bytes]) -> bytes:
+    message = role + b"\n" + frontend_id.encode() + b"\n" + nonces[0] + nonces[1]
+    return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def client_proof(secret: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
-    return hmac.new(secret, _CLIENT_ROLE + client_nonce + server_nonce, hashlib.sha256).digest()
+def server_proof(
+    secret: bytes, frontend_id: str, client_nonce: bytes, server_nonce: bytes
+) -> bytes:
+    return _proof(secret, _SERVER_ROLE, frontend_id, (client_nonce, server_nonce))
+
+
+def client_proof(
+    secret: bytes, frontend_id: str, client_nonce: bytes, server_nonce: bytes
+) -> bytes:
+    return _proof(secret, _CLIENT_ROLE, frontend_id, (client_nonce, server_nonce))
 
 
 def proof_matches(expected: bytes, offered: object) -> bool:
@@ -95,7 +108,7 @@ def proof_matches(expected: bytes, offered: object) -> bool:
 
 # The shape of each kind: the types of the fields after the kind.
 _SHAPES: dict[Kind, tuple[type, ...]] = {
-    Kind.HELLO: (bytes,),
+    Kind.HELLO: (bytes, str),
     Kind.CHALLENGE: (bytes, bytes),
     Kind.PROOF: (bytes,),
     Kind.READY: (),

@@ -1,10 +1,14 @@
 """The serving side of the channel: one asyncio protocol per connection.
 
 Rules it keeps:
-- Nothing is acted upon before the peer has proven it holds the channel secret (frames.py): a
-  REQUEST before that, a frame of the wrong kind, garbage or a frame over the cap drops the
-  connection; so does a peer that has not finished the handshake within `handshake_timeout_s`
-  (one that sends nothing at all). Other connections are not affected.
+- Nothing is acted upon before the peer has proven it holds the secret of the frontend
+  credential it names (frames.py): an id the `SecretSource` does not know (unknown or revoked),
+  a REQUEST before the proof, a frame of the wrong kind, garbage or a frame over the cap drops
+  the connection; so does a peer that has not finished the handshake within
+  `handshake_timeout_s` (one that sends nothing at all). Other connections are not affected.
+- `revalidate` asks the source afresh about every frontend with an open connection and drops
+  the connections of one whose credential is gone (revoked) or changed: a node calls it
+  periodically, which bounds how long a revoked frontend keeps a connection.
 - Requests are served concurrently and answered as each completes (pipelining, any order). At
   most `max_in_flight` run per connection; beyond that the connection stops reading until one
   ends, so a client cannot queue unbounded work.
@@ -20,20 +24,43 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from raftq.common import codec
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
 from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.credentials import FRONTEND_ID_PATTERN
 from raftq.common.errors import InternalError, NotLeader, RaftqError
 from raftq.common.node_api import NodeError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[bytes]]
+_FRONTEND_ID = re.compile(FRONTEND_ID_PATTERN)
+
+
+class SecretSource(Protocol):
+    async def secret_of(self, frontend_id: str, *, fresh: bool = False) -> bytes | None:
+        """The live credential's secret; None if unknown or revoked. `fresh`: not from a cache.
+        May raise when it cannot tell (the caller then keeps what it had)."""
+        ...
+
+
+class FixedSecret:
+    """One secret for every frontend id (tests; the insecure development mode, with b""), or
+    None: no frontend is accepted."""
+
+    def __init__(self, secret: bytes | None) -> None:
+        self._secret = secret
+
+    async def secret_of(self, frontend_id: str, *, fresh: bool = False) -> bytes | None:
+        return self._secret
 
 
 def encode_failure(error: RaftqError) -> bytes:
@@ -48,14 +75,14 @@ class ChannelServer:
 
     def __init__(
         self,
-        secret: bytes,
+        secrets: SecretSource,
         handler: Handler,
         *,
         max_frame_bytes: int,
         handshake_timeout_s: float = 5.0,
         max_in_flight: int = 1024,
     ) -> None:
-        self.secret = secret
+        self.secrets = secrets
         self.handler = handler
         self.max_frame_bytes = max_frame_bytes
         self.handshake_timeout_s = handshake_timeout_s
@@ -70,6 +97,26 @@ class ChannelServer:
             connection.drop("the server is stopping")
         await asyncio.sleep(0)
 
+    async def revalidate(self) -> int:
+        """Drops the connections of frontends whose credential is no longer live (or changed);
+        returns how many. A frontend the source cannot tell about now keeps its connections."""
+        by_frontend: dict[str, list[ServerConnection]] = {}
+        for connection in self.connections:
+            if connection.frontend_id is not None and connection.secret is not None:
+                by_frontend.setdefault(connection.frontend_id, []).append(connection)
+        dropped = 0
+        for frontend_id, connections in by_frontend.items():
+            try:
+                current = await self.secrets.secret_of(frontend_id, fresh=True)
+            except Exception as error:
+                log.info("channel: cannot recheck a frontend credential now: %r", error)
+                continue
+            for connection in connections:
+                if current is None or current != connection.secret:
+                    connection.drop("its frontend credential was revoked")
+                    dropped += 1
+        return dropped
+
 
 class ServerConnection(asyncio.Protocol):
     def __init__(self, server: ChannelServer, *, preamble_seen: bool) -> None:
@@ -78,11 +125,14 @@ class ServerConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._client_nonce: bytes | None = None
         self._server_nonce = frames.new_nonce()
+        self.frontend_id: str | None = None
+        self.secret: bytes | None = None  # the named frontend's, once looked up
         self._ready = False
         self._tasks: dict[int, asyncio.Task[None]] = {}  # by request id
         self._cancels_allowed = 0  # REQUESTs received less CANCELs received
         self._reading_paused = False
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._lookup: asyncio.Task[None] | None = None
         self._outgoing = WriteCoalescer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -101,6 +151,8 @@ class ServerConnection(asyncio.Protocol):
             self._handshake_timer.cancel()
         for task in self._tasks.values():
             task.cancel()
+        if self._lookup is not None:
+            self._lookup.cancel()
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -134,21 +186,40 @@ class ServerConnection(asyncio.Protocol):
             else:
                 raise ProtocolViolation(f"{frame.kind.name} after the handshake")
         elif frame.kind is Kind.HELLO and self._client_nonce is None:
-            (self._client_nonce,) = frame.fields
-            proof = frames.server_proof(self._server.secret, self._client_nonce, self._server_nonce)
-            self._write(frames.encode(Kind.CHALLENGE, self._server_nonce, proof))
-        elif frame.kind is Kind.PROOF and self._client_nonce is not None:
+            client_nonce, frontend_id = frame.fields
+            if not _FRONTEND_ID.fullmatch(frontend_id):
+                raise ProtocolViolation("the HELLO names no frontend credential")
+            self._client_nonce, self.frontend_id = client_nonce, frontend_id
+            self._lookup = asyncio.get_running_loop().create_task(self._challenge())
+        elif frame.kind is Kind.PROOF and self.secret is not None and self.frontend_id:
+            assert self._client_nonce is not None
             expected = frames.client_proof(
-                self._server.secret, self._client_nonce, self._server_nonce
+                self.secret, self.frontend_id, self._client_nonce, self._server_nonce
             )
             if not frames.proof_matches(expected, frame.fields[0]):
-                raise ProtocolViolation("the client's proof does not match the channel secret")
+                raise ProtocolViolation("the client's proof does not match its credential")
             self._ready = True
             if self._handshake_timer is not None:
                 self._handshake_timer.cancel()
             self._write(frames.encode(Kind.READY))
         else:
             raise ProtocolViolation(f"{frame.kind.name} before the handshake completed")
+
+    async def _challenge(self) -> None:
+        """Looks the named frontend's secret up, then challenges the client with a proof of
+        knowing it; drops the connection if the credential is unknown or revoked."""
+        assert self.frontend_id is not None and self._client_nonce is not None
+        secret = None
+        with contextlib.suppress(Exception):  # unknown now: refused, the client tries again
+            secret = await self._server.secrets.secret_of(self.frontend_id)
+        if secret is None:
+            self.drop("its frontend credential is unknown or revoked")
+            return
+        self.secret = secret
+        proof = frames.server_proof(
+            secret, self.frontend_id, self._client_nonce, self._server_nonce
+        )
+        self._write(frames.encode(Kind.CHALLENGE, self._server_nonce, proof))
 
     def _start(self, request_id: int, payload: bytes) -> None:
         running = self._tasks.get(request_id)

@@ -22,7 +22,7 @@ def test_the_first_start_makes_a_raft_secret_of_its_own_for_the_owner_only(tmp_p
     assert raft_secret.stat().st_mode & 0o077 == 0
     value = raft_secret.read_text().strip()
     assert len(value) >= 16
-    others = {(tmp_path / name).read_text().strip() for name in ("secret", "channel.secret")}
+    others = {(tmp_path / name).read_text().strip() for name in ("secret", "operator.secret")}
     assert value not in others
 
 
@@ -50,7 +50,26 @@ def test_only_the_raft_members_are_given_the_raft_secret(tmp_path: Path) -> None
     assert len(specs) == 7  # 3 metadata, 3 backend, the frontend
 
 
-def test_client_env_carries_the_cluster_secret_but_never_the_raft_secret(
+def test_the_frontend_gets_its_own_credential_and_no_node_or_operator_secret(
+    tmp_path: Path,
+) -> None:
+    layout = _layout(tmp_path, HOST, BASE_PORT)
+    specs = {spec.name: spec.argv for spec in children(tmp_path, layout)}
+    frontend = specs.pop("frontend")
+    assert frontend[frontend.index("--credential-file") + 1] == str(
+        tmp_path / "frontend.credential"
+    )
+    for flag in ("--secret-file", "--operator-secret-file", "--raft-secret-file"):
+        assert flag not in frontend
+    for name, argv in specs.items():  # the nodes check operators' requests
+        assert argv[argv.index("--operator-secret-file") + 1] == str(
+            tmp_path / "operator.secret"
+        ), name
+    secrets = {(tmp_path / n).read_text() for n in ("secret", "raft.secret", "operator.secret")}
+    assert len(secrets) == 3
+
+
+def test_client_env_carries_the_operator_secret_but_never_a_node_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a laid-out data dir whose root key exists
@@ -61,7 +80,9 @@ def test_client_env_carries_the_cluster_secret_but_never_the_raft_secret(
     capsys.readouterr()
     # Then client.env has what `raftq admin` needs, and nothing that can talk Raft
     client_env = (tmp_path / "client.env").read_text()
-    cluster_secret = (tmp_path / "secret").read_text().strip()
-    assert f"export RAFTQ_CLUSTER_SECRET={cluster_secret}\n" in client_env
+    operator_secret = (tmp_path / "operator.secret").read_text().strip()
+    assert f"export RAFTQ_OPERATOR_SECRET={operator_secret}\n" in client_env
     assert (tmp_path / "raft.secret").read_text().strip() not in client_env
+    assert (tmp_path / "secret").read_text().strip() not in client_env
+    assert "CLUSTER_SECRET" not in client_env
     assert "RAFT_SECRET" not in client_env

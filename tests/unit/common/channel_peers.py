@@ -8,10 +8,27 @@ from collections.abc import Callable
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind
 from raftq.common.channel.server import ChannelServer
+from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.errors import NotLeader
 
-SECRET = b"a-channel-secret-for-tests"
+SECRET = b"a-frontend-secret-for-tests"
+FRONTEND_ID = "RF" + "A" * 18
+OTHER_ID = "RF" + "B" * 18
+CREDENTIAL = Credential(Caller(Role.FRONTEND, FRONTEND_ID), SECRET)
 MAX_FRAME = 64 * 1024
+
+
+class Secrets:
+    """Frontend credentials as the metadata group would answer for them; `asked` counts the
+    fresh questions (a recheck)."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, bytes] = {FRONTEND_ID: SECRET, OTHER_ID: b"the-other-frontend!"}
+        self.fresh_asked = 0
+
+    async def secret_of(self, frontend_id: str, *, fresh: bool = False) -> bytes | None:
+        self.fresh_asked += fresh
+        return self.live.get(frontend_id)
 
 
 class Node:
@@ -21,8 +38,9 @@ class Node:
         self.calls: list[bytes] = []
         self.cancelled: list[bytes] = []  # requests whose handler saw cancellation
         self.release = asyncio.Event()
+        self.secrets = Secrets()
         self.server = ChannelServer(
-            SECRET, self.handle, max_frame_bytes=MAX_FRAME, handshake_timeout_s=0.3
+            self.secrets, self.handle, max_frame_bytes=MAX_FRAME, handshake_timeout_s=0.3
         )
         self.address = ""
 
@@ -78,10 +96,11 @@ class RawPeer:
         """Connected, and through the handshake with the right secret."""
         peer = cls(*await raw_connection(address))
         nonce = frames.new_nonce()
-        peer.writer.write(frames.PREAMBLE + frames.encode(Kind.HELLO, nonce))
+        peer.writer.write(frames.PREAMBLE + frames.encode(Kind.HELLO, nonce, FRONTEND_ID))
         challenge = await peer.next_frame()
         server_nonce = challenge.fields[0]
-        peer.send(frames.encode(Kind.PROOF, frames.client_proof(SECRET, nonce, server_nonce)))
+        proof = frames.client_proof(SECRET, FRONTEND_ID, nonce, server_nonce)
+        peer.send(frames.encode(Kind.PROOF, proof))
         assert (await peer.next_frame()).kind is Kind.READY
         return peer
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from raftq.common.channel.client import ChannelPool
 from raftq.common.channel.site import SharedPortSite
-from tests.unit.common.channel_peers import MAX_FRAME, SECRET, Node
+from tests.unit.common.channel_peers import CREDENTIAL, MAX_FRAME, Node
 
 
 @pytest.fixture
@@ -27,6 +27,6 @@ async def node() -> AsyncIterator[Node]:
 
 @pytest.fixture
 async def pool() -> AsyncIterator[ChannelPool]:
-    made = ChannelPool(SECRET, max_frame_bytes=MAX_FRAME)
+    made = ChannelPool(CREDENTIAL, max_frame_bytes=MAX_FRAME)
     yield made
     await made.close()

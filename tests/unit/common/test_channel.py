@@ -21,11 +21,16 @@ from raftq.common import codec
 from raftq.common.channel import frames
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.channel.frames import Kind
+from raftq.common.channel.server import FixedSecret
 from raftq.common.channel.site import SharedPortSite
+from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.errors import NotLeader, OutcomeUnknown
 from raftq.common.node_api import NodeError
 from tests.unit.common.channel_peers import (
+    CREDENTIAL,
+    FRONTEND_ID,
     MAX_FRAME,
+    OTHER_ID,
     SECRET,
     Node,
     closed_by_peer,
@@ -58,7 +63,8 @@ async def test_a_failure_comes_back_as_the_node_error(node: Node, pool: ChannelP
 
 
 async def test_a_client_with_the_wrong_secret_is_refused_and_nothing_runs(node: Node) -> None:
-    intruder = ChannelPool(b"not-the-channel-secret!", max_frame_bytes=MAX_FRAME)
+    wrong = Credential(CREDENTIAL.caller, b"not-this-frontends-secret!")
+    intruder = ChannelPool(wrong, max_frame_bytes=MAX_FRAME)
     try:
         with pytest.raises(NotSent):
             await intruder.request(node.address, b"hello", 1.0)
@@ -67,9 +73,60 @@ async def test_a_client_with_the_wrong_secret_is_refused_and_nothing_runs(node: 
     assert node.calls == []
 
 
+async def test_an_unknown_or_revoked_frontend_is_refused_and_nothing_runs(node: Node) -> None:
+    # Given a credential whose id the node does not know (never issued, or revoked)
+    unknown = Credential(Caller(Role.FRONTEND, "RF" + "C" * 18), SECRET)
+    stranger = ChannelPool(unknown, max_frame_bytes=MAX_FRAME)
+    try:
+        # When it opens a channel, then nothing is sent and nothing runs
+        with pytest.raises(NotSent):
+            await stranger.request(node.address, b"hello", 1.0)
+    finally:
+        await stranger.close()
+    assert node.calls == []
+
+
+async def test_a_secret_valid_for_another_frontend_does_not_open_this_one(node: Node) -> None:
+    # Given the other frontend's secret offered under this frontend's id
+    swapped = Credential(CREDENTIAL.caller, node.secrets.live[OTHER_ID])
+    impostor = ChannelPool(swapped, max_frame_bytes=MAX_FRAME)
+    try:
+        with pytest.raises(NotSent):
+            await impostor.request(node.address, b"hello", 1.0)
+    finally:
+        await impostor.close()
+    assert node.calls == []
+
+
+async def test_a_revoked_frontends_open_connections_are_closed_and_others_keep_theirs(
+    node: Node, pool: ChannelPool
+) -> None:
+    # Given two frontends with an open connection each
+    other = ChannelPool(
+        Credential(Caller(Role.FRONTEND, OTHER_ID), node.secrets.live[OTHER_ID]),
+        max_frame_bytes=MAX_FRAME,
+    )
+    try:
+        assert await pool.request(node.address, b"one", 2.0) == (True, b"echo:one")
+        assert await other.request(node.address, b"two", 2.0) == (True, b"echo:two")
+        # When the first one's credential is revoked and the node rechecks its connections
+        del node.secrets.live[FRONTEND_ID]
+        assert await node.server.revalidate() == 1
+        assert node.secrets.fresh_asked == 2  # one fresh question per connected frontend
+        # Then the revoked frontend is cut off and cannot come back; the other one goes on
+        with pytest.raises((NotSent, OutcomeUnknown)):
+            await pool.request(node.address, b"three", 1.0)
+        with pytest.raises(NotSent):
+            await pool.request(node.address, b"four", 1.0)
+        assert await other.request(node.address, b"five", 2.0) == (True, b"echo:five")
+        assert node.calls == [b"one", b"two", b"five"]
+    finally:
+        await other.close()
+
+
 async def test_a_node_without_the_secret_gets_no_request(pool: ChannelPool) -> None:
     impostor = Node()
-    impostor.server.secret = b"an-impostor-node-secret"
+    impostor.server.secrets = FixedSecret(b"an-impostor-node-secret")
     runner = web.AppRunner(web.Application())
     await runner.setup()
     site = SharedPortSite(runner, "127.0.0.1", 0, impostor.server)
@@ -99,9 +156,25 @@ async def test_a_request_before_the_handshake_is_not_acted_upon(node: Node) -> N
         frames.PREAMBLE + struct.pack(">I", 3) + b"abc",  # not msgpack
         frames.PREAMBLE + struct.pack(">I", 2) + msgpack.packb([99]),  # unknown kind
         frames.PREAMBLE + frames.encode(Kind.HELLO, "not bytes"),  # wrong field type
+        frames.PREAMBLE + frames.encode(Kind.HELLO, b"n" * 32),  # no frontend id
+        frames.PREAMBLE + frames.encode(Kind.HELLO, b"n" * 32, b"RF" + b"A" * 18),  # id as bytes
+        frames.PREAMBLE + frames.encode(Kind.HELLO, b"n" * 32, "node"),  # not a frontend id
+        frames.PREAMBLE + frames.encode(Kind.HELLO, b"n" * 32, FRONTEND_ID + "\n"),
+        frames.PREAMBLE + frames.encode(Kind.HELLO, b"n" * 32, "RF" + "Z" * 5000),
         b"\x00not-the-preamble\n",
     ],
-    ids=["oversized", "not-msgpack", "unknown-kind", "wrong-field", "bad-preamble"],
+    ids=[
+        "oversized",
+        "not-msgpack",
+        "unknown-kind",
+        "wrong-field",
+        "no-id",
+        "id-as-bytes",
+        "not-a-frontend-id",
+        "id-with-newline",
+        "id-too-long",
+        "bad-preamble",
+    ],
 )
 async def test_garbage_is_cut_off_without_harming_other_connections(
     node: Node, pool: ChannelPool, garbage: bytes
@@ -224,8 +297,8 @@ async def test_the_channel_runs_over_tls(tmp_path: Path) -> None:
     await runner.setup()
     site = SharedPortSite(runner, "127.0.0.1", 0, served.server, ssl_context=server_tls)
     await site.start()
-    secure = ChannelPool(SECRET, max_frame_bytes=MAX_FRAME, ssl_context=client_tls)
-    plain = ChannelPool(SECRET, max_frame_bytes=MAX_FRAME)
+    secure = ChannelPool(CREDENTIAL, max_frame_bytes=MAX_FRAME, ssl_context=client_tls)
+    plain = ChannelPool(CREDENTIAL, max_frame_bytes=MAX_FRAME)
     try:
         address = f"127.0.0.1:{site.port}"
         assert await secure.request(address, b"sealed", 2.0) == (True, b"echo:sealed")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from raftq.common.cluster_auth import HEADER, MAX_SKEW_MS, ReplayGuard, sign, verify
+from raftq.common.cluster_auth import HEADER, MAX_SKEW_MS, ReplayGuard, parse, sign, verify
+from raftq.common.credentials import OPERATOR, Caller, Role
 from raftq.common.errors import Unauthenticated
 
 SECRET = b"a cluster secret of some length"
@@ -36,7 +37,7 @@ def test_a_request_with_an_empty_body_verifies() -> None:
 
 def test_the_header_holds_the_timestamp_and_no_secret() -> None:
     header = signed()
-    assert header.startswith(f"t={NOW_MS},n=")
+    assert header.startswith(f"c=node,t={NOW_MS},n=")
     assert SECRET.decode() not in header
 
 
@@ -66,7 +67,8 @@ def test_a_request_that_differs_from_what_was_signed_is_refused(
 def test_a_changed_timestamp_breaks_the_signature() -> None:
     # Given a signature replayed with a fresher timestamp
     old = signed(at_ms=NOW_MS - 10 * 60 * 1000)
-    header = f"t={NOW_MS}," + old.split(",", 1)[1]
+    caller, _, rest = old.split(",", 2)
+    header = f"{caller},t={NOW_MS},{rest}"
     # When it is verified, then it is refused
     with pytest.raises(Unauthenticated):
         verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
@@ -162,3 +164,31 @@ def test_the_guard_forgets_requests_older_than_the_skew_window() -> None:
     # Once they could no longer pass the skew check, they are forgotten
     assert guard.admit(NOW_MS + MAX_SKEW_MS + 1, "f" * 32, NOW_MS + MAX_SKEW_MS + 1)
     assert len(guard._seen) == 1
+
+
+def test_the_header_names_its_caller_and_a_relabelled_one_is_refused() -> None:
+    # Given a request an operator signed
+    header = sign(SECRET, "GET", "/v1/status", NOW_MS, b"", caller=OPERATOR)
+    assert parse(header).caller == OPERATOR
+    verify(SECRET, header, "GET", "/v1/status", b"", now_ms=NOW_MS)
+    # When its caller is changed to a node (or a frontend), the signature no longer matches
+    frontend = "c=frontend.RF" + "A" * 18
+    for relabelled in ("c=node", frontend):
+        forged = relabelled + header.removeprefix("c=operator")
+        with pytest.raises(Unauthenticated, match="does not match"):
+            verify(SECRET, forged, "GET", "/v1/status", b"", now_ms=NOW_MS)
+    assert parse(frontend + header.removeprefix("c=operator")).caller == Caller(
+        Role.FRONTEND, "RF" + "A" * 18
+    )
+
+
+@pytest.mark.parametrize(
+    "caller",
+    ["", "c=admin,", "c=frontend.,", "c=frontend.rfaaaaaaaaaaaaaaaaaa,", "c=frontend.RF1,",
+     "c=node\n,", "c=" + "n" * 5000 + ","],
+)  # fmt: skip
+def test_a_header_with_a_malformed_caller_is_refused_without_echoing_it(caller: str) -> None:
+    header = caller + signed().split(",", 1)[1]
+    with pytest.raises(Unauthenticated, match="malformed") as caught:
+        verify(SECRET, header, "POST", "/v1/execute", BODY, now_ms=NOW_MS)
+    assert "admin" not in caught.value.message and "nnnn" not in caught.value.message

@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from raftq.common.backend_client import NodeClient
 from raftq.common.channel.client import ChannelPool, NotSent
-from raftq.common.channel.server import ChannelServer
+from raftq.common.channel.server import ChannelServer, FixedSecret
 from raftq.common.channel.site import SharedPortSite
+from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.errors import BackendUnavailable, OutcomeUnknown
 from raftq.common.internal_tls import InternalTls, TlsFilesError
 from raftq.common.settings import Member, NodeSettings
@@ -31,7 +32,9 @@ from raftq.frontend.settings import FrontendSettings
 from tests.tls_certs import NodeCertificate, TestCa
 
 PATH = "/v1/commands"
-CHANNEL_SECRET = b"a-channel-secret-for-the-tls-tests"
+CHANNEL_CREDENTIAL = Credential(
+    Caller(Role.FRONTEND, "RF" + "T" * 18), b"a-frontend-secret-for-the-tls-tests"
+)
 MAX_FRAME = 64 * 1024
 
 
@@ -95,7 +98,9 @@ async def serve() -> AsyncIterator[Serve]:
         app.router.add_post(PATH, node.echo_http)
         runner = web.AppRunner(app)
         await runner.setup()
-        channel = ChannelServer(CHANNEL_SECRET, node.echo_channel, max_frame_bytes=MAX_FRAME)
+        channel = ChannelServer(
+            FixedSecret(CHANNEL_CREDENTIAL.secret), node.echo_channel, max_frame_bytes=MAX_FRAME
+        )
         site = SharedPortSite(runner, "127.0.0.1", 0, channel, ssl_context=tls.server_context())
         await site.start()
         node.port = site.port
@@ -114,7 +119,9 @@ async def http_call(address: str, tls: InternalTls, body: bytes = b"hello") -> b
 
 
 async def channel_call(address: str, tls: InternalTls, body: bytes = b"hello") -> bytes:
-    pool = ChannelPool(CHANNEL_SECRET, max_frame_bytes=MAX_FRAME, ssl_context=tls.client_context())
+    pool = ChannelPool(
+        CHANNEL_CREDENTIAL, max_frame_bytes=MAX_FRAME, ssl_context=tls.client_context()
+    )
     try:
         ok, answer = await pool.request(address, body, 2.0)
         assert ok
@@ -251,8 +258,7 @@ def test_a_frontend_takes_a_ca_only(pki: Pki) -> None:
     fields = {
         "listen": "127.0.0.1:8080",
         "metadata": ("127.0.0.1:8001",),
-        "cluster_secret": "a-cluster-secret-of-16+",
-        "channel_secret": "a-channel-secret-of-16+",
+        "credential": "RF" + "A" * 18 + ":a-frontend-secret-of-16",
         "master_keys": {"k1": "00" * 32},
         "current_master_key": "k1",
     }

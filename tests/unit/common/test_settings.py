@@ -20,7 +20,7 @@ from raftq.common.settings import (
 
 SECRET = SecretStr("sixteen-chars-ok")
 RAFT_SECRET = SecretStr("raft-members-only")
-CHANNEL_SECRET = SecretStr("frontends-and-backends")
+OPERATOR_SECRET = SecretStr("operators-only-secret")
 # The errors about the raft secret name where it comes from.
 REQUIRED = re.escape("a raft secret is required (--raft-secret-file or RAFTQ_RAFT_SECRET)")
 TOO_SHORT = re.escape(
@@ -257,22 +257,36 @@ def test_a_node_with_a_short_raft_secret_is_refused_naming_it(
 
 @pytest.mark.parametrize("kind", [BackendNodeSettings, MetadataNodeSettings])
 def test_the_raft_secret_may_not_be_the_cluster_secret(kind: type[NodeSettings]) -> None:
-    # Given a raft secret equal to the cluster secret, which frontends and operators hold
-    # When the settings are built, then they are refused: a frontend could talk Raft otherwise
+    # Given a raft secret equal to the cluster secret
+    # When the settings are built, then they are refused: each plane has its own credential
     with pytest.raises(ValidationError, match=MUST_DIFFER + "the cluster secret"):
         node_settings(kind, raft_secret=SECRET)
 
 
-def test_the_raft_secret_may_not_be_the_channel_secret() -> None:
-    with pytest.raises(ValidationError, match=MUST_DIFFER + "the channel secret"):
-        backend_settings(channel_secret=CHANNEL_SECRET, raft_secret=CHANNEL_SECRET)
+@pytest.mark.parametrize("kind", [BackendNodeSettings, MetadataNodeSettings])
+@pytest.mark.parametrize("other", ["cluster", "raft"])
+def test_the_operator_secret_may_not_be_a_node_secret(kind: type[NodeSettings], other: str) -> None:
+    # Given an operator secret equal to a secret only nodes hold
+    same = SECRET if other == "cluster" else RAFT_SECRET
+    # When the settings are built, then they are refused, naming where the secret comes from
+    with pytest.raises(
+        ValidationError,
+        match=rf"operator secret \(--operator-secret-file or RAFTQ_OPERATOR_SECRET\) must "
+        rf"differ from the {other} secret",
+    ):
+        node_settings(kind, operator_secret=same)
+
+
+def test_a_short_operator_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"--operator-secret-file.*at least 16 characters"):
+        backend_settings(operator_secret=SecretStr("short"))
 
 
 def test_three_distinct_secrets_build() -> None:
-    settings = backend_settings(channel_secret=CHANNEL_SECRET)
+    settings = backend_settings(operator_secret=OPERATOR_SECRET)
     assert settings.raft.raft_secret == RAFT_SECRET
     assert settings.cluster_secret == SECRET
-    assert settings.channel_secret == CHANNEL_SECRET
+    assert settings.operator_secret == OPERATOR_SECRET
 
 
 def test_two_members_sharing_a_raft_address_are_refused() -> None:
@@ -294,20 +308,3 @@ def test_api_address_of_a_raft_address_names_the_members_api() -> None:
     # And an unknown or missing leader gives no address
     assert settings.api_address_of("10.9.9.9:4321") is None
     assert settings.api_address_of(None) is None
-
-
-def test_the_channel_secret_may_not_be_the_cluster_secret() -> None:
-    with pytest.raises(ValidationError, match="differ from the cluster secret"):
-        backend_settings(channel_secret=SECRET)
-
-
-def test_a_short_channel_secret_is_refused() -> None:
-    with pytest.raises(ValidationError, match="at least 16 characters"):
-        backend_settings(channel_secret=SecretStr("short"))
-
-
-def test_without_a_channel_secret_a_backend_serves_no_channel() -> None:
-    assert backend_settings().channel_secret_bytes() is None
-    assert backend_settings(
-        channel_secret=SecretStr("another-sixteen-chars")
-    ).channel_secret_bytes()

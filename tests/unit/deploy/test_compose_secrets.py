@@ -182,3 +182,40 @@ def test_secrets_again_keeps_the_certificates_and_remakes_only_a_missing_one(
     assert changed == {"c1-b.tls.crt", "c1-b.tls.key"}
     _handshake(made_secrets / "tls_ca.crt", made_secrets / "c1-b.tls.crt",
                made_secrets / "c1-b.tls.key", "c1-b")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_services()))
+def test_each_plane_holds_its_own_credential_and_no_other(name: str) -> None:
+    # One credential per plane: nodes hold the cluster secret and check the operator secret;
+    # the one-shot operators (credentials, init) hold the operator secret only; a frontend
+    # holds its own credential, from a volume no other frontend mounts, and no shared secret.
+    service = _services()[name]
+    mounted = set(service.get("secrets", []))
+    command = " ".join(str(service.get("command", "")).split())
+    volumes = [str(v) for v in service.get("volumes", [])]
+    role = _role(service)
+    assert "channel_secret" not in mounted and "--channel-secret-file" not in command
+    if role in RAFT_MEMBER_ROLES:
+        assert {"cluster_secret", "operator_secret"} <= mounted
+        assert "--operator-secret-file /run/secrets/operator_secret" in command
+    elif role == "frontend":
+        assert not mounted & {"cluster_secret", "operator_secret", "raft_secret"}
+        assert "--secret-file" not in command
+        assert "--credential-file /run/raftq-credential/credential" in command
+        assert volumes == [f"{name}-credential:/run/raftq-credential:ro"]
+        depends = service["depends_on"]
+        assert depends["credentials"] == {"condition": "service_completed_successfully"}
+    elif role == "init":
+        assert mounted == {"operator_secret", "tls_ca.crt"}
+    else:
+        assert not mounted & {"cluster_secret", "operator_secret", "raft_secret"}
+
+
+def test_the_credentials_service_issues_one_credential_per_frontend_into_its_volume() -> None:
+    services = _services()
+    frontends = sorted(n for n, s in services.items() if _role(s) == "frontend")
+    credentials = services["credentials"]
+    assert credentials["entrypoint"][-len(frontends) :] == frontends
+    for frontend in frontends:
+        assert f"{frontend}-credential:/out/{frontend}" in credentials["volumes"]
+        assert f"{frontend}-credential" in _compose()["volumes"]

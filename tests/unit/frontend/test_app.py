@@ -15,8 +15,7 @@ from raftq.frontend.settings import FrontendSettings
 SETTINGS = FrontendSettings(
     listen="127.0.0.1:1",
     metadata=("127.0.0.1:2",),
-    cluster_secret=SecretStr("s" * 16),
-    channel_secret=SecretStr("c" * 16),
+    credential=SecretStr("RF" + "A" * 18 + ":" + "s" * 16),
     master_keys={"k1": SecretStr("00" * 32)},
     current_master_key="k1",
 )

@@ -22,7 +22,7 @@ from raftq.common.queue_attributes import QueueAttributes
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import BreakerSettings, CircuitBreaker
 from raftq.frontend.forwarding import Forwarder
-from tests.unit.common.channel_peers import MAX_FRAME, SECRET, until
+from tests.unit.common.channel_peers import CREDENTIAL, MAX_FRAME, Secrets, until
 
 
 class StuckNode:
@@ -31,7 +31,7 @@ class StuckNode:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.cancelled = 0
-        self.server = ChannelServer(SECRET, self.handle, max_frame_bytes=MAX_FRAME)
+        self.server = ChannelServer(Secrets(), self.handle, max_frame_bytes=MAX_FRAME)
         self.address = ""
 
     async def handle(self, payload: bytes) -> bytes:
@@ -86,7 +86,7 @@ async def test_a_cancelled_long_poll_is_cancelled_on_the_node_and_frees_the_brea
             PlacementCache(fetch, clock),
             MetadataClient(["127.0.0.1:1"], None, session),
             keyring=Keyring({"m1": bytes(32)}, current="m1"),
-            channel_secret=SECRET,
+            credential=CREDENTIAL,
             max_frame_bytes=MAX_FRAME,
             clock=clock,
         )
