@@ -315,6 +315,22 @@ class Deployment:
         script = f"rm -f {path}" if offset_ms is None else f"echo {int(offset_ms)} > {path}"
         self.root_shell(service, script)
 
+    def frontends(self) -> list[str]:
+        return self._services("label=org.raftq.role=frontend")
+
+    def run_python(self, service: str, script: str, *args: str) -> tuple[int, str]:
+        """Run a Python `script` (its text on standard input) inside the service's container, as
+        the service's own user; its exit status and standard output."""
+        done = subprocess.run(
+            ["docker", "exec", "-i", self.container(service), "python", "-", *args],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
+
     def root_shell(self, service: str, script: str) -> str:
         return self._run("docker", "exec", "-u", "0", self.container(service), "sh", "-c", script)
 

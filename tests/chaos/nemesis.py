@@ -26,6 +26,11 @@ event and the schedule goes on; the cell then fails (run.py), with its history s
   ballast is deleted and the node restarted. The node stops at its first write that fails
   (exit 75) and Docker starts it again, failing until there is space (raft/disk_failure.py).
   Before that stop, a node went on after ENOSPC and its Raft log was corrupt at the restart.
+- `CompromisedFrontend`: an intruder in a frontend's container (the frontends in turn) tries
+  everything that frontend holds against every Raft port and against the internal routes of
+  operators and nodes (tests/chaos/intruder.py); a strike fails, as a nemesis step, if anything
+  was not refused. Before the first, the same probe run in a member of `group` with its raft
+  secret must be accepted: the probe can tell. It injects no fault into the cluster.
 - `ClockSkew` (F6): the leader's wall clock runs `offset_ms` ahead (the nodes' `OffsetClock`,
   through the file named by RAFTQ_FAULT_CLOCK_OFFSET_FILE in docker-compose.yml).
 
@@ -41,9 +46,12 @@ import bisect
 import contextlib
 import functools
 import http.client
+import json
 import random
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -62,6 +70,8 @@ Action = Literal[
     "skew",
     "fill-disk",
     "free-disk",
+    "intrude",
+    "intruded",
     "heal",
     "no-target",
     "error",
@@ -119,6 +129,7 @@ class Nemesis(abc.ABC):
         seed: int = 0,
         min_pause_s: float = 0.5,
         retry_s: float = STEP_RETRY_S,
+        queue_id: str | None = None,
     ) -> None:
         self.deployment = deployment
         self.group = group
@@ -130,6 +141,7 @@ class Nemesis(abc.ABC):
         self.strikes = 0
         self._min_pause_s = min_pause_s  # between strikes, whatever the interval says
         self._retry_s = retry_s  # between attempts of a failed step
+        self.queue_id = queue_id  # the cell's queue, for a nemesis that needs it
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -386,6 +398,64 @@ class FillDiskLeader(Nemesis):
         await super().heal()
 
 
+INTRUDER = Path(__file__).with_name("intruder.py")
+RAFT_PORT = 7000  # every Raft member's in docker-compose.yml
+FRONTEND_CREDENTIAL = "/run/raftq-credential/credential"  # in each frontend's container
+
+
+class CompromisedFrontend(Nemesis):
+    action: Action = "intrude"
+    undo_action: Action = "intruded"
+    _controlled = False
+    _found = ""
+
+    def choose(self) -> list[str]:
+        frontends = self.deployment.frontends()
+        return [frontends[self.strikes % len(frontends)]]
+
+    def fault(self, targets: list[str]) -> None:
+        script = INTRUDER.read_text()
+        members = [m for g in ("metadata", "c1", "c2") for m in self.deployment.members(g)]
+        raft = [f"{member}:{RAFT_PORT}" for member in members]
+        if not self._controlled:
+            member = self.deployment.members(self.group.split(",")[0])[0]
+            control = {
+                "control": True,
+                "raft": raft,
+                "raft_secret_file": "/run/secrets/raft_secret",
+                "operator_secret_file": "/run/secrets/operator_secret",
+                "backend": f"{member}:8000",
+            }
+            code, out = self.deployment.run_python(member, script, json.dumps(control))
+            if code != 0:
+                raise DeploymentError(f"the probe cannot tell an acceptance: {out}")
+            self._controlled = True
+        probe = {
+            "raft": raft,
+            "metadata": "metadata-a:8000",
+            "backend": f"{self.deployment.members(self.group)[0]}:8000",
+            "queue_id": self.queue_id or "",
+            "credential_file": FRONTEND_CREDENTIAL,
+        }
+        code, out = self.deployment.run_python(targets[0], script, json.dumps(probe))
+        attempts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        if code != 0 or not attempts:
+            not_refused = [a for a in attempts if a["outcome"] != "refused"]
+            raise DeploymentError(f"an intruder got through: {not_refused or out}")
+        kinds = Counter(
+            f"{a['target'].split()[0]} {a['detail'].rsplit(':', 1)[-1].strip()}" for a in attempts
+        )
+        self._found = f"{len(attempts)} attempts, every one refused: " + ", ".join(
+            f"{count} {kind}" for kind, count in sorted(kinds.items())
+        )
+
+    def fault_detail(self) -> str | None:
+        return self._found
+
+    def undo(self, targets: list[str]) -> None:
+        pass  # nothing was changed
+
+
 class ClockSkew(Nemesis):
     """The leader's clock runs ahead by `offset_ms` for `down_s`. A leader stamps its time into
     every command, so leases it grants or ends are measured on that clock, held to its monotonic
@@ -420,6 +490,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "rolling-restart": RollingRestart,
     "clock-skew": ClockSkew,
     "fill-disk-leader": FillDiskLeader,
+    "compromised-frontend": CompromisedFrontend,
     "clock-step-pause-leader": HostClockStepPauseLeader,
 }
 

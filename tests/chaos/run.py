@@ -76,6 +76,7 @@ CELLS: dict[str, Cell] = {
         Cell("rolling-restart", NEMESES["rolling-restart"], 15, 0),
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),
         Cell("clock-step-pause-leader", NEMESES["clock-step-pause-leader"], 20, 10),
+        Cell("compromised-frontend", NEMESES["compromised-frontend"], 15, 1),
         Cell("disk-full-leader", NEMESES["fill-disk-leader"], 20, 10, small_disks=True),
         Cell("dead-letter-kill-leaders", NEMESES["kill-either-leader"], 10, 5, dead_letter=True),
         Cell("fifo-kill-leader", NEMESES["kill-leader"], 10, 5, fifo_groups=3),
@@ -84,10 +85,10 @@ CELLS: dict[str, Cell] = {
 }
 MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
     # Every submission (CI): the cells chaos.md §6.3 names for pull requests, a step of the
-    # host's clock under leader pauses (which CI's host did once) and a whole cluster's power
-    # cut, 60 s each. The
-    # FIFO cells stay out: on a 2-core host W3 reaches about 87 ops/s, under the floor
-    # (docs/chaos.md), and an invalid cell would fail every submission.
+    # host's clock under leader pauses (which CI's host did once), a whole cluster's power cut,
+    # dead letters forwarded to the other cluster under leader kills and an intruder in a
+    # frontend, 60 s each. The FIFO cells and the full disk (which needs loop devices) run in
+    # the long matrix, to keep CI's time down.
     "short": (
         (
             # First, while the cluster's log is short: a node whose state store is lost replays
@@ -95,6 +96,7 @@ MATRICES: dict[str, tuple[tuple[str, ...], float]] = {
             # cell ran barely above the load floor (docs/chaos.md).
             "power-loss-all",
             "dead-letter-kill-leaders",
+            "compromised-frontend",
             "kill-leader",
             "isolate-leader",
             "pause-leader",
@@ -184,7 +186,9 @@ async def run_cell(
     fifo = cell.fifo_groups > 0
     setup = SdkQueueApi.connect(endpoint, key_id, secret, timeout_s=30)
     try:
-        queue, source, group = await _create_queues(deployment, setup, cell, visibility_timeout_s)
+        queue, queue_id, source, group = await _create_queues(
+            deployment, setup, cell, visibility_timeout_s
+        )
     finally:
         await setup.close()
 
@@ -217,6 +221,7 @@ async def run_cell(
                 interval_s=cell.interval_s,
                 down_s=cell.down_s,
                 seed=seed,
+                queue_id=queue_id,
             )
             print(f"chaos: {cell.name} on {group} for {fault_s:g} s", flush=True)
             stop_faults = asyncio.Event()
@@ -255,25 +260,32 @@ async def run_cell(
 
 async def _create_queues(
     deployment: Deployment, setup: SdkQueueApi, cell: Cell, visibility_timeout_s: int
-) -> tuple[str, str | None, str]:
-    """The cell's queue, the queue WD sends to (None for W1 and W3) and the nemesis's group."""
+) -> tuple[str, str, str | None, str]:
+    """The cell's queue and its id, the queue WD sends to (None for W1 and W3) and the nemesis's
+    group."""
     fifo = cell.fifo_groups > 0
     queue = f"chaos-{cell.name}-{int(time.time())}" + (".fifo" if fifo else "")
     await setup.client.create_queue(queue, fifo=fifo, visibility_timeout_s=visibility_timeout_s)
-    cluster = await asyncio.to_thread(_cluster_of, deployment, queue)
+    cluster, queue_id = await asyncio.to_thread(_placement_of, deployment, queue)
     print(f"chaos: cell {cell.name} on queue {queue} (cluster {cluster})", flush=True)
     if not cell.dead_letter:
-        return queue, None, cell.group or cluster
+        return queue, queue_id, None, cell.group or cluster
     source = f"{queue}-source"
     dead_letter = {"queue": queue, "max_receive_count": 1}
     await setup.client.create_queue(source, dead_letter=dead_letter)
     source_cluster = await asyncio.to_thread(_other_cluster_for, deployment, source, cluster)
     print(f"chaos: {source} on {source_cluster} dead-letters to {queue} on {cluster}", flush=True)
-    return queue, source, cell.group or f"{source_cluster},{cluster}"
+    return queue, queue_id, source, cell.group or f"{source_cluster},{cluster}"
 
 
 def _cluster_of(deployment: Deployment, queue: str) -> str:
-    return str(deployment.admin_json("queues", "show", queue)["placement"]["cluster_id"])
+    return _placement_of(deployment, queue)[0]
+
+
+def _placement_of(deployment: Deployment, queue: str) -> tuple[str, str]:
+    """The queue's cluster and its id."""
+    shown = deployment.admin_json("queues", "show", queue)
+    return str(shown["placement"]["cluster_id"]), str(shown["queue_id"])
 
 
 def _other_cluster_for(deployment: Deployment, queue: str, avoid: str) -> str:

@@ -1,10 +1,12 @@
-"""CI's chaos matrix (chaos.md §6.3, per pull request): six cells of 60 s of faults against the
+"""CI's chaos matrix (chaos.md §6.3, per pull request): eight cells of 60 s of faults against the
 three-zone compose deployment (kill, isolate and pause the leader, pause it after every member's
-clock stepped ahead, kill the whole cluster, and cut its power, under the total-queue workload),
-each failing on any lost or unexpected message, any violation (false failure, overlapping leases,
-redelivery after a confirmed delete), a load under 100 successful operations/s, a drain that does
-not finish, replicas that disagree afterwards, or a nemesis step that failed. The FIFO cells run
-in the long matrix (RAFTQ_CHAOS_MATRIX=long).
+clock stepped ahead, kill the whole cluster, and cut its power, under the total-queue workload;
+kill either cluster's leader while dead letters are forwarded from one to the other; an intruder
+in a frontend trying what it holds against Raft and the internal routes), each failing on any
+lost or unexpected message, any violation (false failure, overlapping leases, redelivery after a
+confirmed delete), a load under 100 successful operations/s, a drain that does not finish,
+replicas that disagree afterwards, or a nemesis step that failed (an intruder not refused). The
+FIFO cells and the full disk run in the long matrix (RAFTQ_CHAOS_MATRIX=long).
 
 The module builds the base image (only if it is missing), the raftq images (Docker's layer cache
 makes a rebuild of unchanged sources take seconds) and brings the deployment up from empty
