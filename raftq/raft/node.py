@@ -25,15 +25,16 @@ What this adapter adds, and where:
 - No compression of Raft messages: pysyncobj zlib-compresses (level 3) every message before it
   encrypts it. Entries carry AES-GCM ciphertext, which hardly compresses, so that cost 2-3 ms
   of CPU per 48 KiB entry and per follower, and about 100 us per heartbeat, for little.
-  `_StoredZlib` makes pysyncobj write stored (uncompressed) zlib streams instead, which every
-  receiver, old or new, still decompresses.
+  `_StoredZlib` (raft/pysyncobj_wiring.py, with the other patches) makes pysyncobj write
+  stored (uncompressed) zlib streams instead, which every receiver, old or new, still
+  decompresses.
 - Pickle protocol 5 on the wire and in the log: pysyncobj pickles with protocol 2, which turns
   `bytes` into a latin-1 string, so every byte above 0x7f (half of any ciphertext) costs two,
   and a 60 KB entry took about 430 us to pickle and 320 us to unpickle instead of 2 us. Every
   Python 3 unpickler reads protocol 5, so members running the old protocol read the new one.
 - Large messages leave at once: pysyncobj's connection sends what the socket takes and keeps
   the rest until its next send, so a 1 MiB entry trickled out one heartbeat at a time (and the
-  leader, hearing nothing back, stepped down). `_FsyncBeforeSendTransport.send` asks the poller
+  leader, hearing nothing back, stepped down). `FsyncBeforeSendTransport.send` asks the poller
   to wake when the socket can take more; entries up to `MAX_ENTRY_BYTES` go as one message
   (pysyncobj's chunked path labels pieces by the wrong length and fails on most large entries).
 - Threads: pysyncobj runs Raft, I/O and apply on its own tick thread. `propose` hands a payload to
@@ -48,21 +49,13 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import struct
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeGuard
 
-import pysyncobj.pickle as pysyncobj_pickle
-import pysyncobj.syncobj as pysyncobj_module
-import pysyncobj.tcp_connection as pysyncobj_tcp_connection
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObj, replicated
 from pysyncobj.monotonic import monotonic as pysyncobj_monotonic
-from pysyncobj.poller import POLL_EVENT_TYPE
-from pysyncobj.tcp_connection import CONNECTION_STATE
-from pysyncobj.transport import TCPTransport
 
 from raftq.common.errors import CorruptState, NotLeader
 from raftq.common.settings import RaftSettings
@@ -71,133 +64,13 @@ from raftq.raft.append_entries import CatchUp, without_held_entries
 from raftq.raft.failures import error_for
 from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
+from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME, FsyncBeforeSendTransport, pysyncobj_conf
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
 from raftq.raft.snapshot_archive import SnapshotMeta, read_archive
 from raftq.raft.snapshot_builder import BuildingInBackground, SnapshotBuilder
 from raftq.raft.wire_cipher import WireCipher
 
 log = logging.getLogger(__name__)
-
-SNAPSHOT_NAME = "snapshot"
-
-# The largest entry sent whole: above the largest command a frontend can make (a batch in a
-# request of at most limits.REQUEST_BODY_MAX_BYTES, sealed, with its framing; or ten 1 MiB
-# messages).
-MAX_ENTRY_BYTES = 16 << 20
-# Socket buffers of Raft connections: a 1 MiB message leaves in one go, larger entries as the
-# socket takes them (`_wake_when_writable`).
-_SOCKET_BUFFER_BYTES = 4 << 20
-
-# A module global of pysyncobj/pickle.py that its dumps() reads on every call.
-setattr(pysyncobj_pickle, "__protocol", 5)
-
-_original_create_journal = pysyncobj_module.createJournal
-
-
-def _create_journal(journal_file: object) -> object:
-    if isinstance(journal_file, DurableJournal):
-        return journal_file
-    return _original_create_journal(journal_file)
-
-
-pysyncobj_module.createJournal = _create_journal
-
-
-class _StoredZlib:
-    """What pysyncobj's tcp_connection module sees as `zlib`: `compress` writes a stored zlib
-    stream (RFC 1950/1951: header, blocks of up to 65,535 bytes copied as they are, Adler-32)
-    whatever level it is asked for. `zlib.compress(data, 0)` would write the same kind of stream
-    but spends about 40 us setting up a deflate state for every message, more than the
-    encryption of a heartbeat; level 3, pysyncobj's, about 100 us."""
-
-    _HEADER = b"\x78\x01"  # deflate, 32 KiB window, no dictionary; a multiple of 31
-    _MAX_BLOCK = 65_535
-
-    @staticmethod
-    def compress(data: bytes, level: int = -1) -> bytes:
-        del level  # pysyncobj asks for 3
-        view = memoryview(data)
-        parts: list[bytes | memoryview] = [_StoredZlib._HEADER]
-        if not data:
-            parts.append(b"\x01\x00\x00\xff\xff")  # one empty final block
-        for start in range(0, len(data), _StoredZlib._MAX_BLOCK):
-            block = view[start : start + _StoredZlib._MAX_BLOCK]
-            final = start + _StoredZlib._MAX_BLOCK >= len(data)
-            parts.append(struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF))
-            parts.append(block)
-        parts.append(struct.pack(">I", zlib.adler32(data)))
-        return b"".join(parts)
-
-    @staticmethod
-    def decompress(data: bytes) -> bytes:
-        return zlib.decompress(data)
-
-
-pysyncobj_tcp_connection.zlib = _StoredZlib
-
-
-class _FsyncBeforeSendTransport(TCPTransport):  # type: ignore[misc]
-    def send(self, node: Any, message: Any) -> bool:
-        self._syncObj.journal.sync()
-        sent: bool = super().send(node, self._syncObj._with_read_index(message))
-        connection = self._connections.get(node)
-        if sent and connection is not None:
-            _wake_when_writable(connection)
-        return sent
-
-
-def _wake_when_writable(connection: Any) -> None:
-    """If `connection` kept part of a message, have the poller call it when the socket can
-    take more (pysyncobj subscribes to writability only after a write event, not after a send;
-    once the buffer is empty its handler drops the subscription again)."""
-    if connection.state != CONNECTION_STATE.CONNECTED or not connection.getSendBufferSize():
-        return
-    connection._TcpConnection__poller.subscribe(
-        connection.fileno(),
-        connection._TcpConnection__processConnection,
-        POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR,
-    )
-
-
-def pysyncobj_conf(
-    settings: RaftSettings,
-    journal: DurableJournal,
-    serializer: Callable[[str, tuple[Any, Any, Any]], None],
-    deserializer: Callable[[str], tuple[Any, Any, Any]],
-    serialize_checker: Callable[[], int],
-) -> SyncObjConf:
-    """pysyncobj's configuration for a member: our journal and snapshot files, the timings of
-    `settings.timings`, the raft secret, and the pysyncobj features we do not use turned off."""
-    timings = settings.timings
-    secret = settings.raft_secret.get_secret_value() if settings.raft_secret else None
-    return SyncObjConf(
-        journalFile=journal,
-        fullDumpFile=str(settings.data_dir / SNAPSHOT_NAME),
-        serializer=serializer,
-        deserializer=deserializer,
-        serializeChecker=serialize_checker,
-        password=secret,
-        # Without it pysyncobj listens on 0.0.0.0 (every interface) at self_address's port.
-        bindAddress=settings.self_address,
-        autoTick=True,
-        autoTickPeriod=timings.tick_s,
-        appendEntriesPeriod=timings.append_entries_period_s,
-        appendEntriesUseBatch=False,
-        appendEntriesBatchSizeBytes=MAX_ENTRY_BYTES,
-        sendBufferSize=_SOCKET_BUFFER_BYTES,
-        recvBufferSize=_SOCKET_BUFFER_BYTES,
-        raftMinTimeout=timings.election_timeout_min_s,
-        raftMaxTimeout=timings.election_timeout_max_s,
-        leaderFallbackTimeout=timings.leader_fallback_s,
-        connectionTimeout=timings.connection_timeout_s,
-        connectionRetryTime=timings.connection_retry_s,
-        dnsFailCacheTime=timings.dns_fail_cache_s,
-        logCompactionMinEntries=timings.compaction_min_entries,
-        logCompactionMinTime=timings.compaction_min_time_s,
-        commandsWaitLeader=False,
-        dynamicMembershipChange=False,
-        useFork=False,
-    )
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -248,7 +121,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             settings.self_address,
             list(settings.peers),
             conf,
-            transportClass=_FsyncBeforeSendTransport,
+            transportClass=FsyncBeforeSendTransport,
         )
         self.addOnTickCallback(self.journal.sync)
         self.addOnTickCallback(self._compact_large_log)

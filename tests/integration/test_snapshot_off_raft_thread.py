@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from raftq.common.settings import RaftSettings, RaftTimings
-from raftq.raft.node import SNAPSHOT_NAME, RaftNode
+from raftq.raft.node import RaftNode
+from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME
 from raftq.raft.snapshot_archive import SnapshotMeta, read_archive, write_archive
 from raftq.raft.snapshot_builder import BUILDING_NAME
 from tests.integration.cluster import free_ports

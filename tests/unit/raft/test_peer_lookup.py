@@ -20,7 +20,7 @@ from pysyncobj.syncobj import SyncObjConf
 
 from raftq.common.settings import RaftSettings, RaftTimings
 from raftq.raft.journal import DurableJournal
-from raftq.raft.node import pysyncobj_conf
+from raftq.raft.pysyncobj_wiring import pysyncobj_conf
 
 PEER = "c1-a"
 PEER_IP = "172.30.8.21"
