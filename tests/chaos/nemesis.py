@@ -176,12 +176,16 @@ class Nemesis(abc.ABC):
         """Run `step` in a thread, up to `STEP_ATTEMPTS` times (`docker pause` fails now and
         then with "unable to freeze" when a task is in uninterruptible I/O); False, with an
         `error` event logged, if every attempt failed."""
+        first = ""
         for attempt in range(1, STEP_ATTEMPTS + 1):
             try:
                 await asyncio.to_thread(step)
             except STEP_ERRORS as error:
+                first = first or f"{type(error).__name__}: {error}"
                 if attempt == STEP_ATTEMPTS:
                     detail = f"{what}: {type(error).__name__}: {error} ({attempt} attempts)"
+                    if first != f"{type(error).__name__}: {error}":
+                        detail += f"; the first attempt: {first}"
                     self.log.record("error", target, detail)
                     return False
                 await asyncio.sleep(self._retry_s)
