@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from raftq.common import internal_tls
+from raftq.common import internal_tls, limits
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -109,6 +109,14 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         default=RaftTimings().compaction_min_time_s,
         help="or once this long has passed since the last snapshot",
     )
+    backend.add_argument(
+        "--due-transitions-per-entry",
+        type=int,
+        default=limits.DUE_TRANSITIONS_PER_ENTRY,
+        help="backend only: the most due transitions (delays, leases and retention ending) one "
+        "Raft entry makes; the same on every member of a cluster. Larger figures let a mass "
+        "transition stall heartbeats and cause elections",
+    )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -124,6 +132,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                 "cluster_id": args.cluster_id,
                 "metadata": tuple(args.metadata),
                 "channel_secret": read_secret(args.channel_secret_file, CHANNEL_SECRET_ENV),
+                "due_transitions_per_entry": args.due_transitions_per_entry,
             }
             if args.command == "backend"
             else {"master_key": args.master_key_file.read_text().strip()}
