@@ -35,7 +35,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.machine_info import describe
-from bench.raft_watch import RaftWatch
+from bench.raft_watch import SAMPLE_EVERY_S, RaftWatch
 from raftq.common import limits
 from raftq.common.backend_client import BackendClient
 from raftq.common.commands import (
@@ -203,7 +203,8 @@ async def run(args: argparse.Namespace, root: Path) -> bool:
             )
             await asyncio.sleep(AFTERMATH_S)
             during = watch.report(start, time.monotonic())
-            entries = watch.report(start, done).entries_applied
+            # Up to the first status samples after the counts showed it done.
+            entries = watch.report(start, done + 2 * SAMPLE_EVERY_S).entries_applied
             print(
                 f"transition: {loaded.messages} messages "
                 f"{'visible' if args.scenario == 'deliver-at' else 'expired'} "
