@@ -132,7 +132,7 @@ async def deliver_at_moment(client: BackendClient, args: argparse.Namespace) -> 
     await client.execute(CreateQueue(now_ms=0, queue=CALIBRATION_QUEUE))
     seconds, _ = await load(client, CALIBRATION_QUEUE, CALIBRATION_MESSAGES, args)
     rate = CALIBRATION_MESSAGES / seconds
-    ahead_s = args.messages / rate * 1.5 + 20
+    ahead_s = args.messages / rate * 2 + 30  # loading slows as the store grows
     print(f"calibration: {rate:.0f} messages/s; deliver-at {ahead_s:.0f} s ahead", flush=True)
     return now_ms() + int(ahead_s * 1000)
 
