@@ -37,7 +37,9 @@ class BackendNode:
         self.settings = settings
         self.clock = clock
         store = settings.store
-        self.machine = QueueRaftMachine(StateDirectory(store.path, store), store)
+        self.machine = QueueRaftMachine(
+            StateDirectory(store.path, store), store, settings.due_transitions_per_entry
+        )
         applied = AppliedTime(clock)
         # Clients read only from the leader: followers learn commits with the next message.
         self.raft = RaftNode(
@@ -139,7 +141,7 @@ class BackendNode:
             due_ms = await asyncio.to_thread(self.machine.next_due_ms)
             if due_ms is None or due_ms > self.leader_clock.now_ms():
                 continue  # nothing is due: an idle cluster writes nothing
-            command = Expire(now_ms=0, max_transitions=self.settings.expire_max_transitions)
+            command = Expire(now_ms=0, max_transitions=self.settings.expire_sweep_transitions)
             try:
                 result = await self.committer.submit(command)
                 while isinstance(result, ExpireResult) and result.more and self.raft.is_leader:

@@ -26,11 +26,18 @@ T = TypeVar("T")
 
 
 class QueueRaftMachine:
-    def __init__(self, state_directory: StateDirectory, store_settings: StoreSettings) -> None:
+    def __init__(
+        self,
+        state_directory: StateDirectory,
+        store_settings: StoreSettings,
+        due_transitions_per_entry: int | None = None,
+    ) -> None:
+        """`due_transitions_per_entry`: the entry budget (settings; None: the default)."""
         self._directory = state_directory
         self._store_settings = store_settings
+        self._budget = due_transitions_per_entry
         self._store = state_directory.open()
-        self.machine = QueueStateMachine(self._store)
+        self.machine = QueueStateMachine(self._store, self._budget)
         self.lock = threading.Lock()
         self.snapshots_installed = 0
 
@@ -97,7 +104,7 @@ class QueueRaftMachine:
         if snapshot_index <= self.machine.applied_index:
             return  # already at or past it: an old snapshot changes nothing
         self._store = self._directory.install(directory, self._store)
-        self.machine = QueueStateMachine(self._store)
+        self.machine = QueueStateMachine(self._store, self._budget)
         self.snapshots_installed += 1
 
     def close(self) -> None:

@@ -105,8 +105,8 @@ GENESIS_DIGEST = bytes(32)
 
 class QueueStateMachine:
     def __init__(self, store: Store, due_transitions_per_entry: int | None = None) -> None:
-        """`due_transitions_per_entry`: the entry budget; tests make it small, replicas never
-        set it (limits.DUE_TRANSITIONS_PER_ENTRY)."""
+        """`due_transitions_per_entry`: the entry budget (None: limits.DUE_TRANSITIONS_PER_ENTRY);
+        tests make it small, a node takes it from its settings (the same on every member)."""
         self._store = store
         if due_transitions_per_entry is None:
             due_transitions_per_entry = limits.DUE_TRANSITIONS_PER_ENTRY

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from raftq.common import internal_tls
+from raftq.common import internal_tls, limits
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -116,6 +116,14 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         default=RaftTimings().compaction_min_log_bytes,
         help="or once the Raft log file holds this many bytes",
     )
+    backend.add_argument(
+        "--due-transitions-per-entry",
+        type=int,
+        default=limits.DUE_TRANSITIONS_PER_ENTRY,
+        help="backend only: the most due transitions (delays, leases and retention ending) one "
+        "Raft entry makes; the same on every member of a cluster. Larger figures let a mass "
+        "transition stall heartbeats and cause elections",
+    )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -130,6 +138,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             {
                 "cluster_id": args.cluster_id,
                 "metadata": tuple(args.metadata),
+                "due_transitions_per_entry": args.due_transitions_per_entry,
             }
             if args.command == "backend"
             else {"master_key": args.master_key_file.read_text().strip()}

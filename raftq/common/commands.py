@@ -269,7 +269,7 @@ class Expire(Command):
     """Housekeeping the leader proposes periodically: due timers, retention, expired records."""
 
     kind: Literal["expire"] = "expire"
-    max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_transitions: Annotated[int, Field(ge=1, le=limits.EXPIRE_TRANSITIONS_MAX)] = 10_000
 
 
 AnyCommand = Annotated[

@@ -132,11 +132,12 @@ MOVE_TASK_FAILURE_REASON_MAX_CHARS: Final = 256
 # removed: backend/work_budget.py) one Raft entry may make, shared by all its commands. An entry
 # is applied on pysyncobj's thread, which also sends heartbeats (every 0.25 s; elections after
 # 1.0-2.5 s without one), on every replica at once: what is due beyond this is left to later
-# entries, the leader's expiry sweeps among them. Measured on the 2-core test machine under load
-# (bench/mass_transition_bench.py, docs/benchmarks.md "Mass transitions"): a delay or lease
-# ending costs 35 us, a retention expiry (which writes a status record) 55-70 us, so an entry of
-# 1,000 applies in under about 70 ms, a quarter of a heartbeat period, and 10^6 transitions take
-# about 1,000 entries.
+# entries, the leader's expiry sweeps among them. Measured on the 2-core test machine under load:
+# a delay or lease ending costs 35 us, a retention expiry (which writes a status record) 55-70 us,
+# so an entry of 1,000 applies in under about 70 ms, a quarter of a heartbeat period. On three
+# nodes (bench/mass_transition_bench.py, docs/benchmarks.md "Mass transitions") 10^6 at once
+# take about 1,000 entries and no election; in one entry, several elections. The default of
+# the backend setting `due_transitions_per_entry`.
 DUE_TRANSITIONS_PER_ENTRY: Final = 1_000
 
 # Payloads of the newest Raft log entries a member keeps in memory (raft/journal.py); older ones
@@ -170,3 +171,8 @@ FRONTEND_CREDENTIAL_CACHE_S: Final = 5.0
 # Answers a backend keeps (ids of live frontends, and of unknown ones a peer tried): more than
 # any deployment's frontends; when full, the cache is emptied and refilled on demand.
 FRONTEND_CREDENTIAL_CACHE_ENTRIES: Final = 10_000
+
+# The most one expiry sweep (commands.Expire) or one entry's budget may be set to: a million,
+# what the unbudgeted bench needs to do a mass transition of 10^6 in one entry; anything near it
+# stalls the Raft thread for tens of seconds.
+EXPIRE_TRANSITIONS_MAX: Final = 1_000_000

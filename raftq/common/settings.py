@@ -233,16 +233,32 @@ class BackendNodeSettings(NodeSettings):
     metadata: tuple[Annotated[str, Field(pattern=_ADDRESS)], ...] = ()
     report_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     group_commit: GroupCommitSettings = GroupCommitSettings()
-    # The expiry sweep (backend/ops_expire.py) advances queues nobody touches, and finishes what
-    # a mass transition left over: every queue command advances its own queue first, but makes
-    # at most limits.DUE_TRANSITIONS_PER_ENTRY due transitions per entry. The leader looks for
-    # due work every `expire_interval_s` and, when there is some, proposes sweeps back to back
-    # until one finishes; each makes at most `expire_max_transitions`, and no more than its
-    # entry's budget whatever this says.
-    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-    expire_max_transitions: Annotated[int, Field(ge=1, le=1_000_000)] = (
+    # The budget of due transitions one Raft entry may make (backend/work_budget.py). Replicated
+    # behaviour: every member of a cluster must run the same figure (a replica with another one
+    # diverges, and its digest shows it). The default keeps an entry's apply under about 70 ms
+    # on a slow machine; a larger one lets a mass transition stall heartbeats and cause
+    # elections (bench/mass_transition_bench.py --unbudgeted shows it), so raise it only where
+    # that bench shows no election at the new figure.
+    due_transitions_per_entry: Annotated[int, Field(ge=1, le=limits.EXPIRE_TRANSITIONS_MAX)] = (
         limits.DUE_TRANSITIONS_PER_ENTRY
     )
+    # The expiry sweep (backend/ops_expire.py) advances queues nobody touches, and finishes what
+    # a mass transition left over: every queue command advances its own queue first, but makes
+    # at most `due_transitions_per_entry` due transitions per entry. The leader looks for due
+    # work every `expire_interval_s` and, when there is some, proposes sweeps back to back until
+    # one finishes; each makes at most `expire_max_transitions` (None: the entry's budget), and
+    # no more than its entry's budget whatever this says.
+    expire_interval_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    expire_max_transitions: Annotated[int, Field(ge=1, le=limits.EXPIRE_TRANSITIONS_MAX)] | None = (
+        None
+    )
+
+    @property
+    def expire_sweep_transitions(self) -> int:
+        """How many due transitions one expiry sweep asks for."""
+        if self.expire_max_transitions is None:
+            return self.due_transitions_per_entry
+        return self.expire_max_transitions
 
 
 def read_secret(path: Path | None, variable: str) -> str | None:

@@ -13,7 +13,7 @@ import raftq.backend.main
 import raftq.metadata.main
 from raftq.client.cli import main
 from raftq.common.internal_tls import InternalTls
-from raftq.common.settings import NodeSettings
+from raftq.common.settings import BackendNodeSettings, NodeSettings
 from tests.tls_certs import NodeCertificate, TestCa
 
 CLUSTER_SECRET = "cluster-secret-of-the-tests"
@@ -188,3 +188,27 @@ def test_admin_refuses_a_ca_file_it_cannot_load(
     # When an admin command runs, then it stops before calling anyone, naming the file
     assert main(["admin", "--metadata", "127.0.0.1:1", "clusters", "list"]) == 2
     assert f"--tls-ca-file {tmp_path / 'missing-ca.pem'}" in capsys.readouterr().err
+
+
+def test_a_backend_takes_its_budget_of_due_transitions_from_the_option(
+    tmp_path: Path, started: list[NodeSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAFTQ_RAFT_SECRET", RAFT_SECRET)
+    assert main(node_argv("backend", tmp_path, "--due-transitions-per-entry", "5000")) == 0
+    (settings,) = started
+    assert isinstance(settings, BackendNodeSettings)
+    assert settings.due_transitions_per_entry == 5000
+
+
+def test_a_backend_refuses_a_budget_of_no_due_transitions_naming_it(
+    tmp_path: Path,
+    started: list[NodeSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RAFTQ_RAFT_SECRET", RAFT_SECRET)
+    with pytest.raises(SystemExit) as exit_info:
+        main(node_argv("backend", tmp_path, "--due-transitions-per-entry", "0"))
+    assert exit_info.value.code == 2
+    assert "due_transitions_per_entry" in capsys.readouterr().err
+    assert started == []

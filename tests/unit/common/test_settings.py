@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from raftq.common import limits
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -308,3 +309,25 @@ def test_api_address_of_a_raft_address_names_the_members_api() -> None:
     # And an unknown or missing leader gives no address
     assert settings.api_address_of("10.9.9.9:4321") is None
     assert settings.api_address_of(None) is None
+
+
+def test_a_backend_makes_the_default_budget_of_due_transitions_and_sweeps_as_much() -> None:
+    settings = backend_settings()
+    assert settings.due_transitions_per_entry == limits.DUE_TRANSITIONS_PER_ENTRY
+    assert settings.expire_sweep_transitions == limits.DUE_TRANSITIONS_PER_ENTRY
+
+
+def test_an_expiry_sweep_asks_for_the_budget_it_is_given_unless_set_apart() -> None:
+    assert backend_settings(due_transitions_per_entry=5_000).expire_sweep_transitions == 5_000
+    assert (
+        backend_settings(
+            due_transitions_per_entry=5_000, expire_max_transitions=100
+        ).expire_sweep_transitions
+        == 100
+    )
+
+
+@pytest.mark.parametrize("budget", [0, -1, limits.EXPIRE_TRANSITIONS_MAX + 1])
+def test_a_budget_of_due_transitions_out_of_range_is_refused_naming_it(budget: int) -> None:
+    with pytest.raises(ValidationError, match="due_transitions_per_entry"):
+        backend_settings(due_transitions_per_entry=budget)
