@@ -27,7 +27,9 @@ Disk rules kept here:
   node stops on it (raft/disk_failure.py) and the next open cuts the torn tail.
 - Test mode (`witness_syncs`): after each fdatasync the synced length is written to
   `log.synced`, so a test can cut power by truncating the log to it
-  (`tests/integration/cluster.py`, `cut_power`).
+  (`tests/integration/cluster.py`, `cut_power`). One `pwrite` of 20 digits over the same
+  bytes, never a truncation first: a kill -9 at any moment leaves the old length or the new
+  one, never an empty file (which a rewrite of the file did, once in CI).
   `fsync=False` exists only to show that the power-loss test then fails.
 
 Memory: per entry only its index, term, offset and length (raft/log_records.py `RecordTable`),
@@ -93,6 +95,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self.headers = EntryHeaders(self)
         self._fd = -1
         self._broken: str | None = None  # why the log may no longer be written (see sync)
+        self._witness_fd = -1  # log.synced, in test mode
         self._load_meta()
         self._open_log()
 
@@ -149,6 +152,9 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._store_meta()
         os.close(self._fd)
         self._fd = -1
+        if self._witness_fd >= 0:
+            os.close(self._witness_fd)
+            self._witness_fd = -1
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:  # noqa: N802, N803
         self._commit_index = raftCommitIndex
@@ -258,8 +264,13 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self._synced_size = self._written_size
 
     def _witness(self) -> None:
-        if self._options.witness_syncs:
-            (self._directory / SYNCED_NAME).write_text(str(self._synced_size))
+        if not self._options.witness_syncs:
+            return
+        if self._witness_fd < 0:
+            self._witness_fd = os.open(
+                self._directory / SYNCED_NAME, os.O_WRONLY | os.O_CREAT, 0o600
+            )
+        os.pwrite(self._witness_fd, b"%020d" % self._synced_size, 0)
 
     def _rewrite_from(self, position: int) -> None:
         """Replace the log file by one holding the entries from `position` on (the detached
