@@ -29,7 +29,7 @@ from raftq.common.errors import (
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.results import BatchResult
 from raftq.frontend import rest_models as m
-from raftq.frontend.edge import FRONTEND, signed_request
+from raftq.frontend.edge import FRONTEND, meet_expectation, signed_request
 from raftq.frontend.http_status import statuses_of
 from raftq.frontend.rest_attributes import queue_view
 from raftq.frontend.service import Frontend, SendOutcomeUnknown
@@ -283,7 +283,7 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 
 def add_routes(app: web.Application) -> None:
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, _served(handler))
+        app.router.add_route(method, path, _served(handler), expect_handler=meet_expectation)
 
 
 def _check_path(request: web.Request) -> None:

@@ -242,6 +242,9 @@ async def test_every_authentication_failure_is_401_with_its_reason(deployment: D
         async with session.get(url) as unsigned:
             assert unsigned.status == 401
             assert (await unsigned.json())["code"] == "Unauthenticated"
+        # An expectation the server does not know changes nothing (not a 417 before auth)
+        async with session.get(url, headers={"Expect": "something-else"}) as expecting:
+            assert expecting.status == 401
         cases: dict[str, dict[str, Any]] = {
             "SignatureDoesNotMatch": {"key": (deployment.key_id, "not the secret")},
             "InvalidClientTokenId": {"key": ("RQUNKNOWNKEY00000000", "whatever")},

@@ -21,7 +21,7 @@ from aiohttp import web
 from raftq.common.errors import InvalidAction, InvalidParameter, RaftqError, UnsupportedOperation
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.sigv4 import SQS_MAX_SKEW_S
-from raftq.frontend.edge import FRONTEND, signed_request
+from raftq.frontend.edge import FRONTEND, meet_expectation, signed_request
 from raftq.frontend.service import Frontend
 from raftq.frontend.sqs import message_actions as msg
 from raftq.frontend.sqs import move_task_actions as moves
@@ -107,9 +107,10 @@ ACTIONS: Final[dict[str, SqsAction]] = {
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/", serve)
-    app.router.add_get("/", serve)
-    app.router.add_route("*", r"/{account:[0-9]{12}}/{queue:[A-Za-z0-9_.-]{1,80}}", serve)
+    for method in ("POST", "GET"):
+        app.router.add_route(method, "/", serve, expect_handler=meet_expectation)
+    queue_url = r"/{account:[0-9]{12}}/{queue:[A-Za-z0-9_.-]{1,80}}"
+    app.router.add_route("*", queue_url, serve, expect_handler=meet_expectation)
 
 
 def _is_json(request: web.Request) -> bool:
