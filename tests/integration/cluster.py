@@ -292,3 +292,49 @@ class Cluster:
             return await self.status(i)
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
+
+
+async def metadata_and_backend(
+    cluster_factory: Callable[..., Cluster], root: Path, *, tls: InternalTls | None = None
+) -> tuple[Cluster, Cluster]:
+    """A metadata group (master key "11"*32) and backend cluster c1 registered with it, both
+    started, each with a leader, and c1's three members reporting."""
+    master_key = root / "master.key"
+    master_key.write_text("11" * 32)
+    metadata = cluster_factory(
+        "--master-key-file", str(master_key), name="metadata", kind="metadata", tls=tls
+    )
+    registering = [arg for node in metadata.nodes for arg in ("--metadata", node.api_address)]
+    backend = cluster_factory("--cluster-id", "c1", *registering, name="c1", tls=tls)
+    for cluster in (metadata, backend):
+        cluster.start_all()
+    for cluster in (metadata, backend):
+        await cluster.leader(timeout_s=30)
+
+    async def reporting() -> bool | None:
+        catalogue = await metadata.get_json(0, "/v1/catalogue")
+        found = catalogue["clusters"] if catalogue else []
+        return True if len(found) == 1 and len(found[0]["reports"]) == 3 else None
+
+    await eventually(reporting, timeout_s=60, what="cluster c1 to report")
+    return metadata, backend
+
+
+def start_frontend_process(
+    root: Path, name: str, credential: str, metadata: Iterable[str], *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A frontend process with its own credential (`ID:SECRET`), on a free port; its log is
+    root/NAME.log. Returns the process and its endpoint."""
+    (root / f"{name}.credential").write_text(credential)
+    (root / "frontend.key").write_text("22" * 32)
+    port = free_ports(1)[0]
+    log = (root / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
+         *(arg for address in metadata for arg in ("--metadata", address)),
+         "--credential-file", str(root / f"{name}.credential"),
+         "--master-key", f"k1={root / 'frontend.key'}", "--log-level", "WARNING", *extra],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log.close()
+    return process, f"http://127.0.0.1:{port}"

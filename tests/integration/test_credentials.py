@@ -30,7 +30,13 @@ from raftq.common.credentials import OPERATOR, Credential, frontend_credential
 from raftq.common.metadata_api import METADATA_COMMANDS_PATH, MetadataRequest
 from raftq.common.metadata_commands import CreatePrincipal, ReportLoad
 from raftq.common.node_api import COMMANDS_PATH, EXPORT_PATH, NodeError
-from tests.integration.cluster import OPERATOR_SECRET, Cluster, eventually, free_ports
+from tests.integration.cluster import (
+    OPERATOR_SECRET,
+    Cluster,
+    eventually,
+    metadata_and_backend,
+    start_frontend_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -86,47 +92,12 @@ class Deployment:
         return self.metadata.nodes[await self.metadata.leader()].api_address
 
 
-def _start_frontend(
-    root: Path, name: str, credential: str, metadata: list[str]
-) -> tuple[subprocess.Popen[bytes], str]:
-    (root / f"{name}.credential").write_text(credential)
-    (root / "frontend.key").write_text("22" * 32)
-    port = free_ports(1)[0]
-    log = (root / f"{name}.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         *(arg for address in metadata for arg in ("--metadata", address)),
-         "--credential-file", str(root / f"{name}.credential"),
-         "--master-key", f"k1={root / 'frontend.key'}", "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    log.close()
-    return process, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 async def deployment(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, session: aiohttp.ClientSession
 ) -> AsyncIterator[Deployment]:
-    master_key = tmp_path / "master.key"
-    master_key.write_text("11" * 32)
-    metadata = cluster_factory(
-        "--master-key-file", str(master_key), name="metadata", kind="metadata"
-    )
+    metadata, backend = await metadata_and_backend(cluster_factory, tmp_path)
     addresses = [node.api_address for node in metadata.nodes]
-    registering = [arg for address in addresses for arg in ("--metadata", address)]
-    backend = cluster_factory("--cluster-id", "c1", *registering, name="c1")
-    for cluster in (metadata, backend):
-        cluster.start_all()
-    for cluster in (metadata, backend):
-        await cluster.leader(timeout_s=30)
-
-    async def reporting() -> bool | None:
-        catalogue = await metadata.get_json(0, "/v1/catalogue")
-        found = catalogue["clusters"] if catalogue else []
-        return True if len(found) == 1 and len(found[0]["reports"]) == 3 else None
-
-    await eventually(reporting, timeout_s=60, what="cluster c1 to report")
     # An operator, with the operator secret only, sets up a user and two frontends
     env = {
         "PATH": "/usr/bin:/bin",
@@ -142,7 +113,7 @@ async def deployment(
     }
     processes, endpoints = [], {}
     for name, credential in credentials.items():
-        process, endpoints[name] = _start_frontend(tmp_path, name, credential, addresses)
+        process, endpoints[name] = start_frontend_process(tmp_path, name, credential, addresses)
         processes.append(process)
     try:
         yield Deployment(metadata, backend, env, key, credentials, endpoints, session)

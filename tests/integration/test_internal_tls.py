@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,7 +21,12 @@ import pytest
 
 from raftq.client.sdk import AsyncClient
 from raftq.common.internal_tls import InternalTls
-from tests.integration.cluster import OPERATOR_SECRET, Cluster, eventually, free_ports
+from tests.integration.cluster import (
+    OPERATOR_SECRET,
+    Cluster,
+    metadata_and_backend,
+    start_frontend_process,
+)
 from tests.integration.test_admin_cli import admin, admin_json
 from tests.integration.up_process import wait_healthy
 from tests.tls_certs import TestCa
@@ -79,24 +82,6 @@ async def proxies() -> AsyncIterator[list[CapturingProxy]]:
         await proxy.close()
 
 
-def start_frontend(
-    root: Path, metadata: str, ca_file: Path, credential: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    (root / "frontend.credential").write_text(credential)
-    (root / "frontend.key").write_text("22" * 32)
-    port = free_ports(1)[0]
-    log = (root / "frontend.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "raftq.client.cli", "frontend", "--listen", f"127.0.0.1:{port}",
-         "--metadata", metadata, "--credential-file", str(root / "frontend.credential"),
-         "--master-key", f"k1={root / 'frontend.key'}", "--tls-ca-file", str(ca_file),
-         "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    log.close()
-    return process, f"http://127.0.0.1:{port}"
-
-
 async def test_every_internal_leg_runs_over_tls_and_key_secrets_never_cross_in_clear(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, proxies: list[CapturingProxy]
 ) -> None:
@@ -107,25 +92,8 @@ async def test_every_internal_leg_runs_over_tls_and_key_secrets_never_cross_in_c
     tls = InternalTls(
         cert_file=certificate.cert_file, key_file=certificate.key_file, ca_file=ca.cert_file
     )
-    master_key = tmp_path / "master.key"
-    master_key.write_text("11" * 32)
-    metadata = cluster_factory(
-        "--master-key-file", str(master_key), name="metadata", kind="metadata", tls=tls
-    )
-    registering = [arg for node in metadata.nodes for arg in ("--metadata", node.api_address)]
-    backend = cluster_factory("--cluster-id", "c1", *registering, name="c1", tls=tls)
-    for cluster in (metadata, backend):
-        cluster.start_all()
-    for cluster in (metadata, backend):
-        await cluster.leader(timeout_s=30)
-
     # Then every backend reports to the metadata group (backend -> metadata over TLS)
-    async def reporting() -> bool | None:
-        catalogue = await metadata.get_json(0, "/v1/catalogue")
-        found = catalogue["clusters"] if catalogue else []
-        return True if len(found) == 1 and len(found[0]["reports"]) == 3 else None
-
-    await eventually(reporting, timeout_s=60, what="cluster c1 to report over TLS")
+    metadata, _ = await metadata_and_backend(cluster_factory, tmp_path, tls=tls)
 
     # And `raftq admin` with the CA manages the catalogue; creating a queue has the metadata
     # leader create its replicas on the backends (metadata -> backend over TLS)
@@ -153,7 +121,9 @@ async def test_every_internal_leg_runs_over_tls_and_key_secrets_never_cross_in_c
     proxy = CapturingProxy(leader)
     proxies.append(proxy)
     credential = admin_json(env, "frontends", "create", "frontend-tls")["credential"]
-    process, endpoint = start_frontend(tmp_path, await proxy.start(), ca.cert_file, credential)
+    process, endpoint = start_frontend_process(
+        tmp_path, "frontend", credential, [await proxy.start()], "--tls-ca-file", str(ca.cert_file)
+    )
     try:
         await wait_healthy(endpoint)
         async with AsyncClient(endpoint, key["key_id"], key["secret"], retries=5) as client:

@@ -133,7 +133,10 @@ def test_a_large_snapshot_is_archived_off_the_tick_thread(tmp_path: Path, state_
         node.forceLogCompaction()
         snapshot = settings.data_dir / SNAPSHOT_NAME
         wait_for(lambda: snapshot.exists() and len(node.journal) <= 2, 60, "the compaction")
-        time.sleep(timings.tick_s * 2)  # a tick or two after it, to close the last gap
+        with lock:
+            ticked = len(ticks)
+        # Two ticks after it, so the gap the compaction may have held open is closed
+        wait_for(lambda: len(ticks) >= ticked + 2, 5, "two ticks after the compaction")
 
         # Then no tick waited for the archive: the longest gap between two ticks is below
         # half the archive's time and below the minimum election timeout

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
 
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind
 from raftq.common.channel.server import ChannelServer
+from raftq.common.channel.site import SharedPortSite
 from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.errors import NotLeader
 
@@ -117,3 +121,18 @@ class RawPeer:
 
     def close(self) -> None:
         self.writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: ChannelServer) -> AsyncIterator[str]:
+    """`server` on a real loopback port, shared with an empty aiohttp app as a node's is; its
+    address. Closed afterwards."""
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    site = SharedPortSite(runner, "127.0.0.1", 0, server)
+    await site.start()
+    try:
+        yield f"127.0.0.1:{site.port}"
+    finally:
+        await server.close()
+        await runner.cleanup()

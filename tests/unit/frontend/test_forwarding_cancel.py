@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from raftq.common.channel.server import ChannelServer
-from raftq.common.channel.site import SharedPortSite
 from raftq.common.clock import FakeClock
 from raftq.common.commands import ReceiveMessages
 from raftq.common.envelope import Keyring
@@ -22,7 +20,7 @@ from raftq.common.queue_attributes import QueueAttributes
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import BreakerSettings, CircuitBreaker
 from raftq.frontend.forwarding import Forwarder
-from tests.unit.common.channel_peers import CREDENTIAL, MAX_FRAME, Secrets, until
+from tests.unit.common.channel_peers import CREDENTIAL, MAX_FRAME, Secrets, serving, until
 
 
 class StuckNode:
@@ -47,14 +45,8 @@ class StuckNode:
 @pytest.fixture
 async def stuck() -> AsyncIterator[StuckNode]:
     node = StuckNode()
-    runner = web.AppRunner(web.Application())
-    await runner.setup()
-    site = SharedPortSite(runner, "127.0.0.1", 0, node.server)
-    await site.start()
-    node.address = f"127.0.0.1:{site.port}"
-    yield node
-    await node.server.close()
-    await runner.cleanup()
+    async with serving(node.server) as node.address:
+        yield node
 
 
 def route_to(address: str) -> QueueRoute:
