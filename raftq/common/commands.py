@@ -34,6 +34,16 @@ from raftq.common.wire import (
     VisibilityTimeoutMs,
     WireModel,
 )
+from raftq.common.tasks_wire import (
+    FinishEntry,
+    TaskCursor,
+    TaskLimitRate,
+    TaskPageSize,
+    TaskRunningLimit,
+    TaskSpec,
+    TaskState,
+    TaskType,
+)
 
 # The entry format versions (an entry's `v`): 1 is `CommandBatch`, 2 is `SplicedBatch`.
 COMMAND_VERSION: Final = 1
@@ -74,6 +84,8 @@ class SendEntry(WireModel):
     dedup_id: Token | None = None
     group_id: Token | None = None
     priority: Priority = 0
+    # Set on a task's submission (ops_tasks.py): the message is that task.
+    task: TaskSpec | None = None
 
     @model_validator(mode="after")
     def _one_schedule(self) -> SendEntry:
@@ -94,6 +106,9 @@ class ReceiveMessages(QueueCommand):
     max_messages: BatchSize = 1
     visibility_timeout_ms: VisibilityTimeoutMs | None = None
     attempt_id: Token | None = None
+    # Set by a task worker: a task lease (ops_tasks.py) rather than a plain receive. Only tasks
+    # are handed out, each type within its rate limits, and the worker is recorded.
+    worker_id: Token | None = None
 
 
 class DeleteEntry(WireModel):
@@ -259,6 +274,54 @@ class GetMessageStatus(QueueCommand):
     message_id: MessageId
 
 
+class FinishTasks(QueueCommand):
+    """Workers report attempts by receipt handle: succeeded, retry after a delay, or failed."""
+
+    kind: Literal["finish_tasks"] = "finish_tasks"
+    entries: Annotated[
+        tuple[FinishEntry, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class CancelTasks(QueueCommand):
+    """Cancel tasks that are not running (queued, scheduled or waiting for a retry)."""
+
+    kind: Literal["cancel_tasks"] = "cancel_tasks"
+    task_ids: Annotated[
+        tuple[MessageId, ...], Field(min_length=1, max_length=limits.BATCH_ENTRIES_MAX)
+    ]
+
+
+class GetTask(QueueCommand):
+    """A read through the log: one task's status."""
+
+    kind: Literal["get_task"] = "get_task"
+    task_id: MessageId
+
+
+class ListTasks(QueueCommand):
+    """A read through the log: a bounded page of a queue's tasks in one state."""
+
+    kind: Literal["list_tasks"] = "list_tasks"
+    state: TaskState
+    cursor: TaskCursor | None = None
+    limit: TaskPageSize = 50
+
+
+class SetTaskLimits(QueueCommand):
+    """Rate limits of one task type of the queue, for all workers together; both None clears."""
+
+    kind: Literal["set_task_limits"] = "set_task_limits"
+    task_type: TaskType
+    # Starts per second, in thousandths (so apply does integer arithmetic only).
+    rate_milli: TaskLimitRate | None = None
+    max_running: TaskRunningLimit | None = None
+
+
+class GetTaskLimits(QueueCommand):
+    kind: Literal["get_task_limits"] = "get_task_limits"
+
+
 class ListQueues(Command):
     """A read through the log: the ids of every queue replica stored here."""
 
@@ -291,6 +354,12 @@ AnyCommand = Annotated[
     | FinishImport
     | GetQueueStats
     | GetMessageStatus
+    | FinishTasks
+    | CancelTasks
+    | GetTask
+    | ListTasks
+    | SetTaskLimits
+    | GetTaskLimits
     | ListQueues
     | Expire,
     Field(discriminator="kind"),

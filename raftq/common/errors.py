@@ -89,6 +89,12 @@ class MessageNotFound(ClientError):
     code = "MessageNotFound"
 
 
+class TaskNotFound(ClientError):
+    """No task of this id exists in the queue (or its record expired)."""
+
+    code = "TaskNotFound"
+
+
 class ReceiptHandleInvalid(ClientError):
     """Raised when a receipt handle is malformed, or is not the latest handle of its message."""
 

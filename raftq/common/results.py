@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from raftq.common.tasks_wire import TaskLimits, TaskPage, TaskStatus
 from raftq.common.commands import DeadLetter
 from raftq.common.errors import RaftqError, error_from_code
 from raftq.common.wire import WireModel
@@ -176,6 +177,9 @@ CommandResult = Annotated[
     | DeadLetters
     | DeadLettersAccepted
     | DeadLettersReleased
-    | QueueList,
+    | QueueList
+    | TaskStatus
+    | TaskPage
+    | TaskLimits,
     Field(discriminator="kind"),
 ]

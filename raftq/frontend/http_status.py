@@ -22,6 +22,7 @@ from raftq.common.errors import (
     PayloadTooLarge,
     PurgeQueueInProgress,
     QueueNotFound,
+    TaskNotFound,
     RaftqError,
     ResourceNotFound,
     Throttled,
@@ -41,6 +42,7 @@ _TABLE: Final[tuple[tuple[type[RaftqError], Statuses], ...]] = (
     (AccessDenied, Statuses(rest=403, sqs=403)),
     (Throttled, Statuses(rest=429, sqs=403)),  # SQS: RequestThrottled
     (QueueNotFound, Statuses(rest=404, sqs=400)),  # SQS: QueueDoesNotExist
+    (TaskNotFound, Statuses(rest=404, sqs=400)),
     (PayloadTooLarge, Statuses(rest=413, sqs=400)),  # SQS: InvalidParameterValue
     (PurgeQueueInProgress, Statuses(rest=400, sqs=403)),
     (OverLimit, Statuses(rest=400, sqs=403)),
