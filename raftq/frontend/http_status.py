@@ -22,9 +22,9 @@ from raftq.common.errors import (
     PayloadTooLarge,
     PurgeQueueInProgress,
     QueueNotFound,
-    TaskNotFound,
     RaftqError,
     ResourceNotFound,
+    TaskNotFound,
     Throttled,
     Unauthenticated,
 )
