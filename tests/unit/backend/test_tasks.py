@@ -9,6 +9,7 @@ from raftq.common.queue_attributes import QueueAttributeChanges, RedrivePolicy
 from raftq.common.results import Failure, QueueStats, SendResult
 from raftq.common.tasks_wire import TaskOutcome, TaskSpec, TaskState, TaskStatus
 from tests.unit.backend.task_replica import TaskReplica
+from tests.unit.backend.test_queue_move import move
 
 SECOND_MS = 1_000
 
@@ -281,3 +282,24 @@ def test_tasks_on_a_fifo_queue_are_refused() -> None:
         SendResult,
     )
     assert [f.field for f in result.failed] == ["task"]
+
+
+def test_tasks_their_records_and_limits_move_with_their_queue() -> None:
+    source, target = TaskReplica(), TaskReplica()
+    target.create("unrelated")  # a different qnum on the target
+    source.create("q")
+    source.limit("job", max_running=1)
+    queued, running = source.submit(count=2)
+    [leased] = source.lease().messages
+    assert leased.message_id == queued
+    [finished] = source.submit()
+    source.limit("job")  # lift the limit to finish one, then set it again
+    [done] = [m for m in source.lease().messages if m.message_id == running]
+    source.finish(done.receipt_handle, TaskOutcome.SUCCEEDED, result=b"7")
+    source.limit("job", max_running=1)
+    before = {task_id: source.task(task_id) for task_id in (queued, running, finished)}
+    move(source, target, "q")
+    assert {task_id: target.task(task_id) for task_id in before} == before
+    assert not target.lease(worker="w2").messages  # the limit came along: one runs already
+    assert target.finish(leased.receipt_handle, TaskOutcome.SUCCEEDED).succeeded
+    assert target.state(queued) is TaskState.SUCCEEDED
