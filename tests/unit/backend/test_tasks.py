@@ -4,7 +4,13 @@ fencing of a lease taken over, retries held by the queue, attempts, cancellation
 from __future__ import annotations
 
 from raftq.backend import keys
-from raftq.common.commands import ListTasks, SendEntry, SendMessages, SetQueueAttributes
+from raftq.common.commands import (
+    ListTasks,
+    PurgeQueue,
+    SendEntry,
+    SendMessages,
+    SetQueueAttributes,
+)
 from raftq.common.queue_attributes import QueueAttributeChanges, RedrivePolicy
 from raftq.common.results import Failure, QueueStats, SendResult
 from raftq.common.tasks_wire import TaskOutcome, TaskSpec, TaskState, TaskStatus
@@ -303,3 +309,19 @@ def test_tasks_their_records_and_limits_move_with_their_queue() -> None:
     assert not target.lease(worker="w2").messages  # the limit came along: one runs already
     assert target.finish(leased.receipt_handle, TaskOutcome.SUCCEEDED).succeeded
     assert target.state(queued) is TaskState.SUCCEEDED
+
+
+def test_a_task_deleted_through_the_message_api_reads_succeeded() -> None:
+    r = replica()
+    [task_id] = r.submit()
+    [leased] = r.lease().messages
+    assert r.delete("q", leased.receipt_handle).succeeded
+    assert r.state(task_id) is TaskState.SUCCEEDED
+
+
+def test_a_purged_task_reads_cancelled_until_its_record_expires() -> None:
+    r = replica()
+    [task_id] = r.submit()
+    r.run(PurgeQueue(now_ms=r.now_ms, queue="q"))
+    assert r.state(task_id) is TaskState.CANCELLED
+    assert not list(r.store.scan(keys.TASK_RUNNING, keys.prefix_end(keys.TASK_RUNNING)))
