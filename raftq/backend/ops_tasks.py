@@ -112,7 +112,12 @@ def finish_tasks(ctx: ApplyContext, command: FinishTasks) -> BatchResult:
         if meta.state is MessageState.DEAD_LETTER_PENDING:
             raise ConflictingState("the task was dead-lettered", field="receipt_handle")
         record = None if meta.task_type is None else task_records.load(queue, meta.message_id)
-        if entry.outcome is TaskOutcome.SUCCEEDED:
+        if entry.outcome is TaskOutcome.RELEASED:
+            # Never started: the attempt it would have been is not counted. The handle stays
+            # fenced: the next lease's handle has a new tag (identifiers.handle_tag).
+            meta.receive_count -= 1
+            queue.transition(meta, MessageState.VISIBLE)
+        elif entry.outcome is TaskOutcome.SUCCEEDED:
             queue.remove(meta, RemovedAs.DELETED, entry.result, TaskPhase.SUCCEEDED)
         elif entry.outcome is TaskOutcome.RETRY and not _attempts_used_up(queue, meta, record):
             if record is not None:

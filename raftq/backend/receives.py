@@ -95,7 +95,8 @@ def visible_count(command: AnyCommand, result: CommandResult, now_ms: int) -> in
         return sum(
             1
             for entry in command.entries
-            if entry.entry_id in succeeded and entry.outcome is TaskOutcome.RETRY
+            if entry.entry_id in succeeded
+            and entry.outcome in (TaskOutcome.RETRY, TaskOutcome.RELEASED)
         )
     return dead_letters_made_visible(result)
 

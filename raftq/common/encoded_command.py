@@ -83,7 +83,7 @@ def _releases(kind: str, data: dict[str, object]) -> tuple[tuple[str, int], ...]
         if kind == "finish_tasks":
             # A retry wakes a poll even when delayed: the poll then sleeps until it is due
             # (the time it slept towards was computed before this retry existed).
-            if entry.get("outcome") == "retry":
+            if entry.get("outcome") in ("retry", "released"):
                 releases.append((entry_id, 0))
             continue
         if kind == "change_visibility":

@@ -53,6 +53,8 @@ class TaskOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     RETRY = "retry"  # retry after `retry_delay_ms`, unless the attempts are used up
     FAILED = "failed"  # do not retry: dead-letter it (or fail it if the queue has no DLQ)
+    # Handed back unstarted (a worker stopping): visible again at once, no attempt counted.
+    RELEASED = "released"
 
 
 # Enums travel as their values (msgpack has no enums): this field takes the value.

@@ -18,8 +18,9 @@ from raftq.client.errors import RaftqApiError
 from raftq.client.operations import read
 from raftq.client.sdk import AsyncClient
 from raftq.client.transport import Operation
-from raftq.common.commands import GetQueueStats, SendEntry, SendMessages
+from raftq.common.commands import GetQueueStats, GetTask, SendEntry, SendMessages
 from raftq.common.results import QueueStats, SendResult
+from raftq.common.tasks_wire import TaskStatus
 from tests.integration.cluster import (
     OPERATOR_SECRET,
     Cluster,
@@ -122,6 +123,9 @@ async def _ticks_fired(
                 fired[tick] = message.message_id
             else:
                 probes_stored += 1
+    for message_id in fired.values():  # each tick's message is a task of the schedule's type
+        task = await backend_client.execute(GetTask(now_ms=0, queue=queue_id, task_id=message_id))
+        assert isinstance(task, TaskStatus) and task.task_type == "demo.tick", task
     stats = await backend_client.execute(GetQueueStats(now_ms=0, queue=queue_id))
     assert isinstance(stats, QueueStats)
     stored = stats.visible + stats.in_flight + stats.delayed

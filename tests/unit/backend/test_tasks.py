@@ -325,3 +325,16 @@ def test_a_purged_task_reads_cancelled_until_its_record_expires() -> None:
     r.run(PurgeQueue(now_ms=r.now_ms, queue="q"))
     assert r.state(task_id) is TaskState.CANCELLED
     assert not list(r.store.scan(keys.TASK_RUNNING, keys.prefix_end(keys.TASK_RUNNING)))
+
+
+def test_a_lease_handed_back_unstarted_is_queued_again_without_an_attempt() -> None:
+    r = replica()
+    [task_id] = r.submit(max_attempts=1)
+    [first] = r.lease(worker="stopping").messages
+    assert r.finish(first.receipt_handle, TaskOutcome.RELEASED).succeeded
+    assert r.state(task_id) is TaskState.QUEUED
+    [second] = r.lease(worker="other").messages  # its one attempt is still there
+    assert second.receive_count == 1 and second.receipt_handle != first.receipt_handle
+    refused = r.finish(first.receipt_handle, TaskOutcome.SUCCEEDED)
+    assert [f.code for f in refused.failed] == ["ReceiptHandleIsInvalid"]
+    assert r.finish(second.receipt_handle, TaskOutcome.SUCCEEDED).succeeded
