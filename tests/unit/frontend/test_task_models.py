@@ -9,6 +9,7 @@ import os
 import typing
 
 import pytest
+from pydantic import BaseModel
 
 from raftq.common import limits
 from raftq.common.envelope import QueueCipher
@@ -50,7 +51,7 @@ def _task(**fields: object) -> t.TaskFields:
     return parse(t.SubmitBody, json.dumps({"type": "email.send", **fields}).encode(), "jobs")
 
 
-def _refusal(model: type[t.RestModel], body: bytes) -> InvalidParameter:
+def _refusal(model: type[BaseModel], body: bytes) -> InvalidParameter:
     with pytest.raises(InvalidParameter) as refused:
         parse(model, body, "jobs")
     assert "'jobs'" in refused.value.message  # the queue is named
