@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, JsonValue, field_validator, model_validator
+from pydantic import Field, JsonValue, ValidationInfo, field_validator
 
 from raftq.common import limits
 from raftq.common.tasks_wire import (
@@ -65,11 +65,14 @@ class TaskFields(RestModel):
         json_text(payload)
         return payload
 
-    @model_validator(mode="after")
-    def _one_schedule(self) -> TaskFields:
-        if self.delay_s is not None and self.run_at_ms is not None:
+    # Cross-field rules are field validators of the later field (fields validate in order), so
+    # a refusal names a field (`run_at_ms`, `result`), which a model validator's would not.
+    @field_validator("run_at_ms")
+    @classmethod
+    def _one_schedule(cls, run_at_ms: int | None, info: ValidationInfo) -> int | None:
+        if run_at_ms is not None and info.data.get("delay_s") is not None:
             raise ValueError("give at most one of delay_s and run_at_ms")
-        return self
+        return run_at_ms
 
 
 class SubmitBody(TaskFields):
@@ -218,15 +221,11 @@ class FinishReport(RestModel):
 
     @field_validator("result")
     @classmethod
-    def _result_is_json(cls, result: JsonValue) -> JsonValue:
+    def _result_of_success(cls, result: JsonValue, info: ValidationInfo) -> JsonValue:
         json_text(result)
-        return result
-
-    @model_validator(mode="after")
-    def _result_of_success(self) -> FinishReport:
-        if self.result is not None and self.outcome != "succeeded":
+        if result is not None and info.data.get("outcome") not in (None, "succeeded"):
             raise ValueError("only a succeeded task has a result")
-        return self
+        return result
 
 
 class FinishBody(RestModel):

@@ -82,7 +82,7 @@ def test_a_malformed_submission_is_refused_naming_its_field(body: bytes, field: 
 
 def test_a_delay_and_a_run_at_time_together_are_refused() -> None:
     refused = _refusal(t.SubmitBody, b'{"type": "a", "delay_s": 1, "run_at_ms": 5}')
-    assert "delay_s and run_at_ms" in refused.message
+    assert "delay_s and run_at_ms" in refused.message and refused.field == "run_at_ms"
 
 
 def test_a_batch_refusal_names_the_task_at_fault() -> None:
@@ -97,7 +97,8 @@ def test_any_json_value_is_a_payload() -> None:
 
 def test_only_a_succeeded_report_carries_a_result() -> None:
     body = b'{"reports": [{"lease": "h", "outcome": "retry", "result": 1}]}'
-    assert "only a succeeded task" in _refusal(t.FinishBody, body).message
+    refused = _refusal(t.FinishBody, body)
+    assert "only a succeeded task" in refused.message and refused.field == "reports.0.result"
     ok = parse(
         t.FinishBody, b'{"reports": [{"lease": "h", "outcome": "succeeded", "result": 1}]}', "q"
     )
