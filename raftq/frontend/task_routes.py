@@ -63,9 +63,11 @@ async def submit_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Re
     name = r.match_info["name"]
     body = parse(t.SubmitBatchBody, await r.read(), name)
     if len(body.tasks) > f.settings.batch_max:
-        raise InvalidParameter(f"at most {f.settings.batch_max} tasks", field="tasks")
+        raise InvalidParameter(
+            f"at most {f.settings.batch_max} tasks (queue {name!r})", field="tasks"
+        )
     if len({task.id for task in body.tasks}) != len(body.tasks):
-        raise InvalidParameter("task ids must be distinct", field="tasks")
+        raise InvalidParameter(f"task ids must be distinct (queue {name!r})", field="tasks")
     tasks: list[tuple[str, t.TaskFields]] = [(task.id, task) for task in body.tasks]
     result = await TaskService(f).submit(c, name, tasks, field_prefix="tasks.N.")
     return _json(

@@ -146,18 +146,18 @@ def open_envelope(cipher: QueueCipher, sealed: bytes) -> Envelope:
     )
 
 
-def seal_result(cipher: QueueCipher, result: Any, field: str) -> bytes:
+def seal_result(cipher: QueueCipher, result: Any, field: str, queue: str) -> bytes:
     plain = t.json_text(result).encode()
     if len(plain) + overhead_bytes() > TASK_RESULT_MAX_BYTES:
         raise PayloadTooLarge(
-            f"the result is {len(plain)} bytes; a result may be up to "
+            f"the result is {len(plain)} bytes; a result in queue {queue!r} may be up to "
             f"{TASK_RESULT_MAX_BYTES - overhead_bytes()}",
             field=field,
         )
     return cipher.seal(plain, "task_result")
 
 
-def seal_error(cipher: QueueCipher, error: t.TaskErrorView, field: str) -> bytes:
+def seal_error(cipher: QueueCipher, error: t.TaskErrorView, field: str, queue: str) -> bytes:
     """The error sealed; a traceback too long to fit loses its beginning (its end says where the
     error was raised), so a failure is never refused for its traceback."""
     room = TASK_ERROR_MAX_BYTES - overhead_bytes()
@@ -172,7 +172,7 @@ def seal_error(cipher: QueueCipher, error: t.TaskErrorView, field: str) -> bytes
                 break
             tail = tail[len(tail) // 8 + 1 :]
     if len(plain) > room:
-        raise PayloadTooLarge(f"the error is over {room} bytes", field=field)
+        raise PayloadTooLarge(f"the error is over {room} bytes (queue {queue!r})", field=field)
     return cipher.seal(plain, "task_error")
 
 

@@ -197,13 +197,13 @@ class TaskService:
         cipher = await self.f.forwarder.cipher(route)
         entries = []
         for i, report in enumerate(reports):
-            where = "reports" if len(reports) == 1 else f"reports.{i}"
+            where = f"reports.{i}"
             result = None
             if report.outcome == "succeeded" and report.result is not None:
-                result = task_sealing.seal_result(cipher, report.result, f"{where}.result")
+                result = task_sealing.seal_result(cipher, report.result, f"{where}.result", name)
             error = None
             if report.error is not None:
-                error = task_sealing.seal_error(cipher, report.error, f"{where}.error")
+                error = task_sealing.seal_error(cipher, report.error, f"{where}.error", name)
             entries.append(
                 FinishEntry(
                     entry_id=f"f{i}",
@@ -227,7 +227,7 @@ class TaskService:
 
     async def cancel(self, caller: KeyCredentials, name: str, task_id: str) -> None:
         self.f.authorize(caller, name, "delete")
-        _check_task_id(task_id)
+        _check_task_id(task_id, name)
         route = await self.f.forwarder.route(name)
         forwarded = await self._execute(
             name,
@@ -241,7 +241,7 @@ class TaskService:
 
     async def get(self, caller: KeyCredentials, name: str, task_id: str) -> t.TaskView:
         self.f.authorize(caller, name, "receive")
-        _check_task_id(task_id)
+        _check_task_id(task_id, name)
         route = await self.f.forwarder.route(name)
         forwarded = await self._execute(
             name,
@@ -256,7 +256,7 @@ class TaskService:
         self, caller: KeyCredentials, name: str, query: t.TaskListQuery
     ) -> t.TaskList:
         self.f.authorize(caller, name, "receive")
-        cursor = None if query.cursor is None else _cursor_bytes(query.cursor)
+        cursor = None if query.cursor is None else _cursor_bytes(query.cursor, name)
         route = await self.f.forwarder.route(name)
         forwarded = await self._execute(
             name,
@@ -286,7 +286,7 @@ class TaskService:
     ) -> t.TaskLimitsView:
         self.f.authorize(caller, name, "admin")
         if not _TASK_TYPE.fullmatch(task_type):
-            raise InvalidParameter("not a task type", field="type")
+            raise InvalidParameter(f"not a task type (queue {name!r})", field="type")
         route = await self.f.forwarder.route(name)
         rate_milli = None if body.starts_per_s is None else round(body.starts_per_s * 1000)
         forwarded = await self._execute(
@@ -384,21 +384,25 @@ def _limits_view(limits: TaskTypeLimits) -> t.TaskLimitsView:
     )
 
 
-def _check_task_id(task_id: str) -> None:
+def _check_task_id(task_id: str, name: str) -> None:
     if not _TASK_ID.fullmatch(task_id):
-        raise InvalidParameter("not a task id", field="task_id")
+        raise InvalidParameter(f"not a task id (queue {name!r})", field="task_id")
 
 
-def _cursor_bytes(cursor: str) -> bytes:
-    """A listing's cursor, as `list` gave it out (URL-safe base64 without padding)."""
+def _cursor_bytes(cursor: str, name: str) -> bytes:
+    """A listing's cursor, as `listing` gave it out (URL-safe base64 without padding)."""
+    refusal = InvalidParameter(
+        f"the cursor is not one a listing of queue {name!r} gave", field="cursor"
+    )
     if not _CURSOR.fullmatch(cursor):
-        raise InvalidParameter("the cursor is not one a listing gave", field="cursor")
+        raise refusal
+    bare = cursor.rstrip("=")
     try:
-        raw = base64.urlsafe_b64decode(cursor.rstrip("=") + "=" * (-len(cursor.rstrip("=")) % 4))
+        raw = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidParameter("the cursor is not one a listing gave", field="cursor") from None
+        raise refusal from None
     if not 1 <= len(raw) <= 256:
-        raise InvalidParameter("the cursor is not one a listing gave", field="cursor")
+        raise refusal
     return raw
 
 

@@ -113,10 +113,10 @@ def test_a_bad_state_name_is_refused_and_the_names_are_the_wire_states() -> None
 
 
 def test_a_cursor_round_trips_and_anything_else_is_refused() -> None:
-    assert _cursor_bytes("AAEC_w") == b"\x00\x01\x02\xff"
+    assert _cursor_bytes("AAEC_w", "jobs") == b"\x00\x01\x02\xff"
     for bad in ("not base64!", "A", "////", "=="):
         with pytest.raises(InvalidParameter) as refused:
-            _cursor_bytes(bad)
+            _cursor_bytes(bad, "jobs")
         assert refused.value.field == "cursor"
 
 
@@ -201,19 +201,19 @@ def test_a_plain_message_body_is_not_a_task() -> None:
 
 
 def test_results_and_errors_open_only_as_what_they_were_sealed_as() -> None:
-    sealed = seal_result(CIPHER, {"ok": [1, 2]}, "reports.result")
+    sealed = seal_result(CIPHER, {"ok": [1, 2]}, "reports.result", "jobs")
     assert open_result(CIPHER, sealed) == {"ok": [1, 2]}
     with pytest.raises(CorruptState):  # a result does not open as an error
         open_error(CIPHER, sealed)
     with pytest.raises(PayloadTooLarge) as too_large:
-        seal_result(CIPHER, "x" * limits.DELETE_RESULT_MAX_BYTES, "reports.0.result")
+        seal_result(CIPHER, "x" * limits.DELETE_RESULT_MAX_BYTES, "reports.0.result", "jobs")
     assert too_large.value.field == "reports.0.result"
 
 
 def test_a_long_traceback_keeps_its_end_and_the_error_fits() -> None:
     traceback = "".join(f"  frame {i}\n" for i in range(10_000)) + "ValueError: the end"
     error = t.TaskErrorView(type="ValueError", message="bad", traceback=traceback)
-    sealed = seal_error(CIPHER, error, "reports.error")
+    sealed = seal_error(CIPHER, error, "reports.error", "jobs")
     assert len(sealed) <= TASK_ERROR_MAX_BYTES
     opened = open_error(CIPHER, sealed)
     assert opened is not None and opened.message == "bad"
