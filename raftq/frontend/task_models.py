@@ -203,7 +203,9 @@ class LeaseList(RestModel):
 
 class HeartbeatEntry(RestModel):
     lease: ReceiptHandle
-    lease_s: LeaseSeconds
+    lease_s: Annotated[Seconds, Field(ge=0, le=limits.VISIBILITY_TIMEOUT_MAX_MS / 1000)] = Field(
+        description="from now; 0 gives the task back at once (another worker may lease it)"
+    )
 
 
 class HeartbeatBody(RestModel):

@@ -69,10 +69,38 @@ async def test_a_task_is_submitted_leased_heartbeated_finished_and_read(
         assert finished.finished_at is not None and finished.duration_s is not None
         succeeded = await client.list_tasks("task-life", "succeeded")
         assert [task.task_id for task in succeeded.tasks] == [submitted.task_id]
-        # And a report on the spent lease changes nothing
-        again = await client.finish_tasks("task-life", [TaskFinish(leased.lease, "failed")])
-        assert list(again.failed) == [leased.lease]
-        assert (await client.get_task("task-life", submitted.task_id)).state == "succeeded"
+        # And a repeated report on the spent lease (a retry) changes nothing
+        await client.finish_tasks("task-life", [TaskFinish(leased.lease, "failed")])
+        again = await client.get_task("task-life", submitted.task_id)
+        assert (again.state, again.result) == ("succeeded", {"sent": True})
+
+
+async def test_a_worker_whose_lease_was_taken_over_cannot_finish_the_task(
+    deployment: Deployment,
+) -> None:
+    async with _client(deployment) as client:
+        await client.create_queue("task-takeover")
+        submitted = await client.submit_task("task-takeover", "a", max_attempts=5)
+        [first] = await client.lease_tasks("task-takeover", "worker-a", lease_s=60)
+        # Given the first lease given back (as if it had run out) and the task leased again
+        released = await client.heartbeat_tasks("task-takeover", [(first.lease, 0)])
+        assert released.succeeded == [first.lease]
+        [second] = await client.lease_tasks("task-takeover", "worker-b", lease_s=60)
+        assert second.task_id == submitted.task_id and second.lease != first.lease
+        assert second.attempt == 2
+        # When the first worker reports success on its old lease
+        stale = await client.finish_tasks(
+            "task-takeover", [TaskFinish(first.lease, "succeeded", 1)]
+        )
+        assert stale.failed[first.lease][0] == "ReceiptHandleIsInvalid" and not stale.succeeded
+        # Then the task is still the second worker's, and its report counts
+        task = await client.get_task("task-takeover", submitted.task_id)
+        assert (task.state, task.worker_id, task.result) == ("running", "worker-b", None)
+        beat = await client.heartbeat_tasks("task-takeover", [(first.lease, 30)])
+        assert list(beat.failed) == [first.lease] and "q-" not in beat.failed[first.lease][1]
+        await client.finish_tasks("task-takeover", [TaskFinish(second.lease, "succeeded", 2)])
+        finished = await client.get_task("task-takeover", submitted.task_id)
+        assert (finished.state, finished.result) == ("succeeded", 2)
 
 
 async def test_a_failed_attempt_keeps_its_error_and_the_last_attempt_fails_the_task(
