@@ -225,6 +225,13 @@ SCHEDULE_ROUTES: Final = (
     Route("delete", SCHEDULES + "/{name}", "Remove a schedule", "send", 204),
 )
 
+# Path parameters whose form the route itself keeps: a task id has no `:` (task_routes.py), so
+# one that does is not routed at all.
+_PATH_PATTERNS: Final = {
+    "task_id": {"pattern": "^[A-Za-z0-9-]{1,64}$"},
+    "type": {"pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"},
+}
+
 _ERRORS: Final = {
     "400": "malformed request; `field` names what is wrong",
     "401": "not signed, badly signed, expired, or an unknown key",
@@ -279,7 +286,12 @@ def _operation(route: Route) -> dict[str, Any]:
         .replace("}", "")
         .replace(":", "_"),
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", **_PATH_PATTERNS.get(name, {})},
+            }
             for name in ("name", "receipt_handle", "message_id", "task_id", "type")
             if "{" + name + "}" in route.path
         ],

@@ -129,8 +129,9 @@ async def get_limits(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
     return _json(await TaskService(f).get_limits(c, r.match_info["name"]))
 
 
-# Registered after rest_routes' table (app.py). `{task_id}:cancel` is matched before a GET of
-# `{task_id}` could take it only for POST; a GET of `x:cancel` is refused as a task id.
+# Registered after rest_routes' table (app.py). A task id holds no `:`, so `…/{task_id}` does not
+# also match `…/{task_id}:cancel` (else OPTIONS would answer that both GET and POST are allowed
+# there); any other malformed id still reaches the handler, which refuses it with a 400.
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", TASKS, submit),
     ("POST", TASKS + ":batch", submit_batch),
@@ -138,7 +139,7 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", TASKS + ":lease", lease),
     ("POST", TASKS + ":heartbeat", heartbeat),
     ("POST", TASKS + ":finish", finish),
-    ("GET", TASKS + "/{task_id}", get),
+    ("GET", TASKS + "/{task_id:[^/:]+}", get),
     ("POST", TASKS + "/{task_id}:cancel", cancel),
     ("PUT", LIMITS + "/{type}", set_limits),
     ("GET", LIMITS, get_limits),

@@ -3,6 +3,7 @@ the OpenAPI document (a route served but not documented, or documented but not s
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -26,7 +27,10 @@ async def _nothing(app: web.Application) -> AsyncIterator[None]:
 
 
 def test_the_rest_route_table_serves_exactly_the_documented_routes_in_order() -> None:
-    served = [(method, path) for method, path, _ in rest_routes.ROUTES + task_routes.ROUTES]
+    served = [
+        (method, re.sub(r"{(\w+):[^}]+}", r"{\1}", path))  # as documented: without a pattern
+        for method, path, _ in rest_routes.ROUTES + task_routes.ROUTES
+    ]
     documented = [(route.method.upper(), route.path) for route in openapi.ROUTES_DOCUMENTED]
     assert served == documented
     schedules = [(method, path) for method, path, _ in schedule_routes.ROUTES]
@@ -41,7 +45,7 @@ def test_the_app_mounts_both_apis_and_the_health_routes() -> None:
         if route.resource is not None and route.method != "HEAD"
     }
     rest = {
-        (method, path)
+        (method, re.sub(r"{(\w+):[^}]+}", r"{\1}", path))
         for method, path, _ in (*rest_routes.ROUTES, *task_routes.ROUTES, *schedule_routes.ROUTES)
     }
     sqs = {("POST", "/"), ("GET", "/"), ("*", "/{account}/{queue}")}
