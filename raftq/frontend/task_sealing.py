@@ -1,7 +1,7 @@
 """What a frontend does to tasks on their way in and out: build each submission's message (its
 body is the task's envelope, sealed like any body), seal a finished attempt's result and error,
-and open all three again for the caller. Backends see the task's type and limits in clear
-(`TaskSpec`) and only ciphertext for the rest.
+and open all three again for the caller (`task_view`). Backends see the task's type and limits
+in clear (`TaskSpec`) and only ciphertext for the rest.
 
 Formats (UTF-8 JSON, sealed with the queue's cipher, each under its own purpose):
     body    {"type": str, "payload": <JSON>, "max_attempts": int, "timeout_s": float}
@@ -27,6 +27,8 @@ from raftq.common.tasks_wire import (
     TASK_RESULT_MAX_BYTES,
     TASK_TIMEOUT_DEFAULT_MS,
     TaskSpec,
+    TaskStatus,
+    TaskTypeLimits,
 )
 from raftq.frontend import task_models as t
 from raftq.frontend.message_sealing import seal_attributes
@@ -189,3 +191,34 @@ def open_error(cipher: QueueCipher, sealed: bytes | None) -> t.TaskErrorView | N
     if sealed is None:
         return None
     return t.TaskErrorView.model_validate_json(cipher.open(sealed, "task_error"), strict=False)
+
+
+def task_view(cipher: QueueCipher, status: TaskStatus) -> t.TaskView:
+    """A task's status for its caller, its result and last error opened."""
+    return t.TaskView(
+        task_id=status.task_id,
+        type=status.task_type,
+        state=status.state,
+        priority=status.priority,
+        attempt=status.attempt,
+        max_attempts=status.max_attempts,
+        timeout_s=status.timeout_ms / 1000,
+        created_at_ms=status.created_at_ms,
+        run_at_ms=status.run_at_ms,
+        worker_id=status.worker_id,
+        lease_deadline_ms=status.lease_deadline_ms,
+        started_at_ms=status.started_at_ms,
+        finished_at_ms=status.finished_at_ms,
+        duration_ms=status.duration_ms,
+        last_error=open_error(cipher, status.last_error),
+        result=open_result(cipher, status.result),
+    )
+
+
+def limits_view(limits: TaskTypeLimits) -> t.TaskLimitsView:
+    return t.TaskLimitsView(
+        type=limits.task_type,
+        starts_per_s=None if limits.rate_milli is None else limits.rate_milli / 1000,
+        max_running=limits.max_running,
+        running=limits.running,
+    )

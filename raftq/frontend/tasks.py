@@ -250,7 +250,7 @@ class TaskService:
         )
         status = forwarded.result
         assert isinstance(status, TaskStatus), status
-        return task_view(await self.f.forwarder.cipher(route), status)
+        return task_sealing.task_view(await self.f.forwarder.cipher(route), status)
 
     async def listing(
         self, caller: KeyCredentials, name: str, query: t.TaskListQuery
@@ -273,7 +273,7 @@ class TaskService:
         assert isinstance(page, TaskPage), page
         cipher = await self.f.forwarder.cipher(route)
         return t.TaskList(
-            tasks=[task_view(cipher, status) for status in page.tasks],
+            tasks=[task_sealing.task_view(cipher, status) for status in page.tasks],
             next_cursor=None
             if page.next_cursor is None
             else base64.urlsafe_b64encode(page.next_cursor).decode().rstrip("="),
@@ -305,13 +305,15 @@ class TaskService:
         else:  # a bare acknowledgement: read them back
             found = [x for x in await self._limits(name, route) if x.task_type == task_type]
         if found:
-            return _limits_view(found[0])
+            return task_sealing.limits_view(found[0])
         return t.TaskLimitsView(type=task_type, starts_per_s=None, max_running=None)
 
     async def get_limits(self, caller: KeyCredentials, name: str) -> t.TaskLimitsList:
         self.f.authorize(caller, name, "receive")
         route = await self.f.forwarder.route(name)
-        return t.TaskLimitsList(limits=[_limits_view(x) for x in await self._limits(name, route)])
+        return t.TaskLimitsList(
+            limits=[task_sealing.limits_view(x) for x in await self._limits(name, route)]
+        )
 
     async def _limits(self, name: str, route: QueueRoute) -> tuple[TaskTypeLimits, ...]:
         forwarded = await self._execute(
@@ -351,37 +353,6 @@ class TaskService:
                 for x in _renamed(result.failed, route, name)
             ],
         )
-
-
-def task_view(cipher: QueueCipher, status: TaskStatus) -> t.TaskView:
-    """A task's status for its caller, its result and last error opened."""
-    return t.TaskView(
-        task_id=status.task_id,
-        type=status.task_type,
-        state=status.state,
-        priority=status.priority,
-        attempt=status.attempt,
-        max_attempts=status.max_attempts,
-        timeout_s=status.timeout_ms / 1000,
-        created_at_ms=status.created_at_ms,
-        run_at_ms=status.run_at_ms,
-        worker_id=status.worker_id,
-        lease_deadline_ms=status.lease_deadline_ms,
-        started_at_ms=status.started_at_ms,
-        finished_at_ms=status.finished_at_ms,
-        duration_ms=status.duration_ms,
-        last_error=task_sealing.open_error(cipher, status.last_error),
-        result=task_sealing.open_result(cipher, status.result),
-    )
-
-
-def _limits_view(limits: TaskTypeLimits) -> t.TaskLimitsView:
-    return t.TaskLimitsView(
-        type=limits.task_type,
-        starts_per_s=None if limits.rate_milli is None else limits.rate_milli / 1000,
-        max_running=limits.max_running,
-        running=limits.running,
-    )
 
 
 def _check_task_id(task_id: str, name: str) -> None:
