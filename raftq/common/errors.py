@@ -285,6 +285,13 @@ class ResourceNotFound(ClientError):
     code = "ResourceNotFoundException"
 
 
+class PathNotFound(ClientError):
+    """Raised when a REST request's path is none of the API's routes (or its parameters do not
+    have their documented form)."""
+
+    code = "PathNotFound"
+
+
 # --- peer faults -------------------------------------------------------------------------------
 
 
