@@ -13,9 +13,10 @@ are the in-memory service and clock for testing a registry's handlers and hooks.
 """
 
 from raftq.worker.api import ManualClock, TaskApi, WorkerClock
+from raftq.worker.hooks import Hooks
 from raftq.worker.registry import Backoff, Registry, TaskContext
 from raftq.worker.stub import StubTaskApi
-from raftq.worker.worker import Hooks, Worker
+from raftq.worker.worker import Worker
 
 __all__ = [
     "Backoff",

@@ -15,6 +15,7 @@ or gives up on it. Nothing here does I/O or reads a clock: the random draw is an
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import traceback
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any, Final, Literal
 
 from raftq.client.task_models import LeasedTask, TaskError, TaskFinish
 from raftq.common.errors import TaskTimedOut, UnknownTaskType
-from raftq.common.tasks_wire import TASK_TYPE_MAX_CHARS
+from raftq.common.tasks_wire import TASK_RESULT_MAX_BYTES, TASK_TYPE_MAX_CHARS
 
 Executor = Literal["async", "thread", "process"]
 Handler = Callable[..., Any]
@@ -223,3 +224,14 @@ def failure_report(
         delay_s = spec.backoff.delay_s(task.attempt, random)
         return TaskFinish(lease=task.lease, outcome="retry", error=report, retry_delay_s=delay_s)
     return TaskFinish(lease=task.lease, outcome="failed", error=report)
+
+
+def json_problem(result: Any) -> str | None:
+    """Why a result cannot be the task's result, or None."""
+    try:
+        encoded = json.dumps(result, allow_nan=False).encode()
+    except (TypeError, ValueError) as error:
+        return f"a value that is not JSON ({error})"
+    if len(encoded) > TASK_RESULT_MAX_BYTES:
+        return f"{len(encoded)} bytes of JSON, over the {TASK_RESULT_MAX_BYTES} a result may be"
+    return None

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import json
 import logging
 import os
 import random as random_module
@@ -30,19 +28,20 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from raftq.client.task_models import LeasedTask, TaskFinish
 from raftq.common.errors import ReceiptHandleInvalid, ResultNotJson
-from raftq.common.tasks_wire import TASK_RESULT_MAX_BYTES
 from raftq.worker import concurrency
 from raftq.worker.api import SystemWorkerClock, TaskApi, WorkerClock
 from raftq.worker.executors import Returned, run_attempt
+from raftq.worker.hooks import Hooks, call_hook
 from raftq.worker.registry import (
     Registry,
     TaskContext,
     error_of,
     failure_report,
+    json_problem,
     unknown_type_report,
 )
 
@@ -50,20 +49,6 @@ log = logging.getLogger(__name__)
 
 LEASE_BATCH_MAX: Final = 10  # the REST API's `max` of one lease call
 ERROR_PAUSE_S: Final = 1.0  # after a failed lease call, before the next (the SDK retried already)
-
-Hook = Callable[..., object]
-
-
-@dataclass(frozen=True, slots=True)
-class Hooks:
-    """Called around each attempt (sync or async); an exception in a hook is logged, never the
-    task's. on_start(context); on_success(context, result); on_retry(context, error, delay_s);
-    on_failure(context, error), for a final failure."""
-
-    on_start: Hook | None = None
-    on_success: Hook | None = None
-    on_failure: Hook | None = None
-    on_retry: Hook | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +103,7 @@ class Worker:
         self._slots = _initial(self._policy, self._clock)
         self._held: dict[str, _Held] = {}
         self._stop_requests = 0
+        self._stopped_at_s = 0.0  # of the first stop: the grace counts from it
         self._wake = asyncio.Event()  # an attempt ended, or a stop was asked
         self._hard_stop = asyncio.Event()
         self.stats = WorkerStats()
@@ -134,6 +120,8 @@ class Worker:
         """First call: stop gracefully; second: stop now."""
         self._stop_requests += 1
         self._wake.set()
+        if self._stop_requests == 1:
+            self._stopped_at_s = self._clock.monotonic_s()
         if self._stop_requests == 1:
             log.info(
                 "worker %s stopping: no new leases, %g s of grace", self.worker_id, self._grace_s
@@ -243,6 +231,9 @@ class Worker:
                 raise
         finally:
             self._held.pop(held.task.lease, None)
+            self._slots = concurrency.after_tick(
+                self._policy, self._slots, running=len(self._held), now_s=self._clock.monotonic_s()
+            )
             self._wake.set()
 
     async def _outcome(self, task: LeasedTask) -> TaskFinish:
@@ -254,15 +245,15 @@ class Worker:
         context = TaskContext(
             task.task_id, task.type, task.attempt, spec.attempts_for(task), self.worker_id
         )
-        await self._call_hook(self._hooks.on_start, context)
+        await call_hook(self._hooks.on_start, context)
         ending = await run_attempt(spec, task.payload, context, self._clock, spec.timeout_for(task))
         if isinstance(ending, Returned):
-            problem = _json_problem(ending.result)
+            problem = json_problem(ending.result)
             if problem is None:
-                await self._call_hook(self._hooks.on_success, context, ending.result)
+                await call_hook(self._hooks.on_success, context, ending.result)
                 return TaskFinish(lease=task.lease, outcome="succeeded", result=ending.result)
             error = error_of(ResultNotJson(f"{task.type} returned {problem}"))
-            await self._call_hook(self._hooks.on_failure, context, error)
+            await call_hook(self._hooks.on_failure, context, error)
             return TaskFinish(lease=task.lease, outcome="failed", error=error)
         report = failure_report(spec, task, ending.error, self._random, ending.traceback)
         assert report.error is not None
@@ -274,7 +265,7 @@ class Worker:
                 report.retry_delay_s,
                 report.error.message,
             )
-            await self._call_hook(self._hooks.on_retry, context, report.error, report.retry_delay_s)
+            await call_hook(self._hooks.on_retry, context, report.error, report.retry_delay_s)
         else:
             log.warning(
                 "task %s failed for good at attempt %d: %s",
@@ -282,7 +273,7 @@ class Worker:
                 task.attempt,
                 report.error.message,
             )
-            await self._call_hook(self._hooks.on_failure, context, report.error)
+            await call_hook(self._hooks.on_failure, context, report.error)
         return report
 
     async def _finish(self, task: LeasedTask, report: TaskFinish) -> None:
@@ -306,16 +297,6 @@ class Worker:
             log.info("task %s was taken over; its report is dropped", task.task_id)
         else:
             log.warning("task %s: report refused (%s: %s)", task.task_id, *refusal)
-
-    async def _call_hook(self, hook: Hook | None, *arguments: Any) -> None:
-        if hook is None:
-            return
-        try:
-            returned = hook(*arguments)
-            if inspect.isawaitable(returned):
-                await returned
-        except Exception:  # a hook's bug is not the task's failure
-            log.exception("hook %r failed", hook)
 
     # --- heartbeats and stopping ---------------------------------------------------------------
 
@@ -354,8 +335,9 @@ class Worker:
                     held.job.cancel()
 
     async def _drain(self) -> None:
-        """After a stop: wait up to `grace_s` for running attempts, or until a second stop."""
-        grace = asyncio.ensure_future(self._clock.sleep(self._grace_s))
+        """After a stop: running attempts have until `grace_s` after it, or a second stop."""
+        grace_left_s = self._grace_s - (self._clock.monotonic_s() - self._stopped_at_s)
+        grace = asyncio.ensure_future(self._clock.sleep(grace_left_s))
         hard = asyncio.ensure_future(self._hard_stop.wait())
         try:
             while self._held and not grace.done() and not hard.done():
@@ -393,14 +375,3 @@ def _initial(
     policy: concurrency.ConcurrencyPolicy, clock: WorkerClock
 ) -> concurrency.ConcurrencyState:
     return concurrency.initial_state(policy, clock.monotonic_s())
-
-
-def _json_problem(result: Any) -> str | None:
-    """Why a result cannot be the task's result, or None."""
-    try:
-        encoded = json.dumps(result, allow_nan=False).encode()
-    except (TypeError, ValueError) as error:
-        return f"a value that is not JSON ({error})"
-    if len(encoded) > TASK_RESULT_MAX_BYTES:
-        return f"{len(encoded)} bytes of JSON, over the {TASK_RESULT_MAX_BYTES} a result may be"
-    return None
