@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from raftq.frontend import rest_models as m
+from raftq.frontend import rest_schedule_models as sm
 
 Grant = Literal["send", "receive", "delete", "admin"]
 
@@ -109,6 +110,41 @@ ROUTES: Final = (
     ),
 )
 
+SCHEDULES: Final = "/v1/schedules"
+# Schedules (periodic tasks) are authorized on the queue they submit to.
+SCHEDULE_ROUTES: Final = (
+    Route(
+        "post",
+        SCHEDULES,
+        "Create a schedule",
+        "send",
+        201,
+        body=sm.CreateScheduleBody,
+        answer=sm.ScheduleView,
+    ),
+    Route(
+        "get",
+        SCHEDULES,
+        "Schedules of the queues one may see",
+        "receive",
+        200,
+        answer=sm.ScheduleList,
+    ),
+    Route("get", SCHEDULES + "/{name}", "A schedule", "receive", 200, answer=sm.ScheduleView),
+    Route(
+        "post", SCHEDULES + "/{name}:pause", "Pause a schedule", "send", 200, answer=sm.ScheduleView
+    ),
+    Route(
+        "post",
+        SCHEDULES + "/{name}:resume",
+        "Resume a schedule from now",
+        "send",
+        200,
+        answer=sm.ScheduleView,
+    ),
+    Route("delete", SCHEDULES + "/{name}", "Remove a schedule", "send", 204),
+)
+
 _ERRORS: Final = {
     "400": "malformed request; `field` names what is wrong",
     "401": "not signed, badly signed, expired, or an unknown key",
@@ -121,13 +157,14 @@ _ERRORS: Final = {
 
 
 def openapi_document() -> dict[str, Any]:
-    models = {r.body for r in ROUTES} | {r.answer for r in ROUTES} | {m.ErrorView}
+    routes = (*ROUTES, *SCHEDULE_ROUTES)
+    models = {r.body for r in routes} | {r.answer for r in routes} | {m.ErrorView}
     named = sorted((model for model in models if model is not None), key=lambda x: x.__name__)
     _, schemas = models_json_schema(
         [(model, "validation") for model in named], ref_template="#/components/schemas/{model}"
     )
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method] = _operation(route)
     return {
         "openapi": "3.1.0",

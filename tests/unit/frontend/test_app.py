@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from pydantic import SecretStr
 
-from raftq.frontend import openapi, rest_routes
+from raftq.frontend import openapi, rest_routes, schedule_routes
 from raftq.frontend.app import create_app
 from raftq.frontend.settings import FrontendSettings
 
@@ -29,6 +29,8 @@ def test_the_rest_route_table_serves_exactly_the_documented_routes_in_order() ->
     served = [(method, path) for method, path, _ in rest_routes.ROUTES]
     documented = [(route.method.upper(), route.path) for route in openapi.ROUTES]
     assert served == documented
+    schedules = [(method, path) for method, path, _ in schedule_routes.ROUTES]
+    assert schedules == [(r.method.upper(), r.path) for r in openapi.SCHEDULE_ROUTES]
 
 
 def test_the_app_mounts_both_apis_and_the_health_routes() -> None:
@@ -38,7 +40,7 @@ def test_the_app_mounts_both_apis_and_the_health_routes() -> None:
         for route in app.router.routes()
         if route.resource is not None and route.method != "HEAD"
     }
-    rest = {(method, path) for method, path, _ in rest_routes.ROUTES}
+    rest = {(method, path) for method, path, _ in (*rest_routes.ROUTES, *schedule_routes.ROUTES)}
     sqs = {("POST", "/"), ("GET", "/"), ("*", "/{account}/{queue}")}
     health = {("GET", "/openapi.json"), ("GET", "/healthz"), ("GET", "/readyz")}
     assert mounted == rest | sqs | health
