@@ -122,7 +122,6 @@ class Worker:
         self._wake.set()
         if self._stop_requests == 1:
             self._stopped_at_s = self._clock.monotonic_s()
-        if self._stop_requests == 1:
             log.info(
                 "worker %s stopping: no new leases, %g s of grace", self.worker_id, self._grace_s
             )
@@ -171,6 +170,9 @@ class Worker:
             hard = asyncio.ensure_future(self._hard_stop.wait())
             try:
                 await asyncio.wait({call, hard}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                call.cancel()
+                raise
             finally:
                 hard.cancel()
             if not call.done():  # a hard stop: the call's leases end on their own

@@ -390,3 +390,35 @@ async def test_a_process_handler_returns_its_result_and_is_terminated_over_its_t
     await until(lambda: world.api.tasks[slow_id].state != "running", timeout_s=30)
     assert world.api.tasks[slow_id].errors[0].type.endswith("TaskTimedOut")
     await _stop(worker, job)
+
+
+class _LeaseFailsOnce(StubTaskApi):
+    failures = 1
+
+    async def lease_tasks(self, queue: str, worker_id: str, **options: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("no frontend answered")
+        return await super().lease_tasks(queue, worker_id, **options)
+
+
+async def test_a_failed_lease_call_is_tried_again_after_a_pause(world: World) -> None:
+    api = _LeaseFailsOnce(world.clock)
+    task_id = api.submit("echo", "hi")
+    worker = Worker(api, world.tasks, queue="jobs", clock=world.clock)
+    job = await _running(worker)
+    assert api.tasks[task_id].state == "queued"
+    world.clock.advance(1)
+    await settle()
+    assert api.tasks[task_id].state == "succeeded"
+    await _stop(worker, job)
+
+
+async def test_cancelling_run_hands_back_every_held_lease(world: World) -> None:
+    task_id = world.api.submit("wait")
+    worker = world.worker()
+    job = await _running(worker)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert world.cancelled == [task_id] and world.api.tasks[task_id].state == "queued"
