@@ -25,7 +25,7 @@ class TaskApi(Protocol):
         *,
         max_tasks: int = 1,
         lease_s: float | None = None,
-        wait_s: float = 0,
+        wait_s: int = 0,
     ) -> list[LeasedTask]:
         """Up to `max_tasks` tasks, leased for `lease_s`; waits up to `wait_s` for the first."""
         ...

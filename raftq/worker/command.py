@@ -28,7 +28,7 @@ def add_worker_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     worker.add_argument("--min-concurrency", type=int, default=1, help="fewest slots kept")
     worker.add_argument("--lease-s", type=float, default=30.0, help="lease of each task")
     worker.add_argument("--grace-s", type=float, default=30.0, help="for running tasks at stop")
-    worker.add_argument("--poll-wait-s", type=float, default=10.0, help="long poll when idle")
+    worker.add_argument("--poll-wait-s", type=int, default=10, help="long poll when idle")
     worker.add_argument("--worker-id", default=None, help="default: host-pid-random")
     worker.add_argument("--log-level", default="INFO")
 

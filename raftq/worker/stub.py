@@ -45,7 +45,7 @@ class LeaseCall:
     worker_id: str
     max_tasks: int
     lease_s: float | None
-    wait_s: float
+    wait_s: int
     got: int
 
 
@@ -92,7 +92,7 @@ class StubTaskApi:
         *,
         max_tasks: int = 1,
         lease_s: float | None = None,
-        wait_s: float = 0,
+        wait_s: int = 0,
     ) -> list[LeasedTask]:
         deadline_s = self._clock.monotonic_s() + wait_s
         while True:

@@ -4,7 +4,8 @@ Rules it keeps:
 - It holds no more leases than it has free slots (the lease call asks for exactly the free
   slots, at most 10), so tasks it cannot start stay in the queue for other workers; when idle it
   long-polls (`poll_wait_s`).
-- Every lease it holds is extended by one batched heartbeat each `lease_s / 3`: a task longer
+- Every lease it holds is extended by one batched heartbeat (a call per 10 leases) each
+  `lease_s / 3`: a task longer
   than its lease runs once, and a killed worker's tasks come back within `lease_s`.
 - Retries wait in the queue: a failed attempt is finished with outcome "retry" and the delay,
   never slept on here. A finish refused because the lease was taken over (ReceiptHandleIsInvalid)
@@ -30,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from raftq.client.task_models import LeasedTask, TaskFinish
+from raftq.client.task_models import EntryOutcome, LeasedTask, TaskFinish
 from raftq.common.errors import ReceiptHandleInvalid, ResultNotJson
 from raftq.worker import concurrency
 from raftq.worker.api import SystemWorkerClock, TaskApi, WorkerClock
@@ -47,7 +48,9 @@ from raftq.worker.registry import (
 
 log = logging.getLogger(__name__)
 
-LEASE_BATCH_MAX: Final = 10  # the REST API's `max` of one lease call
+# The most tasks one lease call asks for, and leases one heartbeat or report call names: the
+# REST API's batch limit (the SDK's default `batch_max_entries`).
+LEASE_BATCH_MAX: Final = 10
 ERROR_PAUSE_S: Final = 1.0  # after a failed lease call, before the next (the SDK retried already)
 
 
@@ -85,7 +88,7 @@ class Worker:
         min_concurrency: int = 1,
         lease_s: float = 30.0,
         grace_s: float = 30.0,
-        poll_wait_s: float = 10.0,
+        poll_wait_s: int = 10,
         idle_s_to_shrink: float = 30.0,
         hooks: Hooks | None = None,
         clock: WorkerClock | None = None,
@@ -210,9 +213,7 @@ class Worker:
             return
         self.stats.handed_back += len(leases)
         try:
-            outcome = await self._api.heartbeat_tasks(
-                self.queue, [(lease, 0.0) for lease in leases]
-            )
+            outcome = await self._heartbeat([(lease, 0.0) for lease in leases])
         except Exception:
             log.exception(
                 "handing back %d leases failed; they come back when they end", len(leases)
@@ -302,6 +303,17 @@ class Worker:
 
     # --- heartbeats and stopping ---------------------------------------------------------------
 
+    async def _heartbeat(self, leases: Sequence[tuple[str, float]]) -> EntryOutcome:
+        """One heartbeat call per batch of leases (more than a batch only above 10 slots)."""
+        outcome = EntryOutcome()
+        for start in range(0, len(leases), LEASE_BATCH_MAX):
+            batch = await self._api.heartbeat_tasks(
+                self.queue, leases[start : start + LEASE_BATCH_MAX]
+            )
+            outcome.succeeded.extend(batch.succeeded)
+            outcome.failed.update(batch.failed)
+        return outcome
+
     async def _heartbeat_loop(self) -> None:
         while True:
             await self._clock.sleep(self._lease_s / 3)
@@ -313,7 +325,7 @@ class Worker:
             if not leases:
                 continue
             try:
-                outcome = await self._api.heartbeat_tasks(self.queue, leases)
+                outcome = await self._heartbeat(leases)
             except Exception:
                 log.exception(
                     "heartbeat of %d leases failed; next one in %g s",

@@ -422,3 +422,15 @@ async def test_cancelling_run_hands_back_every_held_lease(world: World) -> None:
     with pytest.raises(asyncio.CancelledError):
         await job
     assert world.cancelled == [task_id] and world.api.tasks[task_id].state == "queued"
+
+
+async def test_more_than_ten_leases_heartbeat_in_batches_of_ten(world: World) -> None:
+    for _ in range(12):
+        world.api.submit("wait")
+    worker = world.worker(concurrency=12, min_concurrency=12)
+    job = await _running(worker)
+    assert [call.max_tasks for call in world.api.lease_calls] == [10, 2]
+    world.clock.advance(10)
+    await settle()
+    assert [len(call) for call in world.api.heartbeat_calls] == [10, 2]
+    await _stop(worker, job)
