@@ -5,8 +5,8 @@ Rules it keeps:
   slots, at most 10), so tasks it cannot start stay in the queue for other workers; when idle it
   long-polls (`poll_wait_s`).
 - Every lease it holds is extended by one batched heartbeat (a call per 10 leases) each
-  `lease_s / 3`: a task longer
-  than its lease runs once, and a killed worker's tasks come back within `lease_s`.
+  `lease_s / 3`: a task longer than its lease runs once, and a killed worker's tasks come back
+  within `lease_s`.
 - Retries wait in the queue: a failed attempt is finished with outcome "retry" and the delay,
   never slept on here. A finish refused because the lease was taken over (ReceiptHandleIsInvalid)
   is logged and dropped: another worker owns the task now.
