@@ -31,6 +31,7 @@ range each (purge and drop are range deletes, not scans).
 | Z      | qnum len(type) type seq   | -             | tasks in flight, by type     |
 | Y      | qnum type                 | TypeLimits    | a task type's rate limits    |
 | J      | qnum phase finished_ms id | -             | finished tasks, by outcome   |
+| H      | qnum type                 | -             | the queue's declared task types |
 
 A move copies a queue's families to another cluster as *portable* keys: the key without its
 qnum (and, in EXPIRY keys, without the qnum of the record key they end in), so the receiving
@@ -81,6 +82,7 @@ TASK: Final = b"K"
 TASK_RUNNING: Final = b"Z"
 TASK_LIMITS: Final = b"Y"
 TASK_FINISHED: Final = b"J"
+TASK_TYPES: Final = b"H"
 
 # Families holding messages and everything derived from them: a purge deletes exactly these.
 MESSAGE_FAMILIES: Final = (
@@ -112,6 +114,7 @@ QUEUE_FAMILIES: Final = (
     TASK,
     TASK_LIMITS,
     TASK_FINISHED,
+    TASK_TYPES,
 )
 
 # Record kinds in the EXPIRY family.
@@ -246,6 +249,10 @@ def task_running_key(qnum: int, task_type: str, seq: int) -> bytes:
 
 def task_limits_key(qnum: int, task_type: str) -> bytes:
     return family(TASK_LIMITS, qnum) + task_type.encode()
+
+
+def task_types_key(qnum: int, task_type: str) -> bytes:
+    return family(TASK_TYPES, qnum) + task_type.encode()
 
 
 def task_finished_key(qnum: int, phase: int, finished_at_ms: int, message_id: str) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from raftq.backend import keys, task_records
+from raftq.backend import keys, task_gate, task_records
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.batches import require_distinct_entry_ids
 from raftq.backend.identifiers import Position, message_id
@@ -22,6 +22,7 @@ from raftq.common.errors import (
     InvalidParameter,
     MessageTooLarge,
     MissingParameter,
+    UndeclaredTaskType,
 )
 from raftq.common.results import EntryFailure, SendResult, SentMessage
 
@@ -54,6 +55,11 @@ def _send_one(queue: QueueState, entry: SendEntry, at: Position) -> SentMessage:
         _check_fifo_entry(entry)
         if entry.task is not None:
             raise InvalidParameter("tasks are for standard queues only", field="task")
+    if entry.task is not None and not task_gate.accepts_type(queue, entry.task.type):
+        raise UndeclaredTaskType(
+            f"no worker of queue {queue.queue_id!r} declared the task type {entry.task.type!r}",
+            field="type",
+        )
     dedup_id = entry.dedup_id
     if dedup_id is None and attributes.content_based_dedup:
         dedup_id = hashlib.sha256(entry.body).hexdigest()

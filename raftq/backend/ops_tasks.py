@@ -32,11 +32,24 @@ from raftq.backend.ops_receive import (
 from raftq.backend.queue_state import QueueState
 from raftq.backend.records import MessageMeta, MessageState, RemovedAs
 from raftq.backend.task_records import TaskPhase, TaskRecord
-from raftq.common.commands import CancelTasks, FinishTasks, ReceiveMessages, SetTaskLimits
+from raftq.common.commands import (
+    CancelTasks,
+    FinishTasks,
+    GetTaskTypes,
+    ReceiveMessages,
+    SetTaskLimits,
+    SetTaskTypes,
+)
 from raftq.common.errors import ConflictingState, InvalidParameter, TaskNotFound
 from raftq.common.limits import INFLIGHT_MAX
 from raftq.common.results import BatchResult, EntryFailure, ReceiveResult
-from raftq.common.tasks_wire import FinishEntry, TaskLimits, TaskOutcome
+from raftq.common.tasks_wire import (
+    TASK_TYPES_MAX,
+    FinishEntry,
+    TaskLimits,
+    TaskOutcome,
+    TaskTypes,
+)
 
 # Visible keys one lease looks at, at most: bounds its work when the head of the queue is all
 # of types at their limits (they are passed over, not handed out).
@@ -155,6 +168,29 @@ def set_task_limits(ctx: ApplyContext, command: SetTaskLimits) -> TaskLimits:
     task_gate.set_limits(queue, command.task_type, command.rate_milli, command.max_running)
     limits_now = task_gate.load(queue, command.task_type)
     return TaskLimits(limits=() if limits_now is None else (task_gate.view(queue, limits_now),))
+
+
+def set_task_types(ctx: ApplyContext, command: SetTaskTypes) -> TaskTypes:
+    queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
+    queue.advance(ctx.budget)
+    for task_type in command.remove:
+        queue.txn.delete(keys.task_types_key(queue.qnum, task_type))
+    new = [
+        task_type
+        for task_type in dict.fromkeys(command.add)
+        if queue.txn.get(keys.task_types_key(queue.qnum, task_type)) is None
+    ]
+    if len(task_gate.declared_types(queue, TASK_TYPES_MAX)) + len(new) > TASK_TYPES_MAX:
+        raise InvalidParameter(f"a queue declares at most {TASK_TYPES_MAX} task types", field="add")
+    for task_type in new:
+        queue.txn.put(keys.task_types_key(queue.qnum, task_type), b"")
+    return TaskTypes(types=tuple(task_gate.declared_types(queue, TASK_TYPES_MAX)))
+
+
+def get_task_types(ctx: ApplyContext, command: GetTaskTypes) -> TaskTypes:
+    queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
+    queue.advance(ctx.budget)
+    return TaskTypes(types=tuple(task_gate.declared_types(queue, TASK_TYPES_MAX)))
 
 
 def _cancel(queue: QueueState, task_id: str) -> None:

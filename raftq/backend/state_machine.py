@@ -45,7 +45,14 @@ from raftq.backend.ops_move import begin_import, fence_queue, finish_import, imp
 from raftq.backend.ops_queues import create_queue, drop_queue, purge_queue, set_queue_attributes
 from raftq.backend.ops_reads import get_message_status, get_queue_stats, list_queues
 from raftq.backend.ops_send import send_messages
-from raftq.backend.ops_tasks import cancel_tasks, finish_tasks, receive_or_lease, set_task_limits
+from raftq.backend.ops_tasks import (
+    cancel_tasks,
+    finish_tasks,
+    get_task_types,
+    receive_or_lease,
+    set_task_limits,
+    set_task_types,
+)
 from raftq.backend.queue_state import AdvancedAt
 from raftq.backend.store import Store
 from raftq.backend.task_reads import get_task, get_task_limits, list_tasks
@@ -69,6 +76,7 @@ from raftq.common.commands import (
     GetQueueStats,
     GetTask,
     GetTaskLimits,
+    GetTaskTypes,
     ImportRecords,
     ListQueues,
     ListTasks,
@@ -80,6 +88,7 @@ from raftq.common.commands import (
     SendMessages,
     SetQueueAttributes,
     SetTaskLimits,
+    SetTaskTypes,
 )
 from raftq.common.errors import ApplyFailed, CorruptState, RaftqError
 from raftq.common.results import CommandResult, Failure
@@ -109,6 +118,8 @@ _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
     ListTasks: list_tasks,
     SetTaskLimits: set_task_limits,
     GetTaskLimits: get_task_limits,
+    SetTaskTypes: set_task_types,
+    GetTaskTypes: get_task_types,
     ListQueues: list_queues,
     Expire: expire,
 }

@@ -145,3 +145,15 @@ class TypeGate:
         for limits in self._limits.values():
             if limits is not None and limits.rate_milli is not None:
                 save(self._queue, limits)
+
+
+def accepts_type(queue: QueueState, task_type: str) -> bool:
+    """Whether a task of `task_type` may be submitted: the queue declared no types, or this one."""
+    if queue.txn.get(keys.task_types_key(queue.qnum, task_type)) is not None:
+        return True
+    return queue.txn.first(*keys.family_range(keys.TASK_TYPES, queue.qnum)) is None
+
+
+def declared_types(queue: QueueState, up_to: int) -> list[str]:
+    start, stop = keys.family_range(keys.TASK_TYPES, queue.qnum)
+    return [key[len(start) :].decode() for key, _ in islice(queue.txn.scan(start, stop), up_to)]

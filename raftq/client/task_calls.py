@@ -228,6 +228,16 @@ class TaskCalls:
         answer = await self._call(reading, "GET", f"/v1/queues/{quote(queue)}/task-limits")
         return [limits_of(raw) for raw in answer["limits"]]
 
+    async def set_task_types(
+        self, queue: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> list[str]:
+        """Declare task types of `queue` (workers do, for their handlers) or forget some (an
+        operator's); once a queue has declared types, a task of another type is refused."""
+        setting = Operation(f"setting task types of queue {queue!r}", idempotent=True)
+        body = {"add": list(add), "remove": list(remove)}
+        answer = await self._call(setting, "POST", f"/v1/queues/{quote(queue)}/task-types", body)
+        return list(answer["types"])
+
 
 class BlockingTaskCalls:
     """The same calls, blocking; the client provides `_client` and `_run`."""
@@ -268,6 +278,9 @@ class BlockingTaskCalls:
 
     def get_task_limits(self, queue: str) -> list[TypeLimits]:
         return self._run(self._client.get_task_limits(queue))
+
+    def set_task_types(self, queue: str, **changes: Sequence[str]) -> list[str]:
+        return self._run(self._client.set_task_types(queue, **changes))
 
 
 # --- conversions (pure) -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, mod
 from raftq.common import limits
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.tasks_wire import (
+    TASK_TYPES_MAX,
     FinishEntry,
     TaskCursor,
     TaskLimitRate,
@@ -334,6 +335,19 @@ class SetTaskLimits(QueueCommand):
     max_running: TaskRunningLimit | None = None
 
 
+class SetTaskTypes(QueueCommand):
+    """Declare task types of the queue (`add`) or forget some (`remove`). Once a queue has
+    declared types, a task of another type is refused at submission."""
+
+    kind: Literal["set_task_types"] = "set_task_types"
+    add: Annotated[tuple[TaskType, ...], Field(max_length=TASK_TYPES_MAX)] = ()
+    remove: Annotated[tuple[TaskType, ...], Field(max_length=TASK_TYPES_MAX)] = ()
+
+
+class GetTaskTypes(QueueCommand):
+    kind: Literal["get_task_types"] = "get_task_types"
+
+
 class GetTaskLimits(QueueCommand):
     kind: Literal["get_task_limits"] = "get_task_limits"
 
@@ -376,6 +390,8 @@ AnyCommand = Annotated[
     | ListTasks
     | SetTaskLimits
     | GetTaskLimits
+    | SetTaskTypes
+    | GetTaskTypes
     | ListQueues
     | Expire,
     Field(discriminator="kind"),

@@ -95,6 +95,13 @@ class TaskNotFound(ClientError):
     code = "TaskNotFound"
 
 
+class UndeclaredTaskType(ClientError):
+    """Raised when a task is submitted to a queue that declared its task types (its workers
+    declare what they handle) with a type not among them: no worker would run it."""
+
+    code = "UndeclaredTaskType"
+
+
 class ReceiptHandleInvalid(ClientError):
     """Raised when a receipt handle is malformed, or is not the latest handle of its message."""
 
@@ -295,7 +302,7 @@ class PathNotFound(ClientError):
 # --- a task attempt's failures (raised by the worker, reported as the task's error) ----------
 
 
-class TaskAttemptFailure(RaftqError):
+class TaskAttemptFailure(ClientError):
     """A task attempt that did not produce a result for a reason of the worker's, not of the
     handler's code: reported in the task's `last_error` with the code as its type."""
 

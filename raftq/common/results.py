@@ -8,7 +8,7 @@ from pydantic import Field
 
 from raftq.common.commands import DeadLetter
 from raftq.common.errors import RaftqError, error_from_code
-from raftq.common.tasks_wire import TaskLimits, TaskPage, TaskStatus
+from raftq.common.tasks_wire import TaskLimits, TaskPage, TaskStatus, TaskTypes
 from raftq.common.wire import WireModel
 
 
@@ -180,6 +180,7 @@ CommandResult = Annotated[
     | QueueList
     | TaskStatus
     | TaskPage
-    | TaskLimits,
+    | TaskLimits
+    | TaskTypes,
     Field(discriminator="kind"),
 ]

@@ -25,6 +25,7 @@ TASK_RESULT_MAX_BYTES: Final = limits.DELETE_RESULT_MAX_BYTES
 TASK_PAGE_MAX: Final = 100
 RATE_MILLI_MAX: Final = 100_000_000  # 100 000 starts per second
 RUNNING_LIMIT_MAX: Final = 10_000
+TASK_TYPES_MAX: Final = 1_000  # declared types per queue, and per change
 
 # Letters, digits and `_.:-`, starting with a letter: a Python-ish dotted name.
 TaskType = Annotated[
@@ -143,3 +144,10 @@ class TaskTypeLimits(WireModel):
 class TaskLimits(WireModel):
     kind: Literal["task_limits"] = "task_limits"
     limits: tuple[TaskTypeLimits, ...]
+
+
+class TaskTypes(WireModel):
+    """The queue's declared task types, in order; none: any type is accepted."""
+
+    kind: Literal["task_types"] = "task_types"
+    types: tuple[str, ...]

@@ -113,6 +113,7 @@ ROUTES: Final = (
 
 TASKS: Final = "/v1/queues/{name}/tasks"
 LIMITS: Final = "/v1/queues/{name}/task-limits"
+TYPES: Final = "/v1/queues/{name}/task-types"
 # In task_routes.py's order: a task is a message of a standard queue (its id, the message id).
 TASK_ROUTES: Final = (
     Route(
@@ -188,6 +189,16 @@ TASK_ROUTES: Final = (
         answer=t.TaskLimitsView,
     ),
     Route("get", LIMITS, "The task types' rate limits", "receive", 200, answer=t.TaskLimitsList),
+    Route(
+        "post",
+        TYPES,
+        "Declare task types (a worker), or forget some (an operator: admin)",
+        "receive",
+        200,
+        body=t.TaskTypesBody,
+        answer=t.TaskTypesView,
+    ),
+    Route("get", TYPES, "The queue's declared task types", "receive", 200, answer=t.TaskTypesView),
 )
 ROUTES_DOCUMENTED: Final = ROUTES + TASK_ROUTES
 SCHEDULES: Final = "/v1/schedules"

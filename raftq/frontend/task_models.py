@@ -20,6 +20,7 @@ from raftq.common.tasks_wire import (
     RUNNING_LIMIT_MAX,
     TASK_PAGE_MAX,
     TASK_TIMEOUT_MAX_MS,
+    TASK_TYPES_MAX,
     TaskState,
     TaskType,
 )
@@ -264,3 +265,15 @@ class TaskLimitsView(RestModel):
 
 class TaskLimitsList(RestModel):
     limits: list[TaskLimitsView]
+
+
+class TaskTypesBody(RestModel):
+    """Types to declare (`add`) and to forget (`remove`, an operator's): once a queue has
+    declared types, a task of another type is refused at submission."""
+
+    add: Annotated[tuple[TaskType, ...], Field(max_length=TASK_TYPES_MAX)] = ()
+    remove: Annotated[tuple[TaskType, ...], Field(max_length=TASK_TYPES_MAX)] = ()
+
+
+class TaskTypesView(RestModel):
+    types: list[str]

@@ -17,12 +17,14 @@ from raftq.common.metadata_api import KeyCredentials
 from raftq.frontend import task_models as t
 from raftq.frontend.rest_routes import Handler
 from raftq.frontend.service import Frontend
+from raftq.frontend.task_type_settings import TaskTypeSettings
 from raftq.frontend.tasks import TaskService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 TASKS: Final = "/v1/queues/{name}/tasks"
 LIMITS: Final = "/v1/queues/{name}/task-limits"
+TYPES: Final = "/v1/queues/{name}/task-types"
 
 
 def parse(model: type[ModelT], raw: bytes | dict[str, str], queue: str) -> ModelT:
@@ -122,11 +124,21 @@ async def finish(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response
 async def set_limits(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
     name = r.match_info["name"]
     body = parse(t.TaskLimitsBody, await r.read(), name)
-    return _json(await TaskService(f).set_limits(c, name, r.match_info["type"], body))
+    return _json(await TaskTypeSettings(f).set_limits(c, name, r.match_info["type"], body))
 
 
 async def get_limits(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    return _json(await TaskService(f).get_limits(c, r.match_info["name"]))
+    return _json(await TaskTypeSettings(f).get_limits(c, r.match_info["name"]))
+
+
+async def set_types(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
+    name = r.match_info["name"]
+    body = parse(t.TaskTypesBody, await r.read(), name)
+    return _json(await TaskTypeSettings(f).set_types(c, name, body))
+
+
+async def get_types(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
+    return _json(await TaskTypeSettings(f).get_types(c, r.match_info["name"]))
 
 
 # Registered after rest_routes' table (app.py). A task id holds no `:`, so `…/{task_id}` does not
@@ -143,4 +155,6 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", TASKS + "/{task_id}:cancel", cancel),
     ("PUT", LIMITS + "/{type}", set_limits),
     ("GET", LIMITS, get_limits),
+    ("POST", TYPES, set_types),
+    ("GET", TYPES, get_types),
 )

@@ -34,12 +34,10 @@ from raftq.common.results import (
 )
 from raftq.common.tasks_wire import (
     FinishEntry,
-    TaskLimits,
     TaskOutcome,
     TaskPage,
     TaskState,
     TaskStatus,
-    TaskTypeLimits,
 )
 from raftq.frontend import task_models as t
 from raftq.frontend import task_sealing
@@ -278,49 +276,6 @@ class TaskService:
             if page.next_cursor is None
             else base64.urlsafe_b64encode(page.next_cursor).decode().rstrip("="),
         )
-
-    # --- rate limits ------------------------------------------------------------------------
-
-    async def set_limits(
-        self, caller: KeyCredentials, name: str, task_type: str, body: t.TaskLimitsBody
-    ) -> t.TaskLimitsView:
-        self.f.authorize(caller, name, "admin")
-        if not _TASK_TYPE.fullmatch(task_type):
-            raise InvalidParameter(f"not a task type (queue {name!r})", field="type")
-        route = await self.f.forwarder.route(name)
-        rate_milli = None if body.starts_per_s is None else round(body.starts_per_s * 1000)
-        forwarded = await self._execute(
-            name,
-            route,
-            lambda queue_id: backend.SetTaskLimits(
-                now_ms=0,
-                queue=queue_id,
-                task_type=task_type,
-                rate_milli=rate_milli,
-                max_running=body.max_running,
-            ),
-        )
-        if isinstance(forwarded.result, TaskLimits):
-            found = [x for x in forwarded.result.limits if x.task_type == task_type]
-        else:  # a bare acknowledgement: read them back
-            found = [x for x in await self._limits(name, route) if x.task_type == task_type]
-        if found:
-            return task_sealing.limits_view(found[0])
-        return t.TaskLimitsView(type=task_type, starts_per_s=None, max_running=None)
-
-    async def get_limits(self, caller: KeyCredentials, name: str) -> t.TaskLimitsList:
-        self.f.authorize(caller, name, "receive")
-        route = await self.f.forwarder.route(name)
-        return t.TaskLimitsList(
-            limits=[task_sealing.limits_view(x) for x in await self._limits(name, route)]
-        )
-
-    async def _limits(self, name: str, route: QueueRoute) -> tuple[TaskTypeLimits, ...]:
-        forwarded = await self._execute(
-            name, route, lambda queue_id: backend.GetTaskLimits(now_ms=0, queue=queue_id)
-        )
-        assert isinstance(forwarded.result, TaskLimits), forwarded.result
-        return forwarded.result.limits
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -36,6 +36,12 @@ class TaskApi(Protocol):
         """Extend each lease to `lease_s` from now; 0 hands the task back to the queue."""
         ...
 
+    async def set_task_types(
+        self, queue: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> list[str]:
+        """Declare the types this worker handles: the queue then refuses tasks of others."""
+        ...
+
     async def finish_tasks(self, queue: str, reports: Sequence[TaskFinish]) -> EntryOutcome:
         """Report attempts; a lease that was taken over fails with ReceiptHandleIsInvalid."""
         ...

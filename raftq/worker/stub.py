@@ -60,6 +60,7 @@ class StubTaskApi:
         self.lease_calls: list[LeaseCall] = []
         self.heartbeat_calls: list[list[tuple[str, float]]] = []
         self.finish_calls: list[list[TaskFinish]] = []
+        self.declared_types: list[str] = []
 
     # --- the test's side ---------------------------------------------------------------------
 
@@ -170,6 +171,12 @@ class StubTaskApi:
                 task.lease_deadline_s = self._clock.monotonic_s() + lease_s
         await asyncio.sleep(0)
         return outcome
+
+    async def set_task_types(
+        self, queue: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> list[str]:
+        self.declared_types = sorted((set(self.declared_types) | set(add)) - set(remove))
+        return self.declared_types
 
     async def finish_tasks(self, queue: str, reports: Sequence[TaskFinish]) -> EntryOutcome:
         self.finish_calls.append(list(reports))

@@ -140,6 +140,7 @@ class Worker:
     async def run(self) -> None:
         """Work until stopped; returns once every lease is finished or handed back."""
         log.info("worker %s on queue %s runs %s", self.worker_id, self.queue, self._registry.types)
+        await self._declare_types()
         heartbeats = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._lease_loop()
@@ -150,6 +151,14 @@ class Worker:
             heartbeats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeats
+
+    async def _declare_types(self) -> None:
+        """Tell the queue which types this worker runs, so a task of a type no worker handles is
+        refused when it is submitted. A refusal (no grant) is logged: the worker runs anyway."""
+        try:
+            await self._api.set_task_types(self.queue, add=self._registry.types)
+        except Exception as error:
+            log.warning("could not declare task types on %s: %s", self.queue, error)
 
     # --- leasing -------------------------------------------------------------------------------
 

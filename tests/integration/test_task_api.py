@@ -251,6 +251,14 @@ async def test_bad_task_input_is_refused_naming_the_field_and_stores_nothing(
             body={"max_running": 1},
         )
         assert answer["field"] == "type"
+        # Once the queue's workers declared their types, an unknown type is refused
+        status, declared, _ = await call(
+            session, deployment, "POST", "/v1/queues/task-bad/task-types", {"add": ["known"]}
+        )
+        assert status == 200 and declared["types"] == ["known"]
+        answer = await _refused(session, deployment, "POST", tasks, body={"type": "unknown"})
+        assert (answer["code"], answer["field"]) == ("UndeclaredTaskType", "type")
+        assert "task-bad" in answer["message"] and "unknown" in answer["message"]
         # Nothing was stored
         status, queue, _ = await call(session, deployment, "GET", "/v1/queues/task-bad")
         assert status == 200 and queue["counts"] == ZERO_COUNTS

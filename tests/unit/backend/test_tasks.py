@@ -10,10 +10,11 @@ from raftq.common.commands import (
     SendEntry,
     SendMessages,
     SetQueueAttributes,
+    SetTaskTypes,
 )
 from raftq.common.queue_attributes import QueueAttributeChanges, RedrivePolicy
 from raftq.common.results import Failure, QueueStats, SendResult
-from raftq.common.tasks_wire import TaskOutcome, TaskSpec, TaskState, TaskStatus
+from raftq.common.tasks_wire import TaskOutcome, TaskSpec, TaskState, TaskStatus, TaskTypes
 from tests.unit.backend.task_replica import TaskReplica
 from tests.unit.backend.test_queue_move import move
 
@@ -338,3 +339,30 @@ def test_a_lease_handed_back_unstarted_is_queued_again_without_an_attempt() -> N
     refused = r.finish(first.receipt_handle, TaskOutcome.SUCCEEDED)
     assert [f.code for f in refused.failed] == ["ReceiptHandleIsInvalid"]
     assert r.finish(second.receipt_handle, TaskOutcome.SUCCEEDED).succeeded
+
+
+def test_once_a_queue_declares_its_task_types_others_are_refused_and_nothing_stored() -> None:
+    r = replica()
+    r.submit(task_type="anything")  # no declared types: any type goes
+    declared = r.expect(
+        SetTaskTypes(now_ms=r.now_ms, queue="q", add=("email.send", "report", "report")),
+        TaskTypes,
+    )
+    assert declared.types == ("email.send", "report")
+    r.submit(task_type="report")
+    before = r.stats("q").visible
+    result = r.expect(
+        SendMessages(
+            now_ms=r.now_ms,
+            queue="q",
+            entries=(SendEntry(entry_id="x", body=b"{}", task=TaskSpec(type="unknown")),),
+        ),
+        SendResult,
+    )
+    assert [(f.code, f.field) for f in result.failed] == [("UndeclaredTaskType", "type")]
+    assert r.stats("q").visible == before
+    forgotten = r.expect(
+        SetTaskTypes(now_ms=r.now_ms, queue="q", remove=("email.send", "report")), TaskTypes
+    )
+    assert forgotten.types == ()
+    r.submit(task_type="unknown")

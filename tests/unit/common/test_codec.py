@@ -36,6 +36,7 @@ from raftq.common.commands import (
     GetQueueStats,
     GetTask,
     GetTaskLimits,
+    GetTaskTypes,
     ImportRecords,
     ListQueues,
     ListTasks,
@@ -48,6 +49,7 @@ from raftq.common.commands import (
     SendMessages,
     SetQueueAttributes,
     SetTaskLimits,
+    SetTaskTypes,
     VisibilityEntry,
 )
 from raftq.common.errors import ClientError, DecodeError, UnsupportedCommand
@@ -200,6 +202,8 @@ EVERY_KIND: tuple[AnyCommand, ...] = (
         now_ms=19, queue="tasks", task_type="email.send", rate_milli=2_500, max_running=4
     ),
     GetTaskLimits(now_ms=20, queue="tasks"),
+    SetTaskTypes(now_ms=21, queue="tasks", add=("email.send",), remove=("old.type",)),
+    GetTaskTypes(now_ms=22, queue="tasks"),
 )
 
 

@@ -102,6 +102,14 @@ async def test_a_task_runs_and_its_result_is_reported(world: World) -> None:
     await _stop(worker, job)
 
 
+async def test_it_declares_the_types_it_handles_before_it_leases(world: World) -> None:
+    worker = world.worker()
+    job = asyncio.create_task(worker.run())
+    await settle()
+    assert world.api.declared_types == worker._registry.types and worker._registry.types
+    await _stop(worker, job)
+
+
 async def test_it_leases_only_as_many_tasks_as_it_has_free_slots(world: World) -> None:
     ids = [world.api.submit("wait") for _ in range(5)]
     worker = world.worker(concurrency=2)
