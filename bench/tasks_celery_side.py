@@ -48,7 +48,7 @@ def start_rabbitmq(peers: Path, celery_venv: Path, log: Path) -> list[int]:
     its three Erlang VMs."""
     with log.open("a") as out:
         env = _peer_env(celery_venv)
-        stop = [peers / "stop-rabbitmq.sh", "--wipe"]
+        stop = [str(peers / "stop-rabbitmq.sh"), "--wipe"]
         subprocess.run(stop, env=env, stdout=out, stderr=out, check=False)
         subprocess.run(
             [peers / "start-rabbitmq.sh"], env=env, stdout=out, stderr=out, check=True, timeout=600
@@ -122,6 +122,7 @@ def measured_run(
     *,
     mode: str,
     tasks: int,
+    submitters: int,
     rate: float,
     worker_pid: int,
     broker_pids: list[int],
@@ -139,7 +140,8 @@ def measured_run(
     }
     command = [
         str(celery_venv / "bin" / "python"), "-m", "bench.tasks_celery_run", "--mode", mode,
-        "--tasks", str(tasks), "--rate", str(rate), "--worker-pid", str(worker_pid),
+        "--tasks", str(tasks), "--submitters", str(submitters), "--rate", str(rate),
+        "--worker-pid", str(worker_pid),
         "--broker-pids", ",".join(map(str, broker_pids)), "--label", label, "--out", str(out),
     ]  # fmt: skip
     with log.open("ab") as err:
@@ -158,6 +160,7 @@ def run_celery(
     tasks: int,
     paced_tasks: int,
     rate: float,
+    submitters: int,
     concurrency: int,
     out_dir: Path,
 ) -> list[dict[str, Any]]:
@@ -180,6 +183,7 @@ def run_celery(
                             celery_venv,
                             mode=mode,
                             tasks=count,
+                            submitters=submitters,
                             rate=rate,
                             worker_pid=pid,
                             broker_pids=broker_pids,

@@ -140,12 +140,25 @@ def _record_paths(directory: str, tag: str) -> list[Path]:
     return [p for p in Path(directory).glob(f"{tag}.*") if p.is_file()]
 
 
-def count_records(directory: str, tag: str) -> int:
-    total = 0
-    for path in _record_paths(directory, tag):
-        with contextlib.suppress(OSError):
-            total += path.read_bytes().count(b"\n")
-    return total
+class RecordCounter:
+    """Counts the executions of `tag` recorded so far, reading only what was appended since the
+    last call (a file's lines are only ever appended)."""
+
+    def __init__(self, directory: str, tag: str) -> None:
+        self.directory, self.tag = directory, tag
+        self._offsets: dict[Path, int] = {}
+        self.count = 0
+
+    def update(self) -> int:
+        for path in _record_paths(self.directory, self.tag):
+            with contextlib.suppress(OSError), path.open("rb") as file:
+                file.seek(self._offsets.get(path, 0))
+                data = file.read()
+                # Count whole lines only: a write may be seen before its newline is.
+                whole = data.rfind(b"\n") + 1
+                self._offsets[path] = self._offsets.get(path, 0) + whole
+                self.count += data.count(b"\n", 0, whole)
+        return self.count
 
 
 @dataclass(frozen=True)
@@ -167,9 +180,10 @@ def read_records(directory: str, tag: str) -> list[Execution]:
 def wait_records(directory: str, tag: str, count: int, timeout_s: float) -> float | None:
     """Poll (every 10 ms, bounded by `timeout_s`) until `count` executions of `tag` are recorded;
     the wall-clock time they were seen, or None on timeout."""
+    counter = RecordCounter(directory, tag)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if count_records(directory, tag) >= count:
+        if counter.update() >= count:
             return time.time()
         time.sleep(0.01)
     return None

@@ -1,0 +1,26 @@
+"""The raftq side of the tasks benchmark: the handlers its worker runs.
+
+  raftq worker bench.tasks_raftq_app:tasks --queue Q --concurrency 8 --min-concurrency 8
+
+`taskbench.record` is the no-op task: it only records that it ran (bench/tasks_common.py), in
+`TASKBENCH_RECORD_DIR`. Its payload: {"tag": str, "seq": int, "submitted_at_s": float}.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from raftq.worker import Registry
+
+from bench.tasks_common import record_execution
+
+RECORD_DIR = os.environ.get("TASKBENCH_RECORD_DIR", "/tmp/raftq-taskbench/records")
+TASK_TYPE = "taskbench.record"
+
+tasks = Registry()
+
+
+@tasks.handler(TASK_TYPE)
+async def record(payload: dict[str, Any]) -> None:
+    record_execution(RECORD_DIR, payload["tag"], payload["seq"], payload["submitted_at_s"])
