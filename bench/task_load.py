@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from bench.tasks_common import summary_ms
+from bench.tasks_common import TASK_TYPE, summary_ms
 from raftq.client.sdk import AsyncClient
 from raftq.client.task_models import Task, TaskStateName
 from raftq.common.errors import RaftqError
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--access-key-id", default=os.environ.get("RAFTQ_ACCESS_KEY_ID"))
     parser.add_argument("--secret-access-key", default=os.environ.get("RAFTQ_SECRET_ACCESS_KEY"))
     parser.add_argument("--queue", required=True)
-    parser.add_argument("--type", default="taskbench.record")
+    parser.add_argument("--type", default=TASK_TYPE)
     parser.add_argument("--bursts", type=int, default=5)
     parser.add_argument("--burst-size", type=int, default=100)
     parser.add_argument("--pause-s", type=float, default=1.0)

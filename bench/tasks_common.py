@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The no-op task's type on the raftq side (bench/tasks_raftq_app.py registers it).
+TASK_TYPE = "taskbench.record"
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _record_files = threading.local()
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from raftq.worker import Registry
 
-from bench.tasks_common import record_execution
+from bench.tasks_common import TASK_TYPE, record_execution
 
 RECORD_DIR = os.environ.get("TASKBENCH_RECORD_DIR", "/tmp/raftq-taskbench/records")
-TASK_TYPE = "taskbench.record"
 
 tasks = Registry()
 

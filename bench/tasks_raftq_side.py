@@ -32,7 +32,6 @@ from typing import Any
 
 from bench import tasks_common as common
 from bench.task_load import count_states
-from bench.tasks_raftq_app import TASK_TYPE
 from raftq.client.sdk import AsyncClient
 from raftq.common.errors import RaftqError
 from tests.integration.up_process import free_base_port
@@ -151,7 +150,7 @@ class Submitters:
             self.first_s = min(self.first_s or started, started)
             payload = {"tag": self.tag, "seq": seq, "submitted_at_s": started}
             try:
-                await self.client.submit_task(self.queue, TASK_TYPE, payload)
+                await self.client.submit_task(self.queue, common.TASK_TYPE, payload)
             except RaftqError as error:
                 self.errors.append(f"{seq}: {error!r}")
                 continue
