@@ -26,7 +26,11 @@ range each (purge and drop are range deletes, not scans).
 | L      | qnum len(src) src msg_id  | AcceptRecord  | dead letters taken in        |
 | W      | qnum attempt_id           | AttemptRecord | receive attempt replay       |
 | S      | qnum message_id           | StatusRecord  | status of removed messages   |
-| X      | qnum expires_ms kind key  | -             | expiry of U, W, S, L records |
+| X      | qnum expires_ms kind key  | -             | expiry of U, W, S, L, K records |
+| K      | qnum message_id           | TaskRecord    | a task's record (its status) |
+| Z      | qnum len(type) type seq   | -             | tasks in flight, by type     |
+| Y      | qnum type                 | TypeLimits    | a task type's rate limits    |
+| J      | qnum phase finished_ms id | -             | finished tasks, by outcome   |
 
 A move copies a queue's families to another cluster as *portable* keys: the key without its
 qnum (and, in EXPIRY keys, without the qnum of the record key they end in), so the receiving
@@ -72,6 +76,11 @@ ACCEPTED: Final = b"L"
 ATTEMPT: Final = b"W"
 STATUS: Final = b"S"
 EXPIRY: Final = b"X"
+# The task layer (task_records.py, ops_tasks.py): a task is a message with a record under TASK.
+TASK: Final = b"K"
+TASK_RUNNING: Final = b"Z"
+TASK_LIMITS: Final = b"Y"
+TASK_FINISHED: Final = b"J"
 
 # Families holding messages and everything derived from them: a purge deletes exactly these.
 MESSAGE_FAMILIES: Final = (
@@ -87,17 +96,30 @@ MESSAGE_FAMILIES: Final = (
     RETENTION,
     DLQ_OUTBOX,
     ATTEMPT,
+    TASK_RUNNING,
 )
 # A drop deletes these as well (the dedup and status memory of the queue). A purge keeps the
 # memory of accepted dead letters, as it keeps send dedup: a forward repeated after a purge
-# must not bring a purged dead letter back.
-QUEUE_FAMILIES: Final = (*MESSAGE_FAMILIES, COUNTERS, DEDUP, ACCEPTED, STATUS, EXPIRY)
+# must not bring a purged dead letter back. It keeps task records (a purged task reads as
+# cancelled until its record expires) and task limits (configuration).
+QUEUE_FAMILIES: Final = (
+    *MESSAGE_FAMILIES,
+    COUNTERS,
+    DEDUP,
+    ACCEPTED,
+    STATUS,
+    EXPIRY,
+    TASK,
+    TASK_LIMITS,
+    TASK_FINISHED,
+)
 
 # Record kinds in the EXPIRY family.
 EXPIRY_DEDUP: Final = b"u"
 EXPIRY_ATTEMPT: Final = b"w"
 EXPIRY_STATUS: Final = b"s"
 EXPIRY_ACCEPTED: Final = b"l"
+EXPIRY_TASK: Final = b"k"
 
 
 def u32(value: int) -> bytes:
@@ -206,6 +228,28 @@ def attempt_key(qnum: int, attempt_id: str) -> bytes:
 
 def status_key(qnum: int, message_id: str) -> bytes:
     return family(STATUS, qnum) + message_id.encode()
+
+
+def task_key(qnum: int, message_id: str) -> bytes:
+    return family(TASK, qnum) + message_id.encode()
+
+
+def task_type_prefix(prefix: bytes, qnum: int, task_type: str) -> bytes:
+    """The keys of one task type in TASK_RUNNING (task types are at most 128 bytes)."""
+    encoded = task_type.encode()
+    return family(prefix, qnum) + bytes([len(encoded)]) + encoded
+
+
+def task_running_key(qnum: int, task_type: str, seq: int) -> bytes:
+    return task_type_prefix(TASK_RUNNING, qnum, task_type) + u64(seq)
+
+
+def task_limits_key(qnum: int, task_type: str) -> bytes:
+    return family(TASK_LIMITS, qnum) + task_type.encode()
+
+
+def task_finished_key(qnum: int, phase: int, finished_at_ms: int, message_id: str) -> bytes:
+    return family(TASK_FINISHED, qnum) + bytes([phase]) + u64(finished_at_ms) + message_id.encode()
 
 
 def expiry_key(qnum: int, expires_ms: int, kind: bytes, record_key: bytes) -> bytes:

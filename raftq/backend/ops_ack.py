@@ -41,7 +41,7 @@ class _Entry(Protocol):
 EntryT = TypeVar("EntryT", bound=_Entry)
 
 
-def _each_entry(entries: Sequence[EntryT], handle: Callable[[EntryT], None]) -> BatchResult:
+def each_entry(entries: Sequence[EntryT], handle: Callable[[EntryT], None]) -> BatchResult:
     require_distinct_entry_ids(entry.entry_id for entry in entries)
     succeeded: list[str] = []
     failed: list[EntryFailure] = []
@@ -64,7 +64,7 @@ def delete_messages(ctx: ApplyContext, command: DeleteMessages) -> BatchResult:
         if meta is not None:
             queue.remove(meta, RemovedAs.DELETED, entry.result)
 
-    return _each_entry(command.entries, delete)
+    return each_entry(command.entries, delete)
 
 
 def change_visibility(ctx: ApplyContext, command: ChangeVisibility) -> BatchResult:
@@ -86,7 +86,7 @@ def change_visibility(ctx: ApplyContext, command: ChangeVisibility) -> BatchResu
         else:
             queue.transition(meta, MessageState.IN_FLIGHT, deadline_ms)
 
-    return _each_entry(command.entries, change)
+    return each_entry(command.entries, change)
 
 
 def move_messages_to_dead_letter(ctx: ApplyContext, command: MoveToDeadLetter) -> BatchResult:
@@ -101,4 +101,4 @@ def move_messages_to_dead_letter(ctx: ApplyContext, command: MoveToDeadLetter) -
         if meta is not None and meta.state is not MessageState.DEAD_LETTER_PENDING:
             move_to_dead_letter(queue, meta, target)
 
-    return _each_entry(command.entries, move)
+    return each_entry(command.entries, move)

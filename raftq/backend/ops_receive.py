@@ -30,7 +30,7 @@ def receive_messages(ctx: ApplyContext, command: ReceiveMessages) -> ReceiveResu
     queue = QueueState.load(ctx.txn, command.queue, ctx.now_ms, ctx.advanced)
     queue.advance(ctx.budget)
     if command.attempt_id is not None:
-        replayed = _replay_attempt(queue, command.attempt_id)
+        replayed = replay_attempt(queue, command.attempt_id)
         if replayed is not None:
             return ReceiveResult(messages=replayed)
     if queue.counters.in_flight >= limits.INFLIGHT_MAX:
@@ -68,27 +68,17 @@ def receive_messages(ctx: ApplyContext, command: ReceiveMessages) -> ReceiveResu
                 else:
                     move_to_dead_letter(queue, meta, target)
                 continue
-            _deliver(queue, meta, visibility_ms, ctx.at(len(delivered)))
+            deliver(queue, meta, visibility_ms, ctx.at(len(delivered)))
             delivered.append(meta)
 
-    if command.attempt_id is not None and delivered:
-        record = AttemptRecord(
-            expires_at_ms=ctx.now_ms + limits.RECEIVE_ATTEMPT_WINDOW_MS,
-            received=tuple((meta.seq, meta.receive_count) for meta in delivered),
-        )
-        queue.put_expiring(
-            keys.attempt_key(queue.qnum, command.attempt_id),
-            record.pack(),
-            record.expires_at_ms,
-            keys.EXPIRY_ATTEMPT,
-        )
+    record_attempt(queue, command.attempt_id, delivered)
     return ReceiveResult(
-        messages=tuple(_received(queue, meta) for meta in delivered),
+        messages=tuple(received(queue, meta) for meta in delivered),
         next_visible_at_ms=queue.next_visible_at_ms(),
     )
 
 
-def _deliver(queue: QueueState, meta: MessageMeta, visibility_ms: int, at: Position) -> None:
+def deliver(queue: QueueState, meta: MessageMeta, visibility_ms: int, at: Position) -> None:
     meta.receive_count += 1
     meta.handle_tag = handle_tag(
         queue.queue_id, queue.record.created_index, meta.seq, meta.receive_count, at
@@ -99,7 +89,23 @@ def _deliver(queue: QueueState, meta: MessageMeta, visibility_ms: int, at: Posit
     queue.transition(meta, MessageState.IN_FLIGHT, queue.now_ms + visibility_ms)
 
 
-def _replay_attempt(queue: QueueState, attempt_id: str) -> tuple[ReceivedMessage, ...] | None:
+def record_attempt(queue: QueueState, attempt_id: str | None, delivered: list[MessageMeta]) -> None:
+    """Remember what a receive with an attempt id returned, so a retry of it returns the same."""
+    if attempt_id is None or not delivered:
+        return
+    record = AttemptRecord(
+        expires_at_ms=queue.now_ms + limits.RECEIVE_ATTEMPT_WINDOW_MS,
+        received=tuple((meta.seq, meta.receive_count) for meta in delivered),
+    )
+    queue.put_expiring(
+        keys.attempt_key(queue.qnum, attempt_id),
+        record.pack(),
+        record.expires_at_ms,
+        keys.EXPIRY_ATTEMPT,
+    )
+
+
+def replay_attempt(queue: QueueState, attempt_id: str) -> tuple[ReceivedMessage, ...] | None:
     raw = queue.txn.get(keys.attempt_key(queue.qnum, attempt_id))
     if raw is None:
         return None
@@ -110,11 +116,11 @@ def _replay_attempt(queue: QueueState, attempt_id: str) -> tuple[ReceivedMessage
     for seq, receive_count in record.received:
         meta = queue.live_meta(seq)
         if meta is not None and queue.leased(meta) and meta.receive_count == receive_count:
-            replayed.append(_received(queue, meta))
+            replayed.append(received(queue, meta))
     return tuple(replayed)
 
 
-def _received(queue: QueueState, meta: MessageMeta) -> ReceivedMessage:
+def received(queue: QueueState, meta: MessageMeta) -> ReceivedMessage:
     body, attributes = queue.body(meta.seq)
     return ReceivedMessage(
         message_id=meta.message_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from raftq.backend import keys
+from raftq.backend import keys, task_records
 from raftq.backend.apply_context import ApplyContext
 from raftq.backend.batches import require_distinct_entry_ids
 from raftq.backend.identifiers import Position, message_id
@@ -52,6 +52,8 @@ def _send_one(queue: QueueState, entry: SendEntry, at: Position) -> SentMessage:
         )
     if queue.record.fifo:
         _check_fifo_entry(entry)
+        if entry.task is not None:
+            raise InvalidParameter("tasks are for standard queues only", field="task")
     dedup_id = entry.dedup_id
     if dedup_id is None and attributes.content_based_dedup:
         dedup_id = hashlib.sha256(entry.body).hexdigest()
@@ -96,8 +98,11 @@ def _send_one(queue: QueueState, entry: SendEntry, at: Position) -> SentMessage:
         handle_tag=b"",
         dead_letter_source=None,
         size_bytes=size,
+        task_type=None if entry.task is None else entry.task.type,
     )
     queue.insert(meta, entry.body, entry.attributes)
+    if entry.task is not None:
+        task_records.create(queue, meta, entry.task)
     if dedup_id is not None:
         record = DedupRecord(meta.message_id, seq, now_ms + attributes.dedup_window_ms)
         queue.put_expiring(

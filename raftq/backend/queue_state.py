@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import islice
 
-from raftq.backend import keys
+from raftq.backend import keys, task_records
 from raftq.backend.fifo_groups import FifoGroups
 from raftq.backend.identifiers import ReceiptHandle
 from raftq.backend.records import (
@@ -56,6 +56,8 @@ def _expires_at(kind: bytes, raw: bytes) -> int:
         return StatusRecord.unpack(raw).expires_at_ms
     if kind == keys.EXPIRY_ACCEPTED:
         return AcceptRecord.unpack(raw).expires_at_ms
+    if kind == keys.EXPIRY_TASK:
+        return task_records.expires_at(raw)
     raise CorruptState(f"unknown expiry kind {kind!r}")
 
 
@@ -180,7 +182,15 @@ class QueueState:
         self._enter(meta)
         self._put_meta(meta)
 
-    def remove(self, meta: MessageMeta, removed_as: RemovedAs, result: bytes | None = None) -> None:
+    def remove(
+        self,
+        meta: MessageMeta,
+        removed_as: RemovedAs,
+        result: bytes | None = None,
+        task_phase: task_records.TaskPhase | None = None,
+    ) -> None:
+        """Remove the message, keeping its status (and, for a task, its record: how it ended,
+        `task_phase` or what `removed_as` means)."""
         q = self.qnum
         self._leave(meta)
         self.txn.delete(keys.message_key(q, meta.seq))
@@ -202,6 +212,8 @@ class QueueState:
                 status.expires_at_ms,
                 keys.EXPIRY_STATUS,
             )
+        if meta.task_type is not None:
+            task_records.on_removed(self, meta, removed_as, task_phase, result)
 
     def meta_for_handle(self, receipt_handle: str) -> MessageMeta | None:
         """The message a handle names, or None if it is gone. A handle that is not the latest
@@ -328,7 +340,10 @@ class QueueState:
             raw = self.txn.get(record_key)
             # Delete the record only if it is the one this expiry entry was written for.
             if raw is not None and _expires_at(kind, raw) == expires_ms:
-                self.txn.delete(record_key)
+                if kind == keys.EXPIRY_TASK:
+                    task_records.forget(self, raw)
+                else:
+                    self.txn.delete(record_key)
             yield None
 
     # --- index and counter bookkeeping ----------------------------------------------------------
@@ -350,6 +365,8 @@ class QueueState:
             case MessageState.IN_FLIGHT:
                 c.in_flight += 1
                 self.txn.put(keys.timed_key(keys.IN_FLIGHT, q, meta.timer_ms, meta.seq), b"")
+                if meta.task_type is not None:
+                    self.txn.put(keys.task_running_key(q, meta.task_type, meta.seq), b"")
                 if meta.timer_ms <= self.now_ms:
                     self._forget_advance()  # due at once: the next advance must see it
                 if self.groups is not None and meta.group_id is not None:
@@ -374,6 +391,8 @@ class QueueState:
             case MessageState.IN_FLIGHT:
                 c.in_flight -= 1
                 self.txn.delete(keys.timed_key(keys.IN_FLIGHT, q, meta.timer_ms, meta.seq))
+                if meta.task_type is not None:
+                    self.txn.delete(keys.task_running_key(q, meta.task_type, meta.seq))
                 if self.groups is not None and meta.group_id is not None:
                     self.groups.remove_in_flight(meta.group_id)
             case MessageState.DEAD_LETTER_PENDING:

@@ -38,6 +38,7 @@ from raftq.common.commands import (
     AcceptDeadLetters,
     AnyCommand,
     ChangeVisibility,
+    FinishTasks,
     ReceiveMessages,
     ReleaseDeadLetters,
     SendMessages,
@@ -49,10 +50,15 @@ from raftq.common.results import (
     ReceiveResult,
     SendResult,
 )
+from raftq.common.tasks_wire import TaskOutcome
 from raftq.raft.node import RaftNode
 
 # How often a leader checks that it still leads, to end its long polls when it does not.
 LEADERSHIP_CHECK_S = 0.1
+
+
+# Commands that can make messages visible at once, and so wake long polls of their queue.
+_WAKING = SendMessages | ChangeVisibility | FinishTasks | AcceptDeadLetters | ReleaseDeadLetters
 
 
 @dataclass
@@ -83,6 +89,14 @@ def visible_count(command: AnyCommand, result: CommandResult, now_ms: int) -> in
             1
             for entry in command.entries
             if entry.entry_id in succeeded and entry.visibility_timeout_ms == 0
+        )
+    if isinstance(command, FinishTasks) and isinstance(result, BatchResult):
+        succeeded = set(result.succeeded)  # a retry wakes a poll even when delayed (see peek)
+        return sum(
+            1
+            for entry in command.entries
+            if entry.entry_id in succeeded
+            and entry.outcome in (TaskOutcome.RETRY, TaskOutcome.RELEASED)
         )
     return dead_letters_made_visible(result)
 
@@ -129,7 +143,13 @@ class Receiver:
             count, queue = command.visible_count(result, now_ms), command.queue
         else:
             count = visible_count(command, result, now_ms)
-            waking = SendMessages | ChangeVisibility | AcceptDeadLetters | ReleaseDeadLetters
+            waking = (
+                SendMessages
+                | ChangeVisibility
+                | FinishTasks
+                | AcceptDeadLetters
+                | ReleaseDeadLetters
+            )
             queue = command.queue if isinstance(command, waking) else None
         if count and queue is not None:
             self.waiters.notify(queue, count)

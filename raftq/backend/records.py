@@ -36,12 +36,13 @@ def _build(what: str, make: Callable[[], RecordT]) -> RecordT:
         raise CorruptState(f"{what} record has bad fields: {error}") from None
 
 
-def _unpack(raw: bytes, what: str, arity: int) -> tuple[Any, ...]:
+def _unpack(raw: bytes, what: str, *arities: int) -> tuple[Any, ...]:
+    """The fields of a record of one of `arities` (a record that grew a trailing field)."""
     try:
         data = msgpack.unpackb(raw, use_list=False, raw=False)
     except Exception as error:
         raise CorruptState(f"{what} record does not decode: {error}") from None
-    if not isinstance(data, tuple) or len(data) != arity + 1 or data[0] != _VERSION:
+    if not isinstance(data, tuple) or len(data) - 1 not in arities or data[0] != _VERSION:
         raise CorruptState(f"{what} record has an unknown shape")
     return data[1:]
 
@@ -71,9 +72,16 @@ class MessageMeta:
     handle_tag: bytes
     dead_letter_source: str | None
     size_bytes: int
+    # The task type when the message is a task (its record: keys.TASK); None for a message.
+    task_type: str | None = None
 
     def pack(self) -> bytes:
-        return _pack(
+        if self.task_type is None:  # the 14 fields of a message, as stored before tasks
+            return _pack(*self._message_fields())
+        return _pack(*self._message_fields(), self.task_type)
+
+    def _message_fields(self) -> tuple[Any, ...]:
+        return (
             self.seq,
             self.message_id,
             int(self.state),
@@ -92,7 +100,9 @@ class MessageMeta:
 
     @classmethod
     def unpack(cls, raw: bytes) -> MessageMeta:
-        f = _unpack(raw, "message", 14)
+        f = _unpack(raw, "message", 14, 15)
+        if len(f) == 15 and not isinstance(f[14], str):
+            raise CorruptState("message record has a task type that is not text")
         return _build("message", lambda: cls(f[0], f[1], MessageState(f[2]), *f[3:]))
 
 
@@ -273,3 +283,9 @@ class StatusRecord:
     def unpack(cls, raw: bytes) -> StatusRecord:
         f = _unpack(raw, "status", 5)
         return _build("status", lambda: cls(RemovedAs(f[0]), *f[1:]))
+
+
+# For record modules beside this one (task_records.py): the same encoding rules.
+pack_fields = _pack
+unpack_fields = _unpack
+build_record = _build

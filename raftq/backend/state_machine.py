@@ -44,16 +44,18 @@ from raftq.backend.ops_expire import expire
 from raftq.backend.ops_move import begin_import, fence_queue, finish_import, import_records
 from raftq.backend.ops_queues import create_queue, drop_queue, purge_queue, set_queue_attributes
 from raftq.backend.ops_reads import get_message_status, get_queue_stats, list_queues
-from raftq.backend.ops_receive import receive_messages
 from raftq.backend.ops_send import send_messages
+from raftq.backend.ops_tasks import cancel_tasks, finish_tasks, receive_or_lease, set_task_limits
 from raftq.backend.queue_state import AdvancedAt
 from raftq.backend.store import Store
+from raftq.backend.task_reads import get_task, get_task_limits, list_tasks
 from raftq.backend.txn import Txn
 from raftq.backend.work_budget import WorkBudget
 from raftq.common import codec, limits
 from raftq.common.commands import (
     AcceptDeadLetters,
     BeginImport,
+    CancelTasks,
     ChangeVisibility,
     Command,
     CreateQueue,
@@ -62,10 +64,14 @@ from raftq.common.commands import (
     Expire,
     FenceQueue,
     FinishImport,
+    FinishTasks,
     GetMessageStatus,
     GetQueueStats,
+    GetTask,
+    GetTaskLimits,
     ImportRecords,
     ListQueues,
+    ListTasks,
     MoveToDeadLetter,
     PurgeQueue,
     ReadDeadLetters,
@@ -73,6 +79,7 @@ from raftq.common.commands import (
     ReleaseDeadLetters,
     SendMessages,
     SetQueueAttributes,
+    SetTaskLimits,
 )
 from raftq.common.errors import ApplyFailed, CorruptState, RaftqError
 from raftq.common.results import CommandResult, Failure
@@ -81,7 +88,7 @@ _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
     CreateQueue: create_queue,
     SetQueueAttributes: set_queue_attributes,
     SendMessages: send_messages,
-    ReceiveMessages: receive_messages,
+    ReceiveMessages: receive_or_lease,
     DeleteMessages: delete_messages,
     ChangeVisibility: change_visibility,
     MoveToDeadLetter: move_messages_to_dead_letter,
@@ -96,6 +103,12 @@ _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
     FinishImport: finish_import,
     GetQueueStats: get_queue_stats,
     GetMessageStatus: get_message_status,
+    FinishTasks: finish_tasks,
+    CancelTasks: cancel_tasks,
+    GetTask: get_task,
+    ListTasks: list_tasks,
+    SetTaskLimits: set_task_limits,
+    GetTaskLimits: get_task_limits,
     ListQueues: list_queues,
     Expire: expire,
 }

@@ -27,6 +27,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.client.admin_frontends import add_frontend_commands, run_frontends
+from raftq.client.admin_schedules import add_schedule_commands, run_schedules
 from raftq.common import codec, internal_tls
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.credentials import OPERATOR, Credential
@@ -73,6 +74,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     _add_queue_commands(areas)
     add_frontend_commands(areas)
+    add_schedule_commands(areas)
 
     clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
     clusters.add_parser("list")
@@ -144,6 +146,8 @@ def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
+    if args.area == "schedules":  # through the REST API with a key (admin_schedules.py)
+        return run_schedules(args)
     members = args.metadata or [
         a for a in os.environ.get("RAFTQ_METADATA", "").split(",") if a.strip()
     ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raftq.client.task_models import SubmittedTask
 
 
 class RaftqApiError(Exception):
@@ -27,6 +31,41 @@ class RaftqApiError(Exception):
 class InvalidRequest(RaftqApiError, ValueError):
     """Raised when the SDK refuses a call before sending it (an empty or oversized batch), with
     the status, code and field the service would have answered, and the queue in the message."""
+
+
+class NotFound(RaftqApiError):
+    """Raised when the queue or task a call names does not exist (404): a task id that never
+    existed, or whose record expired, is never reported as pending."""
+
+
+class TaskBatchFailed(RaftqApiError):
+    """Raised by `submit_tasks` when some tasks were refused: `submitted` holds each request's
+    `SubmittedTask` (None where refused), `errors` each refusal by position, and
+    `idempotency_keys` each request's key, in order (the same keys make resubmitting safe)."""
+
+    def __init__(
+        self,
+        queue: str,
+        submitted: Sequence[SubmittedTask | None],
+        errors: Mapping[int, RaftqApiError],
+        idempotency_keys: Sequence[str],
+    ) -> None:
+        self.queue = queue
+        self.submitted = list(submitted)
+        self.errors = dict(errors)
+        self.idempotency_keys = tuple(idempotency_keys)
+        first = min(errors) if errors else None
+        cause = errors[first] if first is not None else None
+        super().__init__(
+            400 if cause is None else cause.status,
+            "TaskBatchFailed" if cause is None else cause.code,
+            f"{len(self.errors)} of {len(self.submitted)} tasks for queue {queue!r} were "
+            "refused" + ("" if cause is None else f"; the first (#{first}): {cause.message}"),
+            None if cause is None else f"requests.{first}.{cause.field}" if cause.field else None,
+        )
+
+    def copy(self) -> TaskBatchFailed:
+        return TaskBatchFailed(self.queue, self.submitted, self.errors, self.idempotency_keys)
 
 
 class OutcomeUnknown(RaftqApiError):

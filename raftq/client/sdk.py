@@ -41,10 +41,17 @@ from raftq.client.batch_entries import (
     send_payload,
     sent_outcomes,
 )
-from raftq.client.errors import InvalidRequest, OutcomeUnknown, RaftqApiError
+from raftq.client.errors import (
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    RaftqApiError,
+    TaskBatchFailed,
+)
 from raftq.client.received import Message, message_of
 from raftq.client.retry import RetryPolicy
 from raftq.client.send_coalescer import SendCoalescer
+from raftq.client.task_calls import BlockingTaskCalls, TaskCalls
 from raftq.client.transport import Sleep, Transport
 from raftq.common import limits
 
@@ -54,15 +61,17 @@ __all__ = [
     "EntryResult",
     "InvalidRequest",
     "Message",
+    "NotFound",
     "OutcomeUnknown",
     "RaftqApiError",
     "SendEntry",
+    "TaskBatchFailed",
 ]
 
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(TaskCalls):
     """The asyncio client. `batch_max_entries` and `max_request_bytes` must not exceed the
     frontend's `batch_max` (10 by default) and request body limit (6 MiB + 64 KiB by default,
     `limits.REQUEST_BODY_MAX_BYTES`: any legal message fits, however it is escaped);
@@ -78,7 +87,8 @@ class AsyncClient:
     attempt id: the repeat gets the same messages, never others), deletes, visibility changes,
     `create_queue` and reads are, not `purge`, `update_queue` or `delete_queue`
     (operations.py says why for each). A call that may have been done and was not settled by
-    its retries raises `OutcomeUnknown`, whose `idempotency_keys` make calling again safe."""
+    its retries raises `OutcomeUnknown`, whose `idempotency_keys` make calling again safe.
+    The task calls (submit, lease, heartbeat, finish, ...) are task_calls.py's."""
 
     def __init__(
         self,
@@ -317,7 +327,7 @@ class AsyncClient:
         )
 
 
-class Client:
+class Client(BlockingTaskCalls):
     """The blocking client: an `AsyncClient` driven on a private event loop thread, so sends
     made at the same time from several threads share batch requests as they would there."""
 
@@ -329,7 +339,9 @@ class Client:
             target=self._loop.run_forever, daemon=True, name="raftq-sdk"
         )
         self._thread.start()
-        self._client = AsyncClient(endpoint, access_key_id, secret_access_key, **options)
+        self._client: AsyncClient = AsyncClient(
+            endpoint, access_key_id, secret_access_key, **options
+        )
 
     @classmethod
     def from_env(cls) -> Client:

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from raftq.common import limits
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
+from raftq.common.tasks_wire import (
+    FinishEntry,
+    TaskCursor,
+    TaskLimitRate,
+    TaskPageSize,
+    TaskRunningLimit,
+    TaskSpec,
+    TaskStateField,
+    TaskType,
+)
 from raftq.common.wire import (
     DelayMs,
     EntryId,
@@ -34,22 +44,18 @@ from raftq.common.wire import (
     VisibilityTimeoutMs,
     WireModel,
 )
-from raftq.common.tasks_wire import (
-    FinishEntry,
-    TaskCursor,
-    TaskLimitRate,
-    TaskPageSize,
-    TaskRunningLimit,
-    TaskSpec,
-    TaskState,
-    TaskType,
-)
 
 # The entry format versions (an entry's `v`): 1 is `CommandBatch`, 2 is `SplicedBatch`.
 COMMAND_VERSION: Final = 1
 SPLICED_VERSION: Final = 2
 
 BatchSize = Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)]
+
+
+def _without_none(data: dict[str, object], name: str) -> dict[str, object]:
+    if data.get(name, 0) is None:
+        del data[name]
+    return data
 
 
 class Command(WireModel):
@@ -84,8 +90,13 @@ class SendEntry(WireModel):
     dedup_id: Token | None = None
     group_id: Token | None = None
     priority: Priority = 0
-    # Set on a task's submission (ops_tasks.py): the message is that task.
+    # Set on a task's submission (ops_tasks.py): the message is that task. Left out of the
+    # encoding when absent, so a send encodes to the bytes it had before tasks existed.
     task: TaskSpec | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_task(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return _without_none(handler(self), "task")
 
     @model_validator(mode="after")
     def _one_schedule(self) -> SendEntry:
@@ -106,9 +117,14 @@ class ReceiveMessages(QueueCommand):
     max_messages: BatchSize = 1
     visibility_timeout_ms: VisibilityTimeoutMs | None = None
     attempt_id: Token | None = None
-    # Set by a task worker: a task lease (ops_tasks.py) rather than a plain receive. Only tasks
-    # are handed out, each type within its rate limits, and the worker is recorded.
+    # Set by a task worker: a task lease (ops_tasks.py) rather than a plain receive: tasks out
+    # of attempts are not handed out, each type keeps its rate limits, the worker is recorded.
+    # Left out of the encoding when absent (as SendEntry.task).
     worker_id: Token | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_worker(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return _without_none(handler(self), "worker_id")
 
 
 class DeleteEntry(WireModel):
@@ -303,7 +319,7 @@ class ListTasks(QueueCommand):
     """A read through the log: a bounded page of a queue's tasks in one state."""
 
     kind: Literal["list_tasks"] = "list_tasks"
-    state: TaskState
+    state: TaskStateField
     cursor: TaskCursor | None = None
     limit: TaskPageSize = 50
 

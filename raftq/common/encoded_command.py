@@ -38,7 +38,7 @@ class EncodedCommand:
         receives.visible_count gives for the typed command (an upper bound, as there)."""
         if self.kind == "send" and isinstance(result, SendResult):
             done = {sent.entry_id for sent in result.sent if not sent.duplicate}
-        elif self.kind == "change_visibility" and isinstance(result, BatchResult):
+        elif self.kind in ("change_visibility", "finish_tasks") and isinstance(result, BatchResult):
             done = set(result.succeeded)
         else:
             return dead_letters_made_visible(result)
@@ -74,11 +74,17 @@ def _releases(kind: str, data: dict[str, object]) -> tuple[tuple[str, int], ...]
     # Unvalidated values: a shape that is not the valid one counts nothing here, because apply
     # refuses that command and its result then wakes no long poll anyway.
     entries = data.get("entries")
-    if kind not in ("send", "change_visibility") or not isinstance(entries, tuple):
+    if kind not in ("send", "change_visibility", "finish_tasks") or not isinstance(entries, tuple):
         return ()
     releases: list[tuple[str, int]] = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry_id := entry.get("entry_id"), str):
+            continue
+        if kind == "finish_tasks":
+            # A retry wakes a poll even when delayed: the poll then sleeps until it is due
+            # (the time it slept towards was computed before this retry existed).
+            if entry.get("outcome") in ("retry", "released"):
+                releases.append((entry_id, 0))
             continue
         if kind == "change_visibility":
             timeout_ms = entry.get("visibility_timeout_ms")

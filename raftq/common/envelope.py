@@ -15,8 +15,9 @@ Formats (the first byte is the format version):
     sealed message   01 | data key version (u32) | nonce (12) | ciphertext + tag (16)
     wrapped data key 01 | nonce (12) | ciphertext + tag, with its master key id kept beside it
 The associated data binds each ciphertext to its place: the queue id and the purpose (`body`,
-`attributes`) for messages, the queue id, key version and master key id for data keys. A
-sealed body copied to another queue, or into the attributes, does not open.
+`attributes`, a task's `task_result` and `task_error`) for messages, the queue id, key version
+and master key id for data keys. A sealed body copied to another queue, or into the
+attributes, does not open.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ _NONCE: Final = 12
 _TAG: Final = 16
 _VERSION = struct.Struct(">I")
 
-Purpose = Literal["body", "attributes"]
+# A task's result and error are sealed like a body, each under its own purpose, so one cannot be
+# passed off as another.
+Purpose = Literal["body", "attributes", "task_result", "task_error"]
 
 
 class KeyUnavailable(CorruptState):

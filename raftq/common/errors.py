@@ -184,6 +184,12 @@ class MoveTaskNotFound(ClientError):
     code = "MoveTaskNotFound"
 
 
+class ScheduleNotFound(ClientError):
+    """Raised when no schedule has the name (on the queue the caller named or may see)."""
+
+    code = "ScheduleNotFound"
+
+
 class ConflictingState(ClientError):
     """Raised when an operation does not fit the current state of its target (a queue being
     deleted, a cluster re-registered with other members, a key id taken)."""

@@ -31,6 +31,7 @@ from raftq.common.metadata_models import (
     Tags,
 )
 from raftq.common.queue_attributes import QueueAttributes
+from raftq.common.schedule_models import ScheduleDefinition, ScheduleId, ScheduleName
 from raftq.common.wire import QueueId, TimestampMs, WireModel
 
 METADATA_COMMAND_VERSION = 1
@@ -266,6 +267,58 @@ class CancelMessageMoveTask(MetadataCommand):
     task_handle: MoveTaskHandle
 
 
+class AddSchedule(MetadataCommand):
+    """Add a schedule on a live standard queue. The metadata leader fills `next_tick_ms` in
+    (metadata/schedule_ticks.py: its clock, the schedule's cron), so apply evaluates no cron;
+    the sender leaves it 0. The same schedule id again is answered with the stored schedule (a
+    retried creation)."""
+
+    kind: Literal["add_schedule"] = "add_schedule"
+    schedule: ScheduleDefinition
+    next_tick_ms: TimestampMs = 0
+
+
+class PauseSchedule(MetadataCommand):
+    """Stop firing. `queue` is the queue the caller was authorized on: a schedule of another
+    queue (one made again under this name meanwhile) is not found."""
+
+    kind: Literal["pause_schedule"] = "pause_schedule"
+    name: ScheduleName
+    queue: QueueName
+
+
+class ResumeSchedule(MetadataCommand):
+    """Fire again from the first tick after now (the leader fills `next_tick_ms` in): the
+    ticks that fell while paused are not fired."""
+
+    kind: Literal["resume_schedule"] = "resume_schedule"
+    name: ScheduleName
+    queue: QueueName
+    next_tick_ms: TimestampMs = 0
+
+
+class RemoveSchedule(MetadataCommand):
+    kind: Literal["remove_schedule"] = "remove_schedule"
+    name: ScheduleName
+    queue: QueueName
+
+
+class RecordTick(MetadataCommand):
+    """The leader sent the task of `tick_ms` to the queue (metadata/schedule_firing.py): the
+    tick is fired, the next one to fire is `next_tick_ms`."""
+
+    kind: Literal["record_tick"] = "record_tick"
+    schedule_id: ScheduleId
+    tick_ms: TimestampMs
+    next_tick_ms: TimestampMs
+
+    @model_validator(mode="after")
+    def _next_is_later(self) -> RecordTick:
+        if self.next_tick_ms <= self.tick_ms:
+            raise ValueError("the next tick comes after the one fired")
+        return self
+
+
 AnyMetadataCommand = Annotated[
     RegisterCluster
     | ReportLoad
@@ -294,7 +347,12 @@ AnyMetadataCommand = Annotated[
     | RemoveLabelledGrants
     | StartMessageMoveTask
     | ReportMessageMoveTask
-    | CancelMessageMoveTask,
+    | CancelMessageMoveTask
+    | AddSchedule
+    | PauseSchedule
+    | ResumeSchedule
+    | RemoveSchedule
+    | RecordTick,
     Field(discriminator="kind"),
 ]
 

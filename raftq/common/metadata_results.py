@@ -8,6 +8,7 @@ from pydantic import Field
 
 from raftq.common.metadata_models import Cluster, MessageMoveTask, Queue
 from raftq.common.results import Done, Failure
+from raftq.common.schedule_models import Schedule
 from raftq.common.wire import WireModel
 
 
@@ -27,6 +28,12 @@ class MoveTaskResult(WireModel):
     task: MessageMoveTask
 
 
+class ScheduleResult(WireModel):
+    kind: Literal["schedule"] = "schedule"
+    schedule: Schedule
+
+
 MetadataResult = Annotated[
-    Failure | Done | QueueResult | ClusterResult | MoveTaskResult, Field(discriminator="kind")
+    Failure | Done | QueueResult | ClusterResult | MoveTaskResult | ScheduleResult,
+    Field(discriminator="kind"),
 ]

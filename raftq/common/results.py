@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from raftq.common.tasks_wire import TaskLimits, TaskPage, TaskStatus
 from raftq.common.commands import DeadLetter
 from raftq.common.errors import RaftqError, error_from_code
+from raftq.common.tasks_wire import TaskLimits, TaskPage, TaskStatus
 from raftq.common.wire import WireModel
 
 

@@ -53,12 +53,18 @@ class TaskOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     RETRY = "retry"  # retry after `retry_delay_ms`, unless the attempts are used up
     FAILED = "failed"  # do not retry: dead-letter it (or fail it if the queue has no DLQ)
+    # Handed back unstarted (a worker stopping): visible again at once, no attempt counted.
+    RELEASED = "released"
+
+
+# Enums travel as their values (msgpack has no enums): this field takes the value.
+OutcomeField = Annotated[TaskOutcome, Field(strict=False)]
 
 
 class FinishEntry(WireModel):
     entry_id: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     receipt_handle: ReceiptHandle
-    outcome: TaskOutcome
+    outcome: OutcomeField
     result: Annotated[bytes, Field(max_length=TASK_RESULT_MAX_BYTES)] | None = None
     error: Annotated[bytes, Field(max_length=TASK_ERROR_MAX_BYTES)] | None = None
     retry_delay_ms: RetryDelayMs = 0
@@ -82,6 +88,9 @@ class TaskState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+# Enums travel as their values (msgpack has no enums): this field takes the value.
+TaskStateField = Annotated[TaskState, Field(strict=False)]
+
 FINISHED_STATES: Final = frozenset(
     {
         TaskState.SUCCEEDED,
@@ -99,7 +108,7 @@ class TaskStatus(WireModel):
     kind: Literal["task_status"] = "task_status"
     task_id: str
     task_type: str
-    state: TaskState
+    state: TaskStateField
     priority: int
     attempt: int  # attempts started so far
     max_attempts: int

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from raftq.common.errors import RaftqError
-from raftq.frontend import rest_routes
+from raftq.frontend import rest_routes, schedule_routes, task_routes
 from raftq.frontend.edge import FRONTEND
 from raftq.frontend.openapi import openapi_document
 from raftq.frontend.settings import FrontendSettings
@@ -33,7 +33,8 @@ def create_app(
     async def openapi(request: web.Request) -> web.Response:
         return web.Response(text=document, content_type="application/json")
 
-    rest_routes.add_routes(app)
+    rest_routes.add_routes(app, rest_routes.ROUTES + task_routes.ROUTES)
+    schedule_routes.add_routes(app)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

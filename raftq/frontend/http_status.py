@@ -22,9 +22,10 @@ from raftq.common.errors import (
     PayloadTooLarge,
     PurgeQueueInProgress,
     QueueNotFound,
-    TaskNotFound,
     RaftqError,
     ResourceNotFound,
+    ScheduleNotFound,
+    TaskNotFound,
     Throttled,
     Unauthenticated,
 )
@@ -43,6 +44,7 @@ _TABLE: Final[tuple[tuple[type[RaftqError], Statuses], ...]] = (
     (Throttled, Statuses(rest=429, sqs=403)),  # SQS: RequestThrottled
     (QueueNotFound, Statuses(rest=404, sqs=400)),  # SQS: QueueDoesNotExist
     (TaskNotFound, Statuses(rest=404, sqs=400)),
+    (ScheduleNotFound, Statuses(rest=404, sqs=400)),
     (PayloadTooLarge, Statuses(rest=413, sqs=400)),  # SQS: InvalidParameterValue
     (PurgeQueueInProgress, Statuses(rest=400, sqs=403)),
     (OverLimit, Statuses(rest=400, sqs=403)),

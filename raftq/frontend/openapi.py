@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from raftq.frontend import rest_models as m
+from raftq.frontend import rest_schedule_models as sm
+from raftq.frontend import task_models as t
 
 Grant = Literal["send", "receive", "delete", "admin"]
 
@@ -109,11 +111,132 @@ ROUTES: Final = (
     ),
 )
 
+TASKS: Final = "/v1/queues/{name}/tasks"
+LIMITS: Final = "/v1/queues/{name}/task-limits"
+# In task_routes.py's order: a task is a message of a standard queue (its id, the message id).
+TASK_ROUTES: Final = (
+    Route(
+        "post",
+        TASKS,
+        "Submit a task",
+        "send",
+        201,
+        body=t.SubmitBody,
+        answer=t.SubmittedView,
+    ),
+    Route(
+        "post",
+        TASKS + ":batch",
+        "Submit tasks",
+        "send",
+        200,
+        body=t.SubmitBatchBody,
+        answer=t.SubmittedBatchView,
+    ),
+    Route(
+        "get",
+        TASKS,
+        "List tasks in one state",
+        "receive",
+        200,
+        query=t.TaskListQuery,
+        answer=t.TaskList,
+    ),
+    Route(
+        "post",
+        TASKS + ":lease",
+        "Lease tasks to a worker (long-polls up to wait_s)",
+        "receive",
+        200,
+        body=t.LeaseBody,
+        answer=t.LeaseList,
+    ),
+    Route(
+        "post",
+        TASKS + ":heartbeat",
+        "Extend leases",
+        "receive",
+        200,
+        body=t.HeartbeatBody,
+        answer=t.LeaseOutcomes,
+    ),
+    Route(
+        "post",
+        TASKS + ":finish",
+        "Report attempts: succeeded, retry or failed",
+        "delete",
+        200,
+        body=t.FinishBody,
+        answer=t.LeaseOutcomes,
+    ),
+    Route("get", TASKS + "/{task_id}", "A task's status", "receive", 200, answer=t.TaskView),
+    Route(
+        "post",
+        TASKS + "/{task_id}:cancel",
+        "Cancel a task that is not running",
+        "delete",
+        200,
+        answer=t.CancelledView,
+    ),
+    Route(
+        "put",
+        LIMITS + "/{type}",
+        "Set a task type's rate limits",
+        "admin",
+        200,
+        body=t.TaskLimitsBody,
+        answer=t.TaskLimitsView,
+    ),
+    Route("get", LIMITS, "The task types' rate limits", "receive", 200, answer=t.TaskLimitsList),
+)
+ROUTES_DOCUMENTED: Final = ROUTES + TASK_ROUTES
+SCHEDULES: Final = "/v1/schedules"
+# Schedules (periodic tasks) are authorized on the queue they submit to.
+SCHEDULE_ROUTES: Final = (
+    Route(
+        "post",
+        SCHEDULES,
+        "Create a schedule",
+        "send",
+        201,
+        body=sm.CreateScheduleBody,
+        answer=sm.ScheduleView,
+    ),
+    Route(
+        "get",
+        SCHEDULES,
+        "Schedules of the queues one may see",
+        "receive",
+        200,
+        answer=sm.ScheduleList,
+    ),
+    Route("get", SCHEDULES + "/{name}", "A schedule", "receive", 200, answer=sm.ScheduleView),
+    Route(
+        "post", SCHEDULES + "/{name}:pause", "Pause a schedule", "send", 200, answer=sm.ScheduleView
+    ),
+    Route(
+        "post",
+        SCHEDULES + "/{name}:resume",
+        "Resume a schedule from now",
+        "send",
+        200,
+        answer=sm.ScheduleView,
+    ),
+    Route("delete", SCHEDULES + "/{name}", "Remove a schedule", "send", 204),
+)
+
+# Path parameters whose form the route itself keeps: a task id has no `:` (task_routes.py), so
+# one that does is not routed at all.
+_PATH_PATTERNS: Final = {
+    "task_id": {"pattern": "^[A-Za-z0-9-]{1,64}$"},
+    "type": {"pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"},
+}
+
 _ERRORS: Final = {
     "400": "malformed request; `field` names what is wrong",
     "401": "not signed, badly signed, expired, or an unknown key",
     "403": "the key's principal lacks the grant",
-    "404": "no such queue or message",
+    "404": "no such queue, message or task",
     "413": "body too large",
     "429": "rate limited; see Retry-After",
     "503": "unavailable, or the outcome is unknown: retry with the same idempotency key",
@@ -121,13 +244,14 @@ _ERRORS: Final = {
 
 
 def openapi_document() -> dict[str, Any]:
-    models = {r.body for r in ROUTES} | {r.answer for r in ROUTES} | {m.ErrorView}
+    routes = (*ROUTES_DOCUMENTED, *SCHEDULE_ROUTES)
+    models = {r.body for r in routes} | {r.answer for r in routes} | {m.ErrorView}
     named = sorted((model for model in models if model is not None), key=lambda x: x.__name__)
     _, schemas = models_json_schema(
         [(model, "validation") for model in named], ref_template="#/components/schemas/{model}"
     )
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method] = _operation(route)
     return {
         "openapi": "3.1.0",
@@ -162,8 +286,13 @@ def _operation(route: Route) -> dict[str, Any]:
         .replace("}", "")
         .replace(":", "_"),
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("name", "receipt_handle", "message_id")
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", **_PATH_PATTERNS.get(name, {})},
+            }
+            for name in ("name", "receipt_handle", "message_id", "task_id", "type")
             if "{" + name + "}" in route.path
         ],
         "responses": {

@@ -281,8 +281,10 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 )
 
 
-def add_routes(app: web.Application) -> None:
-    for method, path, handler in ROUTES:
+def add_routes(app: web.Application, routes: tuple[tuple[str, str, Handler], ...] = ROUTES) -> None:
+    """`routes` (this module's table by default; app.py adds task_routes.py's) behind
+    `_served`."""
+    for method, path, handler in routes:
         app.router.add_route(method, path, _served(handler), expect_handler=meet_expectation)
 
 

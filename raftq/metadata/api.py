@@ -22,8 +22,8 @@ GET  /v1/queues/{name}   every plane; JSON {queue, cluster, freshness}: served b
                          leader and which index it applied; 404 only from a leader that has
                          applied its term's first entry (a follower says NotLeader)
 GET  /v1/catalogue       every plane; JSON of clusters, queues, principals, keys and frontends
-                         (no secrets), grants, message move tasks, with freshness; caught-up
-                         members only
+                         (no secrets), grants, message move tasks, schedules (without their
+                         sealed bodies), with freshness; caught-up members only
 GET  /v1/status          every plane; JSON Raft status
 GET  /healthz, /readyz, /metrics
 """
@@ -72,9 +72,11 @@ from raftq.common.metadata_api import (
 from raftq.common.metadata_commands import (
     ReportLoad,
 )
+from raftq.common.metadata_models import Queue
 from raftq.common.metadata_results import MetadataResult, QueueResult
 from raftq.common.node_api import CONTENT_TYPE
 from raftq.common.results import Done
+from raftq.common.schedule_models import Schedule
 from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
 from raftq.metadata.callers import caller_secrets, check_command
@@ -83,6 +85,7 @@ from raftq.metadata.frontends import frontend_secret, issue_frontend
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
 from raftq.metadata.queue_move import QueueMover
+from raftq.metadata.schedule_firing import ScheduleFirer
 from raftq.raft.node_http import (
     EVERY_PLANE,
     FRONTENDS,
@@ -319,6 +322,23 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
 
 
+def _schedule_firer(node: MetadataNode, backends: Backends) -> ScheduleFirer:
+    def catalogue() -> tuple[list[Schedule], dict[str, Queue]]:
+        with node.machine.lock:
+            state = node.machine.machine.state
+            return list(state.schedules.values()), dict(state.queues)
+
+    return ScheduleFirer(
+        # A leader elected a moment ago may not have applied the latest ticks yet.
+        leading=lambda: node.raft.leads_current_state,
+        catalogue=catalogue,
+        backends=backends,
+        propose=node.execute,
+        now_ms=node.leader_clock.now_ms,
+        monotonic_ms=node.clock.monotonic_ms,
+    )
+
+
 def create_app(node: MetadataNode) -> web.Application:
     app = web.Application(client_max_size=node.settings.max_request_bytes)
     app[NODE] = node
@@ -341,8 +361,9 @@ def create_app(node: MetadataNode) -> web.Application:
             app[MOVER] = QueueMover(node, backends)
             reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler(app[MOVER]))
             forwarder = asyncio.create_task(DeadLetterForwarder.of(node, backends).run())
+            firer = asyncio.create_task(_schedule_firer(node, backends).run())
             yield
-            for task in (reconciler, forwarder):
+            for task in (reconciler, forwarder, firer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -9,11 +9,16 @@ from raftq.common.credentials import Caller, Role
 from raftq.common.metadata_commands import (
     AddDataKey,
     AddLabelledGrants,
+    AddSchedule,
     CancelMessageMoveTask,
+    PauseSchedule,
+    RecordTick,
     RegisterCluster,
     RemoveLabelledGrants,
+    RemoveSchedule,
     ReportLoad,
     ReportMessageMoveTask,
+    ResumeSchedule,
     SetRedriveAllowPolicy,
     StartMessageMoveTask,
     TagQueue,
@@ -24,7 +29,8 @@ from raftq.metadata.node import MetadataNode
 from raftq.raft.node_http import NODES_ONLY, OPERATORS, CallerSecrets, refuse_caller
 
 # What a frontend does in the catalogue on a user's behalf (the SQS and REST APIs, the data key of
-# a new queue, a message move task's progress); every other command is an operator's or a node's.
+# a new queue, a message move task's progress, a user's schedules, whose bodies only a frontend
+# can seal); every other command is an operator's or a node's.
 FRONTEND_COMMANDS: Final = (
     AddDataKey,
     TagQueue,
@@ -35,9 +41,14 @@ FRONTEND_COMMANDS: Final = (
     StartMessageMoveTask,
     ReportMessageMoveTask,
     CancelMessageMoveTask,
+    AddSchedule,
+    PauseSchedule,
+    ResumeSchedule,
+    RemoveSchedule,
 )
-# Node to node: the backends' registration and load reports.
-NODE_COMMANDS: Final = (RegisterCluster, ReportLoad)
+# Node to node: the backends' registration and load reports. A tick is recorded by the metadata
+# leader itself (schedule_firing.py), never through the API.
+NODE_COMMANDS: Final = (RegisterCluster, ReportLoad, RecordTick)
 
 
 def caller_secrets(node: MetadataNode) -> CallerSecrets:

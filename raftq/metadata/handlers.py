@@ -209,6 +209,8 @@ def forget_queue(state: MetadataState, c: ForgetQueue) -> Done:
     state.grants = [g for g in state.grants if g.label is None or g.queues != c.name]
     for handle in [h for h, t in state.move_tasks.items() if t.source_queue == c.name]:
         del state.move_tasks[handle]
+    for name in [n for n, s in state.schedules.items() if s.queue_id == c.queue_id]:
+        del state.schedules[name]
     return Done()
 
 

@@ -24,6 +24,7 @@ from raftq.common.settings import MetadataNodeSettings
 from raftq.metadata.dead_letter_reports import DeadLetterReports
 from raftq.metadata.liveness import Liveness
 from raftq.metadata.raft_machine import MetadataRaftMachine
+from raftq.metadata.schedule_ticks import stamp
 from raftq.raft.node import RaftNode
 
 
@@ -55,7 +56,10 @@ class MetadataNode:
     async def execute(self, command: AnyMetadataCommand) -> Any:
         if not self.raft.is_leader:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
-        stamped = command.model_copy(update={"now_ms": self.leader_clock.now_ms()})
+        now_ms = self.leader_clock.now_ms()
+        stamped = command.model_copy(update={"now_ms": now_ms})
+        with self.machine.lock:  # a schedule's next tick is the leader's to compute
+            stamped = stamp(stamped, now_ms, self.machine.machine.state)
         payload = codec.encode(MetadataCommandBatch(commands=(stamped,)))
         try:
             results = await asyncio.wait_for(
@@ -112,6 +116,10 @@ class MetadataNode:
                 "frontends": [
                     f.model_dump(mode="json", exclude={"secret_ciphertext"})
                     for f in state.frontends.values()
+                ],
+                # Without their sealed bodies: nobody reading the catalogue can open them.
+                "schedules": [
+                    s.model_dump(mode="json", exclude={"body"}) for s in state.schedules.values()
                 ],
             }
 

@@ -22,15 +22,16 @@ from raftq.common.metadata_models import (
     Queue,
     RetiredQueue,
 )
+from raftq.common.schedule_models import Schedule
 
 # The audit trail keeps the most recent changes; older ones are gone with compacted log entries.
 AUDIT_KEEP: Final = 10_000
 
 # Version 2 added message move tasks (and fields with defaults on queues and grants); a version 1
 # snapshot reads as one without tasks. Version 3 added retired queues' data keys, version 4
-# frontend credentials.
-_SNAPSHOT_VERSION = 4
-_READABLE_VERSIONS = (1, 2, 3, 4)
+# frontend credentials, version 5 schedules.
+_SNAPSHOT_VERSION = 5
+_READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _CLUSTERS = TypeAdapter(tuple[Cluster, ...])
 _QUEUES = TypeAdapter(tuple[Queue, ...])
 _PRINCIPALS = TypeAdapter(tuple[Principal, ...])
@@ -40,6 +41,7 @@ _AUDIT = TypeAdapter(tuple[AuditEntry, ...])
 _MOVE_TASKS = TypeAdapter(tuple[MessageMoveTask, ...])
 _RETIRED = TypeAdapter(tuple[RetiredQueue, ...])
 _FRONTENDS = TypeAdapter(tuple[FrontendRecord, ...])
+_SCHEDULES = TypeAdapter(tuple[Schedule, ...])
 
 
 @dataclass
@@ -52,6 +54,7 @@ class MetadataState:
     move_tasks: dict[str, MessageMoveTask] = field(default_factory=dict)  # by task handle
     retired: dict[str, RetiredQueue] = field(default_factory=dict)  # by queue id
     frontends: dict[str, FrontendRecord] = field(default_factory=dict)  # by frontend id
+    schedules: dict[str, Schedule] = field(default_factory=dict)  # by name
     audit: deque[AuditEntry] = field(default_factory=lambda: deque(maxlen=AUDIT_KEEP))
 
     def queues_per_cluster(self) -> dict[str, int]:
@@ -77,6 +80,7 @@ class MetadataState:
                 "move_tasks": dump(v for _, v in sorted(self.move_tasks.items())),
                 "retired": dump(v for _, v in sorted(self.retired.items())),
                 "frontends": dump(v for _, v in sorted(self.frontends.items())),
+                "schedules": dump(v for _, v in sorted(self.schedules.items())),
                 "audit": dump(self.audit),
             },
             use_bin_type=True,
@@ -93,6 +97,7 @@ class MetadataState:
             tasks = data["move_tasks"] if data["v"] > 1 else ()
             retired = data["retired"] if data["v"] > 2 else ()
             frontends = data["frontends"] if data["v"] > 3 else ()
+            schedules = data["schedules"] if data["v"] > 4 else ()
             return cls(
                 clusters={c.cluster_id: c for c in _CLUSTERS.validate_python(data["clusters"])},
                 queues={q.name: q for q in _QUEUES.validate_python(data["queues"])},
@@ -104,6 +109,7 @@ class MetadataState:
                 move_tasks={t.task_handle: t for t in _MOVE_TASKS.validate_python(tasks)},
                 retired={r.queue_id: r for r in _RETIRED.validate_python(retired)},
                 frontends={f.frontend_id: f for f in _FRONTENDS.validate_python(frontends)},
+                schedules={s.name: s for s in _SCHEDULES.validate_python(schedules)},
                 audit=deque(_AUDIT.validate_python(data["audit"]), maxlen=AUDIT_KEEP),
             )
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError) as error:

@@ -20,6 +20,7 @@ from raftq.common.metadata_commands import (
     AddDataKey,
     AddGrant,
     AddLabelledGrants,
+    AddSchedule,
     BeginDeleteQueue,
     BeginMove,
     CancelMessageMoveTask,
@@ -32,11 +33,15 @@ from raftq.common.metadata_commands import (
     ForgetQueue,
     MetadataCommand,
     MetadataCommandBatch,
+    PauseSchedule,
+    RecordTick,
     RegisterCluster,
     RemoveGrant,
     RemoveLabelledGrants,
+    RemoveSchedule,
     ReportLoad,
     ReportMessageMoveTask,
+    ResumeSchedule,
     RevokeAccessKey,
     RevokeFrontend,
     RewrapDataKey,
@@ -49,7 +54,13 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import AuditEntry
 from raftq.common.results import Failure
-from raftq.metadata import data_keys, frontend_records, handlers, message_move_tasks
+from raftq.metadata import (
+    data_keys,
+    frontend_records,
+    handlers,
+    message_move_tasks,
+    schedules,
+)
 from raftq.metadata.state import MetadataState
 
 _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
@@ -81,12 +92,17 @@ _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     StartMessageMoveTask: message_move_tasks.start_message_move_task,
     ReportMessageMoveTask: message_move_tasks.report_message_move_task,
     CancelMessageMoveTask: message_move_tasks.cancel_message_move_task,
+    AddSchedule: schedules.add_schedule,
+    PauseSchedule: schedules.pause_schedule,
+    ResumeSchedule: schedules.resume_schedule,
+    RemoveSchedule: schedules.remove_schedule,
+    RecordTick: schedules.record_tick,
 }
 
 # Load reports arrive every few seconds from every backend, and a message move task's mover
 # reports its progress as often: they are not administrative changes (starting and cancelling a
-# task are, and are audited).
-_NOT_AUDITED = (ReportLoad, ReportMessageMoveTask)
+# task are, and are audited). A schedule's ticks are recorded as often as it fires.
+_NOT_AUDITED = (ReportLoad, ReportMessageMoveTask, RecordTick)
 
 GENESIS_DIGEST = bytes(32)
 
@@ -96,6 +112,9 @@ def _target(command: MetadataCommand) -> str:
         value = getattr(command, name, None)
         if isinstance(value, str):
             return value
+    schedule = getattr(command, "schedule", None)
+    if schedule is not None:
+        return str(schedule.name)
     queue, label = getattr(command, "queue", None), getattr(command, "label", None)
     if isinstance(queue, str):
         return f"{queue}:{label}"

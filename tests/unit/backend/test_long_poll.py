@@ -13,6 +13,7 @@ from raftq.common.commands import (
     AcceptDeadLetters,
     ChangeVisibility,
     DeadLetter,
+    FinishTasks,
     PurgeQueue,
     ReleaseDeadLetters,
     SendEntry,
@@ -30,6 +31,7 @@ from raftq.common.results import (
     SendResult,
     SentMessage,
 )
+from raftq.common.tasks_wire import FinishEntry, TaskOutcome
 
 NOW_MS = 1_700_000_000_000
 LONG_S = 3_600.0  # a wait that only a wake-up ends within a test
@@ -195,6 +197,26 @@ def test_a_change_of_visibility_counts_only_the_messages_made_visible_now() -> N
     result = BatchResult(succeeded=("release", "extend"), failed=(failure,))
     assert visible_count(command, result, NOW_MS) == 1
     assert peek(codec.encode(command)).visible_count(result, NOW_MS) == 1
+
+
+def test_a_task_retry_wakes_a_poll_even_when_delayed_and_a_success_does_not() -> None:
+    command = FinishTasks(
+        now_ms=0,
+        queue="jobs",
+        entries=(
+            FinishEntry(entry_id="now", receipt_handle="h1", outcome=TaskOutcome.RETRY),
+            FinishEntry(
+                entry_id="later", receipt_handle="h2", outcome=TaskOutcome.RETRY,
+                retry_delay_ms=5_000,
+            ),
+            FinishEntry(entry_id="done", receipt_handle="h3", outcome=TaskOutcome.SUCCEEDED),
+            FinishEntry(entry_id="stale", receipt_handle="h4", outcome=TaskOutcome.RETRY),
+        ),
+    )  # fmt: skip
+    failure = EntryFailure(entry_id="stale", code="ReceiptHandleIsInvalid", message="stale")
+    result = BatchResult(succeeded=("now", "later", "done"), failed=(failure,))
+    assert visible_count(command, result, NOW_MS) == 2
+    assert peek(codec.encode(command)).visible_count(result, NOW_MS) == 2
 
 
 def test_a_command_encoded_or_typed_that_failed_or_makes_nothing_visible_counts_none() -> None:

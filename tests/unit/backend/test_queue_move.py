@@ -366,7 +366,7 @@ def test_records_that_are_not_portable_keys_are_refused_and_change_nothing() -> 
     _, target = pair()
     target.one(BeginImport(now_ms=target.now_ms, queue=Q, epoch=2, session="session-1"))
     before = store_contents(target.store)
-    for bad in (b"Q", b"\x00applied_index", b"Z123", b"X\x00\x00"):
+    for bad in (b"Q", b"\x00applied_index", b"z123", b"X\x00\x00"):
         command = ImportRecords(
             now_ms=target.now_ms, queue=Q, session="session-1", records=((b"C", b""), (bad, b""))
         )

@@ -19,6 +19,7 @@ from raftq.common.commands import (
     AcceptDeadLetters,
     AnyCommand,
     BeginImport,
+    CancelTasks,
     ChangeVisibility,
     CommandBatch,
     CreateQueue,
@@ -30,10 +31,14 @@ from raftq.common.commands import (
     Expire,
     FenceQueue,
     FinishImport,
+    FinishTasks,
     GetMessageStatus,
     GetQueueStats,
+    GetTask,
+    GetTaskLimits,
     ImportRecords,
     ListQueues,
+    ListTasks,
     MoveToDeadLetter,
     PurgeQueue,
     ReadDeadLetters,
@@ -42,10 +47,12 @@ from raftq.common.commands import (
     SendEntry,
     SendMessages,
     SetQueueAttributes,
+    SetTaskLimits,
     VisibilityEntry,
 )
 from raftq.common.errors import ClientError, DecodeError, UnsupportedCommand
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes, RedrivePolicy
+from raftq.common.tasks_wire import FinishEntry, TaskOutcome, TaskSpec, TaskState
 
 BODY_MAX_BYTES = limits.MESSAGE_SIZE_MAX_BYTES + limits.STORED_OVERHEAD_ALLOWANCE_BYTES
 
@@ -157,6 +164,42 @@ EVERY_KIND: tuple[AnyCommand, ...] = (
     GetMessageStatus(now_ms=11, queue="q", message_id="0f1e2d3c-0000-1111-2222-333344445555"),
     ListQueues(now_ms=12),
     Expire(now_ms=0, max_transitions=1),
+    SendMessages(
+        now_ms=13,
+        queue="tasks",
+        entries=(
+            SendEntry(
+                entry_id="t",
+                body=b"{}",
+                dedup_id="submit-1",
+                task=TaskSpec(type="email.send", max_attempts=5, timeout_ms=60_000),
+            ),
+        ),
+    ),
+    ReceiveMessages(now_ms=14, queue="tasks", max_messages=2, worker_id="worker-1"),
+    FinishTasks(
+        now_ms=15,
+        queue="tasks",
+        entries=(
+            FinishEntry(
+                entry_id="f1", receipt_handle="h1", outcome=TaskOutcome.SUCCEEDED, result=b"1"
+            ),
+            FinishEntry(
+                entry_id="f2",
+                receipt_handle="h2",
+                outcome=TaskOutcome.RETRY,
+                error=b"{}",
+                retry_delay_ms=2_000,
+            ),
+        ),
+    ),
+    CancelTasks(now_ms=16, queue="tasks", task_ids=("m-1", "m-2")),
+    GetTask(now_ms=17, queue="tasks", task_id="m-1"),
+    ListTasks(now_ms=18, queue="tasks", state=TaskState.RETRYING, cursor=b"\x00k", limit=10),
+    SetTaskLimits(
+        now_ms=19, queue="tasks", task_type="email.send", rate_milli=2_500, max_running=4
+    ),
+    GetTaskLimits(now_ms=20, queue="tasks"),
 )
 
 

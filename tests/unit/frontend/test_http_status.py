@@ -25,6 +25,7 @@ from raftq.common.errors import (
     QueueNotFound,
     RaftqError,
     ResourceNotFound,
+    ScheduleNotFound,
     Throttled,
     Unauthenticated,
 )
@@ -67,6 +68,7 @@ def _instance(cls: type[RaftqError]) -> RaftqError:
         (PurgeQueueInProgress("x"), 400, 403),
         (OverLimit("x"), 400, 403),
         (MoveTaskNotFound("x"), 400, 404),
+        (ScheduleNotFound("x"), 404, 400),
         (ResourceNotFound("x"), 400, 404),
         (InvalidParameter("x"), 400, 400),
         (ClientError("x"), 400, 400),
