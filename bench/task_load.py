@@ -55,14 +55,18 @@ async def list_state(client: AsyncClient, queue: str, state: TaskStateName) -> l
 
 
 async def count_states(
-    client: AsyncClient, queue: str, states: tuple[TaskStateName, ...] = STATES
+    client: AsyncClient,
+    queue: str,
+    states: tuple[TaskStateName, ...] = STATES,
+    created_after_s: float = 0.0,
 ) -> dict[str, int]:
-    """How many of the queue's tasks are in each state (from `list_tasks`), and how many of
-    them ran more than once ("retried": attempt > 1)."""
+    """How many of the queue's tasks (created at or after `created_after_s`) are in each state
+    (from `list_tasks`), and how many of them were attempted more than once ("retried")."""
     counts: dict[str, int] = {}
     retried = 0
     for state in states:
-        tasks = await list_state(client, queue, state)
+        listed = await list_state(client, queue, state)
+        tasks = [task for task in listed if task.created_at >= created_after_s]
         counts[state] = len(tasks)
         retried += sum(1 for task in tasks if task.attempt > 1)
     counts["retried"] = retried

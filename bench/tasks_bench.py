@@ -110,7 +110,7 @@ def table(info: dict[str, Any], results: list[dict[str, Any]], args: argparse.Na
             "",
             f"raftq, a worker killed under load ({kill['tasks']:,} tasks; `kill -9` after "
             f"{kill['kill']['executed_at_kill']:,} had run, a new worker started at once; "
-            f"lease {kill['lease_s']:g} s):",
+            f"lease {kill['lease_s']:g} s; each task takes {kill['task_ms']:g} ms):",
             "",
             "| submitted | confirmed | executed at least once | lost | reruns (executions "
             "beyond the first) | tasks with attempt > 1 | succeeded | other states "
@@ -152,6 +152,8 @@ def main() -> None:
     parser.add_argument("--paced-tasks", type=int, default=3_000)
     parser.add_argument("--rate", type=float, default=100.0, help="paced run, tasks/s")
     parser.add_argument("--kill-tasks", type=int, default=5_000, help="0: no kill variant")
+    parser.add_argument("--kill-task-ms", type=float, default=20.0,
+                        help="how long each task of the kill variant takes")  # fmt: skip
     parser.add_argument("--submitters", type=int, default=32)
     parser.add_argument("--prefetch", type=_int_list, default=[1, 4],
                         help="Celery's worker_prefetch_multiplier values")  # fmt: skip
@@ -196,6 +198,7 @@ def main() -> None:
                 rate=args.rate,
                 submitters=args.submitters,
                 kill_tasks=args.kill_tasks,
+                kill_task_ms=args.kill_task_ms,
                 out_dir=args.out_dir,
             )
         )

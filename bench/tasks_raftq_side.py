@@ -10,8 +10,10 @@ the queue shows nothing visible, in flight or delayed (polled every 20 ms; that 
 every task's finish was committed) -> CPU sample -> the tasks' states from `list_tasks`.
 
 The kill variant: one worker, and when a third of the tasks have run, `kill -9` of that worker
-and a new one started at once. The killed worker's leases run out (`--lease-s`) and their tasks
-run again: every submitted task must end `succeeded`, some executed twice (the reruns).
+and a new one started at once. Its tasks take `kill_task_ms` each (20 ms: a no-op's attempt
+is over in microseconds, and a kill would often find nothing running). The killed worker's
+leases run out (`--lease-s` 10 s) and their tasks run again: every submitted task must end
+`succeeded`, some executed twice (the reruns).
 """
 
 from __future__ import annotations
@@ -134,8 +136,11 @@ async def _wait_drained(client: AsyncClient, queue: str, timeout_s: float) -> fl
 class Submitters:
     """`count` coroutines sharing one sequence counter, each submitting one task at a time."""
 
-    def __init__(self, client: AsyncClient, queue: str, tag: str, tasks: int) -> None:
+    def __init__(
+        self, client: AsyncClient, queue: str, tag: str, tasks: int, sleep_ms: float = 0.0
+    ) -> None:
         self.client, self.queue, self.tag, self.tasks = client, queue, tag, tasks
+        self.sleep_ms = sleep_ms
         self._next = itertools.count()
         self.first_s: float | None = None
         self.last_s = 0.0
@@ -148,7 +153,9 @@ class Submitters:
                 await asyncio.sleep(max(0.0, t0_s + seq / rate_per_s - time.time()))
             started = time.time()
             self.first_s = min(self.first_s or started, started)
-            payload = {"tag": self.tag, "seq": seq, "submitted_at_s": started}
+            payload: dict[str, object] = {"tag": self.tag, "seq": seq, "submitted_at_s": started}
+            if self.sleep_ms:
+                payload["sleep_ms"] = self.sleep_ms
             try:
                 await self.client.submit_task(self.queue, common.TASK_TYPE, payload)
             except RaftqError as error:
@@ -172,6 +179,7 @@ async def measured_run(
     record_dir: Path,
     log: Path,
     kill_at_fraction: float | None = None,
+    task_ms: float = 0.0,
     timeout_s: float = 600.0,
 ) -> dict[str, Any]:
     paced = mode == "paced"
@@ -193,7 +201,8 @@ async def measured_run(
             broker0 = common.sample_trees(broker_roots)
             worker0 = common.sample_trees([workers[0].pid])
             client0 = common.client_cpu_s()
-            run = Submitters(client, queue, tag, tasks)
+            started_s = time.time()
+            run = Submitters(client, queue, tag, tasks, task_ms)
             submitting = asyncio.create_task(run.run(submitters, rate if paced else None))
             counter = common.RecordCounter(str(record_dir), tag)
             kill: dict[str, Any] = {}
@@ -210,7 +219,7 @@ async def measured_run(
             broker1 = common.sample_trees(broker_roots)
             worker1 = common.sample_trees([w.pid for w in workers if w.poll() is None])
             client1 = common.client_cpu_s()
-            states = await count_states(client, queue)
+            states = await count_states(client, queue, created_after_s=started_s)
         finally:
             for worker in workers:
                 _stop(worker)
@@ -246,6 +255,7 @@ async def measured_run(
         "kill": kill or None,
         "load_1min_start": load_start,
         "lease_s": lease_s,
+        "task_ms": task_ms,
         "versions": {"raftq": metadata.version("raftq")},
     }
 
@@ -277,6 +287,7 @@ async def run_raftq(
     rate: float,
     submitters: int,
     kill_tasks: int,
+    kill_task_ms: float,
     out_dir: Path,
     progress: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
@@ -294,7 +305,7 @@ async def run_raftq(
         if kill_tasks:
             runs.append(("kill", lambda: measured_run(deployment, mode="throughput",
                 tasks=kill_tasks, rate=rate, submitters=submitters, record_dir=record_dir,
-                log=log, kill_at_fraction=1 / 3)))  # fmt: skip
+                log=log, kill_at_fraction=1 / 3, task_ms=kill_task_ms)))  # fmt: skip
         for name, run in runs:
             progress(f"raftq: {name} run")
             results.append(await run())
