@@ -29,9 +29,9 @@ import time
 from typing import Any
 
 from bench.tasks_common import TASK_TYPE, summary_ms
+from raftq.client.errors import NotFound, RaftqApiError
 from raftq.client.sdk import AsyncClient
 from raftq.client.task_models import Task, TaskStateName
-from raftq.common.errors import RaftqError
 
 STATES: tuple[TaskStateName, ...] = (
     "queued", "scheduled", "running", "retrying",
@@ -87,7 +87,7 @@ async def _burst(
             task = await client.submit_task(
                 queue, args.type, payload, max_attempts=args.max_attempts
             )
-        except RaftqError as error:
+        except RaftqApiError as error:
             errors.append(f"{type(error).__name__}: {error}")
             return
         accepted[task.task_id] = submitted_at_s
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncClient(args.endpoint, args.access_key_id, args.secret_access_key) as client:
         try:
             await client.get_queue(args.queue)
-        except RaftqError:
+        except NotFound:
             await client.create_queue(args.queue)
         accepted: dict[str, float] = {}
         errors: list[str] = []

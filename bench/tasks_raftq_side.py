@@ -34,8 +34,8 @@ from typing import Any
 
 from bench import tasks_common as common
 from bench.task_load import count_states
+from raftq.client.errors import RaftqApiError
 from raftq.client.sdk import AsyncClient
-from raftq.common.errors import RaftqError
 from tests.integration.up_process import free_base_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ class Submitters:
                 payload["sleep_ms"] = self.sleep_ms
             try:
                 await self.client.submit_task(self.queue, common.TASK_TYPE, payload)
-            except RaftqError as error:
+            except RaftqApiError as error:
                 self.errors.append(f"{seq}: {error!r}")
                 continue
             self.last_s = time.time()
