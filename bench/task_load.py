@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from bench.tasks_common import TASK_TYPE, summary_ms
-from raftq.client.errors import NotFound, RaftqApiError
+from raftq.client.errors import RaftqApiError
 from raftq.client.sdk import AsyncClient
 from raftq.client.task_models import Task, TaskStateName
 
@@ -120,7 +120,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncClient(args.endpoint, args.access_key_id, args.secret_access_key) as client:
         try:
             await client.get_queue(args.queue)
-        except NotFound:
+        except RaftqApiError as error:
+            if error.code != "QueueDoesNotExist":
+                raise
             await client.create_queue(args.queue)
         accepted: dict[str, float] = {}
         errors: list[str] = []
