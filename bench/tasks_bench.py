@@ -19,7 +19,7 @@ Celery 5.7: prefork, concurrency 8, task_acks_late, persistent messages, publish
 worker_prefetch_multiplier 1 and 4 (`--prefetch`), one quorum queue on RabbitMQ 3.10 (Debian's
 package), three nodes on 127.0.0.1; "done" = the task ran (its ack follows at once).
 
-  python -m bench.tasks_bench                              # everything, ~15 min on 2 cores
+  python -m bench.tasks_bench                              # everything, ~10 min on 2 cores
   python -m bench.tasks_bench --tasks 2000 --paced-tasks 500 --kill-tasks 1000  # a smoke run
 
 Prints a Markdown table (with the machine) and writes it, and every run's JSON, to
