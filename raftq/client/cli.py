@@ -7,6 +7,7 @@
 - `raftq frontend`: run one frontend, the public REST and SQS APIs (raftq/frontend/app.py).
 - `raftq up`: a whole local raftq under a supervisor (raftq/client/up.py).
 - `raftq send|receive|delete|stats`: use a queue through the REST API (data_commands.py).
+- `raftq worker MODULE:REGISTRY --queue Q`: run task handlers (raftq/worker/command.py).
 
 The client imports no server package at module level: a server's modules load only inside the
 command that runs it, so the data commands and the SDK never load the frontend, backend or
@@ -26,6 +27,7 @@ from raftq.client.admin import add_admin_command, run_admin_command
 from raftq.client.data_commands import DATA_COMMANDS, add_data_commands, run_data_command
 from raftq.client.node_commands import NODE_KINDS, add_node_commands, run_node_command
 from raftq.client.up import add_up_command, run_up
+from raftq.worker.command import add_worker_command, run_worker_command
 
 # The help of `raftq frontend` as `raftq --help` lists it (the command's own parser is the
 # frontend's, loaded only when the command line names it).
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         commands.add_parser("frontend", help=FRONTEND_HELP)
     add_data_commands(commands)
+    add_worker_command(commands)
     args = parser.parse_args(arguments)
     if args.command in DATA_COMMANDS:
         return run_data_command(args)
@@ -55,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from raftq.frontend.main import run_frontend_command  # noqa: PLC0415
 
         return run_frontend_command(args, parser)
+    if args.command == "worker":
+        return run_worker_command(args)
     if args.command == "up":
         return run_up(args)
     if args.command == "admin":

@@ -20,7 +20,7 @@ TaskStateName = Literal[
     "cancelled",
     "expired",
 ]
-Outcome = Literal["succeeded", "retry", "failed"]
+Outcome = Literal["succeeded", "retry", "failed", "released"]
 
 
 @dataclass(frozen=True, slots=True)

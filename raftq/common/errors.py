@@ -285,6 +285,45 @@ class ResourceNotFound(ClientError):
     code = "ResourceNotFoundException"
 
 
+class PathNotFound(ClientError):
+    """Raised when a REST request's path is none of the API's routes (or its parameters do not
+    have their documented form)."""
+
+    code = "PathNotFound"
+
+
+# --- a task attempt's failures (raised by the worker, reported as the task's error) ----------
+
+
+class TaskAttemptFailure(RaftqError):
+    """A task attempt that did not produce a result for a reason of the worker's, not of the
+    handler's code: reported in the task's `last_error` with the code as its type."""
+
+    code = "TaskAttemptFailure"
+
+
+class TaskTimedOut(TaskAttemptFailure):
+    """Raised when a handler ran longer than its task's timeout: the attempt is abandoned
+    (cancelled, its thread left behind, or its process terminated) and retried if attempts
+    remain."""
+
+    code = "TaskTimedOut"
+
+
+class UnknownTaskType(TaskAttemptFailure):
+    """Raised when a worker leased a task whose type has no handler in its registry: the task
+    fails at once (another attempt on the same fleet would meet the same registry)."""
+
+    code = "UnknownTaskType"
+
+
+class ResultNotJson(TaskAttemptFailure):
+    """Raised when a handler returned a value that does not encode as JSON (or whose encoding is
+    over the result limit): the task fails, as retrying would return the same kind of value."""
+
+    code = "ResultNotJson"
+
+
 # --- peer faults -------------------------------------------------------------------------------
 
 

@@ -8,11 +8,11 @@ Both APIs call the one service (service.py) that `startup`, a cleanup context, p
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from raftq.common.errors import RaftqError
+from raftq.common.errors import PathNotFound, RaftqError
 from raftq.frontend import rest_routes, schedule_routes, task_routes
 from raftq.frontend.edge import FRONTEND
 from raftq.frontend.openapi import openapi_document
@@ -20,13 +20,17 @@ from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.sqs import server as sqs_server
 from raftq.frontend.usage import Usage
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def create_app(
     settings: FrontendSettings, startup: Callable[[web.Application], AsyncIterator[None]]
 ) -> web.Application:
     """The application; `startup` (a cleanup context) opens its connections and sets
     `app[FRONTEND]`."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[unrouted_rest_paths_are_json]
+    )
     app.cleanup_ctx.append(startup)
     document = json.dumps(openapi_document())
 
@@ -40,6 +44,22 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     sqs_server.add_routes(app)
     return app
+
+
+@web.middleware
+async def unrouted_rest_paths_are_json(
+    request: web.Request, handler: _Handler
+) -> web.StreamResponse:
+    """A `/v1/` path that no route serves is answered as every REST error is (JSON), not with
+    aiohttp's plain-text 404."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        if not request.path.startswith("/v1/"):
+            raise
+        return rest_routes.error_response(
+            PathNotFound("no REST route serves this path and method", field="path")
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:

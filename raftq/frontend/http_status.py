@@ -19,6 +19,7 @@ from raftq.common.errors import (
     ClientError,
     MoveTaskNotFound,
     OverLimit,
+    PathNotFound,
     PayloadTooLarge,
     PurgeQueueInProgress,
     QueueNotFound,
@@ -44,6 +45,7 @@ _TABLE: Final[tuple[tuple[type[RaftqError], Statuses], ...]] = (
     (Throttled, Statuses(rest=429, sqs=403)),  # SQS: RequestThrottled
     (QueueNotFound, Statuses(rest=404, sqs=400)),  # SQS: QueueDoesNotExist
     (TaskNotFound, Statuses(rest=404, sqs=400)),
+    (PathNotFound, Statuses(rest=404, sqs=400)),
     (ScheduleNotFound, Statuses(rest=404, sqs=400)),
     (PayloadTooLarge, Statuses(rest=413, sqs=400)),  # SQS: InvalidParameterValue
     (PurgeQueueInProgress, Statuses(rest=400, sqs=403)),

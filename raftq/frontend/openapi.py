@@ -210,19 +210,24 @@ SCHEDULE_ROUTES: Final = (
         200,
         answer=sm.ScheduleList,
     ),
-    Route("get", SCHEDULES + "/{name}", "A schedule", "receive", 200, answer=sm.ScheduleView),
+    Route("get", SCHEDULES + "/{schedule}", "A schedule", "receive", 200, answer=sm.ScheduleView),
     Route(
-        "post", SCHEDULES + "/{name}:pause", "Pause a schedule", "send", 200, answer=sm.ScheduleView
+        "post",
+        SCHEDULES + "/{schedule}:pause",
+        "Pause a schedule",
+        "send",
+        200,
+        answer=sm.ScheduleView,
     ),
     Route(
         "post",
-        SCHEDULES + "/{name}:resume",
+        SCHEDULES + "/{schedule}:resume",
         "Resume a schedule from now",
         "send",
         200,
         answer=sm.ScheduleView,
     ),
-    Route("delete", SCHEDULES + "/{name}", "Remove a schedule", "send", 204),
+    Route("delete", SCHEDULES + "/{schedule}", "Remove a schedule", "send", 204),
 )
 
 # Path parameters whose form the route itself keeps: a task id has no `:` (task_routes.py), so
@@ -230,6 +235,7 @@ SCHEDULE_ROUTES: Final = (
 _PATH_PATTERNS: Final = {
     "task_id": {"pattern": "^[A-Za-z0-9-]{1,64}$"},
     "type": {"pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"},
+    "schedule": {"pattern": "^[A-Za-z0-9_-]{1,80}$"},
 }
 
 _ERRORS: Final = {
@@ -292,7 +298,7 @@ def _operation(route: Route) -> dict[str, Any]:
                 "required": True,
                 "schema": {"type": "string", **_PATH_PATTERNS.get(name, {})},
             }
-            for name in ("name", "receipt_handle", "message_id", "task_id", "type")
+            for name in ("name", "receipt_handle", "message_id", "task_id", "type", "schedule")
             if "{" + name + "}" in route.path
         ],
         "responses": {

@@ -3,10 +3,10 @@ fires them (raftq/metadata/schedule_firing.py):
 
 POST   /v1/schedules                 create ("send" on its queue)      -> 201 ScheduleView
 GET    /v1/schedules                 those of queues the caller may see -> ScheduleList
-GET    /v1/schedules/{name}          one the caller may see             -> ScheduleView
-POST   /v1/schedules/{name}:pause    ("send" on its queue)              -> ScheduleView
-POST   /v1/schedules/{name}:resume   ("send" on its queue)              -> ScheduleView
-DELETE /v1/schedules/{name}          ("send" on its queue)              -> 204
+GET    /v1/schedules/{schedule}          one the caller may see             -> ScheduleView
+POST   /v1/schedules/{schedule}:pause    ("send" on its queue)              -> ScheduleView
+POST   /v1/schedules/{schedule}:resume   ("send" on its queue)              -> ScheduleView
+DELETE /v1/schedules/{schedule}          ("send" on its queue)              -> 204
 
 The task's envelope `{"type", "payload", "max_attempts", "timeout_s"}` (a task message's body)
 is sealed here, at creation, with the queue's data key: the metadata group keeps and sends
@@ -112,11 +112,11 @@ async def listing(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respons
 
 
 async def get(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    return _json(sm.ScheduleView.of(await _find(f, c, r.match_info["name"])))
+    return _json(sm.ScheduleView.of(await _find(f, c, r.match_info["schedule"])))
 
 
 async def pause(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    record = await _find(f, c, r.match_info["name"])
+    record = await _find(f, c, r.match_info["schedule"])
     f.authorize(c, record["queue"], "send")
     command = PauseSchedule(
         now_ms=0, actor=c.principal_id, name=record["name"], queue=record["queue"]
@@ -125,7 +125,7 @@ async def pause(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
 
 
 async def resume(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    record = await _find(f, c, r.match_info["name"])
+    record = await _find(f, c, r.match_info["schedule"])
     f.authorize(c, record["queue"], "send")
     command = ResumeSchedule(
         now_ms=0, actor=c.principal_id, name=record["name"], queue=record["queue"]
@@ -134,7 +134,7 @@ async def resume(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response
 
 
 async def remove(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    record = await _find(f, c, r.match_info["name"])
+    record = await _find(f, c, r.match_info["schedule"])
     f.authorize(c, record["queue"], "send")
     result = await f.metadata.execute(
         RemoveSchedule(now_ms=0, actor=c.principal_id, name=record["name"], queue=record["queue"])
@@ -147,10 +147,11 @@ async def remove(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", SCHEDULES, create),
     ("GET", SCHEDULES, listing),
-    ("GET", SCHEDULES + "/{name}", get),
-    ("POST", SCHEDULES + "/{name}:pause", pause),
-    ("POST", SCHEDULES + "/{name}:resume", resume),
-    ("DELETE", SCHEDULES + "/{name}", remove),
+    # `[^/:]+`: a name never holds `:`, so `/{schedule}` does not also match `…:pause`.
+    ("GET", SCHEDULES + "/{schedule:[^/:]+}", get),
+    ("POST", SCHEDULES + "/{schedule:[^/:]+}:pause", pause),
+    ("POST", SCHEDULES + "/{schedule:[^/:]+}:resume", resume),
+    ("DELETE", SCHEDULES + "/{schedule:[^/:]+}", remove),
 )
 
 

@@ -216,7 +216,8 @@ class HeartbeatBody(RestModel):
 
 class FinishReport(RestModel):
     lease: ReceiptHandle
-    outcome: Literal["succeeded", "retry", "failed"]
+    # "released": a lease handed back unstarted (a worker stopping): no attempt is counted.
+    outcome: Literal["succeeded", "retry", "failed", "released"]
     result: JsonValue = Field(default=None, description="succeeded only")
     error: TaskErrorView | None = None
     retry_delay_s: DelaySeconds = 0
