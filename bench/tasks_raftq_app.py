@@ -14,9 +14,8 @@ import asyncio
 import os
 from typing import Any
 
-from raftq.worker import Registry
-
 from bench.tasks_common import TASK_TYPE, record_execution
+from raftq.worker import Registry
 
 RECORD_DIR = os.environ.get("TASKBENCH_RECORD_DIR", "/tmp/raftq-taskbench/records")
 
