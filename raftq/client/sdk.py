@@ -52,6 +52,7 @@ from raftq.client.received import Message, message_of
 from raftq.client.retry import RetryPolicy
 from raftq.client.send_coalescer import SendCoalescer
 from raftq.client.task_calls import BlockingTaskCalls, TaskCalls
+from raftq.client.task_submitter import TaskSubmitter
 from raftq.client.transport import Sleep, Transport
 from raftq.common import limits
 
@@ -132,6 +133,12 @@ class AsyncClient(TaskCalls):
         self._call = self._transport.call
         self._batch_max_entries = batch_max_entries
         self._max_request_bytes = max_request_bytes
+        self._task_submitter = TaskSubmitter(
+            self._call,
+            linger_s=send_linger_ms / 1000,
+            max_entries=batch_max_entries,
+            max_request_bytes=max_request_bytes,
+        )
         self._coalescer: SendCoalescer | None = None
         if send_linger_ms > 0:
             self._coalescer = SendCoalescer(
@@ -156,6 +163,7 @@ class AsyncClient(TaskCalls):
         """Send the sends that wait for company, wait for them, and close the connections."""
         if self._coalescer is not None:
             await self._coalescer.close()
+        await self._task_submitter.close()
         await self._transport.close()
 
     # --- queues --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Joining concurrent `send()` calls of one client for one queue into batch requests.
+"""Joining concurrent `send()` calls (and `submit_task()` calls: task_submitter.py) of one client
+for one queue into batch requests.
 
 The rules it keeps:
 - Each caller gets its own outcome: the message id of its own entry, or its own entry's error;
@@ -65,7 +66,11 @@ class SendCoalescer:
         linger_s: float,
         max_entries: int,
         max_request_bytes: int,
+        key_field: str = "dedup_id",
     ) -> None:
+        """`key_field`: the payload's field holding its idempotency key (named in the error
+        of an unknown outcome)."""
+        self._key_field = key_field
         self._post_batch = post_batch
         self._post_one = post_one
         self._linger_s = linger_s
@@ -153,7 +158,7 @@ class SendCoalescer:
         except RaftqApiError as error:
             if not is_entry_fault(error):
                 for one in waiting:
-                    _settle(one, _share_of(error, one))
+                    _settle(one, _share_of(error, one.payload[self._key_field]))
                 return
             if queue.endswith(".fifo"):  # keep call order
                 for one in waiting:
@@ -171,10 +176,10 @@ class SendCoalescer:
             _settle(one, error)
 
 
-def _share_of(error: RaftqApiError, one: _Waiting) -> RaftqApiError:
+def _share_of(error: RaftqApiError, key: str) -> RaftqApiError:
     """`error` as one caller of a failed batch is told it: its own object, and its own key."""
     if isinstance(error, OutcomeUnknown):
-        return error.with_keys([one.payload["dedup_id"]])
+        return error.with_keys([key])
     return error.copy()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from raftq.client.errors import InvalidRequest, NotFound, RaftqApiError, TaskBatchFailed
@@ -32,31 +32,20 @@ from raftq.client.task_models import (
     TaskStateName,
     TypeLimits,
 )
+from raftq.client.task_submitter import Call, TaskSubmitter
 from raftq.client.transport import Operation
 from raftq.common import limits
 
 T = TypeVar("T")
 
 
-class Call(Protocol):
-    async def __call__(
-        self,
-        operation: Operation,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        query: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        extra_timeout_s: float = 0,
-    ) -> dict[str, Any]: ...
-
-
 class TaskCalls:
-    """The asyncio task calls; the client provides `_call` and `_batch_max_entries`."""
+    """The asyncio task calls; the client provides `_call`, `_batch_max_entries` and
+    `_task_submitter`."""
 
     _call: Call
     _batch_max_entries: int
+    _task_submitter: TaskSubmitter
 
     async def submit_task(
         self,
@@ -72,22 +61,12 @@ class TaskCalls:
         timeout_s: float | None = None,
     ) -> SubmittedTask:
         """Submit one task; `duplicate` when its idempotency key was seen within the queue's
-        dedup window (the first task's id is returned, nothing new is queued)."""
+        dedup window (the first task's id is returned, nothing new is queued). Concurrent
+        submissions to one queue may share a batch request (task_submitter.py)."""
         request = TaskRequest(
             type, payload, priority, delay_s, run_at, idempotency_key, max_attempts, timeout_s
         )
-        body = task_body(queue, request, "")
-        answer = await self._call(
-            Operation(
-                f"task submission to queue {queue!r}",
-                idempotent=True,
-                keys=(body["idempotency_key"],),
-            ),
-            "POST",
-            _tasks(queue),
-            body,
-        )
-        return SubmittedTask(answer["task_id"], answer["duplicate"])
+        return await self._task_submitter.submit(queue, task_body(queue, request, ""))
 
     async def submit_tasks(
         self, queue: str, requests: Sequence[TaskRequest]

@@ -45,6 +45,7 @@ from raftq.worker.registry import (
     json_problem,
     unknown_type_report,
 )
+from raftq.worker.reports import ReportBatcher
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class _Held:
     task: LeasedTask
     job: asyncio.Task[None] | None = None
     lost: bool = False  # a heartbeat found the lease taken over: the task is someone else's
+    reporting: bool = False  # the handler returned: its slot is free, its report on its way
 
 
 @dataclass(slots=True)
@@ -104,7 +106,10 @@ class Worker:
         self._random = random
         self._policy = concurrency_policy(concurrency, min_concurrency, idle_s_to_shrink)
         self._slots = _initial(self._policy, self._clock)
-        self._held: dict[str, _Held] = {}
+        self._held: dict[str, _Held] = {}  # every lease held: running, or being reported
+        self._reports = ReportBatcher(
+            lambda reports: self._api.finish_tasks(self.queue, reports), LEASE_BATCH_MAX
+        )
         self._stop_requests = 0
         self._stopped_at_s = 0.0  # of the first stop: the grace counts from it
         self._wake = asyncio.Event()  # an attempt ended, or a stop was asked
@@ -164,7 +169,7 @@ class Worker:
 
     async def _lease_loop(self) -> None:
         while self._stop_requests == 0:
-            free = self._slots.target - len(self._held)
+            free = self._slots.target - self._busy()
             if free <= 0:
                 self._wake.clear()
                 await self._wake.wait()
@@ -207,9 +212,13 @@ class Worker:
                 self._slots,
                 asked=asked,
                 got=len(leased),
-                running=len(self._held),
+                running=self._busy(),
                 now_s=self._clock.monotonic_s(),
             )
+
+    def _busy(self) -> int:
+        """Slots taken: leases whose handler has not returned yet."""
+        return sum(1 for held in self._held.values() if not held.reporting)
 
     def _start(self, task: LeasedTask) -> None:
         held = _Held(task)
@@ -253,6 +262,8 @@ class Worker:
     async def _attempt(self, held: _Held) -> None:
         try:
             report = await self._outcome(held.task)
+            held.reporting = True
+            self._wake.set()  # its slot is free: lease the next task while this one reports
             if not held.lost:
                 await self._finish(held.task, report)
         except asyncio.CancelledError:
@@ -261,7 +272,7 @@ class Worker:
         finally:
             self._held.pop(held.task.lease, None)
             self._slots = concurrency.after_tick(
-                self._policy, self._slots, running=len(self._held), now_s=self._clock.monotonic_s()
+                self._policy, self._slots, running=self._busy(), now_s=self._clock.monotonic_s()
             )
             self._wake.set()
 
@@ -309,13 +320,12 @@ class Worker:
         """Report once; a refused or lost report is not retried: the lease's end brings the task
         back if the service did not record it."""
         try:
-            outcome = await self._api.finish_tasks(self.queue, [report])
+            refusal = await self._reports.report(report)
         except Exception:
             log.exception(
                 "finishing task %s failed; it runs again when its lease ends", task.task_id
             )
             return
-        refusal = outcome.failed.get(report.lease)
         if refusal is None:
             counter = {"succeeded": "succeeded", "retry": "retried", "failed": "failed"}
             name = counter[report.outcome]
@@ -345,7 +355,7 @@ class Worker:
             await self._clock.sleep(self._lease_s / 3)
             now_s = self._clock.monotonic_s()
             self._slots = concurrency.after_tick(
-                self._policy, self._slots, running=len(self._held), now_s=now_s
+                self._policy, self._slots, running=self._busy(), now_s=now_s
             )
             leases = [(lease, self._lease_s) for lease, held in self._held.items() if not held.lost]
             if not leases:
