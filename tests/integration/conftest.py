@@ -9,8 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from raftq.client.sdk import AsyncClient
 from raftq.common.internal_tls import InternalTls
 from tests.integration.cluster import Cluster
+from tests.integration.task_workers import worker_process
 from tests.integration.up_process import client_env, free_base_port, start_up, wait_ready
 
 
@@ -93,3 +95,26 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             up.wait(timeout=30)
         except subprocess.TimeoutExpired:
             up.kill()
+
+
+@pytest.fixture
+async def client(deployment: Deployment) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as made:
+        yield made
+
+
+@pytest.fixture
+def start_worker(deployment: Deployment) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `raftq worker` processes (task_workers.worker_process); each is killed at the end
+    if still running."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(queue: str, *options: str) -> subprocess.Popen[bytes]:
+        started.append(worker_process(deployment.env, queue, *options))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -4,68 +4,18 @@ coming back, a poison task, a graceful stop, heartbeats on a task longer than it
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from raftq.client.sdk import AsyncClient
-from raftq.client.task_models import Task
-from tests.integration.conftest import Deployment
+from tests.integration.task_workers import task_ends, until
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-REGISTRY = "tests.integration.worker_tasks:tasks"
-
-
-@pytest.fixture
-async def client(deployment: Deployment) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(deployment.endpoint, deployment.key_id, deployment.secret) as made:
-        yield made
-
-
-@pytest.fixture
-def start_worker(deployment: Deployment) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start `raftq worker` processes; each is killed at the end if still running."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(queue: str, *options: str) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "raftq.client.cli", "worker", REGISTRY, "--queue", queue]
-        command += ["--poll-wait-s", "1", *options]
-        process = subprocess.Popen(command, cwd=REPO, env=deployment.env | dict(os.environ))
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline_s = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline_s, "the state was not reached"
-        await asyncio.sleep(0.05)
-
-
-async def _task_ends(
-    client: AsyncClient, queue: str, task_id: str, timeout_s: float = 20.0
-) -> Task:
-    deadline_s = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        task = await client.get_task(queue, task_id)
-        if task.state in ("succeeded", "failed", "dead", "cancelled", "expired"):
-            return task
-        assert asyncio.get_running_loop().time() < deadline_s, f"still {task.state}: {task}"
-        await asyncio.sleep(0.1)
 
 
 def _journal(path: Path) -> list[tuple[str, str, int]]:
@@ -83,7 +33,7 @@ async def test_a_task_runs_and_its_result_is_readable(
     submitted = await client.submit_task("work-result", "add", {"a": 2, "b": 3})
     start_worker("work-result", "--worker-id", "w-result")
     # When it runs, then its result and its worker are recorded
-    task = await _task_ends(client, "work-result", submitted.task_id)
+    task = await task_ends(client, "work-result", submitted.task_id)
     assert (task.state, task.result, task.attempt) == ("succeeded", 5, 1)
     assert task.worker_id == "w-result"
 
@@ -96,13 +46,13 @@ async def test_a_killed_workers_task_runs_again_after_its_lease(
     payload = {"seconds": 2, "journal": str(journal)}
     submitted = await client.submit_task("work-kill", "slow", payload, max_attempts=3)
     first = start_worker("work-kill", "--lease-s", "3")
-    await _until(lambda: len(_journal(journal)) == 1)
+    await until(lambda: len(_journal(journal)) == 1)
     # When the worker is killed mid-task
     first.kill()
     first.wait()
     start_worker("work-kill", "--lease-s", "3")
     # Then the task runs again once its lease ends, as attempt 2, and completes
-    task = await _task_ends(client, "work-kill", submitted.task_id)
+    task = await task_ends(client, "work-kill", submitted.task_id)
     assert (task.state, task.attempt) == ("succeeded", 2)
     assert _journal(journal) == [
         ("start", submitted.task_id, 1),
@@ -117,7 +67,7 @@ async def test_a_poison_task_ends_dead_after_max_attempts_with_its_error(
     await client.create_queue("work-poison")
     submitted = await client.submit_task("work-poison", "poison", "pill", max_attempts=3)
     start_worker("work-poison")
-    task = await _task_ends(client, "work-poison", submitted.task_id)
+    task = await task_ends(client, "work-poison", submitted.task_id)
     assert task.state in ("dead", "failed") and task.attempt == 3
     assert task.last_error is not None
     assert (task.last_error.type, task.last_error.message) == ("RuntimeError", "poisoned by 'pill'")
@@ -133,13 +83,13 @@ async def test_sigterm_with_tasks_in_flight_loses_none_and_completes_none_twice(
     ids = [(await client.submit_task("work-term", "slow", payload)).task_id for _ in range(6)]
     options = ("--concurrency", "3", "--min-concurrency", "3", "--lease-s", "10")
     first = start_worker("work-term", *options)
-    await _until(lambda: len(_journal(journal)) >= 3)
+    await until(lambda: len(_journal(journal)) >= 3)
     # When it is asked to stop with three tasks running
     first.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(first.wait, 15) == 0
     # Then the running ones finished, and a second worker does the rest
     start_worker("work-term", *options)
-    tasks = [await _task_ends(client, "work-term", task_id) for task_id in ids]
+    tasks = [await task_ends(client, "work-term", task_id) for task_id in ids]
     assert [task.state for task in tasks] == ["succeeded"] * 6
     ends = Counter(task_id for event, task_id, _ in _journal(journal) if event == "end")
     assert ends == dict.fromkeys(ids, 1)
@@ -154,6 +104,6 @@ async def test_a_task_longer_than_its_lease_runs_once_thanks_to_heartbeats(
     submitted = await client.submit_task("work-long", "slow", payload)
     start_worker("work-long", "--lease-s", "2")  # a heartbeat every 0.67 s
     start_worker("work-long", "--lease-s", "2")  # would take it over if the lease ended
-    task = await _task_ends(client, "work-long", submitted.task_id)
+    task = await task_ends(client, "work-long", submitted.task_id)
     assert (task.state, task.attempt) == ("succeeded", 1)
     assert [event for event, _, _ in _journal(journal)] == ["start", "end"]

@@ -1,10 +1,13 @@
 """The handlers the worker integration tests run in `raftq worker` subprocesses. Each attempt
 of a "slow" task appends "start"/"end" lines to the journal its payload names, so a test can
-count how often a task ran and completed."""
+count how often a task ran and completed. A "timed" task appends, when it ends, one line
+"task_id attempt worker_id start_s end_s" (wall clock) to its journal, for rate and overlap
+checks across workers."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +37,13 @@ async def slow(payload: dict[str, Any], context: TaskContext) -> str:
 @tasks.handler("poison", backoff=Backoff(base_s=0.2, factor=1, max_s=0.2))
 async def poison(payload: Any) -> None:
     raise RuntimeError(f"poisoned by {payload!r}")
+
+
+@tasks.handler("timed")
+async def timed(payload: dict[str, Any], context: TaskContext) -> None:
+    start_s = time.time()
+    await asyncio.sleep(payload["seconds"])
+    end_s = time.time()
+    line = f"{context.task_id} {context.attempt} {context.worker_id} {start_s:.6f} {end_s:.6f}\n"
+    with Path(payload["journal"]).open("a") as journal:
+        journal.write(line)  # one short append: lines of concurrent workers never interleave
