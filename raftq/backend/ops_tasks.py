@@ -8,10 +8,14 @@ A lease is a `ReceiveMessages` with a `worker_id`. It differs from a receive in 
   visible, in its place, for a later lease; at most `LEASE_SCAN_MAX` visible keys are looked at;
 - the worker and the start are written to the task's record.
 
-A report (`FinishTasks`) names its attempt by receipt handle; a handle that is not the latest of
-its message (the lease was taken over by another worker) is refused, so a worker whose lease ran
-out cannot complete a task another worker holds. A retry moves the message to DELAYED until its
-backoff ends: the delay is held by the queue, and "retrying" stays apart from "running".
+A report (`FinishTasks`) names its attempt by receipt handle and is taken while that lease is
+held: a handle that is not the latest of its message (the lease was taken over by another
+worker) is refused, so a worker whose lease ran out cannot complete a task another worker
+holds; one whose lease ended (reported before, or ran out) is refused too, so a repeated report
+changes nothing. A report on a task that is gone succeeds and changes nothing.
+
+A retry moves the message to DELAYED until its backoff ends: the delay is held by the queue,
+and "retrying" stays apart from "running".
 """
 
 from __future__ import annotations
@@ -40,7 +44,12 @@ from raftq.common.commands import (
     SetTaskLimits,
     SetTaskTypes,
 )
-from raftq.common.errors import ConflictingState, InvalidParameter, TaskNotFound
+from raftq.common.errors import (
+    ConflictingState,
+    InvalidParameter,
+    MessageNotInflight,
+    TaskNotFound,
+)
 from raftq.common.limits import INFLIGHT_MAX
 from raftq.common.results import BatchResult, EntryFailure, ReceiveResult
 from raftq.common.tasks_wire import (
@@ -122,8 +131,13 @@ def finish_tasks(ctx: ApplyContext, command: FinishTasks) -> BatchResult:
         meta = queue.meta_for_handle(entry.receipt_handle)
         if meta is None:
             return  # finished before (a retried report) or gone: nothing left to do
-        if meta.state is MessageState.DEAD_LETTER_PENDING:
-            raise ConflictingState("the task was dead-lettered", field="receipt_handle")
+        if not queue.leased(meta):
+            # The attempt ended already: reported before (a repeat changes nothing: it would
+            # restart a backoff or uncount an attempt), or its lease ran out.
+            raise MessageNotInflight(
+                "the task's lease has ended: its attempt was reported or it ran out",
+                field="receipt_handle",
+            )
         record = None if meta.task_type is None else task_records.load(queue, meta.message_id)
         if entry.outcome is TaskOutcome.RELEASED:
             # Never started: the attempt it would have been is not counted. The handle stays

@@ -4,10 +4,11 @@
 Retries follow transport.py's rules. What makes each call safe to repeat after an unknown
 outcome: a submission always carries an idempotency key (the caller's, or one drawn here and
 kept for every retry), so it is stored once; a lease carries an attempt id, answered with the
-same tasks; a heartbeat sets the same lease length again; a finish names its lease, and a
-report on a lease already reported succeeds and changes nothing (one on a lease another worker
-took over fails, `ReceiptHandleIsInvalid`); reads change nothing; setting limits sets the same
-values. A cancel is repeated too, but a repeat of one that took effect is refused (the task is
+same tasks; a heartbeat sets the same lease length again; a finish names its lease: a repeated
+`succeeded` report succeeds and changes nothing, a repeat of another report is refused
+(`MessageNotInflight`: the attempt was reported) and changes nothing, one on a lease another
+worker took over fails (`ReceiptHandleIsInvalid`); reads change nothing; setting limits sets
+the same values. A cancel is repeated too, but a repeat of one that took effect is refused (the task is
 cancelled already), so it ends as `OutcomeUnknown`: read the task to settle it.
 """
 

@@ -366,3 +366,31 @@ def test_once_a_queue_declares_its_task_types_others_are_refused_and_nothing_sto
     )
     assert forgotten.types == ()
     r.submit(task_type="unknown")
+
+
+def test_a_report_after_its_attempt_ended_changes_nothing() -> None:
+    r = replica()
+    [task_id] = r.submit(max_attempts=3)
+    [leased] = r.lease().messages
+    r.finish(leased.receipt_handle, TaskOutcome.RETRY, retry_delay_ms=60_000)
+    for outcome in (TaskOutcome.RETRY, TaskOutcome.RELEASED, TaskOutcome.FAILED):
+        refused = r.finish(leased.receipt_handle, outcome, retry_delay_ms=1)
+        assert [f.code for f in refused.failed] == ["MessageNotInflight"]
+    status = r.task(task_id)
+    assert isinstance(status, TaskStatus)
+    assert (status.state, status.attempt, status.run_at_ms) == (
+        TaskState.RETRYING,
+        1,
+        r.now_ms + 60_000,
+    )
+
+
+def test_a_report_after_the_lease_ran_out_is_refused_and_the_task_runs_again() -> None:
+    r = replica()
+    [task_id] = r.submit()
+    [leased] = r.lease(lease_ms=SECOND_MS).messages
+    r.advance(SECOND_MS)
+    refused = r.finish(leased.receipt_handle, TaskOutcome.SUCCEEDED)
+    assert [f.code for f in refused.failed] == ["MessageNotInflight"]
+    assert r.state(task_id) is TaskState.RETRYING
+    assert [m.message_id for m in r.lease().messages] == [task_id]
