@@ -8,8 +8,8 @@ same tasks; a heartbeat sets the same lease length again; a finish names its lea
 `succeeded` report succeeds and changes nothing, a repeat of another report is refused
 (`MessageNotInflight`: the attempt was reported) and changes nothing, one on a lease another
 worker took over fails (`ReceiptHandleIsInvalid`); reads change nothing; setting limits sets
-the same values. A cancel is repeated too, but a repeat of one that took effect is refused (the task is
-cancelled already), so it ends as `OutcomeUnknown`: read the task to settle it.
+the same values. A cancel is repeated too, but a repeat of one that took effect is refused
+(the task is cancelled already), so it ends as `OutcomeUnknown`: read the task to settle it.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def _change_fields(body: m.QueueAttributesBody) -> dict[str, Any]:
         "delay_s": "delay_ms",
         "receive_wait_s": "receive_wait_ms",
         "dedup_window_s": "dedup_window_ms",
+        "status_retention_s": "status_retention_ms",
     }
     fields: dict[str, Any] = {
         ms: getattr(body, s) * 1000 for s, ms in seconds.items() if getattr(body, s) is not None
@@ -69,6 +70,7 @@ def queue_view(queue: Queue, counts: m.QueueCounts | None = None) -> m.QueueView
             dedup_window_s=a.dedup_window_ms // 1000,
             content_based_dedup=a.content_based_dedup,
             dead_letter=dead_letter,
+            status_retention_s=a.status_retention_ms // 1000,
         ),
         created_at_ms=queue.created_at_ms,
         counts=counts,

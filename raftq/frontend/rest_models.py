@@ -79,6 +79,15 @@ class QueueAttributesBody(RestModel):
     ) = None
     content_based_dedup: bool | None = None
     dead_letter: DeadLetterPolicy | None = None
+    status_retention_s: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=limits.STATUS_RETENTION_MAX_MS // 1000,
+            description="how long a removed message's status, and a finished task's status, "
+            "result and error, are kept (0: not kept)",
+        ),
+    ] = None
 
 
 class CreateQueueBody(RestModel):

@@ -30,7 +30,8 @@ async def test_a_task_is_submitted_leased_heartbeated_finished_and_read(
     deployment: Deployment,
 ) -> None:
     async with _client(deployment) as client:
-        await client.create_queue("task-life")
+        created = await client.create_queue("task-life", status_retention_s=86_400)
+        assert created["attributes"]["status_retention_s"] == 86_400  # a day of statuses
         # Given a submitted task
         submitted = await client.submit_task(
             "task-life", "email.send", {"to": "ann"}, priority=3, max_attempts=2, timeout_s=30
