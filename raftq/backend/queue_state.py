@@ -25,12 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import islice
 
-from raftq.backend import keys, task_records
+from raftq.backend import expiring_records, keys, task_records
 from raftq.backend.fifo_groups import FifoGroups
 from raftq.backend.identifiers import ReceiptHandle
 from raftq.backend.records import (
-    AcceptRecord,
-    AttemptRecord,
     Counters,
     DedupRecord,
     MessageMeta,
@@ -45,21 +43,6 @@ from raftq.backend.records import (
 from raftq.backend.txn import Txn
 from raftq.backend.work_budget import WorkBudget
 from raftq.common.errors import CorruptState, QueueMoved, QueueNotFound, ReceiptHandleInvalid
-
-
-def _expires_at(kind: bytes, raw: bytes) -> int:
-    if kind == keys.EXPIRY_DEDUP:
-        return DedupRecord.unpack(raw).expires_at_ms
-    if kind == keys.EXPIRY_ATTEMPT:
-        return AttemptRecord.unpack(raw).expires_at_ms
-    if kind == keys.EXPIRY_STATUS:
-        return StatusRecord.unpack(raw).expires_at_ms
-    if kind == keys.EXPIRY_ACCEPTED:
-        return AcceptRecord.unpack(raw).expires_at_ms
-    if kind == keys.EXPIRY_TASK:
-        return task_records.expires_at(raw)
-    raise CorruptState(f"unknown expiry kind {kind!r}")
-
 
 # Due work is read in chunks and applied after each read, because a scan must not stay open
 # while the same range is modified.
@@ -339,7 +322,7 @@ class QueueState:
             expires_ms, kind, record_key = keys.split_expiry_key(key)
             raw = self.txn.get(record_key)
             # Delete the record only if it is the one this expiry entry was written for.
-            if raw is not None and _expires_at(kind, raw) == expires_ms:
+            if raw is not None and expiring_records.expires_at(kind, raw) == expires_ms:
                 if kind == keys.EXPIRY_TASK:
                     task_records.forget(self, raw)
                 else:

@@ -41,6 +41,7 @@ from raftq.client.batch_entries import (
     send_payload,
     sent_outcomes,
 )
+from raftq.client.blocking_task_calls import BlockingTaskCalls
 from raftq.client.errors import (
     InvalidRequest,
     NotFound,
@@ -51,7 +52,7 @@ from raftq.client.errors import (
 from raftq.client.received import Message, message_of
 from raftq.client.retry import RetryPolicy
 from raftq.client.send_coalescer import SendCoalescer
-from raftq.client.task_calls import BlockingTaskCalls, TaskCalls
+from raftq.client.task_calls import TaskCalls
 from raftq.client.task_submitter import TaskSubmitter
 from raftq.client.transport import Sleep, Transport
 from raftq.common import limits

@@ -22,18 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random as random_module
-import secrets
 import signal
-import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from raftq.client.task_models import EntryOutcome, LeasedTask, TaskFinish
 from raftq.common.errors import ReceiptHandleInvalid, ResultNotJson
-from raftq.worker import concurrency
+from raftq.worker import concurrency as slots
 from raftq.worker.api import SystemWorkerClock, TaskApi, WorkerClock
 from raftq.worker.executors import Returned, run_attempt
 from raftq.worker.hooks import Hooks, call_hook
@@ -46,6 +43,7 @@ from raftq.worker.registry import (
     unknown_type_report,
 )
 from raftq.worker.reports import ReportBatcher
+from raftq.worker.stats import WorkerStats, default_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +59,6 @@ class _Held:
     job: asyncio.Task[None] | None = None
     lost: bool = False  # a heartbeat found the lease taken over: the task is someone else's
     reporting: bool = False  # the handler returned: its slot is free, its report on its way
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    leased: int = 0
-    succeeded: int = 0
-    retried: int = 0
-    failed: int = 0
-    handed_back: int = 0
-    lost: int = 0
-    outcomes: list[str] = field(default_factory=list)  # "task_id:outcome", in finish order
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class Worker:
@@ -104,8 +87,10 @@ class Worker:
         self._hooks = hooks or Hooks()
         self._clock: WorkerClock = clock or SystemWorkerClock()
         self._random = random
-        self._policy = concurrency_policy(concurrency, min_concurrency, idle_s_to_shrink)
-        self._slots = _initial(self._policy, self._clock)
+        self._policy = slots.ConcurrencyPolicy(
+            min_slots=min_concurrency, max_slots=concurrency, idle_s_to_shrink=idle_s_to_shrink
+        )
+        self._slots = slots.initial_state(self._policy, self._clock.monotonic_s())
         self._held: dict[str, _Held] = {}  # every lease held: running, or being reported
         self._reports = ReportBatcher(
             lambda reports: self._api.finish_tasks(self.queue, reports), LEASE_BATCH_MAX
@@ -207,7 +192,7 @@ class Worker:
                 return
             for task in leased:
                 self._start(task)
-            self._slots = concurrency.after_lease(
+            self._slots = slots.after_lease(
                 self._policy,
                 self._slots,
                 asked=asked,
@@ -271,7 +256,7 @@ class Worker:
                 raise
         finally:
             self._held.pop(held.task.lease, None)
-            self._slots = concurrency.after_tick(
+            self._slots = slots.after_tick(
                 self._policy, self._slots, running=self._busy(), now_s=self._clock.monotonic_s()
             )
             self._wake.set()
@@ -354,7 +339,7 @@ class Worker:
         while True:
             await self._clock.sleep(self._lease_s / 3)
             now_s = self._clock.monotonic_s()
-            self._slots = concurrency.after_tick(
+            self._slots = slots.after_tick(
                 self._policy, self._slots, running=self._busy(), now_s=now_s
             )
             leases = [(lease, self._lease_s) for lease, held in self._held.items() if not held.lost]
@@ -409,19 +394,3 @@ class Worker:
             *(one.job for one in held if one.job is not None), return_exceptions=True
         )
         await self._hand_back([one.task.lease for one in held if not one.lost], started=True)
-
-
-def concurrency_policy(
-    max_slots: int, min_slots: int, idle_s_to_shrink: float
-) -> concurrency.ConcurrencyPolicy:
-    return concurrency.ConcurrencyPolicy(
-        min_slots=min_slots,
-        max_slots=max_slots,
-        idle_s_to_shrink=idle_s_to_shrink,
-    )
-
-
-def _initial(
-    policy: concurrency.ConcurrencyPolicy, clock: WorkerClock
-) -> concurrency.ConcurrencyState:
-    return concurrency.initial_state(policy, clock.monotonic_s())
