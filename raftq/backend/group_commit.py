@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from raftq.backend.riders import Riders
 from raftq.common import codec
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, RaftqError
@@ -48,6 +49,8 @@ def estimated_bytes(command: bytes) -> int:
 
 
 _Waiting = tuple[bytes, asyncio.Future[CommandResult]]
+# A command that makes messages visible at once: (its queue, how many at most).
+Wakes = tuple[str, int]
 
 
 @dataclass
@@ -78,7 +81,8 @@ class GroupCommitter:
         self._orphaned = orphaned
         self.leader_clock = leader_clock
         self._settings = settings
-        self._waiting: deque[_Waiting] = deque()
+        self._waiting: deque[tuple[bytes, asyncio.Future[CommandResult], Wakes | None]] = deque()
+        self.riders = Riders()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -88,13 +92,14 @@ class GroupCommitter:
         """Commit a typed command (its `now_ms` is replaced by the leader's)."""
         return await self.submit_encoded(codec.encode(command))
 
-    async def submit_encoded(self, command: bytes) -> CommandResult:
+    async def submit_encoded(self, command: bytes, wakes: Wakes | None = None) -> CommandResult:
         """Commit a command encoded by `codec.encode`, as it is: apply validates it, and answers
-        with a `Failure` for this command alone if it does not decode."""
+        with a `Failure` for this command alone if it does not decode. `wakes`: the queue whose
+        messages it makes visible at once, and how many at most (riders.py)."""
         if len(self._waiting) >= self._settings.max_waiting:
             raise Overloaded("the leader has too many commands waiting; retry in a second")
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        self._waiting.append((command, future))
+        self._waiting.append((command, future, wakes))
         self._wake.set()
         return await future
 
@@ -114,9 +119,10 @@ class GroupCommitter:
 
     def _take_batch(self) -> list[_Waiting]:
         batch: list[_Waiting] = []
+        woken: dict[str, int] = {}
         size = _ENTRY_OVERHEAD_BYTES
         while self._waiting and len(batch) < self._settings.max_commands:
-            command, future = self._waiting[0]
+            command, future, wakes = self._waiting[0]
             cost = estimated_bytes(command)
             if batch and size + cost > self._settings.max_bytes:
                 break
@@ -124,6 +130,10 @@ class GroupCommitter:
             if not future.done():  # the caller may have given up
                 batch.append((command, future))
                 size += cost
+                if wakes is not None:
+                    woken[wakes[0]] = woken.get(wakes[0], 0) + wakes[1]
+        for queue, count in woken.items():  # after the commands that wake them (riders.py)
+            batch += self.riders.take(queue, count)
         return batch
 
     async def _propose(self, batch: list[_Waiting]) -> None:
@@ -160,7 +170,8 @@ class GroupCommitter:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for _, future in self._waiting:
+        for _, future, _ in self._waiting:
             if not future.done():
                 future.set_exception(OutcomeUnknown("the node is shutting down"))
         self._waiting.clear()
+        self.riders.fail_all(OutcomeUnknown("the node is shutting down"))

@@ -62,13 +62,15 @@ class _NodeCollector(Collector):
         receives = CounterMetricFamily(
             "raftq_receives",
             "Receives by how they were answered: from_state (empty, no log entry), through_log,"
-            " unconfirmed (empty, but leadership was not confirmed: through the log)",
+            " unconfirmed (empty, but leadership was not confirmed: through the log), rode_along"
+            " (a long poll's receive proposed in the entry that woke it)",
             labels=["node", "answered"],
         )
         receive_stats = node.receiver.stats
         receives.add_metric([*me, "from_state"], receive_stats.answered_from_state)
         receives.add_metric([*me, "through_log"], receive_stats.through_log)
         receives.add_metric([*me, "unconfirmed"], receive_stats.unconfirmed)
+        receives.add_metric([*me, "rode_along"], receive_stats.rode_along)
         yield receives
         depth = GaugeMetricFamily(
             "raftq_queue_messages", "Messages per queue and state", labels=["queue", "state"]

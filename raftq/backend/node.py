@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from raftq.backend.group_commit import GroupCommitter
+from raftq.backend.group_commit import GroupCommitter, Wakes
 from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.orphans import release_of
 from raftq.backend.raft_machine import QueueRaftMachine
@@ -22,7 +22,7 @@ from raftq.backend.state_directory import StateDirectory
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand, ChangeVisibility, Expire, ReceiveMessages
-from raftq.common.encoded_command import EncodedCommand
+from raftq.common.encoded_command import EncodedCommand, peek
 from raftq.common.errors import DecodeError, NotLeader, RaftqError
 from raftq.common.leader_clock import AppliedTime, LeaderClock
 from raftq.common.results import CommandResult, ExpireResult
@@ -97,7 +97,8 @@ class BackendNode:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
         if isinstance(command, ReceiveMessages):
             return await self.receiver.receive(command, wait_ms)
-        result = await self.committer.submit(command)
+        encoded = peek(codec.encode(command))
+        result = await self.committer.submit_encoded(encoded.raw, self._wakes(encoded))
         self.receiver.notify_commit(command, result)
         return result
 
@@ -112,9 +113,17 @@ class BackendNode:
             if not isinstance(receive, ReceiveMessages):  # peek read the same kind
                 raise DecodeError("not a receive command", raw=command.raw, field="command.kind")
             return await self.receiver.receive(receive, wait_ms)
-        result = await self.committer.submit_encoded(command.raw)
+        result = await self.committer.submit_encoded(command.raw, self._wakes(command))
         self.receiver.notify_commit(command, result)
         return result
+
+    def _wakes(self, command: EncodedCommand) -> Wakes | None:
+        """The queue whose parked receives may ride with `command`, and how many (riders.py)."""
+        if command.queue is None or not command.releases:
+            return None
+        now_ms = self.leader_clock.now_ms()
+        count = sum(1 for _, at_ms in command.releases if at_ms <= now_ms)
+        return (command.queue, count) if count else None
 
     def _release_orphaned(self, command: bytes, result: CommandResult) -> None:
         """A command committed after its caller gave up: give back what a receive leased."""

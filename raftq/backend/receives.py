@@ -26,6 +26,7 @@ and goes back to waiting. Polls end at their deadline, or when this member stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from raftq.backend.empty_receive import empty_receive
@@ -33,6 +34,7 @@ from raftq.backend.group_commit import GroupCommitter
 from raftq.backend.long_poll import LongPollWaiters
 from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.state_machine import QueueStateMachine
+from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import (
     AcceptDeadLetters,
@@ -66,6 +68,7 @@ class ReceiveStats:
     answered_from_state: int = 0  # empty receives that wrote no entry
     through_log: int = 0  # receives proposed as commands
     unconfirmed: int = 0  # empty receives sent to the log because leadership was not confirmed
+    rode_along: int = 0  # long polls answered by a receive in the entry that woke them
 
 
 def visible_count(command: AnyCommand, result: CommandResult, now_ms: int) -> int:
@@ -122,6 +125,7 @@ class Receiver:
         generation = self.waiters.generation(command.queue)
         result = await self._receive_once(command)
         deadline_ms = self._clock.monotonic_ms() + wait_ms
+        encoded = codec.encode(command) if wait_ms > 0 else b""
         while isinstance(result, ReceiveResult) and not result.messages:
             remaining_ms = deadline_ms - self._clock.monotonic_ms()
             if remaining_ms <= 0:
@@ -129,12 +133,43 @@ class Receiver:
             if result.next_visible_at_ms is not None:
                 due_in_ms = max(result.next_visible_at_ms - self._clock.now_ms(), 1)
                 remaining_ms = min(remaining_ms, due_in_ms)
-            await self.waiters.wait(command.queue, remaining_ms / 1000, generation)
+            rode = await self._wait_or_ride(command.queue, encoded, remaining_ms, generation)
+            if rode is not None:
+                self.stats.rode_along += 1
+                result = rode
+                continue
             if not self._raft.is_leader:
                 break  # answer what we have; the client polls the new leader next
             generation = self.waiters.generation(command.queue)
             result = await self._receive_once(command)
         return result
+
+    async def _wait_or_ride(
+        self, queue: str, encoded: bytes, remaining_ms: int, generation: int
+    ) -> CommandResult | None:
+        """Wait for a wake-up with the receive parked (riders.py): its result if an entry took
+        it along, else None (woken, or the time is up)."""
+        riders = self._committer.riders
+        rider = riders.park(queue, encoded)
+        woken = asyncio.ensure_future(self.waiters.wait(queue, remaining_ms / 1000, generation))
+        try:
+            await asyncio.wait((woken, rider), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not riders.unpark(queue, rider):
+                rider.cancel()  # taken: its result goes to the orphan handler, not to nobody
+            raise
+        finally:
+            if not woken.done():
+                woken.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await woken
+        if not rider.done() and riders.unpark(queue, rider):
+            return None
+        # A wake-up it got as well is the one the entry's own messages sent: polls park and wait
+        # in the same order, oldest first on both sides, so the oldest poll is both the one an
+        # entry takes along and the one its commit wakes. Passing it on would wake a poll for a
+        # message that is gone.
+        return await rider
 
     def notify_commit(self, command: AnyCommand | EncodedCommand, result: CommandResult) -> None:
         """Wake as many long polls of the command's queue as it made messages visible."""

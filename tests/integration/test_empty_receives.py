@@ -103,8 +103,9 @@ async def test_a_send_wakes_only_as_many_long_polls_as_it_made_messages_visible(
     assert [m.body for m in done.pop().result().messages] == [b"one"]
     await _waiting_polls(cluster, leader, 3)
     assert await _answered_from_state(cluster, leader) == answered_before
-    # And the log grew by the send and the one receive that delivered it, nothing else
-    assert await _commit_index(cluster, leader) - commit_before == 2
+    # And the log grew by one entry: the send, with the receive that delivered it riding along
+    assert await _commit_index(cluster, leader) - commit_before == 1
+    assert await _metric(cluster, leader, "raftq_receives_total", 'answered="rode_along"') == 1
 
     # When two messages are sent in one batch, two more polls get them between them
     await send_many(cluster.client, "jobs", 2, "two", concurrency=1)

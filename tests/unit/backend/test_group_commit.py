@@ -452,3 +452,49 @@ async def test_the_fault_clock_s_step_of_an_hour_moves_stamps_by_monotonic_time_
         assert await stamped_ms() == highest_ms
         harness.clock.advance(1_000)
         assert await stamped_ms() == harness.clock.now_ms()
+
+
+# --- receives riding along (riders.py) -------------------------------------------------------
+
+
+def _encoded(number: int) -> bytes:
+    return codec.encode(stats_command(number))
+
+
+async def test_a_parked_receive_rides_in_the_entry_that_wakes_its_queue_after_the_waker() -> None:
+    async with running() as harness:
+        # Given receives parked on q1 and q2
+        rider = harness.committer.riders.park("q1", _encoded(1))
+        other = harness.committer.riders.park("q2", _encoded(2))
+        # When a command that makes one message of q1 visible is committed, and one of q3
+        waker = asyncio.create_task(harness.committer.submit_encoded(_encoded(7), ("q1", 1)))
+        plain = asyncio.create_task(harness.committer.submit_encoded(_encoded(3)))
+        await settle()
+        # Then the q1 receive went out in the same entry, after the waker; q2's stays parked
+        assert [p.queues for p in harness.raft.proposals] == [["q7", "q3", "q1"]]
+        harness.raft.proposals[0].commit()
+        assert await rider == result_for(stats_command(1))
+        assert await waker == result_for(stats_command(7)) and await plain
+        assert not other.done() and harness.committer.riders.unpark("q2", other)
+
+
+async def test_no_more_receives_ride_than_the_entry_makes_messages_visible() -> None:
+    async with running() as harness:
+        riders = [harness.committer.riders.park("q1", _encoded(1)) for _ in range(3)]
+        harness.committer.riders.park("q1", _encoded(1)).cancel()  # its caller gave up
+        waker = asyncio.create_task(harness.committer.submit_encoded(_encoded(7), ("q1", 2)))
+        await settle()
+        assert [p.queues for p in harness.raft.proposals] == [["q7", "q1", "q1"]]
+        harness.raft.proposals[0].commit()
+        await waker
+        assert [r.done() for r in riders] == [True, True, False]  # oldest first
+        # A receive taken by an entry can no longer be taken back; a parked one can
+        assert not harness.committer.riders.unpark("q1", riders[0])
+        assert harness.committer.riders.unpark("q1", riders[2])
+
+
+async def test_parked_receives_fail_as_unknown_when_the_committer_closes() -> None:
+    async with running() as harness:
+        rider = harness.committer.riders.park("q1", _encoded(1))
+    with pytest.raises(OutcomeUnknown):
+        await rider
