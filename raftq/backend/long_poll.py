@@ -52,22 +52,36 @@ class LongPollWaiters:
     async def wait(self, queue: str, timeout_s: float, since_generation: int) -> bool:
         """Wait until woken (True) or `timeout_s` passed (False). Returns True at once if `queue`
         was notified after `since_generation` was read."""
-        if self._generations[queue] != since_generation:
+        future = self.register(queue, since_generation)
+        if future is None:
             return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[queue][future] = None
-        self._someone_waits.set()
         try:
             done, _ = await asyncio.wait((future,), timeout=timeout_s)
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.notify(queue, 1)  # woken but gone: the wake-up goes to the next waiter
+            self.forget(queue, future, pass_on=True)
             raise
-        finally:
-            if not future.done():
-                future.cancel()
-            self._forget(queue, future)
+        self.forget(queue, future)
         return bool(done)
+
+    def register(self, queue: str, since_generation: int) -> asyncio.Future[None] | None:
+        """Join the waiters of `queue` now (in arrival order): the future is set when a notify
+        wakes it. None if `queue` was notified after `since_generation` was read (woken at
+        once). A registered future must be given back with `forget`."""
+        if self._generations[queue] != since_generation:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[queue][future] = None
+        self._someone_waits.set()
+        return future
+
+    def forget(self, queue: str, future: asyncio.Future[None], *, pass_on: bool = False) -> None:
+        """Leave the waiters. With `pass_on` (the waiter is gone without receiving), a wake-up it
+        got goes to the next waiter."""
+        if pass_on and future.done() and not future.cancelled():
+            self.notify(queue, 1)
+        if not future.done():
+            future.cancel()
+        self._forget(queue, future)
 
     def _forget(self, queue: str, future: asyncio.Future[None]) -> None:
         waiting = self._waiting.get(queue)

@@ -26,7 +26,6 @@ and goes back to waiting. Polls end at their deadline, or when this member stops
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from raftq.backend.empty_receive import empty_receive
@@ -148,28 +147,30 @@ class Receiver:
         self, queue: str, encoded: bytes, remaining_ms: int, generation: int
     ) -> CommandResult | None:
         """Wait for a wake-up with the receive parked (riders.py): its result if an entry took
-        it along, else None (woken, or the time is up)."""
+        it along, else None (woken, or the time is up). The poll joins the waiters and parks in
+        one step, so both keep the same order, oldest first: the polls an entry takes along are
+        the ones its commit wakes, and no other poll is woken for messages they took."""
+        woken = self.waiters.register(queue, generation)
+        if woken is None:
+            return None  # notified since it looked: look again
         riders = self._committer.riders
         rider = riders.park(queue, encoded)
-        woken = asyncio.ensure_future(self.waiters.wait(queue, remaining_ms / 1000, generation))
         try:
-            await asyncio.wait((woken, rider), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (woken, rider), timeout=remaining_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+            )
         except asyncio.CancelledError:
             if not riders.unpark(queue, rider):
                 rider.cancel()  # taken: its result goes to the orphan handler, not to nobody
+            self.waiters.forget(queue, woken, pass_on=True)
             raise
-        finally:
-            if not woken.done():
-                woken.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await woken
-        if not rider.done() and riders.unpark(queue, rider):
-            return None
-        # A wake-up it got as well is the one the entry's own messages sent: polls park and wait
-        # in the same order, oldest first on both sides, so the oldest poll is both the one an
-        # entry takes along and the one its commit wakes. Passing it on would wake a poll for a
-        # message that is gone.
-        return await rider
+        taken = rider.done() or not riders.unpark(queue, rider)
+        # A wake-up it got is its own: the poll looks again (not taken), or it was sent by the
+        # messages of the entry that took it along. (One sent by another command's messages in
+        # the moment before that entry committed is used up by it: those messages then wait
+        # for the next poll, at most its wait time.)
+        self.waiters.forget(queue, woken)
+        return await rider if taken else None
 
     def notify_commit(self, command: AnyCommand | EncodedCommand, result: CommandResult) -> None:
         """Wake as many long polls of the command's queue as it made messages visible."""
