@@ -76,11 +76,18 @@ async def test_the_admin_cli_manages_the_catalogue_with_clear_exit_codes(
         "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
     }
 
+    last: list[Any] = []
+
     async def healthy() -> bool | None:
         rows = admin_json(env, "clusters", "list")
+        last[:] = rows
         return True if len(rows) == 2 and all(r["reporting"] == 3 for r in rows) else None
 
-    await eventually(healthy, timeout_s=30, what="both backend clusters to report")
+    # Usually a second; the last list is in the message if it does not come (seen once in CI).
+    try:
+        await eventually(healthy, timeout_s=60, what="both backend clusters to report")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the last `clusters list`: {last}") from None
     run_the_readme_examples(env)
     key = check_principals_keys_and_grants(env)
     await check_queue_create_set_and_move(env, backends)
