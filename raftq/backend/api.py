@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 from raftq.backend.metrics import node_registry, render
 from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
-from raftq.common import channel_request, codec
+from raftq.common import call_context, channel_request, codec
 from raftq.common.channel.server import Handler
 from raftq.common.credentials import Role
 from raftq.common.errors import NotLeader, RaftqError
@@ -85,7 +85,8 @@ def channel_handler(node: BackendNode) -> Handler:
         if isinstance(call, NodeRequest):  # a frontend from before the encoded form
             result = await node.execute(call.command, call.wait_ms)
         else:
-            result = await node.execute_encoded(call.command, call.wait_ms)
+            with call_context.bound(call.context):
+                result = await node.execute_encoded(call.command, call.wait_ms)
         return codec.encode(NodeResponse(result=result))
 
     return handle

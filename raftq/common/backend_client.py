@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from raftq.common import channel_request, cluster_auth, codec, internal_tls
+from raftq.common import call_context, channel_request, cluster_auth, codec, internal_tls
 from raftq.common.channel.client import ChannelPool, NotSent
 from raftq.common.commands import AnyCommand
 from raftq.common.credentials import NODE, Credential
@@ -267,9 +267,11 @@ class ChannelBackendClient(LeaderFollowingClient):
         self._pool = pool
 
     async def execute(self, command: AnyCommand, wait_ms: int = 0) -> CommandResult:
-        """The command goes as `[wait_ms, codec.encode(command)]` (channel_request.py): the
-        leader logs these bytes as they are, so they are encoded here once and only here."""
-        return await _execute(self, channel_request.encode(command, wait_ms), wait_ms)
+        """The command goes as `[wait_ms, codec.encode(command), context]` (channel_request.py):
+        the leader logs the command's bytes as they are, so they are encoded here once and only
+        here. The context is the caller's current one (call_context.py)."""
+        body = channel_request.encode(command, wait_ms, call_context.current())
+        return await _execute(self, body, wait_ms)
 
     async def _request(self, address: str, path: str, body: bytes, extra_timeout_s: float) -> bytes:
         try:
