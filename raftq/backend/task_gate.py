@@ -22,7 +22,7 @@ from itertools import islice
 from raftq.backend import keys
 from raftq.backend.queue_state import QueueState
 from raftq.backend.records import build_record, pack_fields, unpack_fields
-from raftq.common.tasks_wire import TaskTypeLimits
+from raftq.common.tasks_wire import RUNNING_LIMIT_MAX, TaskTypeLimits
 
 _START_MICRO = 1_000_000
 
@@ -96,7 +96,9 @@ def set_limits(
 
 
 def view(queue: QueueState, limits: TypeLimits) -> TaskTypeLimits:
-    cap = limits.max_running if limits.max_running is not None else 10_000
+    # A type without a cap is counted as far as the largest cap anyone may set: the count is
+    # what an operator reads before choosing one.
+    cap = limits.max_running if limits.max_running is not None else RUNNING_LIMIT_MAX
     return TaskTypeLimits(
         task_type=limits.task_type,
         rate_milli=limits.rate_milli,
