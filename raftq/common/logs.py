@@ -146,7 +146,11 @@ class HumanFormatter(logging.Formatter):
         line = f"{printable(' '.join(head))}: {printable(fields.message)}"
         if fields.error is None:
             return line
-        line += f" (error: {printable(fields.error['type'])}: {printable(fields.error['message'])})"
+        kind, said = fields.error["type"], fields.error["message"]
+        # A message that quotes its error already ("could not report: no leader yet") gets
+        # only the error's type.
+        described = kind if said and said in fields.message else f"{kind}: {said}"
+        line += f" (error: {printable(described)})"
         stack = fields.error.get("stack")
         if stack is None:
             return line

@@ -349,7 +349,7 @@ class Worker:
             log.exception(
                 "finishing task %s failed; it runs again when its lease ends",
                 task.task_id,
-                extra={"event": "report_failed", "queue": self.queue},
+                extra={"event": "task_report_failed", "queue": self.queue},
             )
             return
         if refusal is None:
@@ -362,14 +362,14 @@ class Worker:
             log.info(
                 "task %s was taken over; its report is dropped",
                 task.task_id,
-                extra={"event": "report_dropped", "queue": self.queue},
+                extra={"event": "task_report_dropped", "queue": self.queue},
             )
         else:
             log.warning(
                 "task %s: report refused (%s: %s)",
                 task.task_id,
                 *refusal,
-                extra={"event": "report_refused", "queue": self.queue},
+                extra={"event": "task_report_refused", "queue": self.queue},
             )
 
     # --- heartbeats and stopping ---------------------------------------------------------------

@@ -98,6 +98,40 @@ class Caller:
             return answer.status, CIMultiDict(answer.headers)
 
 
+def _key_and_frontend_credential(metadata: list[str]) -> tuple[dict[str, str], str]:
+    """An access key that may send to and receive from `orders`, and a frontend's credential."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RAFTQ_METADATA": ",".join(metadata),
+        "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
+    }
+    _admin(env, "principals", "create", "app")
+    _admin(env, "grants", "add", "app", "orders", "send", "receive")
+    key = _admin(env, "keys", "create", "app")
+    _admin(env, "queues", "create", "orders")
+    return key, _admin(env, "frontends", "create", "fe")["credential"]
+
+
+async def _refused_signatures_are_one_line_each(caller: Caller, frontend_log: Path) -> None:
+    # When a request's signature is wrong (REST), or missing (SQS)
+    status, headers = await caller.call(
+        "GET", "/v1/queues/orders", headers={"X-Request-Id": "bad-sig"}, secret="wrong"
+    )
+    assert (status, headers["X-Request-Id"]) == (401, "bad-sig")
+    async with caller.session.post(
+        caller.endpoint + "/",
+        data="Action=ListQueues",
+        headers={"X-Request-Id": "sqs-unsigned"},
+    ) as answer:
+        assert answer.status == 403
+        assert answer.headers["x-amzn-RequestId"] == "sqs-unsigned"
+        assert answer.headers["X-Request-Id"] == "sqs-unsigned"
+    # Then each is one auth_refused line, naming the request
+    for request_id in ("bad-sig", "sqs-unsigned"):
+        await _appears(frontend_log, request_id=request_id, event="auth_refused")
+        assert len(_with(_lines(frontend_log), request_id=request_id)) == 1
+
+
 async def test_request_ids_and_events_reach_each_process_log(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -109,16 +143,7 @@ async def test_request_ids_and_events_reach_each_process_log(
 
     metadata, backend = await metadata_and_backend(factory, tmp_path)
     addresses = [node.api_address for node in metadata.nodes]
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "RAFTQ_METADATA": ",".join(addresses),
-        "RAFTQ_OPERATOR_SECRET": OPERATOR_SECRET,
-    }
-    _admin(env, "principals", "create", "app")
-    _admin(env, "grants", "add", "app", "orders", "send", "receive")
-    key = _admin(env, "keys", "create", "app")
-    _admin(env, "queues", "create", "orders")
-    credential = _admin(env, "frontends", "create", "fe")["credential"]
+    key, credential = _key_and_frontend_credential(addresses)
     frontend, endpoint = start_frontend_process(
         tmp_path, "fe", credential, addresses, "--log-level", "DEBUG"
     )
@@ -148,23 +173,7 @@ async def test_request_ids_and_events_reach_each_process_log(
         leader = await backend.leader()
         await _appears(backend.nodes[leader].log_path, request_id="abc-123", event="command_served")
 
-        # When a request's signature is wrong (REST), or missing (SQS)
-        status, headers = await caller.call(
-            "GET", "/v1/queues/orders", headers={"X-Request-Id": "bad-sig"}, secret="wrong"
-        )
-        assert (status, headers["X-Request-Id"]) == (401, "bad-sig")
-        async with session.post(
-            endpoint + "/",
-            data="Action=ListQueues",
-            headers={"X-Request-Id": "sqs-unsigned"},
-        ) as answer:
-            assert answer.status == 403
-            assert answer.headers["x-amzn-RequestId"] == "sqs-unsigned"
-            assert answer.headers["X-Request-Id"] == "sqs-unsigned"
-        # Then each is one auth_refused line, naming the request
-        for request_id in ("bad-sig", "sqs-unsigned"):
-            await _appears(frontend_log, request_id=request_id, event="auth_refused")
-            assert len(_with(_lines(frontend_log), request_id=request_id)) == 1
+        await _refused_signatures_are_one_line_each(caller, frontend_log)
 
         # When the backend leader is killed
         log_sizes = [node.log_path.stat().st_size for node in backend.nodes]

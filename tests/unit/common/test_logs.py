@@ -245,3 +245,10 @@ def test_configure_replaces_earlier_handlers_and_sets_the_level(
     logging.getLogger("raftq.worker.worker").warning("shown", extra={"event": "stopping"})
     (line,) = path.read_text().splitlines()
     assert line.endswith(" WARNING worker w-1 stopping: shown")
+
+
+def test_the_human_line_does_not_repeat_an_error_its_message_quotes() -> None:
+    error = BackendUnavailable("no leader yet")
+    record = _record("could not report: %s", (error,), error=error)
+    line = HumanFormatter(node="n1", process="backend").format(record)
+    assert line.endswith(" could not report: no leader yet (error: BackendUnavailable)")
