@@ -4,7 +4,8 @@ a frontend, each writing JSON lines to its own log.
 - every process says `started` once;
 - a request's `X-Request-Id` comes back on its answer, and names the request in the frontend's
   log and in the backend leader's, which served its command (DEBUG lines, on in this test);
-- a refused signature, REST or SQS, is one `auth_refused` line; SQS answers with the same id;
+- a refused signature, REST or SQS, is one `auth_refused` line (SQS answers with the same id),
+  and so is a forged signature on a node's internal API;
 - a killed backend leader: its successor says `leader_changed` once;
 - a 5xx (the whole backend cluster down) is one `request_failed` line naming the queue."""
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from raftq.common.cluster_auth import HEADER
+from raftq.common.cluster_auth import sign as sign_internal
 from raftq.common.sigv4 import HttpRequest, sign
 from tests.integration.cluster import (
     OPERATOR_SECRET,
@@ -132,6 +136,20 @@ async def _refused_signatures_are_one_line_each(caller: Caller, frontend_log: Pa
         assert len(_with(_lines(frontend_log), request_id=request_id)) == 1
 
 
+async def _a_node_refusing_a_signature_says_so_once(
+    backend: Cluster, session: aiohttp.ClientSession
+) -> None:
+    # When an internal request to a node is signed with a secret that is not the cluster's
+    node = backend.nodes[0]
+    now_ms = time.time_ns() // 1_000_000
+    forged = {HEADER: sign_internal(b"not-the-cluster-secret", "GET", "/v1/status", now_ms, b"")}
+    async with session.get(f"http://{node.api_address}/v1/status", headers=forged) as answer:
+        assert answer.status == 401
+    # Then the node says so, once
+    await _appears(node.log_path, event="auth_refused")
+    assert len(_with(_lines(node.log_path), event="auth_refused")) == 1
+
+
 async def test_request_ids_and_events_reach_each_process_log(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -174,6 +192,7 @@ async def test_request_ids_and_events_reach_each_process_log(
         await _appears(backend.nodes[leader].log_path, request_id="abc-123", event="command_served")
 
         await _refused_signatures_are_one_line_each(caller, frontend_log)
+        await _a_node_refusing_a_signature_says_so_once(backend, session)
 
         # When the backend leader is killed
         log_sizes = [node.log_path.stat().st_size for node in backend.nodes]
