@@ -166,14 +166,15 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             ),
         )
         settings.tls.load()
-        logging_settings = log_setup.settings_from_args(args)
+        log_setup.configure(
+            log_setup.settings_from_args(args), process=args.command, node=settings.node_id
+        )
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"]))
         parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
     except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq {args.command}: {error}\n")
-    log_setup.configure(logging_settings, process=args.command, node=settings.node_id)
     # Imported here so that other commands do not load pysyncobj and the node's dependencies.
     if isinstance(settings, BackendNodeSettings):
         from raftq.backend.main import run as run_backend  # noqa: PLC0415

@@ -95,18 +95,22 @@ def _count(flag: str, value: object) -> int:
 
 def configure(settings: LogSettings, *, process: str, node: str) -> None:
     """Route every logger of this process (raftq's and its libraries') through one handler in
-    `settings.format`; `process` ("frontend", "backend", …) and `node` stamp each line."""
+    `settings.format`; `process` ("frontend", "backend", …) and `node` stamp each line.
+    ValueError, naming --log-file, when the file cannot be opened (nothing changed then)."""
     handler: logging.Handler
     if settings.file is None:
         handler = logging.StreamHandler(sys.stderr)
     else:
-        settings.file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            settings.file,
-            maxBytes=settings.max_bytes,
-            backupCount=settings.backups,
-            encoding="utf-8",
-        )
+        try:
+            settings.file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                settings.file,
+                maxBytes=settings.max_bytes,
+                backupCount=settings.backups,
+                encoding="utf-8",
+            )
+        except OSError as error:
+            raise ValueError(f"--log-file: cannot write {settings.file}: {error}") from None
     formatter_type = JsonFormatter if settings.format == "json" else HumanFormatter
     handler.setFormatter(formatter_type(node=node, process=process))
     root = logging.getLogger()

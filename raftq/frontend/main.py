@@ -121,12 +121,12 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         )
         settings.internal_tls.load()
         logging_settings = log_setup.settings_from_args(args)
+        log_setup.configure(logging_settings, process="frontend", node=_node_name(settings))
     except ValidationError as error:
         first = error.errors()[0]
         parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
     except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq frontend: {error}\n")
-    log_setup.configure(logging_settings, process="frontend", node=_node_name(settings))
     host, _, port = settings.listen.rpartition(":")
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:

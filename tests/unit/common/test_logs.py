@@ -252,3 +252,14 @@ def test_the_human_line_does_not_repeat_an_error_its_message_quotes() -> None:
     record = _record("could not report: %s", (error,), error=error)
     line = HumanFormatter(node="n1", process="backend").format(record)
     assert line.endswith(" could not report: no leader yet (error: BackendUnavailable)")
+
+
+def test_a_log_file_that_cannot_be_written_is_refused_naming_the_flag(
+    tmp_path: Path, root_logger: logging.Logger
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    handlers = list(root_logger.handlers)
+    settings = log_setup.LogSettings(file=tmp_path / "a-file" / "n1.log")
+    with pytest.raises(ValueError, match=r"^--log-file: cannot write "):
+        log_setup.configure(settings, process="backend", node="n1")
+    assert root_logger.handlers == handlers  # nothing changed
