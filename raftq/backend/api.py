@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -33,7 +34,7 @@ from raftq.backend.reporter import report_forever
 from raftq.common import call_context, channel_request, codec
 from raftq.common.channel.server import Handler
 from raftq.common.credentials import Role
-from raftq.common.errors import NotLeader, RaftqError
+from raftq.common.errors import InternalError, NotLeader, RaftqError
 from raftq.common.node_api import (
     COMMANDS_PATH,
     CONTENT_TYPE,
@@ -54,6 +55,7 @@ from raftq.raft.node_http import (
 
 NODE = web.AppKey("node", BackendNode)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
+log = logging.getLogger(__name__)
 
 
 async def _authenticated_body(request: web.Request, allowed: frozenset[Role] = NODES_ONLY) -> bytes:
@@ -85,8 +87,18 @@ def channel_handler(node: BackendNode) -> Handler:
         if isinstance(call, NodeRequest):  # a frontend from before the encoded form
             result = await node.execute(call.command, call.wait_ms)
         else:
-            with call_context.bound(call.context):
-                result = await node.execute_encoded(call.command, call.wait_ms)
+            with call_context.bound(call.context):  # log lines below name the request
+                try:
+                    result = await node.execute_encoded(call.command, call.wait_ms)
+                except RaftqError:
+                    raise
+                except Exception as error:  # a bug: said here, where the request id is known
+                    log.exception(
+                        "a command failed unexpectedly", extra={"event": "command_failed"}
+                    )
+                    raise InternalError("the node failed to serve the request") from error
+                if log.isEnabledFor(logging.DEBUG):  # one line a command: never at INFO
+                    log.debug("served a command", extra={"event": "command_served"})
         return codec.encode(NodeResponse(result=result))
 
     return handle

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+import raftq
 from raftq.backend.api import channel_handler, create_app
 from raftq.backend.frontend_secrets import FrontendSecrets
 from raftq.backend.node import BackendNode
@@ -33,7 +34,10 @@ async def frontend_secrets(settings: BackendNodeSettings) -> AsyncIterator[Secre
         yield FixedSecret(b"" if settings.insecure_development_mode else None)
         return
     if not settings.metadata:
-        log.warning("no --metadata: no frontend can be verified, the data channel refuses all")
+        log.warning(
+            "no --metadata: no frontend can be verified, the data channel refuses all",
+            extra={"event": "channel_closed_to_all"},
+        )
         yield FixedSecret(None)
         return
     async with aiohttp.ClientSession() as session:
@@ -52,7 +56,11 @@ async def recheck_frontends(channel: ChannelServer) -> None:
     while True:
         await asyncio.sleep(limits.FRONTEND_CREDENTIAL_CACHE_S)
         if dropped := await channel.revalidate():
-            log.warning("closed %d channel connection(s) of revoked frontends", dropped)
+            log.warning(
+                "closed %d channel connection(s) of revoked frontends",
+                dropped,
+                extra={"event": "revoked_frontends_dropped"},
+            )
 
 
 async def serve(settings: BackendNodeSettings) -> None:
@@ -73,11 +81,13 @@ async def _serve(settings: BackendNodeSettings, secrets: SecretSource) -> None:
     site = SharedPortSite(runner, host, int(port), channel, ssl_context=tls)
     await site.start()
     logging.getLogger(__name__).info(
-        "backend %s serving on %s%s (raft %s)",
+        "raftq %s backend %s serving on %s%s (raft %s)",
+        raftq.__version__,
         settings.node_id,
         settings.me.api_address,
         " with TLS" if tls is not None else "",
         settings.me.raft_address,
+        extra={"event": "started"},
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

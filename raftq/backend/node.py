@@ -138,7 +138,11 @@ class BackendNode:
         try:
             result = await self.committer.submit(release)
         except RaftqError as error:  # the lease then ends at its visibility timeout
-            log.info("could not release messages leased to a caller that was gone: %s", error)
+            log.info(
+                "could not release messages leased to a caller that was gone: %s",
+                error,
+                extra={"event": "release_failed", "error": error},
+            )
             return
         self.receiver.notify_commit(release, result)
 
@@ -156,4 +160,8 @@ class BackendNode:
                 while isinstance(result, ExpireResult) and result.more and self.raft.is_leader:
                     result = await self.committer.submit(command)
             except RaftqError as error:
-                log.info("expire sweep did not complete: %s", error)
+                log.info(
+                    "expire sweep did not complete: %s",
+                    error,
+                    extra={"event": "expire_sweep_failed", "error": error},
+                )

@@ -95,7 +95,11 @@ async def report_forever(node: BackendNode, session: aiohttp.ClientSession) -> N
             )
             pause_s = settings.report_interval_s
         except RaftqError as error:
-            log.info("could not report to the metadata group: %s", error)
+            log.info(
+                "could not report to the metadata group: %s",
+                error,
+                extra={"event": "report_failed", "error": error},
+            )
             # Soon again: the metadata group may be electing, and placement (and `raftq up`)
             # wait for this member's first report.
             pause_s = min(settings.report_interval_s, RETRY_AFTER_FAILURE_S)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from raftq.common import internal_tls, limits
+from raftq.common import internal_tls, limits, log_setup
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -85,7 +84,7 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         help="run without a cluster or raft secret: the internal API and Raft are then "
         "unauthenticated",
     )
-    backend.add_argument("--log-level", default="INFO")
+    log_setup.add_log_options(backend)
     backend.add_argument("--cluster-id", help="backend only: the id of this replica's cluster")
     backend.add_argument(
         "--master-key-file",
@@ -167,15 +166,15 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             ),
         )
         settings.tls.load()
+        log_setup.configure(
+            log_setup.settings_from_args(args), process=args.command, node=settings.node_id
+        )
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"]))
         parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
-    except internal_tls.TlsFilesError as error:
+    except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq {args.command}: {error}\n")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     # Imported here so that other commands do not load pysyncobj and the node's dependencies.
     if isinstance(settings, BackendNodeSettings):
         from raftq.backend.main import run as run_backend  # noqa: PLC0415

@@ -202,6 +202,8 @@ def children(
     secret = ("--secret-file", str(data_dir / "secret"))  # nodes only
     raft_secret = ("--raft-secret-file", str(data_dir / RAFT_SECRET_FILE))  # members only
     operator_secret = ("--operator-secret-file", str(data_dir / OPERATOR_SECRET_FILE))
+    # People read these logs (data_dir/logs/*.log): one readable line a record.
+    human_logs = ("--log-format", "human")
     specs = []
     groups = [
         ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
@@ -229,6 +231,7 @@ def children(
                 *secret,
                 *raft_secret,
                 *operator_secret,
+                *human_logs,
                 *extra,
             )
             specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))
@@ -244,6 +247,7 @@ def children(
         f"k1={data_dir / 'frontend.key'}",
         "--metrics-listen",
         f"{layout['host']}:{layout['base_port'] + 13}",
+        *human_logs,
         *options.argv(data_dir),
     )
     specs.append(ChildSpec(FRONTEND, frontend, data_dir / "logs" / "frontend.log"))

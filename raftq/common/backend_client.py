@@ -126,7 +126,12 @@ class LeaderFollowingClient(ABC):
             return raw
         if answered:
             raise NoLeader("no leader yet (an election is running); nothing was proposed")
-        log.info("no member of %s could serve: %s", self._members, unreachable)
+        log.info(
+            "no member of %s could serve: %s",
+            self._members,
+            unreachable,
+            extra={"event": "backend_unavailable"},
+        )
         raise BackendUnavailable("no member of the group could serve the request")
 
     def _candidates(self) -> list[str]:
@@ -213,6 +218,7 @@ class NodeClient(LeaderFollowingClient):
                 address,
                 described,
                 internal_tls.CA_OPTION,
+                extra={"event": "tls_failed"},
             )
         return described
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from raftq.common.errors import PathNotFound, RaftqError
-from raftq.frontend import rest_routes, schedule_routes, task_routes
+from raftq.frontend import request_log, rest_routes, schedule_routes, task_routes
 from raftq.frontend.edge import FRONTEND
 from raftq.frontend.openapi import openapi_document
 from raftq.frontend.settings import FrontendSettings
@@ -29,7 +29,8 @@ def create_app(
     """The application; `startup` (a cleanup context) opens its connections and sets
     `app[FRONTEND]`."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[unrouted_rest_paths_are_json]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_log.request_ids, unrouted_rest_paths_are_json],
     )
     app.cleanup_ctx.append(startup)
     document = json.dumps(openapi_document())

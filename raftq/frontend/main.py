@@ -14,7 +14,8 @@ import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
-from raftq.common import internal_tls
+import raftq
+from raftq.common import internal_tls, log_setup
 from raftq.common.clock import SystemClock
 from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
@@ -31,6 +32,7 @@ from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.usage import Usage
 
 CREDENTIAL_ENV = "RAFTQ_FRONTEND_CREDENTIAL"
+log = logging.getLogger(__name__)
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
@@ -89,7 +91,7 @@ def add_frontend_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     frontend.add_argument("--tls-key", type=Path, help="and this private key (PEM)")
     internal_tls.add_tls_options(frontend, serves=False)
-    frontend.add_argument("--log-level", default="INFO")
+    log_setup.add_log_options(frontend)
 
 
 def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -118,14 +120,13 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             internal_tls=internal_tls.tls_from_args(args),
         )
         settings.internal_tls.load()
+        logging_settings = log_setup.settings_from_args(args)
+        log_setup.configure(logging_settings, process="frontend", node=_node_name(settings))
     except ValidationError as error:
         first = error.errors()[0]
         parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
-    except internal_tls.TlsFilesError as error:
+    except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq frontend: {error}\n")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     host, _, port = settings.listen.rpartition(":")
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
@@ -137,7 +138,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             parser.exit(2, f"raftq frontend: cannot load the TLS certificate and key: {error}\n")
     # The per-request access log cost 1.5% of the frontend's CPU under load and grows without
     # bound; usage records and metrics say who did what. `--log-level DEBUG` brings it back.
-    access_log = logging.getLogger("aiohttp.access") if args.log_level.upper() == "DEBUG" else None
+    access_log = logging.getLogger("aiohttp.access") if logging_settings.level == "DEBUG" else None
     # A client that disconnects cancels its handler (aiohttp >= 3.9 does not unless asked), and so
     # its channel request: the backend ends its long poll, drops its unproposed command and gives
     # back what a receive leased for it (common/channel/client.py). Handlers are safe to cancel:
@@ -153,6 +154,15 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         handler_cancellation=True,
     )
     return 0
+
+
+def _node_name(settings: FrontendSettings) -> str:
+    """A frontend is named in logs by its credential's id, as the nodes know it; by its
+    address when it has none (the insecure development mode)."""
+    try:
+        return settings.own_credential().caller.frontend_id or settings.listen
+    except ValueError:
+        return settings.listen
 
 
 def _limit(parser: argparse.ArgumentParser, flag: str, rate_per_s: float) -> Limit:
@@ -217,6 +227,14 @@ def build_app(settings: FrontendSettings) -> web.Application:
                 metadata=metadata,
                 clock=clock,
                 usage=usage,
+            )
+            log.info(
+                "raftq %s frontend serving on %s%s (metrics: %s)",
+                raftq.__version__,
+                settings.listen,
+                " with TLS" if settings.tls_cert is not None else "",
+                settings.metrics_listen or "off",
+                extra={"event": "started"},
             )
             yield
             await frontend.close()

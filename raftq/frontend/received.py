@@ -89,6 +89,7 @@ async def open_received(
             queue_name,
             message.message_id,
             reason,
+            extra={"event": "message_undeliverable", "queue": queue_name},
         )
         received.undeliverable.append(Undeliverable(message.message_id, reason))
     return received

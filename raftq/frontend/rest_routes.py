@@ -28,6 +28,7 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.results import BatchResult
+from raftq.frontend import request_log
 from raftq.frontend import rest_models as m
 from raftq.frontend.edge import FRONTEND, meet_expectation, signed_request
 from raftq.frontend.http_status import statuses_of
@@ -309,6 +310,7 @@ def _served(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]
             _check_path(request)
             response = await handler(frontend, caller, request)
         except RaftqError as error:
+            request_log.note_error(request, error)
             response = error_response(error)
         except ValidationError as error:  # a value the internal models refuse
             first = error.errors()[0]

@@ -155,11 +155,21 @@ class DeadLetterForwarder:
             moved, emptied = await self._drain(source, catalogue)
         except RaftqError as error:
             self._failed(progress)
-            log.info("dead letters of queue %s wait: %s (%s)", name, error, error.code)
+            log.info(
+                "dead letters of queue %s wait: %s (%s)",
+                name,
+                error,
+                error.code,
+                extra={"event": "dead_letters_waiting", "queue": name, "error": error},
+            )
             return 0
         except Exception:  # a supervisor loop: any failure is retried, and said
             self._failed(progress)
-            log.exception("dead letters of queue %s wait: forwarding failed", name)
+            log.exception(
+                "dead letters of queue %s wait: forwarding failed",
+                name,
+                extra={"event": "dead_letters_failed", "queue": name},
+            )
             return 0
         progress.failures, progress.retry_at_ms = 0, 0
         if emptied:
@@ -208,6 +218,7 @@ class DeadLetterForwarder:
                 "queue %s has no redrive policy any more: %d dead letters returned to it",
                 source.name,
                 len(returned.released),
+                extra={"event": "dead_letters_returned", "queue": source.name},
             )
             return len(returned.released)
         dlq = catalogue.get(letters.dead_letter_queue)
@@ -240,6 +251,7 @@ class DeadLetterForwarder:
             source.name,
             dlq.name,
             len(accepted.duplicates),
+            extra={"event": "dead_letters_forwarded", "queue": source.name},
         )
         return len(released.released)
 

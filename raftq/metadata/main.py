@@ -8,6 +8,7 @@ import signal
 
 from aiohttp import web
 
+import raftq
 from raftq.common.clock import clock_from_environment
 from raftq.common.settings import MetadataNodeSettings
 from raftq.metadata.api import create_app
@@ -22,11 +23,13 @@ async def serve(settings: MetadataNodeSettings) -> None:
     tls = settings.tls.server_context()
     await web.TCPSite(runner, host, int(port), ssl_context=tls).start()
     logging.getLogger(__name__).info(
-        "metadata %s serving on %s%s (raft %s)",
+        "raftq %s metadata %s serving on %s%s (raft %s)",
+        raftq.__version__,
         settings.node_id,
         settings.me.api_address,
         " with TLS" if tls is not None else "",
         settings.me.raft_address,
+        extra={"event": "started"},
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -152,7 +152,13 @@ class QueueLifecycle:
                 elif queue.lifecycle == "deleting":
                     await self._finish_deleting(queue, "reconciler")
             except RaftqError as error:
-                log.info("queue %s stays %s for now: %s", queue.name, queue.lifecycle, error)
+                log.info(
+                    "queue %s stays %s for now: %s",
+                    queue.name,
+                    queue.lifecycle,
+                    error,
+                    extra={"event": "queue_lifecycle_waiting", "queue": queue.name},
+                )
         return half_made
 
     async def _finish_creating(self, queue: Queue, actor: str) -> Queue:

@@ -122,6 +122,14 @@ class QueueMover:
         assert isinstance(result, QueueResult), result
         if result.changed:  # a new move, not a retried start: its own progress
             self.progress[name] = MoveProgress(target=target)
+            log.info(
+                "moving queue %s from cluster %s to %s (asked by %s)",
+                name,
+                queue.placement.cluster_id,
+                target,
+                actor,
+                extra={"event": "queue_move_started", "queue": name},
+            )
         self._ensure_running(result.queue)
         return result.queue
 
@@ -152,13 +160,33 @@ class QueueMover:
             try:
                 await self._attempt(queue, progress)
                 progress.phase, progress.error = "done", None
+                log.info(
+                    "moved queue %s to cluster %s: %d records, paused %s s, %d attempt(s)",
+                    name,
+                    progress.target,
+                    progress.records,
+                    progress.as_json()["paused_s"],
+                    progress.attempts,
+                    extra={"event": "queue_moved", "queue": name},
+                )
                 return
             except RaftqError as error:
                 progress.error = f"{error.code}: {error}"
-                log.info("moving %s: attempt %d failed: %s", name, progress.attempts, error)
+                log.info(
+                    "moving %s: attempt %d failed: %s",
+                    name,
+                    progress.attempts,
+                    error,
+                    extra={"event": "queue_move_failed", "queue": name, "error": error},
+                )
             except Exception as error:  # a supervisor loop: any failure is retried, and said
                 progress.error = f"{type(error).__name__}: {error}"
-                log.exception("moving %s: attempt %d failed", name, progress.attempts)
+                log.exception(
+                    "moving %s: attempt %d failed",
+                    name,
+                    progress.attempts,
+                    extra={"event": "queue_move_failed", "queue": name},
+                )
             await asyncio.sleep(RETRY_INTERVAL_S)
 
     async def _attempt(self, queue: Queue, progress: MoveProgress) -> None:

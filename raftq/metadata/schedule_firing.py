@@ -109,11 +109,21 @@ class ScheduleFirer:
             await self._fire(schedule, queue)
         except RaftqError as error:
             self._failed(schedule.schedule_id)
-            log.info("schedule %s waits: %s (%s)", schedule.name, error, error.code)
+            log.info(
+                "schedule %s waits: %s (%s)",
+                schedule.name,
+                error,
+                error.code,
+                extra={"event": "schedule_waiting", "error": error},
+            )
             return 0
         except Exception:  # a supervisor loop: any failure is retried, and said
             self._failed(schedule.schedule_id)
-            log.exception("schedule %s waits: firing failed", schedule.name)
+            log.exception(
+                "schedule %s waits: firing failed",
+                schedule.name,
+                extra={"event": "schedule_failed"},
+            )
             return 0
         self._retries.pop(schedule.schedule_id, None)
         return 1
@@ -160,6 +170,7 @@ class ScheduleFirer:
             schedule.name,
             tick_ms,
             "a repeat" if result.sent[0].duplicate else "new",
+            extra={"event": "schedule_fired"},
         )
 
     def _timing(self, schedule: Schedule) -> cron.TickSpec:

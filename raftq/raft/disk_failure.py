@@ -42,7 +42,11 @@ def is_disk_failure(error: BaseException) -> bool:
 
 def stop(error: BaseException) -> NoReturn:
     """Log `error` and exit the process at once (no cleanup that could write)."""
-    log.critical("stopping: the node's disk failed (%s); restart it once it has space", error)
+    log.critical(
+        "stopping: the node's disk failed (%s); restart it once it has space",
+        error,
+        extra={"event": "disk_failed", "error": error},
+    )
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(EXIT_CODE)

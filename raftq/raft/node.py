@@ -66,6 +66,7 @@ from raftq.raft.journal import DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME, FsyncBeforeSendTransport, pysyncobj_conf
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
+from raftq.raft.role_watch import Role, RoleWatch
 from raftq.raft.snapshot_archive import SnapshotMeta, read_archive
 from raftq.raft.snapshot_builder import BuildingInBackground, SnapshotBuilder
 from raftq.raft.wire_cipher import WireCipher
@@ -126,6 +127,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self.addOnTickCallback(self.journal.sync)
         self.addOnTickCallback(self._compact_large_log)
         self.addOnTickCallback(self._read_index_tick)
+        self._role_watch = RoleWatch(settings.self_address)
+        self.addOnTickCallback(self._watch_role)
 
     @property
     def encryptor(self) -> WireCipher | None:
@@ -246,6 +249,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             # the next appendEntriesPeriod: pysyncobj's own round, as its tick would send it.
             self._SyncObj__sendAppendEntries()
 
+    def _watch_role(self) -> None:
+        """Log elections and leader changes, once each (tick thread; a few attribute reads)."""
+        role = Role(self._SyncObj__raftState)
+        for change in self._role_watch.observe(role, self._SyncObj__raftCurrentTerm, self.leader):
+            log.info("%s", change.message, extra={"event": change.event})
+
     # --- the one replicated entry point -------------------------------------------------------
 
     @replicated  # type: ignore[untyped-decorator]
@@ -258,7 +267,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         except CorruptState as error:  # ApplyFailed (a bug hit in apply) among them
             # pysyncobj retries an entry whose apply raised, so the node stops applying here.
             self._failed = f"corrupt state at index {index}: {error}"
-            log.critical("refusing to apply: %s", self._failed)
+            log.critical("refusing to apply: %s", self._failed, extra={"event": "apply_refused"})
             raise
         self._on_applied()
         return result

@@ -9,6 +9,7 @@ health and readiness mean the same on every node.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -35,6 +36,7 @@ from raftq.common.errors import (
 from raftq.common.node_api import CONTENT_TYPE, NodeError
 from raftq.raft.node import RaftNode
 
+log = logging.getLogger(__name__)
 _STATUS: tuple[tuple[type[RaftqError], int], ...] = (
     (Unauthenticated, 401),
     (CredentialNotAllowed, 403),
@@ -135,18 +137,29 @@ async def authenticated_call(
     body = await request.read()
     if secrets.cluster is None:
         return AuthenticatedCall(body, NODE)
-    signed = cluster_auth.parse(request.headers.get(cluster_auth.HEADER))
-    if signed.caller.role not in allowed:
-        raise refuse_caller(signed.caller, f"{request.method} {request.path}", allowed)
-    cluster_auth.verify(
-        await _secret_of(signed.caller, secrets),
-        signed,
-        request.method,
-        request.path_qs,
-        body,
-        now_ms=clock.now_ms(),
-        replays=_REPLAYS,
-    )
+    try:
+        signed = cluster_auth.parse(request.headers.get(cluster_auth.HEADER))
+        if signed.caller.role not in allowed:
+            raise refuse_caller(signed.caller, f"{request.method} {request.path}", allowed)
+        cluster_auth.verify(
+            await _secret_of(signed.caller, secrets),
+            signed,
+            request.method,
+            request.path_qs,
+            body,
+            now_ms=clock.now_ms(),
+            replays=_REPLAYS,
+        )
+    except (Unauthenticated, CredentialNotAllowed) as error:
+        log.warning(
+            "%s %s from %s refused: %s",
+            request.method,
+            request.path,
+            request.remote,
+            error.message,
+            extra={"event": "auth_refused", "error": error},
+        )
+        raise
     return AuthenticatedCall(body, signed.caller)
 
 

@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from pysyncobj.config import SERIALIZER_STATE
@@ -59,6 +60,8 @@ class SnapshotBuilder:
         self._outcome: bool | None = None  # set by the worker: True when the archive is whole
         self._installs = 0  # snapshots installed, counted on the tick thread
         self._installs_at_start = 0
+        self._meta: SnapshotMeta | None = None  # of the build running or last run
+        self._started_s = 0.0
         self._building.unlink(missing_ok=True)
         shutil.rmtree(self._cut, ignore_errors=True)
 
@@ -67,6 +70,7 @@ class SnapshotBuilder:
         if self._worker is not None:
             return  # pysyncobj does not ask while its serializer is busy
         self._outcome = None
+        self._meta, self._started_s = meta, time.monotonic()
         self._installs_at_start = self._installs
         shutil.rmtree(self._cut, ignore_errors=True)
         cut = True
@@ -75,7 +79,7 @@ class SnapshotBuilder:
         except Exception:
             # Reported as FAILED at the next tick: pysyncobj is then free to try again (it
             # waits for its checker to say SUCCESS or FAILED before it serializes or serves).
-            log.exception("cutting a snapshot failed")
+            log.exception("cutting a snapshot failed", extra={"event": "snapshot_failed"})
             cut = False
         self._worker = threading.Thread(
             target=self._archive, args=(meta if cut else None,), name="raftq-snapshot"
@@ -92,15 +96,35 @@ class SnapshotBuilder:
             return int(SERIALIZER_STATE.SERIALIZING)
         self._worker = None
         if not self._outcome or self._installs != self._installs_at_start:
+            if self._outcome:  # a failed build said why already
+                log.info(
+                    "a snapshot built at %s was discarded: a newer one was installed meanwhile",
+                    self._described_entry(),
+                    extra={"event": "snapshot_discarded"},
+                )
             self._building.unlink(missing_ok=True)
             return int(SERIALIZER_STATE.FAILED)
         os.replace(self._building, self._served_file)
         fsync_directory(self._data_dir)
+        log.info(
+            "took a snapshot at %s in %.3f s (%d bytes)",
+            self._described_entry(),
+            time.monotonic() - self._started_s,
+            self._served_file.stat().st_size,
+            extra={"event": "snapshot_taken"},
+        )
         return int(SERIALIZER_STATE.SUCCESS)
 
     def installed(self) -> None:
         """A snapshot from the leader replaced the state (tick thread)."""
         self._installs += 1
+        log.info("installed a snapshot sent by the leader", extra={"event": "snapshot_installed"})
+
+    def _described_entry(self) -> str:
+        if self._meta is None:
+            return "an unknown entry"
+        _, index, term = self._meta.last_entry
+        return f"entry {index} (term {term})"
 
     def close(self) -> None:
         worker = self._worker
@@ -115,7 +139,7 @@ class SnapshotBuilder:
             write_archive(self._building, meta, self._cut)
             self._outcome = True
         except Exception:
-            log.exception("archiving a snapshot failed")
+            log.exception("archiving a snapshot failed", extra={"event": "snapshot_failed"})
             self._outcome = False
         finally:
             shutil.rmtree(self._cut, ignore_errors=True)

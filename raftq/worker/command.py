@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import sys
 from typing import Final
 
+from raftq.common import log_setup
 from raftq.worker.registry import Registry
+from raftq.worker.stats import default_worker_id
 
 EXIT_REFUSED: Final = 1
 
@@ -30,7 +31,7 @@ def add_worker_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     worker.add_argument("--grace-s", type=float, default=30.0, help="for running tasks at stop")
     worker.add_argument("--poll-wait-s", type=int, default=10, help="long poll when idle")
     worker.add_argument("--worker-id", default=None, help="default: host-pid-random")
-    worker.add_argument("--log-level", default="INFO")
+    log_setup.add_log_options(worker)
 
 
 def load_registry(reference: str) -> Registry:
@@ -49,9 +50,13 @@ def load_registry(reference: str) -> Registry:
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    args.worker_id = args.worker_id or default_worker_id()  # the same id in logs and leases
+    try:
+        logging_settings = log_setup.settings_from_args(args)
+        log_setup.configure(logging_settings, process="worker", node=args.worker_id)
+    except ValueError as error:
+        print(f"raftq worker: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     if "" not in sys.path:  # `raftq worker app.tasks:tasks` finds app/ in the current directory
         sys.path.insert(0, "")
     try:

@@ -33,4 +33,4 @@ async def call_hook(hook: Hook | None, *arguments: Any) -> None:
         if inspect.isawaitable(returned):
             await returned
     except Exception:  # a hook's bug is not the task's failure
-        log.exception("hook %r failed", hook)
+        log.exception("hook %r failed", hook, extra={"event": "hook_failed"})

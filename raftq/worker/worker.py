@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import raftq
 from raftq.client.task_models import EntryOutcome, LeasedTask, TaskFinish
 from raftq.common.errors import ReceiptHandleInvalid, ResultNotJson
 from raftq.worker import concurrency as slots
@@ -116,10 +117,17 @@ class Worker:
         if self._stop_requests == 1:
             self._stopped_at_s = self._clock.monotonic_s()
             log.info(
-                "worker %s stopping: no new leases, %g s of grace", self.worker_id, self._grace_s
+                "worker %s stopping: no new leases, %g s of grace",
+                self.worker_id,
+                self._grace_s,
+                extra={"event": "stopping", "queue": self.queue},
             )
         else:
-            log.warning("worker %s stopping now: running tasks are handed back", self.worker_id)
+            log.warning(
+                "worker %s stopping now: running tasks are handed back",
+                self.worker_id,
+                extra={"event": "stopping_now", "queue": self.queue},
+            )
             self._hard_stop.set()
 
     def install_signal_handlers(self) -> None:
@@ -129,7 +137,14 @@ class Worker:
 
     async def run(self) -> None:
         """Work until stopped; returns once every lease is finished or handed back."""
-        log.info("worker %s on queue %s runs %s", self.worker_id, self.queue, self._registry.types)
+        log.info(
+            "raftq %s worker %s on queue %s runs %s",
+            raftq.__version__,
+            self.worker_id,
+            self.queue,
+            self._registry.types,
+            extra={"event": "started", "queue": self.queue},
+        )
         await self._declare_types()
         heartbeats = asyncio.create_task(self._heartbeat_loop())
         try:
@@ -148,7 +163,12 @@ class Worker:
         try:
             await self._api.set_task_types(self.queue, add=self._registry.types)
         except Exception as error:
-            log.warning("could not declare task types on %s: %s", self.queue, error)
+            log.warning(
+                "could not declare task types on %s: %s",
+                self.queue,
+                error,
+                extra={"event": "task_types_not_declared", "queue": self.queue, "error": error},
+            )
 
     # --- leasing -------------------------------------------------------------------------------
 
@@ -183,7 +203,11 @@ class Worker:
             try:
                 leased = call.result()
             except Exception:  # the SDK retried; keep working, say why
-                log.exception("leasing from %s failed; trying again", self.queue)
+                log.exception(
+                    "leasing from %s failed; trying again",
+                    self.queue,
+                    extra={"event": "lease_failed", "queue": self.queue},
+                )
                 await self._clock.sleep(ERROR_PAUSE_S)
                 continue
             self.stats.leased += len(leased)
@@ -224,11 +248,19 @@ class Worker:
                 outcome = await self._release(leases)
         except Exception:
             log.exception(
-                "handing back %d leases failed; they come back when they end", len(leases)
+                "handing back %d leases failed; they come back when they end",
+                len(leases),
+                extra={"event": "hand_back_failed", "queue": self.queue},
             )
             return
         for lease, (code, message) in outcome.failed.items():
-            log.info("handing back %s refused (%s: %s)", lease, code, message)
+            log.info(
+                "handing back %s refused (%s: %s)",
+                lease,
+                code,
+                message,
+                extra={"event": "hand_back_refused", "queue": self.queue},
+            )
 
     async def _release(self, leases: Sequence[str]) -> EntryOutcome:
         outcome = EntryOutcome()
@@ -265,7 +297,12 @@ class Worker:
         spec = self._registry.get(task.type)
         if spec is None:
             report = unknown_type_report(task, self._registry.types)
-            log.error("task %s: %s", task.task_id, report.error.message if report.error else "")
+            log.error(
+                "task %s: %s",
+                task.task_id,
+                report.error.message if report.error else "",
+                extra={"event": "task_type_unknown", "queue": self.queue},
+            )
             return report
         context = TaskContext(
             task.task_id, task.type, task.attempt, spec.attempts_for(task), self.worker_id
@@ -289,6 +326,7 @@ class Worker:
                 task.attempt,
                 report.retry_delay_s,
                 report.error.message,
+                extra={"event": "task_retrying", "queue": self.queue},
             )
             await call_hook(self._hooks.on_retry, context, report.error, report.retry_delay_s)
         else:
@@ -297,6 +335,7 @@ class Worker:
                 task.task_id,
                 task.attempt,
                 report.error.message,
+                extra={"event": "task_failed", "queue": self.queue},
             )
             await call_hook(self._hooks.on_failure, context, report.error)
         return report
@@ -308,7 +347,9 @@ class Worker:
             refusal = await self._reports.report(report)
         except Exception:
             log.exception(
-                "finishing task %s failed; it runs again when its lease ends", task.task_id
+                "finishing task %s failed; it runs again when its lease ends",
+                task.task_id,
+                extra={"event": "task_report_failed", "queue": self.queue},
             )
             return
         if refusal is None:
@@ -318,9 +359,18 @@ class Worker:
             self.stats.outcomes.append(f"{task.task_id}:{report.outcome}")
         elif refusal[0] == ReceiptHandleInvalid.code:
             self.stats.lost += 1
-            log.info("task %s was taken over; its report is dropped", task.task_id)
+            log.info(
+                "task %s was taken over; its report is dropped",
+                task.task_id,
+                extra={"event": "task_report_dropped", "queue": self.queue},
+            )
         else:
-            log.warning("task %s: report refused (%s: %s)", task.task_id, *refusal)
+            log.warning(
+                "task %s: report refused (%s: %s)",
+                task.task_id,
+                *refusal,
+                extra={"event": "task_report_refused", "queue": self.queue},
+            )
 
     # --- heartbeats and stopping ---------------------------------------------------------------
 
@@ -352,6 +402,7 @@ class Worker:
                     "heartbeat of %d leases failed; next one in %g s",
                     len(leases),
                     self._lease_s / 3,
+                    extra={"event": "heartbeat_failed", "queue": self.queue},
                 )
                 continue
             for lease, (code, message) in outcome.failed.items():
@@ -365,6 +416,7 @@ class Worker:
                     held.task.task_id,
                     code,
                     message,
+                    extra={"event": "lease_lost", "queue": self.queue},
                 )
                 if held.job is not None:
                     held.job.cancel()

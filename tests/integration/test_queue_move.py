@@ -149,7 +149,7 @@ async def test_a_queue_moves_under_load_losing_and_duplicating_nothing(
     cluster_factory: Callable[..., Cluster],
 ) -> None:
     # Given a metadata group and two backend clusters that register with it
-    metadata = cluster_factory(name="metadata", kind="metadata")
+    metadata = cluster_factory("--log-level", "INFO", name="metadata", kind="metadata")
     registering = [arg for node in metadata.nodes for arg in ("--metadata", node.api_address)]
     c1 = cluster_factory("--cluster-id", "c1", *registering, name="c1")
     c2 = cluster_factory("--cluster-id", "c2", *registering, name="c2")
@@ -221,6 +221,14 @@ async def test_a_queue_moves_under_load_losing_and_duplicating_nothing(
     assert stats == QueueStats(visible=0, in_flight=0, delayed=0, dead_letter_pending=0)
     left = await router.clusters[source].client.execute(ListQueues(now_ms=0))
     assert isinstance(left, QueueList) and created.queue.queue_id not in left.queue_ids
+    # And the metadata leader logged the move's start and end once each, by the queue's name
+    events = [
+        (line["event"], line["queue"])
+        for node in metadata.nodes
+        for line in map(json.loads, node.log_path.read_text().splitlines())
+        if line["event"] in ("queue_move_started", "queue_moved")
+    ]
+    assert events == [("queue_move_started", QUEUE), ("queue_moved", QUEUE)]
     redeliveries = sum(count - 1 for count in history.deliveries.values())
     print(err.decode())
     print(

@@ -199,7 +199,12 @@ class ChannelPool:
         except (OSError, ssl.SSLError) as error:
             described = internal_tls.describe_failure(error)
             if described is not None:  # a configuration fault, not a passing one
-                log.warning("no TLS channel to %s: %s", address, described)
+                log.warning(
+                    "no TLS channel to %s: %s",
+                    address,
+                    described,
+                    extra={"event": "tls_failed"},
+                )
             raise NotSent(f"no channel to {address}: {described or error}") from None
         return connection
 

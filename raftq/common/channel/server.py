@@ -109,13 +109,21 @@ class ChannelServer:
             try:
                 current = await self.secrets.secret_of(frontend_id, fresh=True)
             except Exception as error:
-                log.info("channel: cannot recheck a frontend credential now: %r", error)
+                log.info(
+                    "channel: cannot recheck a frontend credential now: %r",
+                    error,
+                    extra={"event": "credential_recheck_failed", "error": error},
+                )
                 continue
             for connection in connections:
                 if current is None or current != connection.secret:
                     connection.drop("its frontend credential was revoked")
                     dropped += 1
         return dropped
+
+
+class _Refused(ProtocolViolation):
+    """The peer failed to prove the credential it named."""
 
 
 class ServerConnection(asyncio.Protocol):
@@ -162,11 +170,18 @@ class ServerConnection(asyncio.Protocol):
             for frame in self._reader.feed(data):
                 self._on_frame(frame)
         except ProtocolViolation as error:
-            self.drop(str(error))
+            self.drop(str(error), refused=isinstance(error, _Refused))
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, *, refused: bool = False) -> None:
+        """Close the connection; `refused`: because its peer failed to authenticate."""
         if self._transport is not None:
-            log.info("channel: dropping a connection from %s: %s", self._peer(), reason)
+            log.log(
+                logging.WARNING if refused else logging.INFO,
+                "channel: dropping a connection from %s: %s",
+                self._peer(),
+                reason,
+                extra={"event": "auth_refused" if refused else "channel_dropped"},
+            )
             self._transport.abort()
 
     def _peer(self) -> object:
@@ -197,7 +212,7 @@ class ServerConnection(asyncio.Protocol):
                 self.secret, self.frontend_id, self._client_nonce, self._server_nonce
             )
             if not frames.proof_matches(expected, frame.fields[0]):
-                raise ProtocolViolation("the client's proof does not match its credential")
+                raise _Refused("the client's proof does not match its credential")
             self._ready = True
             if self._handshake_timer is not None:
                 self._handshake_timer.cancel()
@@ -213,7 +228,7 @@ class ServerConnection(asyncio.Protocol):
         with contextlib.suppress(Exception):  # unknown now: refused, the client tries again
             secret = await self._server.secrets.secret_of(self.frontend_id)
         if secret is None:
-            self.drop("its frontend credential is unknown or revoked")
+            self.drop("its frontend credential is unknown or revoked", refused=True)
             return
         self.secret = secret
         proof = frames.server_proof(
@@ -255,7 +270,9 @@ class ServerConnection(asyncio.Protocol):
         except RaftqError as error:
             self._write(frames.encode(Kind.FAILURE, request_id, encode_failure(error)))
         except Exception:
-            log.exception("channel: a request failed unexpectedly")
+            log.exception(
+                "channel: a request failed unexpectedly", extra={"event": "request_failed"}
+            )
             failure = encode_failure(InternalError("the node failed to serve the request"))
             self._write(frames.encode(Kind.FAILURE, request_id, failure))
         else:

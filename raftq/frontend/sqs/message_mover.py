@@ -142,7 +142,12 @@ class MessageMover:
                 )
             )
         except RaftqError as error:
-            log.warning("move task %s: report failed: %s", self.task.task_handle, error)
+            log.warning(
+                "move task %s: report failed: %s",
+                self.task.task_handle,
+                error,
+                extra={"event": "move_task_report_failed", "error": error},
+            )
             return None
         if isinstance(result, Failure) or not isinstance(result, MoveTaskResult):
             return None

@@ -9,8 +9,8 @@ with 15 minutes of skew before anything else is read; every answer, error or not
 
 from __future__ import annotations
 
+import contextlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,9 +18,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from raftq.common import call_context
 from raftq.common.errors import InvalidAction, InvalidParameter, RaftqError, UnsupportedOperation
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.sigv4 import SQS_MAX_SKEW_S
+from raftq.frontend import request_log
 from raftq.frontend.edge import FRONTEND, meet_expectation, signed_request
 from raftq.frontend.service import Frontend
 from raftq.frontend.sqs import message_actions as msg
@@ -29,6 +31,7 @@ from raftq.frontend.sqs import query_protocol
 from raftq.frontend.sqs import queue_access_actions as access
 from raftq.frontend.sqs import queue_actions as queues
 from raftq.frontend.sqs.errors import SqsError, describe
+from raftq.frontend.sqs.names import name_of_url
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext
 
@@ -118,7 +121,9 @@ def _is_json(request: web.Request) -> bool:
 
 
 async def serve(request: web.Request) -> web.Response:
-    request_id = str(uuid.uuid4())
+    # The id request_log.py made current (the client's X-Request-Id, or a new one), so that
+    # x-amzn-RequestId, X-Request-Id and the logs agree.
+    request_id = call_context.current().request_id or request_log.request_id_of(request)
     is_json = _is_json(request)
     try:
         frontend = request.app[FRONTEND]
@@ -130,9 +135,11 @@ async def serve(request: web.Request) -> web.Response:
         unknown = sorted(set(members) - action.members)
         if unknown:
             raise InvalidParameter(f"{name} has no parameter {unknown[0]}", field=unknown[0])
+        _note_queue(request, members.get("QueueUrl"))
         context = RequestContext(request.scheme, request.host)
         result = await action.handler(frontend, caller, Params(members), context)
     except RaftqError as error:
+        request_log.note_error(request, error)
         return _error(describe(error), request_id, is_json)
     if is_json:
         return web.Response(
@@ -145,6 +152,13 @@ async def serve(request: web.Request) -> web.Response:
         content_type=query_protocol.CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id},
     )
+
+
+def _note_queue(request: web.Request, url: object) -> None:
+    """The queue a request names, for its log lines; the action checks the URL itself."""
+    if isinstance(url, str):
+        with contextlib.suppress(RaftqError):
+            request_log.note_queue(request, name_of_url(url))
 
 
 async def _json_request(request: web.Request) -> tuple[str, dict[str, Any]]:

@@ -3,8 +3,10 @@ stale one is discarded, and a failure is reported once (pysyncobj then tries aga
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from pysyncobj.config import SERIALIZER_STATE
 
 from raftq.raft.snapshot_archive import SnapshotMeta, read_archive
@@ -95,3 +97,29 @@ def test_a_build_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> None:
     assert not (tmp_path / BUILDING_NAME).exists() and not (tmp_path / CUT_NAME).exists()
     assert not (tmp_path / "snapshot").exists()
     assert builder.progress() == SERIALIZER_STATE.NOT_SERIALIZING
+
+
+def _events(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [getattr(record, "event", "") for record in caplog.records]
+
+
+def test_each_snapshot_is_logged_once_when_taken_discarded_or_installed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="raftq.raft.snapshot_builder")
+    # Given a build that completes: one line once it is served, naming its entry
+    builder = builder_in(tmp_path)
+    builder.start(META)
+    builder.close()
+    assert _events(caplog) == []  # not before it is served
+    builder.progress()
+    builder.progress()
+    assert _events(caplog) == ["snapshot_taken"]
+    assert "entry 8 (term 2)" in caplog.records[0].getMessage()
+    # And a build overtaken by an installed snapshot: the install, then the discard
+    caplog.clear()
+    builder.start(META)
+    builder.installed()
+    builder.close()
+    builder.progress()
+    assert _events(caplog) == ["snapshot_installed", "snapshot_discarded"]
