@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from raftq.client.sdk import Client
+from raftq.client.task_models import TaskError, TaskFinish
 from tests.integration.conftest import Deployment
 
 pytestmark = pytest.mark.integration
@@ -279,3 +280,44 @@ def test_forged_form_posts_are_refused_and_change_nothing(
     browser.find_element(By.CSS_SELECTOR, "#purge-form button").click()
     assert "purged" in browser.find_element(By.ID, "notice").text
     until(lambda: counts_of(api, "dash-forged")[0] == "0", "the purge")
+
+
+def test_the_tasks_page_shows_failures_escaped_retries_a_dead_task_and_cancels_a_scheduled_one(
+    deployment: Deployment, browser: WebDriver, api: Client
+) -> None:
+    endpoint = deployment.endpoint
+    hostile = "<img src=x onerror=\"document.title='pwned'\">"
+    # Given a task that died with a hostile error message, and one scheduled an hour ahead
+    api.create_queue("dash-tasks-dlq")
+    api.create_queue("dash-tasks", dead_letter={"queue": "dash-tasks-dlq", "max_receive_count": 5})
+    dead = api.submit_task("dash-tasks", "resize", {"image": 7}, max_attempts=1)
+    leased = api.lease_tasks("dash-tasks", "dash-worker")
+    assert [task.task_id for task in leased] == [dead.task_id]
+    failed = TaskFinish(leased[0].lease, "failed", error=TaskError("ValueError", hostile))
+    assert not api.finish_tasks("dash-tasks", [failed]).failed
+    until(lambda: api.get_task("dash-tasks", dead.task_id).state == "dead", "the task to die")
+    until(lambda: counts_of(api, "dash-tasks-dlq")[0] == "1", "its dead letter in the DLQ")
+    scheduled = api.submit_task("dash-tasks", "report", delay_s=3600)
+    # When the root key opens the queue's tasks page
+    sign_in(browser, endpoint, deployment.key_id, deployment.secret)
+    browser.get(f"{endpoint}/dashboard/tasks/dash-tasks")
+    # Then the counts by state are the API's, and the error shows as text, not as markup
+    counts = dict(zip([c.text for c in browser.find_elements(By.CSS_SELECTOR, "#task-counts th")],
+                      rows(browser, "task-counts")[0], strict=True))  # fmt: skip
+    assert counts["dead"] == "1" and counts["scheduled"] == "1", counts
+    assert hostile in (row_of(browser, "task-failures", dead.task_id) or [""] * 6)[5]
+    assert browser.title != "pwned" and not browser.find_elements(By.CSS_SELECTOR, "img")
+    shot(browser, "tasks")
+    # When the scheduled task is cancelled from the page
+    browser.find_element(By.CSS_SELECTOR, "#scheduled form button").click()
+    assert "cancelled" in browser.find_element(By.ID, "notice").text
+    assert api.get_task("dash-tasks", scheduled.task_id).state == "cancelled"
+    # And the dead one retried
+    browser.find_element(By.CSS_SELECTOR, "#task-failures form button").click()
+    notice = browser.find_element(By.ID, "notice").text
+    assert "submitted again" in notice, notice
+    # Then a new task of the same type and payload waits, and the dead letter is gone
+    again = api.lease_tasks("dash-tasks", "dash-worker")
+    assert [(t.type, t.payload) for t in again] == [("resize", {"image": 7})]
+    assert again[0].task_id in notice
+    assert counts_of(api, "dash-tasks-dlq")[:2] == ["0", "0"]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from raftq.common.errors import InvalidParameter, RaftqError
 from raftq.frontend import rest_models as m
+from raftq.frontend.dashboard.dead_tasks import retry_dead_task
 from raftq.frontend.dashboard.pages import queue_page, tasks_page
 from raftq.frontend.dashboard.routes import Visit
 from raftq.frontend.http_status import statuses_of
@@ -91,3 +92,14 @@ async def cancel_task(visit: Visit, request: web.Request) -> web.StreamResponse:
     except RaftqError as error:
         return await _refused(visit, request, error, tasks=True)
     return await tasks_page(visit, request, notice=f"Task {task_id} cancelled.")
+
+
+async def retry_task(visit: Visit, request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    task_id = request.match_info["task_id"]
+    try:
+        new_id = await retry_dead_task(visit.f, visit.caller, name, task_id)
+    except RaftqError as error:
+        return await _refused(visit, request, error, tasks=True)
+    notice = f"Task {task_id} submitted again as task {new_id}."
+    return await tasks_page(visit, request, notice=notice)

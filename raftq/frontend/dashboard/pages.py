@@ -110,7 +110,7 @@ async def tasks_page(
     name = request.match_info["name"]
     summary = await task_summary(visit.f, visit.caller, name)
     if _is_live(request):
-        return html(summary_live(summary))
+        return html(summary_live(summary, visit.session.csrf_token))
     body = tasks_queue_body(summary, visit.session.csrf_token)
     return html(whole(visit, f"Tasks of {name}", body, notice=notice, error=error), status)
 

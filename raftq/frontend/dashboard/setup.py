@@ -51,3 +51,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{root}/tasks", signed_in(pages.tasks_index))
     app.router.add_get(f"{root}/tasks/{{name}}", signed_in(pages.tasks_of_queue))
     app.router.add_post(f"{root}/tasks/{{name}}/{{task_id}}/cancel", signed_in(actions.cancel_task))
+    app.router.add_post(f"{root}/tasks/{{name}}/{{task_id}}/retry", signed_in(actions.retry_task))

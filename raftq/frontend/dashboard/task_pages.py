@@ -97,7 +97,14 @@ def _error(task: t.TaskView) -> Markup:
     return join([tag("strong", task.last_error.type), ": ", task.last_error.message])
 
 
-def summary_live(summary: TaskSummary) -> Markup:
+def _retry(summary: TaskSummary, task: t.TaskView, csrf_token: str) -> Markup:
+    if task.state != "dead":
+        return Markup("")
+    action = task_url(summary.queue, task.task_id, "/retry")
+    return form(action, csrf_token, "", button="Retry")
+
+
+def summary_live(summary: TaskSummary, csrf_token: str) -> Markup:
     if summary.problem is not None:
         return tag("p", summary.problem, class_="error")
     counts = table(
@@ -107,7 +114,7 @@ def summary_live(summary: TaskSummary) -> Markup:
     )
     failures = (
         table(
-            ["task", "type", "state", "attempts", "finished", "error"],
+            ["task", "type", "state", "attempts", "finished", "error", ""],
             (
                 [
                     task.task_id,
@@ -116,6 +123,7 @@ def summary_live(summary: TaskSummary) -> Markup:
                     f"{task.attempt}/{task.max_attempts}",
                     when(task.finished_at_ms),
                     _error(task),
+                    _retry(summary, task, csrf_token),
                 ]
                 for task in summary.failures
             ),
@@ -191,7 +199,7 @@ def tasks_index_body(queues: list[str], schedules: list[ScheduleView]) -> Markup
 def tasks_queue_body(summary: TaskSummary, csrf_token: str) -> Markup:
     return join(
         [
-            live(task_url(summary.queue) + "?part=live", summary_live(summary)),
+            live(task_url(summary.queue) + "?part=live", summary_live(summary, csrf_token)),
             scheduled_section(summary, csrf_token),
             tag("p", link(f"{ROOT}/tasks", "All queues and schedules"), class_=e("back")),
         ]
