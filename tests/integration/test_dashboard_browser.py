@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ WAIT_S = 20
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the dev extra has it; without it the tests skip (and fail in CI)
     webdriver = None  # type: ignore[assignment]
@@ -99,13 +102,29 @@ def until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S) ->
     raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
 
 
+def submit(driver: WebDriver, button_css: str) -> None:
+    """Click a form's button and wait until the page it leads to has replaced this one."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    for attempt in range(3):  # a button in the live part may be redrawn between find and click
+        try:
+            driver.find_element(By.CSS_SELECTOR, button_css).click()
+            break
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
+    WebDriverWait(driver, WAIT_S).until(staleness_of(old_page))
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
 def sign_in(driver: WebDriver, endpoint: str, key_id: str, secret: str) -> None:
     driver.delete_all_cookies()
     driver.get(f"{endpoint}/dashboard/")
     assert driver.current_url.endswith("/dashboard/sign-in"), driver.current_url
     driver.find_element(By.NAME, "key_id").send_keys(key_id)
     driver.find_element(By.NAME, "secret").send_keys(secret)
-    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+    submit(driver, "#sign-in-form button")
     WebDriverWait(driver, WAIT_S).until(lambda d: d.current_url.endswith("/dashboard/"))
 
 
@@ -121,6 +140,17 @@ def rows(driver: WebDriver, table_id: str) -> list[list[str]]:
 
 def row_of(driver: WebDriver, table_id: str, first_cell: str) -> list[str] | None:
     return next((cells for cells in rows(driver, table_id) if cells[0] == first_cell), None)
+
+
+def live_refreshes(driver: WebDriver) -> str:
+    found: str | None = driver.execute_script(
+        "return document.getElementById('live').getAttribute('data-refreshes')"
+    )
+    return found or "0"
+
+
+def refreshed(driver: WebDriver, times: int) -> bool:
+    return int(live_refreshes(driver)) >= times
 
 
 def groups_of(driver: WebDriver) -> list[str]:
@@ -173,10 +203,30 @@ def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_gra
         timeout_s=8,
     )
     assert counts_of(api, "dash-counts")[0] == "3"
+    # And refreshing replaces the live part rather than adding to the page
+    nodes_after = {}
+    for refreshes in (2, 4):
+        until(partial(refreshed, browser, refreshes), f"{refreshes} refreshes")
+        nodes_after[refreshes] = browser.execute_script(
+            "return document.querySelectorAll('*').length"
+        )
+    assert nodes_after[2] == nodes_after[4], nodes_after
     # And the queue's own page shows the same counts
     browser.get(f"{endpoint}/dashboard/queues/dash-counts")
     assert rows(browser, "counts")[0][:4] == counts_of(api, "dash-counts")
     shot(browser, "queue")
+    # And signing out ends the session: the same cookie reads nothing any more
+    session_cookie = browser.get_cookie("raftq_dashboard")
+    assert session_cookie is not None
+    submit(browser, "#sign-out button")
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.current_url.endswith("/dashboard/sign-in"))
+    stale = requests.get(
+        f"{endpoint}/dashboard/?part=live",
+        cookies={"raftq_dashboard": session_cookie["value"]},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert stale.status_code == 401
 
     # Given a principal with a key and no grant at all
     admin(deployment, "principals", "create", "dash-nobody")
@@ -196,7 +246,7 @@ def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_gra
     browser.get(f"{endpoint}/dashboard/sign-in")
     browser.find_element(By.NAME, "key_id").send_keys(deployment.key_id)
     browser.find_element(By.NAME, "secret").send_keys("not-the-secret")
-    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+    submit(browser, "#sign-in-form button")
     assert "wrong" in browser.find_element(By.ID, "error").text
     assert browser.get_cookie("raftq_dashboard") is None
 
@@ -217,7 +267,7 @@ def test_a_redrive_from_the_dashboard_moves_the_dead_letters_back(
     sign_in(browser, endpoint, deployment.key_id, deployment.secret)
     browser.get(f"{endpoint}/dashboard/queues/dash-jobs-dlq")
     assert "dash-jobs" in browser.find_element(By.ID, "attributes").text  # its source
-    browser.find_element(By.CSS_SELECTOR, "#redrive-form button").click()
+    submit(browser, "#redrive-form button")
     assert "Redrive started" in browser.find_element(By.ID, "notice").text
     # Then the messages are back in `dash-jobs`, and the DLQ is empty
     until(
@@ -277,7 +327,7 @@ def test_forged_form_posts_are_refused_and_change_nothing(
     # While the page's own form, confirmed, purges
     browser.get(f"{endpoint}/dashboard/queues/dash-forged")
     browser.find_element(By.NAME, "confirm_name").send_keys("dash-forged")
-    browser.find_element(By.CSS_SELECTOR, "#purge-form button").click()
+    submit(browser, "#purge-form button")
     assert "purged" in browser.find_element(By.ID, "notice").text
     until(lambda: counts_of(api, "dash-forged")[0] == "0", "the purge")
 
@@ -309,11 +359,11 @@ def test_the_tasks_page_shows_failures_escaped_retries_a_dead_task_and_cancels_a
     assert browser.title != "pwned" and not browser.find_elements(By.CSS_SELECTOR, "img")
     shot(browser, "tasks")
     # When the scheduled task is cancelled from the page
-    browser.find_element(By.CSS_SELECTOR, "#scheduled form button").click()
+    submit(browser, "#scheduled form button")
     assert "cancelled" in browser.find_element(By.ID, "notice").text
     assert api.get_task("dash-tasks", scheduled.task_id).state == "cancelled"
     # And the dead one retried
-    browser.find_element(By.CSS_SELECTOR, "#task-failures form button").click()
+    submit(browser, "#task-failures form button")
     notice = browser.find_element(By.ID, "notice").text
     assert "submitted again" in notice, notice
     # Then a new task of the same type and payload waits, and the dead letter is gone
