@@ -169,7 +169,7 @@ def shot(driver: WebDriver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
-def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_grants_sees_nothing(
+def test_signed_in_the_overview_shows_the_apis_counts_live_and_clusters_to_an_operator(
     deployment: Deployment, browser: WebDriver, api: Client
 ) -> None:
     endpoint = deployment.endpoint
@@ -214,6 +214,11 @@ def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_gra
     # And the queue's own page shows the same counts
     browser.get(f"{endpoint}/dashboard/queues/dash-counts")
     assert rows(browser, "counts")[0][:4] == counts_of(api, "dash-counts")
+    # And a message's status is found by its id
+    sent = api.send("dash-counts", "e")
+    browser.find_element(By.NAME, "message_id").send_keys(sent["message_id"])
+    submit(browser, "#status-form button")
+    assert rows(browser, "message-status")[0][:3] == [sent["message_id"], "pending", "0"]
     shot(browser, "queue")
     # And signing out ends the session: the same cookie reads nothing any more
     session_cookie = browser.get_cookie("raftq_dashboard")
@@ -228,6 +233,12 @@ def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_gra
     )
     assert stale.status_code == 401
 
+
+def test_a_key_without_grants_sees_nothing_and_a_wrong_secret_signs_nobody_in(
+    deployment: Deployment, browser: WebDriver, api: Client
+) -> None:
+    endpoint = deployment.endpoint
+    api.create_queue("dash-counts")  # as the first test made it (idempotent), should it run alone
     # Given a principal with a key and no grant at all
     admin(deployment, "principals", "create", "dash-nobody")
     key = admin(deployment, "keys", "create", "dash-nobody")
@@ -241,6 +252,13 @@ def test_signed_in_the_overview_shows_the_apis_counts_live_and_a_key_without_gra
     browser.get(f"{endpoint}/dashboard/queues/dash-counts")
     assert browser.find_element(By.ID, "error").text
     assert not browser.find_elements(By.ID, "counts")
+    nobody = browser.get_cookie("raftq_dashboard")
+    assert nobody is not None
+    for path in ("/dashboard/queues/dash-counts", "/dashboard/queues/dash-counts?part=live"):
+        refused = requests.get(
+            f"{endpoint}{path}", cookies={"raftq_dashboard": nobody["value"]}, timeout=10
+        )
+        assert refused.status_code == 403 and "visible" not in refused.text, path
     # And a wrong secret signs nobody in
     browser.delete_all_cookies()
     browser.get(f"{endpoint}/dashboard/sign-in")
@@ -371,3 +389,34 @@ def test_the_tasks_page_shows_failures_escaped_retries_a_dead_task_and_cancels_a
     assert [(t.type, t.payload) for t in again] == [("resize", {"image": 7})]
     assert again[0].task_id in notice
     assert counts_of(api, "dash-tasks-dlq")[:2] == ["0", "0"]
+
+
+def test_attributes_change_from_the_form_and_a_value_out_of_range_changes_nothing(
+    deployment: Deployment, browser: WebDriver, api: Client
+) -> None:
+    endpoint = deployment.endpoint
+    # Given a queue with the default attributes, on its page
+    api.create_queue("dash-attributes")
+    sign_in(browser, endpoint, deployment.key_id, deployment.secret)
+    browser.get(f"{endpoint}/dashboard/queues/dash-attributes")
+
+    def set_field(name: str, value: str) -> None:
+        control = browser.find_element(By.NAME, name)
+        control.clear()
+        control.send_keys(value)
+
+    # When the visibility timeout is changed to 45 s
+    set_field("visibility_timeout_s", "45")
+    submit(browser, "#attributes-form button")
+    # Then the API reads it
+    assert "changed" in browser.find_element(By.ID, "notice").text
+    assert api.get_queue("dash-attributes")["attributes"]["visibility_timeout_s"] == 45
+    # When a retention under the minimum is sent with another change
+    set_field("visibility_timeout_s", "50")
+    set_field("retention_s", "1")
+    submit(browser, "#attributes-form button")
+    # Then the error names the field, and nothing changed
+    assert "retention_s" in browser.find_element(By.ID, "error").text
+    attributes = api.get_queue("dash-attributes")["attributes"]
+    assert attributes["visibility_timeout_s"] == 45 and attributes["retention_s"] != 1
+    shot(browser, "attributes-refused")
