@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raftq.frontend.dashboard.rates import BUCKET_MS, BUCKETS, QueueRates
+from raftq.frontend.usage import Usage
 
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % BUCKET_MS
 
@@ -43,3 +44,21 @@ def test_past_the_queue_bound_the_least_recently_counted_queue_is_forgotten() ->
     now = START_MS + BUCKET_MS
     assert rates.series("b", now)["send"][-1] == 0
     assert rates.series("a", now)["send"][-1] == 2
+
+
+def test_the_frontends_usage_records_feed_the_rates() -> None:
+    # Given the usage records of a frontend (what the service calls for each request)
+    usage = Usage(None)
+    for action, messages in (("send", 4), ("receive", 3), ("finish_tasks", 2)):
+        usage.record(
+            at_ms=START_MS,
+            key="K",
+            principal="p",
+            queue="q",
+            action=action,
+            messages=messages,
+            size=0,
+        )
+    # Then the dashboard's rates count them by direction
+    series = usage.rates.series("q", START_MS + BUCKET_MS)
+    assert (series["send"][-1], series["receive"][-1], series["delete"][-1]) == (4, 3, 2)
