@@ -2,8 +2,9 @@
 
 The script does one thing: every `PERIOD_MS` it fetches the page's live part (`data-live`) and
 puts it in place. It keeps no state that grows: one timer at a time (the next one is set when
-a fetch ends, so a slow server never stacks requests), the section's content replaced, not
-appended to. A signed-out or expired session (401) reloads the page, which leads to sign-in.
+a fetch ends, for `PERIOD_MS` after the fetch began, so a slow server never stacks requests),
+the section's content replaced, not appended to. A signed-out or expired session (401) reloads
+the page, which leads to sign-in.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SCRIPT: Final = """\
 (function () {
   var PERIOD_MS = 2000;
   function refresh(section) {
+    var started = Date.now();
     var url = section.getAttribute("data-live");
     fetch(url, {credentials: "same-origin", cache: "no-store"})
       .then(function (response) {
@@ -29,7 +31,10 @@ SCRIPT: Final = """\
         }
       })
       .catch(function () { /* the next round tries again */ })
-      .then(function () { window.setTimeout(function () { refresh(section); }, PERIOD_MS); });
+      .then(function () {
+        var wait = Math.max(0, PERIOD_MS - (Date.now() - started));
+        window.setTimeout(function () { refresh(section); }, wait);
+      });
   }
   document.addEventListener("DOMContentLoaded", function () {
     var section = document.getElementById("live");
