@@ -6,15 +6,16 @@
                         channel_request.py): the frontends' data path, authenticated once per
                         connection; commands are logged as encoded, validated in apply
     POST /v1/export     nodes only; leader only; msgpack ExportRequest -> ExportChunk (a move)
-    GET  /v1/status     nodes and operators; JSON Raft status of this node
+    GET  /v1/status     every plane; JSON Raft status of this node (term, role, indexes: no
+                        queue data), which frontends show on their dashboard
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
     GET  /readyz        200 when a leader is known and this node applied all it knows committed
     GET  /metrics       Prometheus text
 
 Errors become HTTP statuses here and nowhere else (`_STATUS`). Bodies over the configured limit
 get 413 before they are read; a credential of a plane the route does not serve 403 (a
-frontend's on every route: frontends use the channel only); bad signatures 401; bodies that do
-not decode 400. None of these reach the state machine.
+frontend's on every route but `/v1/status`: frontends use the channel for data); bad signatures
+401; bodies that do not decode 400. None of these reach the state machine.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from raftq.backend.metrics import node_registry, render
 from raftq.backend.node import BackendNode
 from raftq.backend.reporter import report_forever
 from raftq.common import call_context, channel_request, codec
-from raftq.common.channel.server import Handler
+from raftq.common.channel.server import Handler, SecretSource
 from raftq.common.credentials import Role
 from raftq.common.errors import InternalError, NotLeader, RaftqError
 from raftq.common.node_api import (
@@ -44,8 +45,8 @@ from raftq.common.node_api import (
     NodeResponse,
 )
 from raftq.raft.node_http import (
+    EVERY_PLANE,
     NODES_ONLY,
-    OPERATORS,
     CallerSecrets,
     authenticated_body,
     error_response,
@@ -54,6 +55,9 @@ from raftq.raft.node_http import (
 )
 
 NODE = web.AppKey("node", BackendNode)
+# Who may read `/v1/status` with a frontend credential (the data channel's source of frontends'
+# secrets); None: no frontend may.
+_FRONTENDS = web.AppKey("frontends", SecretSource)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,12 @@ log = logging.getLogger(__name__)
 async def _authenticated_body(request: web.Request, allowed: frozenset[Role] = NODES_ONLY) -> bytes:
     node = request.app[NODE]
     settings = node.settings
-    secrets = CallerSecrets(settings.cluster_secret, settings.operator_secret)
+    frontends = request.app.get(_FRONTENDS)
+    secrets = CallerSecrets(
+        settings.cluster_secret,
+        settings.operator_secret,
+        None if frontends is None else frontends.secret_of,
+    )
     return await authenticated_body(request, secrets, node.clock, allowed)
 
 
@@ -120,7 +129,7 @@ async def export(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     try:
-        await _authenticated_body(request, OPERATORS)
+        await _authenticated_body(request, EVERY_PLANE)
     except RaftqError as error:
         return error_response(error)
     node = request.app[NODE]
@@ -146,9 +155,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=render(registry), content_type="text/plain", charset="utf-8")
 
 
-def create_app(node: BackendNode) -> web.Application:
+def create_app(node: BackendNode, frontends: SecretSource | None = None) -> web.Application:
     app = web.Application(client_max_size=node.settings.max_request_bytes)
     app[NODE] = node
+    if frontends is not None:
+        app[_FRONTENDS] = frontends
     app[_REGISTRY] = node_registry(node)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -70,7 +70,7 @@ async def serve(settings: BackendNodeSettings) -> None:
 
 async def _serve(settings: BackendNodeSettings, secrets: SecretSource) -> None:
     node = BackendNode(settings, clock_from_environment())
-    runner = web.AppRunner(create_app(node), handle_signals=False, access_log=None)
+    runner = web.AppRunner(create_app(node, secrets), handle_signals=False, access_log=None)
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)
     channel = ChannelServer(

@@ -207,6 +207,24 @@ class NodeClient(LeaderFollowingClient):
             )
         return headers
 
+    async def node_status(self, address: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
+        """`GET /v1/status` of the node at `address` (a member of any group that accepts this
+        client's credential there), or None when it does not answer 200 within `timeout_s`."""
+        path = "/v1/status"
+        try:
+            async with self._session.get(
+                self.url(address, path),
+                headers=self.headers_for("GET", path, b""),
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ssl=self.ssl_argument,
+            ) as response:
+                if response.status != 200:
+                    return None
+                status: dict[str, Any] = await response.json()
+                return status
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+
     def tls_refused(self, address: str, error: BaseException) -> str | None:
         """Logs a failed TLS handshake, a configuration fault rather than a passing one: the
         CA, the node's certificate or the address it is dialled by is wrong (or one side does

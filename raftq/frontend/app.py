@@ -1,5 +1,6 @@
 """The frontend's public application: the REST API (rest_routes.py), the SQS-compatible API
-(sqs/server.py), `/openapi.json`, `/healthz` and `/readyz`; and `/metrics` on its own listener.
+(sqs/server.py), the dashboard (dashboard/), `/openapi.json`, `/healthz` and `/readyz`; and
+`/metrics` on its own listener.
 
 Both APIs call the one service (service.py) that `startup`, a cleanup context, puts in
 `app[FRONTEND]` once its connections are open, and closes with them.
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from raftq.common.errors import PathNotFound, RaftqError
 from raftq.frontend import request_log, rest_routes, schedule_routes, task_routes
+from raftq.frontend.dashboard.setup import add_routes as add_dashboard_routes
 from raftq.frontend.edge import FRONTEND
 from raftq.frontend.openapi import openapi_document
 from raftq.frontend.settings import FrontendSettings
@@ -44,6 +46,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     sqs_server.add_routes(app)
+    add_dashboard_routes(app)
     return app
 
 

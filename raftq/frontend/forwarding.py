@@ -144,7 +144,7 @@ class Forwarder:
         return self._cipher_of(retired.queue_id, retired.data_keys)
 
     def forget(self, name: str) -> None:
-        """This frontend created or deleted the queue: look its placement up afresh."""
+        """This frontend created, changed or deleted the queue: look it up afresh."""
         self._placements.forget(name)
 
     def name_of(self, queue_id: str) -> str | None:

@@ -200,6 +200,7 @@ class Frontend:
         result = await self.metadata.set_queue(
             SetQueueRequest(actor=caller.principal_id, name=name, changes=changes)
         )
+        self.forwarder.forget(name)  # its cached route holds the old attributes
         return queue_of(result)
 
     async def delete_queue(self, caller: KeyCredentials, name: str) -> None:

@@ -17,6 +17,8 @@ from typing import TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from raftq.frontend.dashboard.rates import QueueRates
+
 
 class _RotatingLines:
     """An append-only file of lines, renamed aside once it reaches `max_bytes` (0: never)."""
@@ -88,6 +90,8 @@ class Usage:
             ["queue"],
             registry=self.registry,
         )
+        # The dashboard's send / receive / delete rates, as this frontend counted them (bounded).
+        self.rates = QueueRates()
         self._log: _RotatingLines | None = None
         if log_path is not None:
             self._log = _RotatingLines(log_path, max_bytes, backups)
@@ -112,6 +116,7 @@ class Usage:
         size: int,
     ) -> None:
         self.messages.labels(key, queue, action).inc(messages)
+        self.rates.record(queue, action, messages, at_ms)
         self.bytes.labels(key, queue, action).inc(size)
         if self._log is not None:
             line = {

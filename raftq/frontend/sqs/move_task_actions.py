@@ -56,6 +56,16 @@ async def start_message_move_task(
         None if destination_arn is None else name_of_arn(destination_arn, "DestinationArn")
     )
     rate = p.integer("MaxNumberOfMessagesPerSecond", 1, limits.MOVE_TASK_RATE_MAX_PER_S)
+    task = await start_move(f, c, source, destination, rate)
+    return {"TaskHandle": task.task_handle}
+
+
+async def start_move(
+    f: Frontend, c: KeyCredentials, source: str, destination: str | None, rate: int | None
+) -> MessageMoveTask:
+    """Start moving the messages of dead-letter queue `source` to `destination` (None: each
+    back to its own source queue), at most `rate` a second (None: as fast as it goes), and
+    run the move on this frontend. The SQS action and the dashboard's redrive both start here."""
     f.authorize(c, source, "receive")
     f.authorize(c, source, "delete")
     if destination is not None:
@@ -92,7 +102,7 @@ async def start_message_move_task(
         ),
     )
     f.spawn(MessageMover(f, c, task).run())
-    return {"TaskHandle": task.task_handle}
+    return task
 
 
 def _report_lost(c: KeyCredentials, task: MessageMoveTask) -> ReportMessageMoveTask:

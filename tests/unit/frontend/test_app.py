@@ -53,5 +53,10 @@ def test_the_app_mounts_both_apis_and_the_health_routes() -> None:
     }
     sqs = {("POST", "/"), ("GET", "/"), ("*", "/{account}/{queue}")}
     health = {("GET", "/openapi.json"), ("GET", "/healthz"), ("GET", "/readyz")}
-    assert mounted == rest | sqs | health
-    assert app.cleanup_ctx == [_nothing]
+    dashboard = {route for route in mounted if route[1].startswith("/dashboard")}
+    assert {("GET", "/dashboard"), ("GET", "/dashboard/"), ("POST", "/dashboard/sign-in")} <= (
+        dashboard
+    )
+    assert mounted == rest | sqs | health | dashboard
+    # The frontend's start-up, then the dashboard's state, which needs the frontend's service
+    assert app.cleanup_ctx[0] is _nothing and len(app.cleanup_ctx) == 2
