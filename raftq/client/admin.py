@@ -5,8 +5,11 @@ API addresses) and signs with the operator secret from `--operator-secret-file` 
 `RAFTQ_OPERATOR_SECRET` (never the cluster secret, which only nodes hold).
 With `--tls-ca-file` or `RAFTQ_TLS_CA_FILE` it calls the nodes over TLS, verifying their
 certificates against that CA (common/internal_tls.py).
-Output is a table, or JSON with `--json`. Exit codes: 0 done, 1 refused (the request was wrong
-or does not fit the state; one line says why), 2 usage, 3 unavailable (no member answered).
+Output is for people (a table, a field list or a sentence: admin_output.py), or JSON with
+`--json`, whose shape scripts may rely on (tests/integration/admin_json_shapes.json). Exit codes:
+0 done, 1 refused (the request was wrong or does not fit the state; one line says why), 2 usage,
+3 unavailable (no member answered), 4 authentication failed (no operator secret, or not the one
+the nodes hold).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.client.admin_frontends import add_frontend_commands, run_frontends
+from raftq.client.admin_output import render
 from raftq.client.admin_schedules import add_schedule_commands, run_schedules
 from raftq.common import codec, internal_tls
 from raftq.common.cluster_auth import HEADER, sign
@@ -56,7 +59,7 @@ from raftq.common.node_api import NodeError
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import Failure
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNAUTHENTICATED = 1, 2, 3, 4
 
 
 def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,6 +95,8 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     keys = areas.add_parser("keys").add_subparsers(dest="verb", required=True)
     keys.add_parser("create").add_argument("principal_id")
     keys.add_parser("revoke").add_argument("key_id")
+    keys_list = keys.add_parser("list", help="access keys: id, principal, created, state")
+    keys_list.add_argument("--principal", help="only this principal's keys")
 
     grants = areas.add_parser("grants").add_subparsers(dest="verb", required=True)
     add = grants.add_parser("add")
@@ -171,13 +176,24 @@ def run_admin_command(args: argparse.Namespace) -> int:
         where = ".".join(str(part) for part in first["loc"])
         print(f"raftq admin: refused: {first['msg']} ({where})", file=sys.stderr)
         return EXIT_REFUSED
-    except (ClientError, CredentialRefused) as error:
+    except CredentialRefused as error:
+        hint = (
+            ""
+            if secret
+            else " (no operator secret: --operator-secret-file or RAFTQ_OPERATOR_SECRET)"
+        )
+        print(f"raftq admin: authentication failed: {error.message}{hint}", file=sys.stderr)
+        return EXIT_UNAUTHENTICATED
+    except ClientError as error:
         print(f"raftq admin: refused: {error.message} [{error.code}]", file=sys.stderr)
         return EXIT_REFUSED
     except (PeerError, aiohttp.ClientError, OSError) as error:
         print(f"raftq admin: unavailable: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    _print(output, as_json=args.json)
+    if args.json:
+        print(json.dumps(output, indent=2, sort_keys=True))
+    else:
+        print(render(args, output))
     return 0
 
 
@@ -299,6 +315,8 @@ async def _run(
             await admin.command(kind(now_ms=0, actor=actor, principal_id=args.principal_id))
             return {"principal_id": args.principal_id, "done": verb}
         if area == "keys":
+            if verb == "list":
+                return _keys(await admin.get("/v1/catalogue"), args.principal)
             if verb == "create":
                 created = await admin.client.create_key(
                     CreateKeyRequest(actor=actor, principal_id=args.principal_id)
@@ -542,16 +560,16 @@ def _cluster_row(cluster: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _print(output: Any, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(output, indent=2, sort_keys=True))
-        return
-    rows: Sequence[dict[str, Any]] = output if isinstance(output, list) else [output]
-    if not rows:
-        print("(none)")
-        return
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+def _keys(catalogue: dict[str, Any], principal: str | None) -> list[dict[str, Any]]:
+    """Access keys as `keys list` shows them (the catalogue never holds their secrets)."""
+    keys = [k for k in catalogue["keys"] if principal is None or k["principal_id"] == principal]
+    return [
+        {
+            "key_id": k["key_id"],
+            "principal_id": k["principal_id"],
+            "created_at_ms": k["created_at_ms"],
+            "revoked_at_ms": k["revoked_at_ms"],
+            "state": "active" if k["revoked_at_ms"] is None else "revoked",
+        }
+        for k in sorted(keys, key=lambda k: (k["principal_id"], k["created_at_ms"], k["key_id"]))
+    ]

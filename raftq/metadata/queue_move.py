@@ -41,6 +41,7 @@ from raftq.common.metadata_commands import BeginMove, SwitchPlacement
 from raftq.common.metadata_models import Queue
 from raftq.common.metadata_results import QueueResult
 from raftq.common.node_api import ExportRequest
+from raftq.common.queue_names import named_error
 from raftq.common.results import Failure, QueueCreated
 from raftq.metadata.backends import Backends
 from raftq.metadata.node import MetadataNode
@@ -153,8 +154,8 @@ class QueueMover:
                 await self._attempt(queue, progress)
                 progress.phase, progress.error = "done", None
                 return
-            except RaftqError as error:
-                progress.error = f"{error.code}: {error}"
+            except RaftqError as error:  # shown by `raftq admin`: it names the queue
+                progress.error = f"{error.code}: {named_error(error, queue.queue_id, name)}"
                 log.info("moving %s: attempt %d failed: %s", name, progress.attempts, error)
             except Exception as error:  # a supervisor loop: any failure is retried, and said
                 progress.error = f"{type(error).__name__}: {error}"
