@@ -243,7 +243,7 @@ async def test_a_wrong_or_missing_operator_secret_is_an_authentication_failure(
     assert human(env, "principals", "list").split() == ["PRINCIPAL", "app"]
 
 
-async def test_errors_through_a_frontend_name_the_queue_not_its_id(
+async def test_through_a_frontend_errors_name_the_queue_and_a_wrong_key_is_refused(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     # Given a frontend, a queue and a key allowed to administer it
@@ -288,6 +288,19 @@ async def test_errors_through_a_frontend_name_the_queue_not_its_id(
             await asyncio.to_thread(sqs.purge_queue, QueueUrl=url)
         message = sqs_refused.value.response["Error"]["Message"]
         assert "orders-3" in message and queue_id not in message, message
+
+        # And `raftq admin schedules`, which goes through the REST API with an access key,
+        # reports a wrong secret as an authentication failure
+        key_env = {
+            **env,
+            "RAFTQ_ENDPOINT": endpoint,
+            "RAFTQ_ACCESS_KEY_ID": key["key_id"],
+            "RAFTQ_SECRET_ACCESS_KEY": key["secret"],
+        }
+        assert human(key_env, "schedules", "list") == "no schedules\n"
+        wrong = admin({**key_env, "RAFTQ_SECRET_ACCESS_KEY": "x" * 40}, "schedules", "list")
+        assert wrong.returncode == 4, wrong.stderr
+        assert wrong.stderr.startswith("raftq admin schedules: authentication failed: ")
     finally:
         process.kill()
         process.wait(timeout=10)
