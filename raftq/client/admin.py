@@ -62,6 +62,7 @@ from raftq.common.metadata_commands import (
 )
 from raftq.common.metadata_models import DataKey, Grant, Queue, RetiredQueue
 from raftq.common.node_api import NodeError
+from raftq.common.queue_names import named_error
 from raftq.common.results import Failure
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNAUTHENTICATED = 1, 2, 3, 4
@@ -328,7 +329,8 @@ async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str)
                     queue.queue_id, key.version, WrappedKey(key.master_key_id, key.wrapped)
                 )
             except CorruptState as error:
-                raise ClientError(f"{queue.name}: {error.message}") from None
+                named_error(error, queue.queue_id, f"queue {queue.name!r}")
+                raise ClientError(error.message) from None
             await admin.command(
                 RewrapDataKey(
                     now_ms=0,

@@ -150,7 +150,7 @@ class Forwarder:
                 f"a dead-lettered message of {route.queue.name} was sealed by a queue that "
                 "no longer exists"
             )
-        return self._cipher_of(retired.queue_id, retired.data_keys)
+        return self._cipher_of(retired.queue_id, retired.name, retired.data_keys)
 
     def forget(self, name: str) -> None:
         """This frontend created or deleted the queue: look its placement up afresh."""
@@ -165,17 +165,21 @@ class Forwarder:
         queue = route.queue
         if not queue.data_keys:
             queue = await self._add_data_key(route)
-        return self._cipher_of(queue.queue_id, queue.data_keys)
+        return self._cipher_of(queue.queue_id, queue.name, queue.data_keys)
 
-    def _cipher_of(self, queue_id: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
+    def _cipher_of(self, queue_id: str, name: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
         newest = max(key.version for key in data_keys)
         cached = self._ciphers.get((queue_id, newest))
         if cached is None:
-            keys = {
-                key.version: self._keyring.unwrap(queue_id, key.version, _wrapped(key))
-                for key in data_keys
-            }
-            cached = QueueCipher(queue_id, keys, current=newest)
+            try:
+                keys = {
+                    key.version: self._keyring.unwrap(queue_id, key.version, _wrapped(key))
+                    for key in data_keys
+                }
+            except RaftqError as error:
+                named_error(error, queue_id, f"queue {name!r}")
+                raise
+            cached = QueueCipher(queue_id, keys, current=newest, name=name)
             self._ciphers[(queue_id, newest)] = cached
         return cached
 

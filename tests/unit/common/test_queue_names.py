@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
+from raftq.common.envelope import KeyUnavailable, QueueCipher
 from raftq.common.errors import QueueMoved, UndeclaredTaskType
 from raftq.common.queue_names import named_error, named_result
 from raftq.common.results import BatchResult, EntryFailure, QueueStats, SendResult
@@ -33,3 +38,13 @@ def test_failed_entries_of_a_batch_name_the_queue() -> None:
 def test_a_result_without_failures_is_left_as_it_is() -> None:
     stats = QueueStats(visible=1, in_flight=0, delayed=0, dead_letter_pending=0)
     assert named_result(stats, QUEUE_ID, "jobs") is stats
+
+
+def test_a_message_that_does_not_open_is_reported_by_its_queue_name() -> None:
+    # Given a message sealed with a data key version the queue's cipher does not hold
+    sealed = QueueCipher(QUEUE_ID, {7: os.urandom(32)}, current=7).seal(b"x", "body")
+    cipher = QueueCipher(QUEUE_ID, {1: os.urandom(32)}, current=1, name="orders")
+    # When it is opened, Then the error names the queue, not its id
+    with pytest.raises(KeyUnavailable) as refused:
+        cipher.open(sealed, "body")
+    assert refused.value.message == "queue 'orders' has no data key version 7"
