@@ -5,8 +5,11 @@ API addresses) and signs with the operator secret from `--operator-secret-file` 
 `RAFTQ_OPERATOR_SECRET` (never the cluster secret, which only nodes hold).
 With `--tls-ca-file` or `RAFTQ_TLS_CA_FILE` it calls the nodes over TLS, verifying their
 certificates against that CA (common/internal_tls.py).
-Output is a table, or JSON with `--json`. Exit codes: 0 done, 1 refused (the request was wrong
-or does not fit the state; one line says why), 2 usage, 3 unavailable (no member answered).
+Output is for people (a table, a field list or a sentence: admin_output.py), or JSON with
+`--json`, whose shape scripts may rely on (tests/integration/admin_json_shapes.json). Exit codes:
+0 done, 1 refused (the request was wrong or does not fit the state; one line says why), 2 usage,
+3 unavailable (no member answered), 4 authentication failed (no operator secret, or not the one
+the nodes hold).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +29,43 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.client.admin_frontends import add_frontend_commands, run_frontends
+from raftq.client.admin_output import render
+from raftq.client.admin_queues import (
+    add_queue_commands,
+    add_wait_flags,
+    cluster_row,
+    drain_cluster,
+    progress,
+    run_queues,
+)
 from raftq.client.admin_schedules import add_schedule_commands, run_schedules
 from raftq.common import codec, internal_tls
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.credentials import OPERATOR, Credential
 from raftq.common.envelope import Keyring, WrappedKey
-from raftq.common.errors import ClientError, CorruptState, CredentialRefused, PeerError
-from raftq.common.metadata_api import (
-    MOVES_PATH,
-    CreateKeyRequest,
-    CreateQueueRequest,
-    DeleteQueueRequest,
-    MetadataClient,
-    MoveQueueRequest,
-    SetQueueRequest,
+from raftq.common.errors import (
+    ClientError,
+    ClusterNotFound,
+    CorruptState,
+    CredentialRefused,
+    PeerError,
+    QueueNotFound,
 )
+from raftq.common.metadata_api import CreateKeyRequest, MetadataClient
 from raftq.common.metadata_commands import (
     AddGrant,
     CreatePrincipal,
     DeletePrincipal,
-    DrainCluster,
     RemoveGrant,
     RevokeAccessKey,
     RewrapDataKey,
 )
 from raftq.common.metadata_models import DataKey, Grant, Queue, RetiredQueue
 from raftq.common.node_api import NodeError
-from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
+from raftq.common.queue_names import named_error
 from raftq.common.results import Failure
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNAUTHENTICATED = 1, 2, 3, 4
 
 
 def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +81,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     admin.add_argument("--actor", default="admin", help="who is acting, for the audit trail")
     areas = admin.add_subparsers(dest="area", required=True)
 
-    _add_queue_commands(areas)
+    add_queue_commands(areas)
     add_frontend_commands(areas)
     add_schedule_commands(areas)
 
@@ -82,7 +91,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     drain = clusters.add_parser("drain")
     drain.add_argument("cluster_id")
     drain.add_argument("--undo", action="store_true", help="take new queues again")
-    _add_wait_flags(drain)
+    add_wait_flags(drain)
 
     principals = areas.add_parser("principals").add_subparsers(dest="verb", required=True)
     principals.add_parser("create").add_argument("principal_id")
@@ -92,6 +101,8 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     keys = areas.add_parser("keys").add_subparsers(dest="verb", required=True)
     keys.add_parser("create").add_argument("principal_id")
     keys.add_parser("revoke").add_argument("key_id")
+    keys_list = keys.add_parser("list", help="access keys: id, principal, created, state")
+    keys_list.add_argument("--principal", help="only this principal's keys")
 
     grants = areas.add_parser("grants").add_subparsers(dest="verb", required=True)
     add = grants.add_parser("add")
@@ -113,36 +124,6 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
     raft.add_parser("status")
     areas.add_parser("audit")
-
-
-def _add_queue_commands(areas: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    queues = areas.add_parser("queues").add_subparsers(dest="verb", required=True)
-    queues.add_parser("list")
-    queues.add_parser("show").add_argument("name")
-    for verb in ("create", "set"):
-        parser = queues.add_parser(verb)
-        parser.add_argument("name")
-        if verb == "create":
-            parser.add_argument("--fifo", action="store_true")
-        parser.add_argument("--visibility-timeout-s", type=int)
-        parser.add_argument("--retention-s", type=int)
-        parser.add_argument("--delay-s", type=int)
-        parser.add_argument("--dedup-window-s", type=int)
-        parser.add_argument("--content-based-dedup", choices=["on", "off"])
-        parser.add_argument("--dead-letter-queue")
-        parser.add_argument("--max-receive-count", type=int, default=10)
-        if verb == "set":
-            parser.add_argument("--no-dead-letter-queue", action="store_true")
-    queues.add_parser("delete").add_argument("name")
-    move = queues.add_parser("move", help="move a queue to another backend cluster, online")
-    move.add_argument("name")
-    move.add_argument("--to", dest="target", help="target cluster (default: least loaded)")
-    _add_wait_flags(move)
-
-
-def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-wait", action="store_true", help="start, do not wait for the end")
-    parser.add_argument("--timeout-s", type=float, default=600.0, help="how long to wait")
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
@@ -171,13 +152,24 @@ def run_admin_command(args: argparse.Namespace) -> int:
         where = ".".join(str(part) for part in first["loc"])
         print(f"raftq admin: refused: {first['msg']} ({where})", file=sys.stderr)
         return EXIT_REFUSED
-    except (ClientError, CredentialRefused) as error:
+    except CredentialRefused as error:
+        hint = (
+            ""
+            if secret
+            else " (no operator secret: --operator-secret-file or RAFTQ_OPERATOR_SECRET)"
+        )
+        print(f"raftq admin: authentication failed: {error.message}{hint}", file=sys.stderr)
+        return EXIT_UNAUTHENTICATED
+    except ClientError as error:
         print(f"raftq admin: refused: {error.message} [{error.code}]", file=sys.stderr)
         return EXIT_REFUSED
     except (PeerError, aiohttp.ClientError, OSError) as error:
         print(f"raftq admin: unavailable: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    _print(output, as_json=args.json)
+    if args.json:
+        print(json.dumps(output, indent=2, sort_keys=True))
+    else:
+        print(render(args, output))
     return 0
 
 
@@ -219,10 +211,13 @@ class _Admin:
                             continue
                         return payload
                     if response.status == 404:
-                        raise _not_found(path)
+                        raise not_found(path)
                     if response.status in (401, 403):
                         refused = codec.decode(await response.read(), NodeError)
-                        raise CredentialRefused(f"{member} refused: {refused.message}")
+                        raise CredentialRefused(
+                            f"metadata member {member} refused the operator secret: "
+                            f"{refused.message}"
+                        )
             except aiohttp.ClientConnectorError as error:
                 self.client.tls_refused(member, error)
                 continue
@@ -235,42 +230,11 @@ class _Admin:
         return result
 
 
-def _not_found(path: str) -> ClientError:
-    return ClientError(f"{path.rsplit('/', 1)[-1]} does not exist")
-
-
-def _attribute_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The attributes the flags name, in the units of QueueAttributes."""
-    values: dict[str, Any] = {}
-    for flag, field, scale in [
-        ("visibility_timeout_s", "visibility_timeout_ms", 1000),
-        ("retention_s", "retention_ms", 1000),
-        ("delay_s", "delay_ms", 1000),
-        ("dedup_window_s", "dedup_window_ms", 1000),
-    ]:
-        if getattr(args, flag) is not None:
-            values[field] = getattr(args, flag) * scale
-    if args.content_based_dedup is not None:
-        values["content_based_dedup"] = args.content_based_dedup == "on"
-    if args.dead_letter_queue:
-        values["redrive"] = {
-            "dead_letter_queue": args.dead_letter_queue,
-            "max_receive_count": args.max_receive_count,
-        }
-    return values
-
-
-def _attributes(args: argparse.Namespace) -> QueueAttributes:
-    return QueueAttributes.model_validate(_attribute_values(args))
-
-
-def _changes(args: argparse.Namespace) -> QueueAttributeChanges:
-    values = _attribute_values(args)
-    if args.no_dead_letter_queue:
-        values["clear_redrive"] = True
-    if not values:
-        raise ClientError("nothing to change: name at least one attribute flag")
-    return QueueAttributeChanges.model_validate(values)
+def not_found(path: str) -> ClientError:
+    name = path.rsplit("/", 1)[-1]
+    if path.startswith("/v1/queues/"):
+        return QueueNotFound(f"queue {name!r} does not exist", field="name")
+    return ClientError(f"{name} does not exist")
 
 
 async def _run(
@@ -280,17 +244,17 @@ async def _run(
         admin = _Admin(members, secret, session, tls)
         area, verb, actor = str(args.area), str(getattr(args, "verb", "")), str(args.actor)
         if area == "queues":
-            return await _queues(admin, args, verb, actor)
+            return await run_queues(admin, args, verb, actor)
         if area == "clusters":
             catalogue = await admin.get("/v1/catalogue")
             if verb == "list":
-                return [_cluster_row(c) for c in catalogue["clusters"]]
+                return [cluster_row(c) for c in catalogue["clusters"]]
             if verb == "show":
                 found = [c for c in catalogue["clusters"] if c["cluster_id"] == args.cluster_id]
                 if not found:
-                    raise _not_found(args.cluster_id)
+                    raise ClusterNotFound(f"no backend cluster {args.cluster_id!r}")
                 return found[0]
-            return await _drain(admin, args, actor)
+            return await drain_cluster(admin, args, actor)
         if area == "principals":
             if verb == "list":
                 catalogue = await admin.get("/v1/catalogue")
@@ -299,6 +263,8 @@ async def _run(
             await admin.command(kind(now_ms=0, actor=actor, principal_id=args.principal_id))
             return {"principal_id": args.principal_id, "done": verb}
         if area == "keys":
+            if verb == "list":
+                return _keys(await admin.get("/v1/catalogue"), args.principal)
             if verb == "create":
                 created = await admin.client.create_key(
                     CreateKeyRequest(actor=actor, principal_id=args.principal_id)
@@ -328,113 +294,6 @@ async def _run(
         if area == "data-keys":
             return await _rewrap_data_keys(admin, args, actor)
         return (await admin.get("/v1/audit"))["audit"]
-
-
-async def _queues(admin: _Admin, args: argparse.Namespace, verb: str, actor: str) -> Any:
-    if verb == "list":
-        catalogue = await admin.get("/v1/catalogue")
-        return [_queue_row(q) for q in catalogue["queues"]]
-    if verb == "show":
-        return (await admin.get(f"/v1/queues/{args.name}"))["queue"]
-    if verb == "create":
-        result = await admin.client.create_queue(
-            CreateQueueRequest(
-                actor=actor, name=args.name, fifo=args.fifo, attributes=_attributes(args)
-            )
-        )
-        if isinstance(result, Failure):
-            raise result.to_error()
-        return _queue_row(result.queue.model_dump(mode="json"))
-    if verb == "set":
-        result = await admin.client.set_queue(
-            SetQueueRequest(actor=actor, name=args.name, changes=_changes(args))
-        )
-        if isinstance(result, Failure):
-            raise result.to_error()
-        return result.queue.model_dump(mode="json")
-    if verb == "move":
-        queue = await _start_move(admin, args.name, args.target, actor)
-        if args.no_wait:
-            return _queue_row(queue)
-        return _queue_row(await _wait_for_move(admin, args.name, args.timeout_s))
-    result = await admin.client.delete_queue(DeleteQueueRequest(actor=actor, name=args.name))
-    if isinstance(result, Failure):
-        raise result.to_error()
-    return {"name": args.name, "deleted": True}
-
-
-async def _start_move(admin: _Admin, name: str, target: str | None, actor: str) -> dict[str, Any]:
-    result = await admin.client.move_queue(MoveQueueRequest(actor=actor, name=name, target=target))
-    if isinstance(result, Failure):
-        raise result.to_error()
-    queue: dict[str, Any] = result.queue.model_dump(mode="json")
-    return queue
-
-
-async def _wait_for_move(admin: _Admin, name: str, timeout_s: float) -> dict[str, Any]:
-    """Poll until the queue is active again; progress lines go to stderr."""
-    deadline = time.monotonic() + timeout_s
-    last_line = ""
-    while True:
-        found = await admin.get(f"/v1/queues/{name}", leader_only=True)
-        queue: dict[str, Any] = found["queue"]
-        if queue["lifecycle"] != "moving":
-            placed = queue["placement"]
-            line = f"{name}: on {placed['cluster_id']}, epoch {placed['epoch']}"
-            finished = (await _moves(admin)).get(name)
-            if finished is not None and finished["phase"] == "done":
-                line += (
-                    f" ({finished['records']} records copied; the queue paused for "
-                    f"{finished['paused_s']} s)"
-                )
-            _progress(line)
-            return queue
-        step = (await _moves(admin)).get(name)
-        line = f"{name}: moving to {queue['move_target']}"
-        if step is not None:
-            line += f": {step['phase']}, {step['records']} records in {step['chunks']} chunks"
-            if step["error"]:
-                line += f" (attempt {step['attempts']} failed: {step['error']}; retrying)"
-        if line != last_line:
-            _progress(line)
-            last_line = line
-        if time.monotonic() > deadline:
-            raise PeerError(f"the move of {name} did not finish within {timeout_s:g} s; it goes on")
-        await asyncio.sleep(0.2)
-
-
-async def _moves(admin: _Admin) -> dict[str, Any]:
-    """The leader's move progress (empty if no leader answers: progress is optional)."""
-    try:
-        moves: dict[str, Any] = (await admin.get(MOVES_PATH))["moves"]
-    except PeerError:
-        return {}
-    return moves
-
-
-async def _drain(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
-    """Mark the cluster draining (no new queues), then move every queue it holds away."""
-    result = await admin.command(
-        DrainCluster(now_ms=0, actor=actor, cluster_id=args.cluster_id, draining=not args.undo)
-    )
-    if args.undo:
-        return _cluster_row(result.cluster.model_dump(mode="json"))
-    catalogue = await admin.get("/v1/catalogue", leader_only=True)
-    held = sorted(
-        q["name"]
-        for q in catalogue["queues"]
-        if q["placement"]["cluster_id"] == args.cluster_id and q["lifecycle"] != "deleting"
-    )
-    rows = []
-    for number, name in enumerate(held, start=1):
-        _progress(f"draining {args.cluster_id}: queue {number}/{len(held)}: {name}")
-        queue = await admin.get(f"/v1/queues/{name}", leader_only=True)
-        if queue["queue"]["lifecycle"] != "moving":
-            await _start_move(admin, name, None, actor)
-        if not args.no_wait:
-            rows.append(_queue_row(await _wait_for_move(admin, name, args.timeout_s)))
-    _progress(f"draining {args.cluster_id}: {len(held)} queue(s) moved away")
-    return rows or _cluster_row(result.cluster.model_dump(mode="json"))
 
 
 async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str) -> Any:
@@ -470,7 +329,8 @@ async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str)
                     queue.queue_id, key.version, WrappedKey(key.master_key_id, key.wrapped)
                 )
             except CorruptState as error:
-                raise ClientError(f"{queue.name}: {error.message}") from None
+                named_error(error, queue.queue_id, f"queue {queue.name!r}")
+                raise ClientError(error.message) from None
             await admin.command(
                 RewrapDataKey(
                     now_ms=0,
@@ -483,12 +343,8 @@ async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str)
                 )
             )
             rewrapped += 1
-            _progress(f"{queue.name}: data key {key.version} rewrapped under {keyring.current}")
+            progress(f"{queue.name}: data key {key.version} rewrapped under {keyring.current}")
     return {"rewrapped": rewrapped, "current_master_key": keyring.current}
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 async def _raft_status(admin: _Admin) -> list[dict[str, Any]]:
@@ -520,38 +376,16 @@ async def _raft_status(admin: _Admin) -> list[dict[str, Any]]:
     return rows
 
 
-def _queue_row(queue: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": queue["name"],
-        "queue_id": queue["queue_id"],
-        "lifecycle": queue["lifecycle"],
-        "cluster": queue["placement"]["cluster_id"],
-        "epoch": queue["placement"]["epoch"],
-        "fifo": queue["fifo"],
-        "owner": queue["owner"],
-    }
-
-
-def _cluster_row(cluster: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cluster_id": cluster["cluster_id"],
-        "zones": ",".join(m["zone"] for m in cluster["members"]),
-        "members": len(cluster["members"]),
-        "reporting": len(cluster["reports"]),
-        "draining": cluster["draining"],
-    }
-
-
-def _print(output: Any, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(output, indent=2, sort_keys=True))
-        return
-    rows: Sequence[dict[str, Any]] = output if isinstance(output, list) else [output]
-    if not rows:
-        print("(none)")
-        return
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+def _keys(catalogue: dict[str, Any], principal: str | None) -> list[dict[str, Any]]:
+    """Access keys as `keys list` shows them (the catalogue never holds their secrets)."""
+    keys = [k for k in catalogue["keys"] if principal is None or k["principal_id"] == principal]
+    return [
+        {
+            "key_id": k["key_id"],
+            "principal_id": k["principal_id"],
+            "created_at_ms": k["created_at_ms"],
+            "revoked_at_ms": k["revoked_at_ms"],
+            "state": "active" if k["revoked_at_ms"] is None else "revoked",
+        }
+        for k in sorted(keys, key=lambda k: (k["principal_id"], k["created_at_ms"], k["key_id"]))
+    ]

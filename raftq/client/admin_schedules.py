@@ -6,7 +6,9 @@ access key from the environment (`RAFTQ_ENDPOINT`, `RAFTQ_ACCESS_KEY_ID`,
 a schedule's task is sealed with its queue's data key, which only frontends hold, and a
 schedule is its queue's business, so the key's grants decide (`send` on the queue).
 
-Output is JSON; exit codes as `raftq admin`: 0 done, 1 refused, 3 unreachable.
+Output is a table or a field list, or with `--json` the REST API's JSON; exit codes as
+`raftq admin`: 0 done, 1 refused, 3 unreachable, 4 authentication failed (the key is unknown or
+the secret is not its own).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from urllib.parse import quote
 
 from raftq.client import operations
 from raftq.client.errors import RaftqApiError
+from raftq.client.readable import NONE, duration_s, timestamp, yes_no
 from raftq.client.sdk import AsyncClient
+from raftq.client.tables import left, render_fields, render_table, right
 from raftq.client.transport import Operation
 
-EXIT_REFUSED, EXIT_UNAVAILABLE = 1, 3
+EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_UNAUTHENTICATED = 1, 3, 4
 
 
 def add_schedule_commands(areas: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,12 +59,66 @@ def run_schedules(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     try:
         output = asyncio.run(_run(client, args))
-    except (ValueError, RaftqApiError) as error:
+    except RaftqApiError as error:
+        if error.status == 401:
+            print(f"raftq admin schedules: authentication failed: {error}", file=sys.stderr)
+            return EXIT_UNAUTHENTICATED
         print(f"raftq admin schedules: refused: {error}", file=sys.stderr)
-        unavailable = isinstance(error, RaftqApiError) and (error.status in (0, 503))
-        return EXIT_UNAVAILABLE if unavailable else EXIT_REFUSED
-    print(json.dumps(output, indent=2, sort_keys=True))
+        return EXIT_UNAVAILABLE if error.status in (0, 503) else EXIT_REFUSED
+    except ValueError as error:
+        print(f"raftq admin schedules: refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.json:
+        print(json.dumps(output, indent=2, sort_keys=True))
+    elif args.verb == "list":
+        print(schedule_table(output))
+    elif args.verb == "remove":
+        print(f"schedule {args.name} removed")
+    else:
+        print(schedule_fields(output))
     return 0
+
+
+def _timing(schedule: dict[str, Any]) -> str:
+    if schedule.get("cron") is not None:
+        return f"cron {schedule['cron']} ({schedule['tz']})"
+    return f"every {duration_s(schedule['every_s'] * 1000)}"
+
+
+def schedule_table(schedules: list[dict[str, Any]]) -> str:
+    if not schedules:
+        return "no schedules"
+    return render_table(
+        [left("NAME"), left("QUEUE"), left("TYPE"), left("TIMING"), left("NEXT TICK"),
+         left("PAUSED"), right("FIRED")],
+        [
+            [s["name"], s["queue"], s["type"], _timing(s), timestamp(s["next_tick_ms"]),
+             yes_no(s["paused"]), str(s["ticks_fired"])]
+            for s in schedules
+        ],
+    )  # fmt: skip
+
+
+def schedule_fields(schedule: dict[str, Any]) -> str:
+    timeout_ms = round(schedule["timeout_s"] * 1000)
+    return render_fields(
+        [
+            ("name", schedule["name"]),
+            ("id", schedule["schedule_id"]),
+            ("queue", schedule["queue"]),
+            ("task type", schedule["type"]),
+            ("timing", _timing(schedule)),
+            ("paused", yes_no(schedule["paused"])),
+            ("next tick", timestamp(schedule["next_tick_ms"])),
+            ("last fired", timestamp(schedule.get("last_fired_tick_ms"))),
+            ("ticks fired", str(schedule["ticks_fired"])),
+            ("priority", str(schedule["priority"])),
+            ("max attempts", str(schedule["max_attempts"])),
+            ("task timeout", duration_s(timeout_ms)),
+            ("owner", schedule.get("owner") or NONE),
+            ("created", timestamp(schedule.get("created_at_ms"))),
+        ]
+    )
 
 
 async def _run(client: AsyncClient, args: argparse.Namespace) -> Any:

@@ -101,12 +101,16 @@ class Keyring:
 
 
 class QueueCipher:
-    """Seals and opens one queue's messages with its data keys (version -> key)."""
+    """Seals and opens one queue's messages with its data keys (version -> key). The queue's id
+    is bound into every seal; its `name`, when given, is what errors say."""
 
-    def __init__(self, queue_id: str, data_keys: Mapping[int, bytes], current: int) -> None:
+    def __init__(
+        self, queue_id: str, data_keys: Mapping[int, bytes], current: int, name: str | None = None
+    ) -> None:
         if current not in data_keys:
             raise ValueError(f"the current data key version {current} is not among the keys")
         self.queue_id = queue_id
+        self._named = f"queue {name!r}" if name else queue_id
         self._ciphers = {version: AESGCM(key) for version, key in data_keys.items()}
         self._current = current
 
@@ -121,18 +125,18 @@ class QueueCipher:
     def open(self, sealed: bytes, purpose: Purpose) -> bytes:
         header = 1 + _VERSION.size + _NONCE
         if len(sealed) < header + _TAG or sealed[:1] != _FORMAT:
-            raise CorruptState(f"a stored message of {self.queue_id} has an unknown format")
+            raise CorruptState(f"a stored message of {self._named} has an unknown format")
         version_bytes = sealed[1 : 1 + _VERSION.size]
         (version,) = _VERSION.unpack(version_bytes)
         cipher = self._ciphers.get(version)
         if cipher is None:
-            raise KeyUnavailable(f"{self.queue_id} has no data key version {version}")
+            raise KeyUnavailable(f"{self._named} has no data key version {version}")
         nonce = sealed[1 + _VERSION.size : header]
         aad = _message_aad(self.queue_id, purpose, version_bytes)
         try:
             return cipher.decrypt(nonce, sealed[header:], aad)
         except InvalidTag:
-            raise CorruptState(f"a stored message of {self.queue_id} does not open") from None
+            raise CorruptState(f"a stored message of {self._named} does not open") from None
 
 
 def overhead_bytes() -> int:

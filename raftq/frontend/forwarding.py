@@ -3,7 +3,9 @@
 Where a queue lives comes from the placement cache; a cluster that answers `QueueMoved` or
 `QueueDoesNotExist` makes the frontend ask for a newer placement and try there. Each cluster
 has its own client (it remembers the leader and follows `NotLeader` hints) and its own circuit
-breaker; a request that cannot reach its cluster fails fast as unavailable (503).
+breaker; a request that cannot reach its cluster fails fast as unavailable (503). A backend
+names the queue by its id; what `execute` raises or returns names it by its name
+(common/queue_names.py).
 
 Dependencies are kept apart: each backend cluster has its own channel connections (one
 multiplexed connection per member, common/channel/) and circuit breaker, and the metadata group
@@ -41,6 +43,7 @@ from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_commands import AddDataKey
 from raftq.common.metadata_models import DataKey, Queue, RetiredQueue
 from raftq.common.metadata_results import QueueResult
+from raftq.common.queue_names import named_error, named_result
 from raftq.common.results import CommandResult, Failure
 from raftq.frontend.caches import PlacementCache, QueueRoute
 from raftq.frontend.circuit_breaker import CircuitBreaker
@@ -98,10 +101,16 @@ class Forwarder:
     async def execute(
         self, name: str, make: Callable[[str], AnyCommand], wait_ms: int = 0
     ) -> Forwarded:
-        """Run `make(queue_id)` on the queue's cluster; a failure result is raised as its error."""
+        """Run `make(queue_id)` on the queue's cluster; a failure result is raised as its error.
+        Errors, and the failed entries of a batch, name the queue, not its id."""
         route = await self.route(name)
         for _ in range(MAX_REROUTES):
-            result = await self._call(route, make(route.queue.queue_id), wait_ms)
+            queue_id = route.queue.queue_id
+            try:
+                result = await self._call(route, make(queue_id), wait_ms)
+            except RaftqError as error:
+                named_error(error, queue_id, name)
+                raise
             if isinstance(result, Failure) and result.code in (QueueMoved.code, QueueNotFound.code):
                 newer = await self._placements.refresh(name, newer_than=route.epoch)
                 if newer is None:
@@ -109,8 +118,8 @@ class Forwarder:
                 route = newer
                 continue
             if isinstance(result, Failure):
-                raise result.to_error()
-            return Forwarded(result, route)
+                raise named_error(result.to_error(), queue_id, name)
+            return Forwarded(named_result(result, queue_id, name), route)
         raise BackendUnavailable(f"queue {name!r} is moving; try again shortly")
 
     async def close(self) -> None:
@@ -141,7 +150,7 @@ class Forwarder:
                 f"a dead-lettered message of {route.queue.name} was sealed by a queue that "
                 "no longer exists"
             )
-        return self._cipher_of(retired.queue_id, retired.data_keys)
+        return self._cipher_of(retired.queue_id, retired.name, retired.data_keys)
 
     def forget(self, name: str) -> None:
         """This frontend created, changed or deleted the queue: look it up afresh."""
@@ -156,17 +165,21 @@ class Forwarder:
         queue = route.queue
         if not queue.data_keys:
             queue = await self._add_data_key(route)
-        return self._cipher_of(queue.queue_id, queue.data_keys)
+        return self._cipher_of(queue.queue_id, queue.name, queue.data_keys)
 
-    def _cipher_of(self, queue_id: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
+    def _cipher_of(self, queue_id: str, name: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
         newest = max(key.version for key in data_keys)
         cached = self._ciphers.get((queue_id, newest))
         if cached is None:
-            keys = {
-                key.version: self._keyring.unwrap(queue_id, key.version, _wrapped(key))
-                for key in data_keys
-            }
-            cached = QueueCipher(queue_id, keys, current=newest)
+            try:
+                keys = {
+                    key.version: self._keyring.unwrap(queue_id, key.version, _wrapped(key))
+                    for key in data_keys
+                }
+            except RaftqError as error:
+                named_error(error, queue_id, f"queue {name!r}")
+                raise
+            cached = QueueCipher(queue_id, keys, current=newest, name=name)
             self._ciphers[(queue_id, newest)] = cached
         return cached
 

@@ -132,7 +132,7 @@ def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
             f"queue {c.name!r} exists with different attributes", field="attributes"
         )
     if any(q.queue_id == c.queue_id for q in state.queues.values()):
-        raise ConflictingState(f"queue id {c.queue_id!r} is taken", field="queue_id")
+        raise ConflictingState(f"the id drawn for queue {c.name!r} is taken", field="queue_id")
     queue = Queue(
         queue_id=c.queue_id,
         name=c.name,

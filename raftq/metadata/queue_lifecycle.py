@@ -45,6 +45,7 @@ from raftq.common.metadata_commands import (
 from raftq.common.metadata_models import Placement, Queue
 from raftq.common.metadata_results import QueueResult
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
+from raftq.common.queue_names import named_error
 from raftq.common.results import Failure
 from raftq.metadata.backends import Backends
 from raftq.metadata.handlers import check_new_queue
@@ -194,7 +195,12 @@ class QueueLifecycle:
         )
 
     async def _on_backend(self, queue: Queue, command: backend.AnyCommand) -> None:
-        await self._backends.run(queue.placement.cluster_id, command)
+        """Run `command` on the queue's cluster; its errors name the queue, not its id."""
+        try:
+            await self._backends.run(queue.placement.cluster_id, command)
+        except RaftqError as error:
+            named_error(error, queue.queue_id, queue.name)
+            raise
 
     async def _commit_queue(
         self, command: CreateQueue | ActivateQueue | BeginDeleteQueue | SetQueueAttributes

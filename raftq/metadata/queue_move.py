@@ -41,6 +41,7 @@ from raftq.common.metadata_commands import BeginMove, SwitchPlacement
 from raftq.common.metadata_models import Queue
 from raftq.common.metadata_results import QueueResult
 from raftq.common.node_api import ExportRequest
+from raftq.common.queue_names import named_error
 from raftq.common.results import Failure, QueueCreated
 from raftq.metadata.backends import Backends
 from raftq.metadata.node import MetadataNode
@@ -170,14 +171,15 @@ class QueueMover:
                     extra={"event": "queue_moved", "queue": name},
                 )
                 return
-            except RaftqError as error:
-                progress.error = f"{error.code}: {error}"
+            except RaftqError as error:  # shown by `raftq admin`: it names the queue
+                named = named_error(error, queue.queue_id, name)
+                progress.error = f"{error.code}: {named}"
                 log.info(
                     "moving %s: attempt %d failed: %s",
                     name,
                     progress.attempts,
-                    error,
-                    extra={"event": "queue_move_failed", "queue": name, "error": error},
+                    named,
+                    extra={"event": "queue_move_failed", "queue": name, "error": named},
                 )
             except Exception as error:  # a supervisor loop: any failure is retried, and said
                 progress.error = f"{type(error).__name__}: {error}"
