@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from pysyncobj.config import SERIALIZER_STATE
@@ -35,6 +36,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from raftq.raft.durable_files import fsync_directory
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.snapshot_archive import SnapshotMeta, write_archive
+from raftq.raft.timings import snapshot_histogram
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class SnapshotBuilder:
         self._outcome: bool | None = None  # set by the worker: True when the archive is whole
         self._installs = 0  # snapshots installed, counted on the tick thread
         self._installs_at_start = 0
+        self._started_at = 0.0  # time.monotonic() of the current build's start
+        self.build_seconds = snapshot_histogram()  # builds that succeeded (raft_metrics.py)
         self._building.unlink(missing_ok=True)
         shutil.rmtree(self._cut, ignore_errors=True)
 
@@ -68,6 +72,7 @@ class SnapshotBuilder:
             return  # pysyncobj does not ask while its serializer is busy
         self._outcome = None
         self._installs_at_start = self._installs
+        self._started_at = time.monotonic()
         shutil.rmtree(self._cut, ignore_errors=True)
         cut = True
         try:
@@ -96,6 +101,7 @@ class SnapshotBuilder:
             return int(SERIALIZER_STATE.FAILED)
         os.replace(self._building, self._served_file)
         fsync_directory(self._data_dir)
+        self.build_seconds.observe(time.monotonic() - self._started_at)
         return int(SERIALIZER_STATE.SUCCESS)
 
     def installed(self) -> None:
