@@ -97,6 +97,15 @@ async def test_rest_and_sqs_requests_are_counted_by_action_and_status(
             sqs.get_queue_url(QueueName="metered-nowhere")
 
     await asyncio.to_thread(over_sqs)
+    unsigned = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "AmazonSQS.ListQueues",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(deployment.endpoint + "/", data=b"{}", headers=unsigned) as refused,
+    ):
+        refused_status = refused.status
     after = await scrape(url)
 
     # Then each is counted once, by API, action and status
@@ -110,6 +119,9 @@ async def test_rest_and_sqs_requests_are_counted_by_action_and_status(
     assert counted(api="sqs", action="GetQueueUrl", status="400") == 1
     assert counted(api="rest", action=send_route, status="201") == 1
     assert counted(api="rest", action=send_route, status="404") == 1
+    # A request refused before its action was read is counted, under no action it named
+    assert 400 <= refused_status < 500
+    assert counted(api="sqs", action="unknown", status=str(refused_status)) == 1
     timed = "raftq_frontend_request_seconds_count"
     sends_timed = value(after, timed, api="sqs", action="SendMessage")
     assert sends_timed - value(before, timed, api="sqs", action="SendMessage") == 2
