@@ -29,13 +29,15 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from raftq.backend.metrics import node_registry, render
+from raftq.backend.metrics import node_registry, queue_ids, render
 from raftq.backend.node import BackendNode
+from raftq.backend.queue_names import LOOKUP_TIMEOUT_S, Catalogue, QueueNames
 from raftq.backend.reporter import report_forever
 from raftq.common import call_context, channel_request, codec
 from raftq.common.channel.server import Handler, SecretSource
 from raftq.common.credentials import Role
 from raftq.common.errors import InternalError, NotLeader, RaftqError
+from raftq.common.metadata_api import MetadataClient
 from raftq.common.node_api import (
     COMMANDS_PATH,
     CONTENT_TYPE,
@@ -60,6 +62,8 @@ NODE = web.AppKey("node", BackendNode)
 _FRONTENDS = web.AppKey("frontends", SecretSource)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 log = logging.getLogger(__name__)
+_NAMES = web.AppKey("queue_names", QueueNames)
+CATALOGUE_PATH = "/v1/catalogue"
 
 
 async def _authenticated_body(request: web.Request, allowed: frozenset[Role] = NODES_ONLY) -> bytes:
@@ -151,8 +155,30 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await request.app[_NAMES].learn(queue_ids(request.app[NODE]))
     registry = request.app[_REGISTRY]
     return web.Response(body=render(registry), content_type="text/plain", charset="utf-8")
+
+
+def _catalogue_names(node: BackendNode, session: aiohttp.ClientSession) -> Catalogue | None:
+    """{queue id: name} from the metadata catalogue, asked with the cluster secret; None
+    without a metadata group or a secret to ask it with."""
+    settings = node.settings
+    if not settings.metadata or settings.cluster_secret is None:
+        return None
+    client = MetadataClient(
+        list(settings.metadata),
+        settings.cluster_secret.get_secret_value(),
+        session,
+        tls=settings.tls.client_context(),
+        timeout_s=LOOKUP_TIMEOUT_S,
+    )
+
+    async def names() -> dict[str, str]:
+        catalogue = await client.get(CATALOGUE_PATH) or {}
+        return {queue["queue_id"]: queue["name"] for queue in catalogue.get("queues", [])}
+
+    return names
 
 
 def create_app(node: BackendNode, frontends: SecretSource | None = None) -> web.Application:
@@ -160,11 +186,14 @@ def create_app(node: BackendNode, frontends: SecretSource | None = None) -> web.
     app[NODE] = node
     if frontends is not None:
         app[_FRONTENDS] = frontends
-    app[_REGISTRY] = node_registry(node)
+    names = QueueNames(None, node.clock)
+    app[_NAMES] = names
+    app[_REGISTRY] = node_registry(node, names)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await node.start()
         async with aiohttp.ClientSession() as session:
+            names.catalogue = _catalogue_names(node, session)
             reporting = asyncio.create_task(report_forever(node, session))
             yield
             reporting.cancel()

@@ -19,6 +19,7 @@ from raftq.backend.orphans import release_of
 from raftq.backend.raft_machine import QueueRaftMachine
 from raftq.backend.receives import Receiver
 from raftq.backend.state_directory import StateDirectory
+from raftq.backend.task_metrics import TaskMetrics
 from raftq.common import codec
 from raftq.common.clock import Clock
 from raftq.common.commands import AnyCommand, ChangeVisibility, Expire, ReceiveMessages
@@ -37,8 +38,12 @@ class BackendNode:
         self.settings = settings
         self.clock = clock
         store = settings.store
+        self.task_metrics = TaskMetrics()
         self.machine = QueueRaftMachine(
-            StateDirectory(store.path, store), store, settings.due_transitions_per_entry
+            StateDirectory(store.path, store),
+            store,
+            settings.due_transitions_per_entry,
+            on_task_events=self.task_metrics.observe,
         )
         applied = AppliedTime(clock)
         # Clients read only from the leader: followers learn commits with the next message.

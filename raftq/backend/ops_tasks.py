@@ -35,6 +35,7 @@ from raftq.backend.ops_receive import (
 )
 from raftq.backend.queue_state import QueueState
 from raftq.backend.records import MessageMeta, MessageState, RemovedAs
+from raftq.backend.task_events import TaskEventKind
 from raftq.backend.task_records import TaskPhase, TaskRecord
 from raftq.common.commands import (
     CancelTasks,
@@ -112,6 +113,7 @@ def lease_tasks(ctx: ApplyContext, command: ReceiveMessages) -> ReceiveResult:
             record.worker_id = command.worker_id
             record.started_at_ms = ctx.now_ms
             task_records.save(queue, record)
+            task_records.note(queue, record, TaskEventKind.STARTED)
         delivered.append(meta)
     gate.close()
     record_attempt(queue, command.attempt_id, delivered)
@@ -150,6 +152,7 @@ def finish_tasks(ctx: ApplyContext, command: FinishTasks) -> BatchResult:
             if record is not None:
                 record.last_error = entry.error
                 task_records.save(queue, record)
+                task_records.note(queue, record, TaskEventKind.RETRIED)
             due_ms = ctx.now_ms + entry.retry_delay_ms
             if entry.retry_delay_ms > 0:
                 queue.transition(meta, MessageState.DELAYED, due_ms)

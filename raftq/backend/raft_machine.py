@@ -8,16 +8,17 @@ so it never reads a store that is being swapped or an entry half applied.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from raftq.backend.queue_export import export_chunk
-from raftq.backend.reads import list_queues, next_due_ms, queue_stats
+from raftq.backend.reads import QueueGauges, list_queues, next_due_ms, queue_gauges, queue_stats
 from raftq.backend.records import ReplicaStatus
 from raftq.backend.rocks_store import RocksStore
 from raftq.backend.state_directory import StateDirectory
 from raftq.backend.state_machine import QueueStateMachine
+from raftq.backend.task_events import TaskEvent
 from raftq.common.node_api import ExportChunk, ExportRequest
 from raftq.common.results import QueueStats
 from raftq.common.settings import StoreSettings
@@ -31,13 +32,16 @@ class QueueRaftMachine:
         state_directory: StateDirectory,
         store_settings: StoreSettings,
         due_transitions_per_entry: int | None = None,
+        on_task_events: Callable[[Sequence[TaskEvent]], None] | None = None,
     ) -> None:
-        """`due_transitions_per_entry`: the entry budget (settings; None: the default)."""
+        """`due_transitions_per_entry`: the entry budget (settings; None: the default);
+        `on_task_events`: the task events of each entry applied (the node's metrics)."""
+        self._on_task_events = on_task_events
         self._directory = state_directory
         self._store_settings = store_settings
         self._budget = due_transitions_per_entry
         self._store = state_directory.open()
-        self.machine = QueueStateMachine(self._store, self._budget)
+        self.machine = QueueStateMachine(self._store, self._budget, self._on_task_events)
         self.lock = threading.Lock()
         self.snapshots_installed = 0
 
@@ -66,6 +70,20 @@ class QueueRaftMachine:
                 for record in list_queues(self.machine)
                 if record.status == ReplicaStatus.SERVING
             }
+
+    def served_queue_ids(self) -> list[str]:
+        with self.lock:
+            return [
+                record.queue_id
+                for record in list_queues(self.machine)
+                if record.status == ReplicaStatus.SERVING
+            ]
+
+    def queue_gauges(self) -> list[QueueGauges]:
+        """Counts and the oldest message's send time of every served queue, at the state clock
+        (for metrics)."""
+        with self.lock:
+            return queue_gauges(self.machine)
 
     def read(self, reader: Callable[[QueueStateMachine], T]) -> T:
         """`reader` applied to the state between two entries (waits for the lock)."""
@@ -104,7 +122,7 @@ class QueueRaftMachine:
         if snapshot_index <= self.machine.applied_index:
             return  # already at or past it: an old snapshot changes nothing
         self._store = self._directory.install(directory, self._store)
-        self.machine = QueueStateMachine(self._store, self._budget)
+        self.machine = QueueStateMachine(self._store, self._budget, self._on_task_events)
         self.snapshots_installed += 1
 
     def close(self) -> None:

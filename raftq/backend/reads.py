@@ -11,6 +11,8 @@ GetMessageStatus): these local reads are for tests, tools, metrics and load repo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from raftq.backend import keys
 from raftq.backend.queue_state import QueueState
 from raftq.backend.records import QueueRecord, ReplicaStatus
@@ -27,6 +29,28 @@ def _queue_at(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueSt
     queue = QueueState.load(scratch, queue_id, max(now_ms, machine.clock_ms))
     queue.advance(WorkBudget(limits.DUE_TRANSITIONS_PER_ENTRY))
     return queue
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGauges:
+    queue_id: str
+    stats: QueueStats
+    # The send time of the oldest message the queue holds, in any state; None when empty.
+    oldest_sent_at_ms: int | None
+
+
+def queue_gauges(machine: QueueStateMachine) -> list[QueueGauges]:
+    """Counts of every served queue at the state clock, with its oldest message's send time
+    (the first key of its retention index, which orders messages by send time)."""
+    gauges = []
+    for record in list_queues(machine):
+        if record.status != ReplicaStatus.SERVING:
+            continue
+        queue = _queue_at(machine, record.queue_id, machine.clock_ms)
+        oldest = queue.txn.first(*keys.family_range(keys.RETENTION, record.qnum))
+        sent_at_ms = None if oldest is None else keys.read_u64(oldest[0], len(keys.RETENTION) + 4)
+        gauges.append(QueueGauges(record.queue_id, stats_of(queue), sent_at_ms))
+    return gauges
 
 
 def queue_stats(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueStats:

@@ -28,7 +28,7 @@ Rules of this file (and of everything it calls):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -55,6 +55,7 @@ from raftq.backend.ops_tasks import (
 )
 from raftq.backend.queue_state import AdvancedAt
 from raftq.backend.store import Store
+from raftq.backend.task_events import TaskEvent
 from raftq.backend.task_reads import get_task, get_task_limits, list_tasks
 from raftq.backend.txn import Txn
 from raftq.backend.work_budget import WorkBudget
@@ -128,10 +129,18 @@ GENESIS_DIGEST = bytes(32)
 
 
 class QueueStateMachine:
-    def __init__(self, store: Store, due_transitions_per_entry: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        due_transitions_per_entry: int | None = None,
+        on_task_events: Callable[[Sequence[TaskEvent]], None] | None = None,
+    ) -> None:
         """`due_transitions_per_entry`: the entry budget (None: limits.DUE_TRANSITIONS_PER_ENTRY);
-        tests make it small, a node takes it from its settings (the same on every member)."""
+        tests make it small, a node takes it from its settings (the same on every member).
+        `on_task_events` is given the task events of each applied entry, once it is committed
+        (task_events.py; the node's metrics)."""
         self._store = store
+        self._on_task_events = on_task_events
         if due_transitions_per_entry is None:
             due_transitions_per_entry = limits.DUE_TRANSITIONS_PER_ENTRY
         self._due_transitions_per_entry = due_transitions_per_entry
@@ -189,6 +198,8 @@ class QueueStateMachine:
         entry.put(keys.META_DIGEST, digest)
         self._store.commit(entry.write_set())
         self._applied_index, self._clock_ms, self._digest = index, clock_ms, digest
+        if entry.events and self._on_task_events is not None:
+            self._on_task_events(entry.events)
         return results
 
     def _apply_command(

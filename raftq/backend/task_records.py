@@ -34,6 +34,7 @@ from raftq.backend.records import (
     pack_fields,
     unpack_fields,
 )
+from raftq.backend.task_events import TaskEvent, TaskEventKind
 from raftq.common import limits
 from raftq.common.tasks_wire import TaskSpec, TaskState, TaskStatus
 
@@ -63,6 +64,18 @@ _PHASE_OF_REMOVAL = {
     RemovedAs.DEAD_LETTERED: TaskPhase.DEAD,
     RemovedAs.EXPIRED: TaskPhase.EXPIRED,
 }
+
+
+_EVENT_OF_PHASE = {
+    TaskPhase.SUCCEEDED: TaskEventKind.SUCCEEDED,
+    TaskPhase.FAILED: TaskEventKind.FAILED,
+    TaskPhase.DEAD: TaskEventKind.DEAD,
+    TaskPhase.CANCELLED: TaskEventKind.CANCELLED,
+    TaskPhase.EXPIRED: TaskEventKind.EXPIRED,
+}
+_ATTEMPT_ENDS = frozenset(
+    (TaskEventKind.SUCCEEDED, TaskEventKind.FAILED, TaskEventKind.DEAD, TaskEventKind.RETRIED)
+)
 
 
 @dataclass(slots=True)
@@ -167,6 +180,15 @@ def on_removed(
     record.expires_at_ms = queue.now_ms + _keep_ms(queue)
     _save_expiring(queue, record)
     queue.txn.put(finished_key(queue.qnum, record), b"")
+    note(queue, record, _EVENT_OF_PHASE[record.phase])
+
+
+def note(queue: QueueState, record: TaskRecord, kind: TaskEventKind) -> None:
+    """Note `kind` for the task's metrics (task_events.py), at the queue's time; an attempt
+    that ended here (not a start, cancel or expiry) is timed from its start."""
+    started_at_ms = record.started_at_ms if kind in _ATTEMPT_ENDS else None
+    duration_ms = None if started_at_ms is None else queue.now_ms - started_at_ms
+    queue.txn.events.append(TaskEvent(queue.queue_id, record.task_type, kind, duration_ms))
 
 
 def finished_key(qnum: int, record: TaskRecord) -> bytes:

@@ -17,6 +17,7 @@ from operator import itemgetter
 from sortedcontainers import SortedDict
 
 from raftq.backend.store import ReadView, WriteSet
+from raftq.backend.task_events import TaskEvent
 
 
 class Txn:
@@ -24,6 +25,8 @@ class Txn:
         self._parent = parent
         self._writes: SortedDict = SortedDict()
         self._deleted_ranges: list[tuple[bytes, bytes]] = []
+        # Notes for metrics (task_events.py): kept and dropped with this layer's writes.
+        self.events: list[TaskEvent] = []
 
     def get(self, key: bytes) -> bytes | None:
         if key in self._writes:
@@ -78,6 +81,7 @@ class Txn:
         for start, stop in self._deleted_ranges:
             parent.delete_range(start, stop)
         parent._writes.update(self._writes)
+        parent.events.extend(self.events)
 
     def write_set(self) -> WriteSet:
         return WriteSet(deleted_ranges=list(self._deleted_ranges), writes=dict(self._writes))

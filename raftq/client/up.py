@@ -194,6 +194,11 @@ def metadata_addresses(layout: dict[str, Any]) -> list[str]:
     return [api for _, _, _, api in _members(layout, 0, "m")]
 
 
+def backend_addresses(layout: dict[str, Any]) -> list[str]:
+    """The API addresses of backend cluster c1's members (their `/metrics`, for tools)."""
+    return [api for _, _, _, api in _members(layout, 6, "c1-n")]
+
+
 def children(
     data_dir: Path, layout: dict[str, Any], options: FrontendOptions | None = None
 ) -> list[ChildSpec]:

@@ -322,7 +322,7 @@ def _served(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]
                 PayloadTooLarge(f"the body is over {limit} bytes", field="body")
             )
         route = f"{request.method} {request.match_info.route.resource.canonical}"  # type: ignore[union-attr]
-        frontend.usage.request(route, response.status, time.monotonic() - started)
+        frontend.usage.request("rest", route, response.status, time.monotonic() - started)
         return response
 
     return serve

@@ -55,16 +55,18 @@ class _RotatingLines:
 class Usage:
     def __init__(self, log_path: Path | None, *, max_bytes: int = 0, backups: int = 3) -> None:
         self.registry = CollectorRegistry()
+        # `action`: a REST route ("POST /v1/queues/{name}/messages") or an SQS action
+        # ("SendMessage"); never a string the client chose, so the label stays bounded.
         self.requests = Counter(
             "raftq_frontend_requests",
-            "Requests by route and status",
-            ["route", "status"],
+            "Requests answered, by API (rest, sqs), action and HTTP status",
+            ["api", "action", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "raftq_frontend_request_seconds",
-            "Request latency by route",
-            ["route"],
+            "Time to answer a request, by API and action",
+            ["api", "action"],
             registry=self.registry,
         )
         self.messages = Counter(
@@ -100,9 +102,10 @@ class Usage:
         if count:
             self.undeliverable_messages.labels(queue).inc(count)
 
-    def request(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+    def request(self, api: str, action: str, status: int, seconds: float) -> None:
+        """One answered request of `api` ("rest" or "sqs")."""
+        self.requests.labels(api, action, str(status)).inc()
+        self.latency.labels(api, action).observe(seconds)
 
     def record(
         self,

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from raftq.common import codec
 from raftq.common.credentials import Caller, Role
@@ -80,6 +80,7 @@ from raftq.common.schedule_models import Schedule
 from raftq.metadata.access_keys import create_access_key, key_credentials
 from raftq.metadata.backends import Backends
 from raftq.metadata.callers import caller_secrets, check_command
+from raftq.metadata.catalogue_metrics import CatalogueCollector
 from raftq.metadata.dead_letter_forwarder import DeadLetterForwarder
 from raftq.metadata.frontends import frontend_secret, issue_frontend
 from raftq.metadata.node import MetadataNode
@@ -97,10 +98,11 @@ from raftq.raft.node_http import (
     health,
     readiness,
 )
+from raftq.raft.raft_metrics import RaftCollector
 
 NODE = web.AppKey("metadata_node", MetadataNode)
 _REGISTRY = web.AppKey("metadata_registry", CollectorRegistry)
-_GAUGES = web.AppKey("metadata_gauges", dict)
+METRICS_GROUP = "metadata"
 SECRETS = web.AppKey("caller_secrets", CallerSecrets)
 LIFECYCLE = web.AppKey("queue_lifecycle", QueueLifecycle)
 MOVER = web.AppKey("queue_mover", QueueMover)
@@ -311,14 +313,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    node = request.app[NODE]
     registry = request.app[_REGISTRY]
-    status_now = node.raft.status()
-    gauges = request.app[_GAUGES]
-    gauges["term"].set(status_now["term"] or 0)
-    gauges["is_leader"].set(1 if status_now["is_leader"] else 0)
-    gauges["commit_index"].set(status_now["commit_index"] or 0)
-    gauges["applied_index"].set(status_now["machine_applied_index"])
     return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
 
 
@@ -344,15 +339,10 @@ def create_app(node: MetadataNode) -> web.Application:
     app[NODE] = node
     app[SECRETS] = caller_secrets(node)
     registry = CollectorRegistry()
+    # The Raft metrics, as a backend node's, with group="metadata" (raft/raft_metrics.py).
+    registry.register(RaftCollector(node.raft, METRICS_GROUP, node.settings.node_id))
+    registry.register(CatalogueCollector(node))
     app[_REGISTRY] = registry
-    app[_GAUGES] = {
-        "term": Gauge("raftq_metadata_raft_term", "Current Raft term", registry=registry),
-        "is_leader": Gauge("raftq_metadata_is_leader", "1 on the leader", registry=registry),
-        "commit_index": Gauge("raftq_metadata_commit_index", "Commit index", registry=registry),
-        "applied_index": Gauge(
-            "raftq_metadata_applied_index", "Applied index of the catalogue", registry=registry
-        ),
-    }
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:

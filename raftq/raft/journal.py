@@ -43,6 +43,7 @@ synced) before it is read back.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from raftq.common.errors import CorruptState, DiskFailure
 from raftq.raft.durable_files import fsync_directory, read_checked, write_all, write_checked
 from raftq.raft.log_records import LOG_MAGIC, RecordTable, read_payload, record, scan
 from raftq.raft.log_views import EntryHeaders, EntrySlice, PayloadCache
+from raftq.raft.timings import fsync_histogram
 
 _META_MAGIC = b"RQMT"
 _COPY_CHUNK_BYTES = 1 << 20
@@ -92,6 +94,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self.generation = 0
         self._last_entry: Entry | None = None  # the last entry, when it was just added
         self.fsync_count = 0
+        self.fsync_seconds = fsync_histogram()  # for metrics (raft_metrics.py)
         self.headers = EntryHeaders(self)
         self._fd = -1
         self._broken: str | None = None  # why the log may no longer be written (see sync)
@@ -256,7 +259,9 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def _fdatasync(self) -> None:
         if self._options.fsync:
+            started = time.monotonic()
             os.fdatasync(self._fd)
+            self.fsync_seconds.observe(time.monotonic() - started)
             self.fsync_count += 1
             self._synced_size = self._written_size
             self._witness()

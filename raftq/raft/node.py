@@ -54,6 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from prometheus_client import Histogram
 from pysyncobj import FAIL_REASON, SyncObj, replicated
 from pysyncobj.monotonic import monotonic as pysyncobj_monotonic
 
@@ -72,6 +73,9 @@ from raftq.raft.snapshot_builder import BuildingInBackground, SnapshotBuilder
 from raftq.raft.wire_cipher import WireCipher
 
 log = logging.getLogger(__name__)
+
+# pysyncobj's `_RAFT_STATE` (its status "state"), by name.
+_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -335,6 +339,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return None if node is None else str(node.address)
 
     @property
+    def snapshot_seconds(self) -> Histogram:
+        """Times of the snapshots this node built (for metrics)."""
+        return self._snapshots.build_seconds
+
+    @property
     def failure(self) -> str | None:
         """Why the node stopped applying, if it did."""
         return self._failed
@@ -368,7 +377,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             "leader": self.leader,
             "is_leader": self.is_leader,
             "term": raw.get("raft_term"),
+            "role": _ROLES.get(int(raw.get("state", -1)), "unknown"),
             "commit_index": raw.get("commit_idx"),
+            # The leader's commit index as this node last heard it (its own on the leader).
+            "leader_commit_index": raw.get("leader_commit_idx"),
             "last_applied": raw.get("last_applied"),
             "log_length": raw.get("log_len"),
             "machine_applied_index": self._machine.applied_index,

@@ -36,6 +36,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from raftq.raft.durable_files import fsync_directory
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.snapshot_archive import SnapshotMeta, write_archive
+from raftq.raft.timings import snapshot_histogram
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class SnapshotBuilder:
         self._installs_at_start = 0
         self._meta: SnapshotMeta | None = None  # of the build running or last run
         self._started_s = 0.0
+        self.build_seconds = snapshot_histogram()  # builds that succeeded (raft_metrics.py)
         self._building.unlink(missing_ok=True)
         shutil.rmtree(self._cut, ignore_errors=True)
 
@@ -106,10 +108,12 @@ class SnapshotBuilder:
             return int(SERIALIZER_STATE.FAILED)
         os.replace(self._building, self._served_file)
         fsync_directory(self._data_dir)
+        elapsed_s = time.monotonic() - self._started_s
+        self.build_seconds.observe(elapsed_s)
         log.info(
             "took a snapshot at %s in %.3f s (%d bytes)",
             self._described_entry(),
-            time.monotonic() - self._started_s,
+            elapsed_s,
             self._served_file.stat().st_size,
             extra={"event": "snapshot_taken"},
         )

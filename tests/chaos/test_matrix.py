@@ -10,8 +10,10 @@ FIFO cells and the full disk run in the long matrix (RAFTQ_CHAOS_MATRIX=long).
 
 The module builds the base image (only if it is missing), the raftq images (Docker's layer cache
 makes a rebuild of unchanged sources take seconds) and brings the deployment up from empty
-volumes; it takes everything down again at the end. The results table of the run goes to
-tests/chaos/results/ci-<time>/matrix.md, beside each cell's history and summary.
+volumes; it takes everything down again at the end. Before the first cell, on the fresh
+deployment, it checks the deployment's Prometheus (rules loaded, every node scraped). The
+results table of the run goes to tests/chaos/results/ci-<time>/matrix.md, beside each cell's
+history and summary.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from raftq.client.sdk import Client
 from tests.chaos.deployment import COMPOSE_DIR, REPO, Deployment
+from tests.chaos.prometheus import Prometheus, defined_rules, eventually, scraped_targets
 from tests.chaos.run import CELLS, MATRICES, RESULTS, CellResult, matrix_table, run_cell
 
 pytestmark = pytest.mark.integration
@@ -78,6 +82,59 @@ def results() -> Iterator[list[CellResult]]:
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "matrix.md").write_text(matrix_table(collected) + "\n")
         print(matrix_table(collected))
+
+
+def test_prometheus_scrapes_every_node_with_every_rule_loaded(deployment: Deployment) -> None:
+    """On the fresh deployment, before any fault: Prometheus loaded each rule of
+    deploy/prometheus/rules/ and evaluates it without error, scrapes every node (up == 1) and
+    has raftq series from each; a queue's messages reach the recording rule under its name."""
+    prometheus = Prometheus(deployment)
+    rules = defined_rules()
+    assert {"RaftqQueueBacklogGrowing", "RaftqDeadLetterQueueNotEmpty"} <= rules
+    assert {"RaftqNoLeader", "RaftqReplicaLagging"} <= rules
+
+    def rules_healthy() -> dict[str, str]:
+        loaded = prometheus.rules()
+        assert all(loaded.get(name) == "ok" for name in rules), loaded
+        return loaded
+
+    eventually("every rule loaded and evaluated", rules_healthy, timeout_s=90)
+    targets = scraped_targets()
+    assert len(targets) == len(deployment.nodes())  # metadata, backends, frontends: each once
+
+    def every_target_up() -> dict[str, float]:
+        up = {labels["instance"]: value for labels, value in prometheus.query("up")}
+        assert up == dict.fromkeys(targets, 1.0), up
+        return up
+
+    eventually("up == 1 for every node", every_target_up, timeout_s=90)
+    with_series = {
+        labels["instance"]
+        for labels, _ in prometheus.query('count by (instance) ({__name__=~"raftq_.+"})')
+    }
+    assert with_series == targets
+    one_leader_each = {"metadata": 1.0, "c1": 1.0, "c2": 1.0}
+
+    def leaders() -> dict[str, float]:
+        found = {labels["group"]: n for labels, n in prometheus.query("raftq:raft_leaders")}
+        assert found == one_leader_each, found
+        return found
+
+    eventually("one leader in each Raft group", leaders, timeout_s=60)
+    # A message sent now is counted, under its queue's name, by the recording rule
+    queue = f"metrics-{int(time.time())}"
+    env = deployment.client_env()
+    key = (env["RAFTQ_ACCESS_KEY_ID"], env["RAFTQ_SECRET_ACCESS_KEY"])
+    with Client(env["RAFTQ_ENDPOINT"], *key) as client:
+        client.create_queue(queue)
+        client.send(queue, "counted")
+    visible = f'raftq:queue_messages:leader{{queue="{queue}",state="visible"}}'
+    eventually(f"{queue} in the recording rule", lambda: prometheus.query(visible) or None, 90)
+    assert [value for _, value in prometheus.query(visible)] == [1.0]
+    # And nothing is wrong with the fresh deployment's Raft groups
+    quiet = 'ALERTS{alertstate="firing",alertname=~"RaftqNoLeader|RaftqReplicaLagging"}'
+    firing = prometheus.query(quiet)
+    assert firing == []
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)

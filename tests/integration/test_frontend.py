@@ -426,8 +426,8 @@ async def test_usage_is_counted_in_metrics_and_the_usage_log(deployment: Deploym
     labels = f'action="send",key="{deployment.key_id}",queue="metered"'
     assert f"raftq_frontend_messages_total{{{labels}}} 2.0" in metrics
     assert (
-        'raftq_frontend_requests_total{route="POST /v1/queues/{name}/messages",status="201"}'
-        in metrics
+        'raftq_frontend_requests_total{action="POST /v1/queues/{name}/messages",api="rest",'
+        'status="201"}' in metrics
     )
     lines = [
         json.loads(line) for line in (deployment.data_dir / "usage.log").read_text().splitlines()

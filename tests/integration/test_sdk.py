@@ -131,7 +131,7 @@ async def _requests_served(deployment: Deployment, route: str) -> int:
     total = 0.0
     for line in text.splitlines():
         found = pattern.match(line)
-        if found and f'route="{route}"' in found.group(1):
+        if found and f'action="{route}",api="rest"' in found.group(1):
             total += float(found.group(2))
     return int(total)
 

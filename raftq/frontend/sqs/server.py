@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -121,6 +122,30 @@ def _is_json(request: web.Request) -> bool:
 
 
 async def serve(request: web.Request) -> web.Response:
+    """The request answered, and counted in the frontend's metrics by action and status (an
+    action raftq does not serve, or a request refused before its action was read, counts as
+    `UNKNOWN_ACTION`)."""
+    started = time.monotonic()
+    served = _Served()
+    usage = request.app[FRONTEND].usage
+    try:
+        response = await _answer(request, served)
+    except web.HTTPException as refused:  # aiohttp's own answer (a body over the limit)
+        usage.request("sqs", served.action, refused.status, time.monotonic() - started)
+        raise
+    usage.request("sqs", served.action, response.status, time.monotonic() - started)
+    return response
+
+
+UNKNOWN_ACTION: Final = "unknown"
+
+
+@dataclass
+class _Served:
+    action: str = UNKNOWN_ACTION
+
+
+async def _answer(request: web.Request, served: _Served) -> web.Response:
     # The id request_log.py made current (the client's X-Request-Id, or a new one), so that
     # x-amzn-RequestId, X-Request-Id and the logs agree.
     request_id = call_context.current().request_id or request_log.request_id_of(request)
@@ -132,6 +157,7 @@ async def serve(request: web.Request) -> web.Response:
         action = ACTIONS.get(name)
         if action is None:
             raise UnsupportedOperation(f"{name} is not an SQS action raftq serves.")
+        served.action = name
         unknown = sorted(set(members) - action.members)
         if unknown:
             raise InvalidParameter(f"{name} has no parameter {unknown[0]}", field=unknown[0])

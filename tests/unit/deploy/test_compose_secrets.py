@@ -53,7 +53,7 @@ def test_the_raft_secret_is_mounted_and_read_on_raft_members_only(name: str) -> 
 
 def test_every_role_of_the_deployment_is_checked() -> None:
     roles = {_role(service) for service in _services().values()}
-    assert roles == {"metadata", "backend", "frontend", "lb", "init"}
+    assert roles == {"metadata", "backend", "frontend", "lb", "init", "monitoring"}
 
 
 CA = "/run/secrets/tls_ca.crt"
@@ -89,6 +89,8 @@ def test_nodes_serve_tls_with_their_own_certificate_and_callers_verify_with_the_
         assert environment["RAFTQ_HEALTHCHECK_URL"].startswith("http://127.0.0.1:")  # public
     elif _role(service) == "init":
         assert "tls_ca.crt" in mounted and not keys
+    elif _role(service) == "monitoring":  # Prometheus scrapes the nodes over TLS: the CA only
+        assert mounted == {"tls_ca.crt"}
     else:
         assert not any("tls" in secret for secret in mounted)
 

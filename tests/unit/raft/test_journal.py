@@ -133,6 +133,11 @@ def test_commit_index_is_stored_by_the_one_second_timer(tmp_path: Path) -> None:
     journal._destroy()
 
 
+def fsyncs_timed(journal: DurableJournal) -> float:
+    samples = [s for metric in journal.fsync_seconds.collect() for s in metric.samples]
+    return float(next(s.value for s in samples if s.name == "raftq_raft_fsync_seconds_count"))
+
+
 def test_sync_writes_all_added_entries_with_one_fdatasync(tmp_path: Path) -> None:
     # Given three entries added after the last sync
     journal = DurableJournal(tmp_path)
@@ -142,12 +147,14 @@ def test_sync_writes_all_added_entries_with_one_fdatasync(tmp_path: Path) -> Non
     assert journal.last_synced_index == 0
     # When sync is called
     journal.sync()
-    # Then one fdatasync made all three durable
+    # Then one fdatasync made all three durable, and its time is in the metrics' histogram
     assert journal.fsync_count == fsyncs_before + 1
     assert journal.last_synced_index == 3
+    assert fsyncs_timed(journal) == journal.fsync_count
     # And a second sync with nothing new does no fdatasync
     journal.sync()
     assert journal.fsync_count == fsyncs_before + 1
+    assert fsyncs_timed(journal) == journal.fsync_count
     # And a crash now loses none of them
     crash(journal)
     journal = DurableJournal(tmp_path)

@@ -123,3 +123,27 @@ def test_each_snapshot_is_logged_once_when_taken_discarded_or_installed(
     builder.close()
     builder.progress()
     assert _events(caplog) == ["snapshot_installed", "snapshot_discarded"]
+
+
+def build_times(builder: SnapshotBuilder) -> tuple[float, float]:
+    """(builds timed, their total seconds) from the builder's histogram."""
+    samples = {s.name: s.value for m in builder.build_seconds.collect() for s in m.samples}
+    return samples["raftq_raft_snapshot_seconds_count"], samples["raftq_raft_snapshot_seconds_sum"]
+
+
+def test_each_build_that_succeeds_is_timed_and_a_failed_one_is_not(tmp_path: Path) -> None:
+    # Given a build that fails and one that succeeds
+    machine = DirectoryMachine()
+    machine.fail = True
+    builder = builder_in(tmp_path, machine)
+    builder.start(META)
+    builder.close()
+    assert builder.progress() == SERIALIZER_STATE.FAILED
+    assert build_times(builder) == (0, 0)
+    machine.fail = False
+    builder.start(META)
+    builder.close()
+    assert builder.progress() == SERIALIZER_STATE.SUCCESS
+    # Then the metrics time the one that succeeded, from its start to its verdict
+    count, total_s = build_times(builder)
+    assert count == 1 and 0 < total_s < 60
