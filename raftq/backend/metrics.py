@@ -100,7 +100,7 @@ class _NodeCollector(Collector):
                 strict=True,
             ):
                 depth.add_metric([*queue, state], value)
-            sent_at_ms = gauges.oldest_sent_at_ms
+            sent_at_ms = gauges.stats.oldest_sent_at_ms
             age.add_metric(queue, 0 if sent_at_ms is None else max(0, now_ms - sent_at_ms) / 1000)
         yield depth
         yield age

@@ -35,21 +35,16 @@ def _queue_at(machine: QueueStateMachine, queue_id: str, now_ms: int) -> QueueSt
 class QueueGauges:
     queue_id: str
     stats: QueueStats
-    # The send time of the oldest message the queue holds, in any state; None when empty.
-    oldest_sent_at_ms: int | None
 
 
 def queue_gauges(machine: QueueStateMachine) -> list[QueueGauges]:
-    """Counts of every served queue at the state clock, with its oldest message's send time
-    (the first key of its retention index, which orders messages by send time)."""
+    """Counts of every served queue at the state clock, with its oldest message's send time."""
     gauges = []
     for record in list_queues(machine):
         if record.status != ReplicaStatus.SERVING:
             continue
         queue = _queue_at(machine, record.queue_id, machine.clock_ms)
-        oldest = queue.txn.first(*keys.family_range(keys.RETENTION, record.qnum))
-        sent_at_ms = None if oldest is None else keys.read_u64(oldest[0], len(keys.RETENTION) + 4)
-        gauges.append(QueueGauges(record.queue_id, stats_of(queue), sent_at_ms))
+        gauges.append(QueueGauges(record.queue_id, stats_of(queue)))
     return gauges
 
 

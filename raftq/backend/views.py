@@ -27,11 +27,17 @@ def stats_of(queue: QueueState) -> QueueStats:
     message whose delay or lease ended, or whose retention passed, is counted as it was
     (queue_state.py)."""
     counters = queue.counters
+    # The retention index orders the messages a queue holds, in any state, by send time: its
+    # first key is the oldest message's.
+    oldest = queue.txn.first(*keys.family_range(keys.RETENTION, queue.qnum))
     return QueueStats(
         visible=counters.visible,
         in_flight=counters.in_flight,
         delayed=counters.delayed,
         dead_letter_pending=counters.dead_letter_pending,
+        oldest_sent_at_ms=None
+        if oldest is None
+        else keys.read_u64(oldest[0], len(keys.RETENTION) + 4),
     )
 
 

@@ -146,6 +146,12 @@ class QueueStats(WireModel):
     in_flight: int
     delayed: int
     dead_letter_pending: int
+    # The send time of the oldest message the queue holds, in any state; None when it is empty.
+    oldest_sent_at_ms: int | None = None
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(visible, in flight, delayed, dead-letter pending)."""
+        return (self.visible, self.in_flight, self.delayed, self.dead_letter_pending)
 
 
 MessageState = Literal[

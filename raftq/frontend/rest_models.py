@@ -115,6 +115,11 @@ class QueueView(RestModel):
     attributes: QueueAttributesBody
     created_at_ms: int
     counts: QueueCounts | None = Field(default=None, description="exact, at the time of the read")
+    oldest_message_age_s: int | None = Field(
+        default=None,
+        description="seconds since the oldest message the queue holds (in any state) was sent; "
+        "null when it holds none or the counts were not read",
+    )
 
 
 class QueueList(RestModel):

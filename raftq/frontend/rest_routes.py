@@ -125,7 +125,11 @@ async def get(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
         delayed=stats.delayed,
         dead_letter_pending=stats.dead_letter_pending,
     )
-    return _json(queue_view(queue, counts))
+    view = queue_view(queue, counts)
+    if stats.oldest_sent_at_ms is not None:
+        age_s = max(0, f.clock.now_ms() - stats.oldest_sent_at_ms) // 1000
+        view = view.model_copy(update={"oldest_message_age_s": age_s})
+    return _json(view)
 
 
 async def update(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:

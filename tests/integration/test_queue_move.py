@@ -303,7 +303,7 @@ async def test_a_move_cut_short_by_a_killed_metadata_leader_is_finished_by_the_n
     resumed = await metadata.get_json(new_leader, "/v1/moves")
     assert resumed is not None and resumed["moves"][QUEUE]["phase"] == "done"
     stats = await clusters[target].client.execute(GetQueueStats(now_ms=0, queue=queue_id))
-    assert stats == QueueStats(visible=10_000, in_flight=0, delayed=0, dead_letter_pending=0)
+    assert isinstance(stats, QueueStats) and stats.counts() == (10_000, 0, 0, 0)
     left = await clusters[source].client.execute(ListQueues(now_ms=0))
     assert isinstance(left, QueueList) and queue_id not in left.queue_ids
     again = SendMessages(

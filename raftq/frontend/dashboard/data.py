@@ -42,6 +42,8 @@ class QueueRow:
     stats: QueueStats | None
     problem: str | None
     rates: dict[Direction, float]
+    # Seconds since the oldest message the queue holds was sent; None when it holds none.
+    oldest_age_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,15 @@ async def _row(f: Frontend, caller: KeyCredentials, queue: Queue, rates: QueueRa
         return QueueRow(queue, None, "no receive grant", per_second)
     except RaftqError as error:
         return QueueRow(queue, None, error.message, per_second)
-    return QueueRow(queue, stats, None, per_second)
+    return QueueRow(queue, stats, None, per_second, oldest_age_s(stats, f.clock.now_ms()))
+
+
+def oldest_age_s(stats: QueueStats, now_ms: int) -> int | None:
+    """Whole seconds since the queue's oldest message was sent, by this frontend's clock (never
+    negative when the clocks differ a little)."""
+    if stats.oldest_sent_at_ms is None:
+        return None
+    return max(0, now_ms - stats.oldest_sent_at_ms) // 1000
 
 
 async def queue_detail(

@@ -51,8 +51,8 @@ def _counts(row: QueueRow) -> list[object]:
     stats = row.stats
     if stats is None:
         return [tag("span", row.problem or "—", class_="muted")] + [""] * 4
-    # The backend reports no age of the oldest message yet: shown as unknown, never guessed.
-    return [stats.visible, stats.in_flight, stats.delayed, stats.dead_letter_pending, "—"]
+    age = "—" if row.oldest_age_s is None else f"{row.oldest_age_s} s"
+    return [stats.visible, stats.in_flight, stats.delayed, stats.dead_letter_pending, age]
 
 
 def queue_table(rows: Sequence[QueueRow]) -> Markup:

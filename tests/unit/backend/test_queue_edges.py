@@ -415,12 +415,33 @@ def test_message_status_follows_a_message_and_keeps_the_delete_result(replica: R
 
 
 def test_counts_are_exact_and_read_through_the_log_too(replica: Replica) -> None:
+    first_sent_ms = replica.now_ms
     replica.send("q", b"1", b"2", b"3")
+    replica.advance(5_000)
     replica.send("q", b"later", delay_ms=1_000)
     replica.receive("q", 1)
-    expected = QueueStats(visible=2, in_flight=1, delayed=1, dead_letter_pending=0)
+    expected = QueueStats(
+        visible=2, in_flight=1, delayed=1, dead_letter_pending=0, oldest_sent_at_ms=first_sent_ms
+    )
     assert replica.stats("q") == expected
     assert replica.one(GetQueueStats(now_ms=replica.now_ms, queue="q")) == expected
+
+
+def test_the_oldest_message_is_the_oldest_still_held_in_any_state(replica: Replica) -> None:
+    # Given an empty queue: no oldest message
+    assert replica.stats("q").oldest_sent_at_ms is None
+    # When a message is sent, then a second one later, and the first is received
+    replica.send("q", b"first")
+    first_sent_ms = replica.now_ms
+    replica.advance(2_000)
+    replica.send("q", b"second")
+    second_sent_ms = replica.now_ms
+    [handle] = [m.receipt_handle for m in replica.receive("q", 1).messages]
+    # Then the oldest is the first even while it is in flight
+    assert replica.stats("q").oldest_sent_at_ms == first_sent_ms
+    # And once it is deleted, the second
+    replica.delete("q", handle)
+    assert replica.stats("q").oldest_sent_at_ms == second_sent_ms
 
 
 def test_expire_sweeps_every_queue_and_says_when_it_stopped_early() -> None:
