@@ -107,6 +107,7 @@ async def test_messages_go_end_to_end_and_are_sealed_at_rest(deployment: Deploym
             "delayed": 0,
             "dead_letter_pending": 0,
         }
+        assert view["oldest_message_age_s"] is None  # it holds no message
         status, listed, _ = await call(session, deployment, "GET", "/v1/queues", query="prefix=e2")
         assert [q["name"] for q in listed["queues"]] == ["e2e"]
 
@@ -136,6 +137,8 @@ async def test_a_message_that_does_not_open_does_not_cost_the_others(
         # And it stays in flight until its visibility timeout, with the two delivered
         status, view, _ = await call(session, deployment, "GET", "/v1/queues/mixed")
         assert view["counts"]["in_flight"] == 3 and view["counts"]["visible"] == 0
+        # And the oldest message's age counts messages in flight too
+        assert 0 <= view["oldest_message_age_s"] < 60
 
 
 async def test_a_legal_message_is_accepted_however_its_json_escapes_it(
