@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import Final
 
+from raftq.common import tracing
 from raftq.worker.registry import Registry
 
 EXIT_REFUSED: Final = 1
@@ -56,6 +57,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         sys.path.insert(0, "")
     try:
         registry = load_registry(args.registry)
+        tracing.configure("raftq-worker")  # off unless OTEL_* variables ask (docs/tracing.md)
         return asyncio.run(_work(registry, args))
     except ValueError as error:
         print(f"raftq worker: {error}", file=sys.stderr)
