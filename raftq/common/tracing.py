@@ -60,8 +60,20 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> bool:
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+    trace.set_tracer_provider(provider)  # also for spans a worker's handlers make themselves
+    install(provider)
     return True
+
+
+# The provider raftq's spans go to: set by `configure`, or by a test (`install`), never read
+# from OpenTelemetry's global, so a test can turn tracing on and off again.
+_provider: TracerProvider | None = None
+
+
+def install(provider: TracerProvider | None) -> None:
+    """Record raftq's spans with `provider` from now on (None: tracing off)."""
+    global _provider  # noqa: PLW0603  (one switch per process, as OpenTelemetry's own)
+    _provider = provider
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -79,12 +91,12 @@ def wanted(env: Mapping[str, str]) -> bool:
 
 
 def active() -> bool:
-    """Whether spans are recorded in this process (an SDK provider is installed)."""
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    """Whether raftq's spans are recorded in this process."""
+    return _provider is not None
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return trace.get_tracer(TRACER_NAME, tracer_provider=_provider)
 
 
 def span_context_of(traceparent: object, tracestate: object = None) -> SpanContext | None:
@@ -163,13 +175,16 @@ def messaging_span(
     if count is not None and count != 1:
         attributes[BATCH_COUNT] = count
     start_in = None if has_current_parent() else context_of(parent)
-    with tracer().start_as_current_span(
-        f"{operation} {queue}",
-        context=start_in,
-        kind=kind,
-        links=links_to(links),
-        attributes=attributes,
-    ) as span, bound_to(span):
+    with (
+        tracer().start_as_current_span(
+            f"{operation} {queue}",
+            context=start_in,
+            kind=kind,
+            links=links_to(links),
+            attributes=attributes,
+        ) as span,
+        bound_to(span),
+    ):
         yield span
 
 
