@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from botocore.exceptions import ClientError
 from opentelemetry.trace import Span
 
 from raftq.client import operations
@@ -35,6 +36,7 @@ from tests.integration.otlp_collector import CollectedSpan, Collector, running_c
 from tests.integration.task_workers import task_ends
 from tests.integration.up_process import client_env, free_base_port, wait_ready
 from tests.span_recorder import recording
+from tests.sqs_clients import scenario
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +118,7 @@ async def test_one_message_from_send_to_delete_is_one_trace(
     with recording() as recorded:
         tracer = recorded.provider.get_tracer("test")
         with tracer.start_as_current_span("order placed") as root:
-            trace_id, root_id = hex_ids(root)
+            trace_id, _ = hex_ids(root)
             # Given a message sent over REST with the producer's trace context
             with tracer.start_as_current_span("publish") as publish:
                 sent = await client._call(
@@ -256,3 +258,50 @@ async def test_one_task_from_submit_to_completion_is_one_trace(
         if s.name == "lease traced-tasks" and (trace_id, root_id) in s.links
     ]
     assert len(leases) == 1
+
+
+def test_boto3_trace_attributes_round_trip_and_count_among_the_ten(
+    traced_up: TracedDeployment,
+) -> None:
+    """As OpenTelemetry's botocore instrumentation sends them: String attributes `traceparent`
+    and `tracestate`, counted by SQS's 10-attribute rule; the frontend's send span joins the
+    producer's trace."""
+    env = traced_up.env
+    sqs = scenario.client(
+        env["RAFTQ_ENDPOINT"], env["RAFTQ_ACCESS_KEY_ID"], env["RAFTQ_SECRET_ACCESS_KEY"]
+    )
+    url = sqs.create_queue(QueueName="traced-sqs")["QueueUrl"]
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    carried = {
+        "traceparent": {"DataType": "String", "StringValue": traceparent},
+        "tracestate": {"DataType": "String", "StringValue": "vendor=abc"},
+    }
+    own = {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(9)}
+    # Given a send with 8 attributes of its own and the two of the trace context: 10
+    ten = {**dict(list(own.items())[:8]), **carried}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hi", MessageAttributes=ten)
+    # Then they come back as sent
+    [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1)[
+        "Messages"
+    ]
+    assert message["MessageId"] == sent["MessageId"]
+    assert message["MessageAttributes"] == ten
+    # And an 11th attribute is refused, the trace context counted
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="hi", MessageAttributes={**own, **carried})
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "11" in refused.value.response["Error"]["Message"]
+
+    collector = traced_up.collector
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    asyncio.run(
+        collector.until(
+            lambda: any(s.name == "send traced-sqs" for s in collector.in_trace(trace_id)),
+            "the SQS send span in the producer's trace",
+        )
+    )
+    send = frontend(collector.in_trace(trace_id), "send traced-sqs")
+    assert send.parent_span_id == "b7ad6b7169203331"
+    assert send.attributes["messaging.system"] == "raftq"
+    assert send.attributes["messaging.message.id"] == sent["MessageId"]
+    assert leader_spans_under(collector.in_trace(trace_id), send) == LEADER_SPANS
