@@ -19,13 +19,15 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
-from opentelemetry.trace import Span, SpanContext
+from opentelemetry.trace import Span, SpanContext, SpanKind
 
 from raftq.common import call_context, tracing
 from raftq.common.errors import InvalidParameter
 from raftq.common.limits import MESSAGE_ATTRIBUTES_MAX
+from raftq.common.results import SendResult
 from raftq.frontend import rest_models as m
 from raftq.frontend.received import Received
 
@@ -73,6 +75,28 @@ def trace_attributes(
             field=f"{field}.tracestate",
         )
     return _attributes(given.traceparent, given.tracestate)
+
+
+@contextmanager
+def send_span(queue: str, entries: Sequence[m.SendBatchEntry]) -> Iterator[Span | None]:
+    """The frontend's `send <queue>` span: under the caller's span (a `traceparent` header),
+    else a single message's producer; linked to every message's producer."""
+    producers = [producer_of(entry.attributes) for entry in entries]
+    with tracing.messaging_span(
+        "send",
+        "send",
+        queue,
+        SpanKind.PRODUCER,
+        parent=producers[0] if len(producers) == 1 else None,
+        links=producers,
+        count=len(entries),
+    ) as span:
+        yield span
+
+
+def sent(span: Span | None, result: SendResult) -> None:
+    if span is not None and len(result.sent) == 1:
+        span.set_attribute(tracing.MESSAGE_ID, result.sent[0].message_id)
 
 
 def stamped(span: Span | None, entries: list[m.SendBatchEntry]) -> list[m.SendBatchEntry]:

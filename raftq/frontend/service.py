@@ -234,25 +234,15 @@ class Frontend:
         stamp_trace: bool = False,
     ) -> tuple[SendResult, dict[str, str]]:
         """What the backend stored, and the dedup id each entry was sent with (by entry id).
-        `stamp_trace`: entries without a trace context carry the send span's (REST, tasks)."""
+        `stamp_trace`: entries without a trace context carry the send span's (the REST API)."""
         self.authorize(caller, name, "send")
         self.throttle(caller, name, cost=len(entries))
         entries = message_tracing.carried(name, entries)
-        producers = [message_tracing.producer_of(e.attributes) for e in entries]
-        with tracing.messaging_span(
-            "send",
-            "send",
-            name,
-            SpanKind.PRODUCER,
-            parent=producers[0] if len(producers) == 1 else None,
-            links=producers,
-            count=len(entries),
-        ) as span:
+        with message_tracing.send_span(name, entries) as span:
             if stamp_trace:
                 entries = message_tracing.stamped(span, entries)
             result, dedup_ids = await self._send(caller, name, entries, idempotency_key)
-            if span is not None and len(result.sent) == 1:
-                span.set_attribute(tracing.MESSAGE_ID, result.sent[0].message_id)
+            message_tracing.sent(span, result)
         return result, dedup_ids
 
     async def _send(

@@ -119,15 +119,9 @@ async def test_one_message_from_send_to_delete_is_one_trace(
         tracer = recorded.provider.get_tracer("test")
         with tracer.start_as_current_span("order placed") as root:
             trace_id, _ = hex_ids(root)
-            # Given a message sent over REST with the producer's trace context
+            # Given a message sent (the SDK: the REST field) with the producer's trace context
             with tracer.start_as_current_span("publish") as publish:
-                sent = await client._call(
-                    operations.send("traced-messages", "k-1"),
-                    "POST",
-                    path,
-                    {"body": "hello", "trace_context": w3c(publish)},
-                    headers={"Idempotency-Key": "k-1"},
-                )
+                sent = await client.send("traced-messages", "hello", trace_context=w3c(publish))
             # When a consumer receives and deletes it, its calls carrying its span
             with tracer.start_as_current_span("consume") as consume:
                 received = await client._call(
