@@ -24,10 +24,13 @@ messages a receive leased to nobody are released at once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from raftq.backend import leader_spans
+from raftq.backend.leader_spans import Arrival
 from raftq.backend.riders import Riders
 from raftq.common import codec
 from raftq.common.commands import AnyCommand
@@ -35,7 +38,7 @@ from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, Raftq
 from raftq.common.leader_clock import LeaderClock
 from raftq.common.results import CommandResult
 from raftq.common.settings import GroupCommitSettings
-from raftq.raft.node import RaftNode
+from raftq.raft.node import AppliedEntry, RaftNode
 
 # An entry's own bytes around its commands: a map of `v`, `now_ms` and the array header.
 _ENTRY_OVERHEAD_BYTES = 32
@@ -81,7 +84,9 @@ class GroupCommitter:
         self._orphaned = orphaned
         self.leader_clock = leader_clock
         self._settings = settings
-        self._waiting: deque[tuple[bytes, asyncio.Future[CommandResult], Wakes | None]] = deque()
+        self._waiting: deque[
+            tuple[bytes, asyncio.Future[CommandResult], Wakes | None, Arrival | None]
+        ] = deque()
         self.riders = Riders()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
@@ -90,16 +95,19 @@ class GroupCommitter:
 
     async def submit(self, command: AnyCommand) -> CommandResult:
         """Commit a typed command (its `now_ms` is replaced by the leader's)."""
-        return await self.submit_encoded(codec.encode(command))
+        return await self.submit_encoded(codec.encode(command), kind=command.kind)
 
-    async def submit_encoded(self, command: bytes, wakes: Wakes | None = None) -> CommandResult:
+    async def submit_encoded(
+        self, command: bytes, wakes: Wakes | None = None, kind: str = "command"
+    ) -> CommandResult:
         """Commit a command encoded by `codec.encode`, as it is: apply validates it, and answers
         with a `Failure` for this command alone if it does not decode. `wakes`: the queue whose
-        messages it makes visible at once, and how many at most (riders.py)."""
+        messages it makes visible at once, and how many at most (riders.py). With tracing on,
+        the command's spans go under the call context bound now (leader_spans.py)."""
         if len(self._waiting) >= self._settings.max_waiting:
             raise Overloaded("the leader has too many commands waiting; retry in a second")
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        self._waiting.append((command, future, wakes))
+        self._waiting.append((command, future, wakes, leader_spans.arrival(kind)))
         self._wake.set()
         return await future
 
@@ -109,45 +117,60 @@ class GroupCommitter:
             self._wake.clear()
             while self._waiting:
                 await self._slots.acquire()
-                batch = self._take_batch()
+                batch, arrivals = self._take_batch()
                 if not batch:
                     self._slots.release()
                     break
-                task = asyncio.create_task(self._propose(batch))
+                task = asyncio.create_task(self._propose(batch, arrivals))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    def _take_batch(self) -> list[_Waiting]:
+    def _take_batch(self) -> tuple[list[_Waiting], list[Arrival | None]]:
+        """The next entry's commands, and each one's arrival if it is traced."""
         batch: list[_Waiting] = []
+        arrivals: list[Arrival | None] = []
         woken: dict[str, int] = {}
         size = _ENTRY_OVERHEAD_BYTES
         while self._waiting and len(batch) < self._settings.max_commands:
-            command, future, wakes = self._waiting[0]
+            command, future, wakes, arrived = self._waiting[0]
             cost = estimated_bytes(command)
             if batch and size + cost > self._settings.max_bytes:
                 break
             self._waiting.popleft()
             if not future.done():  # the caller may have given up
                 batch.append((command, future))
+                arrivals.append(arrived)
                 size += cost
                 if wakes is not None:
                     woken[wakes[0]] = woken.get(wakes[0], 0) + wakes[1]
         for queue, count in woken.items():  # after the commands that wake them (riders.py)
-            batch += self.riders.take(queue, count)
-        return batch
+            riders = self.riders.take(queue, count)
+            batch += riders
+            arrivals += [None] * len(riders)
+        return batch, arrivals
 
-    async def _propose(self, batch: list[_Waiting]) -> None:
+    async def _propose(self, batch: list[_Waiting], arrivals: list[Arrival | None]) -> None:
+        traced = any(arrivals)
+        applied: list[AppliedEntry] = []
         try:
             payload = codec.encode_entry(
                 self.leader_clock.now_ms(), [command for command, _ in batch]
             )
             self.stats.record(len(batch))
+            proposed_ns = time.time_ns()
+            # Only a traced entry asks for its apply times (a test's stand-in Raft need not).
+            proposing = (
+                self._raft.propose(payload, on_applied=applied.append)
+                if traced
+                else self._raft.propose(payload)
+            )
             try:
-                outcome = await asyncio.wait_for(
-                    self._raft.propose(payload), self._settings.propose_timeout_s
-                )
+                outcome = await asyncio.wait_for(proposing, self._settings.propose_timeout_s)
             except TimeoutError:
                 raise OutcomeUnknown("the entry did not commit in time; it may still") from None
+            if traced:
+                leader_spans.record(arrivals, proposed_ns, applied[0] if applied else None)
+                traced = False  # recorded: a failure found below is not the entry's
             if not isinstance(outcome, list) or len(outcome) != len(batch):
                 raise InternalError(f"unexpected apply outcome {outcome!r}")
             for (command, future), result in zip(batch, outcome, strict=True):
@@ -159,6 +182,8 @@ class GroupCommitter:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
+            if traced:
+                leader_spans.record(arrivals, time.time_ns(), None, error)
         except asyncio.CancelledError:  # close(): the entry may still commit
             for _, future in batch:
                 if not future.done():
@@ -170,7 +195,7 @@ class GroupCommitter:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for _, future, _ in self._waiting:
+        for _, future, _, _ in self._waiting:
             if not future.done():
                 future.set_exception(OutcomeUnknown("the node is shutting down"))
         self._waiting.clear()

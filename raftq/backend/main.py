@@ -15,7 +15,7 @@ import raftq
 from raftq.backend.api import channel_handler, create_app
 from raftq.backend.frontend_secrets import FrontendSecrets
 from raftq.backend.node import BackendNode
-from raftq.common import limits
+from raftq.common import limits, tracing
 from raftq.common.channel.server import ChannelServer, FixedSecret, SecretSource
 from raftq.common.channel.site import SharedPortSite
 from raftq.common.clock import clock_from_environment
@@ -100,4 +100,5 @@ async def _serve(settings: BackendNodeSettings, secrets: SecretSource) -> None:
 
 
 def run(settings: BackendNodeSettings) -> None:
+    tracing.configure("raftq-backend")  # off unless OTEL_* variables ask (docs/tracing.md)
     asyncio.run(serve(settings))

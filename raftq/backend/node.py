@@ -103,7 +103,9 @@ class BackendNode:
         if isinstance(command, ReceiveMessages):
             return await self.receiver.receive(command, wait_ms)
         encoded = peek(codec.encode(command))
-        result = await self.committer.submit_encoded(encoded.raw, self._wakes(encoded))
+        result = await self.committer.submit_encoded(
+            encoded.raw, self._wakes(encoded), kind=command.kind
+        )
         self.receiver.notify_commit(command, result)
         return result
 
@@ -118,7 +120,9 @@ class BackendNode:
             if not isinstance(receive, ReceiveMessages):  # peek read the same kind
                 raise DecodeError("not a receive command", raw=command.raw, field="command.kind")
             return await self.receiver.receive(receive, wait_ms)
-        result = await self.committer.submit_encoded(command.raw, self._wakes(command))
+        result = await self.committer.submit_encoded(
+            command.raw, self._wakes(command), kind=command.kind
+        )
         self.receiver.notify_commit(command, result)
         return result
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,6 +32,8 @@ class SendEntry:
     delay_s: int | None = None
     group_id: str | None = None
     priority: int = 0
+    # The producer's W3C {"traceparent": …, "tracestate": …} (docs/tracing.md).
+    trace_context: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def send_payload(message: SendEntry) -> dict[str, Any]:
         payload["delay_s"] = message.delay_s
     if message.group_id is not None:
         payload["group_id"] = message.group_id
+    if message.trace_context is not None:
+        payload["trace_context"] = dict(message.trace_context)
     payload["dedup_id"] = message.idempotency_key or secrets.token_urlsafe(16)
     return payload
 

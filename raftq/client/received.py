@@ -18,6 +18,7 @@ class Message:
     sent_at_ms: int
     group_id: str | None
     sequence_number: int
+    trace_context: dict[str, str] | None = None  # the producer's, when it was traced
 
 
 def message_of(raw: dict[str, Any]) -> Message:
@@ -32,4 +33,5 @@ def message_of(raw: dict[str, Any]) -> Message:
         sent_at_ms=raw["sent_at_ms"],
         group_id=raw.get("group_id"),
         sequence_number=raw["sequence_number"],
+        trace_context=raw.get("trace_context"),
     )

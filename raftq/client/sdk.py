@@ -27,7 +27,7 @@ import asyncio
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from random import random as uniform_random
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -216,11 +216,13 @@ class AsyncClient(TaskCalls):
         delay_s: int | None = None,
         group_id: str | None = None,
         priority: int = 0,
+        trace_context: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send one message; returns `{message_id, sequence_number, duplicate}` once it is
-        committed. Concurrent sends to one queue may share a batch request (see the class)."""
+        committed. Concurrent sends to one queue may share a batch request (see the class).
+        `trace_context`: the producer's W3C `traceparent` (and `tracestate`), kept with it."""
         payload = send_payload(
-            SendEntry(body, idempotency_key, attributes, delay_s, group_id, priority)
+            SendEntry(body, idempotency_key, attributes, delay_s, group_id, priority, trace_context)
         )
         if self._coalescer is None:
             return await self._post_one(queue, payload)

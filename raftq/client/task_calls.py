@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -60,12 +60,21 @@ class TaskCalls:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout_s: float | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> SubmittedTask:
         """Submit one task; `duplicate` when its idempotency key was seen within the queue's
         dedup window (the first task's id is returned, nothing new is queued). Concurrent
         submissions to one queue may share a batch request (task_submitter.py)."""
         request = TaskRequest(
-            type, payload, priority, delay_s, run_at, idempotency_key, max_attempts, timeout_s
+            type,
+            payload,
+            priority,
+            delay_s,
+            run_at,
+            idempotency_key,
+            max_attempts,
+            timeout_s,
+            trace_context,
         )
         return await self._task_submitter.submit(queue, task_body(queue, request, ""))
 
@@ -155,6 +164,7 @@ class TaskCalls:
                 max_attempts=raw["max_attempts"],
                 timeout_s=raw["timeout_s"],
                 lease_deadline=raw["lease_deadline_ms"] / 1000,
+                trace_context=raw.get("trace_context"),
             )
             for raw in answer["tasks"]
         ]
@@ -240,6 +250,8 @@ def task_body(queue: str, request: TaskRequest, where: str) -> dict[str, Any]:
         body["max_attempts"] = request.max_attempts
     if request.timeout_s is not None:
         body["timeout_s"] = request.timeout_s
+    if request.trace_context is not None:
+        body["trace_context"] = dict(request.trace_context)
     return body
 
 
@@ -294,6 +306,8 @@ def _report(queue: str, report: TaskFinish, position: int) -> dict[str, Any]:
             "message": error.message[:4_096],
             "traceback": error.traceback,
         }
+    if report.trace_context is not None:
+        raw["trace_context"] = dict(report.trace_context)
     return raw
 
 

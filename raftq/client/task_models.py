@@ -6,6 +6,7 @@ epoch (floats) on this side; the REST API speaks milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +42,8 @@ class TaskRequest:
     idempotency_key: str | None = None
     max_attempts: int | None = None
     timeout_s: float | None = None
+    # W3C {"traceparent": …, "tracestate": …} of the submitting span (docs/tracing.md).
+    trace_context: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class LeasedTask:
     max_attempts: int
     timeout_s: float
     lease_deadline: float
+    trace_context: Mapping[str, str] | None = None  # the submitter's, if it was traced
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class TaskFinish:
     result: Any = None  # succeeded only; JSON
     error: TaskError | None = None
     retry_delay_s: float = 0.0
+    trace_context: Mapping[str, str] | None = None  # the attempt's span: the finish joins it
 
 
 @dataclass(frozen=True, slots=True)

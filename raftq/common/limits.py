@@ -29,6 +29,8 @@ RECEIVE_WAIT_MAX_MS: Final = 20 * SECOND_MS
 # SQS: MaximumMessageSize 1 KiB–1 MiB, default 1 MiB (raised from 256 KiB in 2025).
 MESSAGE_SIZE_MIN_BYTES: Final = 1_024
 MESSAGE_SIZE_MAX_BYTES: Final = 1_048_576
+# SQS: at most 10 message attributes; a trace context's `traceparent` and `tracestate` count.
+MESSAGE_ATTRIBUTES_MAX: Final = 10
 
 # The largest request body a frontend reads. A message is measured after decoding (body and
 # attributes, in bytes, against its queue's limit), and a batch holds at most

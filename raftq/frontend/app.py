@@ -20,6 +20,7 @@ from raftq.frontend.edge import FRONTEND
 from raftq.frontend.openapi import openapi_document
 from raftq.frontend.settings import FrontendSettings
 from raftq.frontend.sqs import server as sqs_server
+from raftq.frontend.trace_headers import trace_parent_from_headers
 from raftq.frontend.usage import Usage
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,7 +33,11 @@ def create_app(
     `app[FRONTEND]`."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_log.request_ids, unrouted_rest_paths_are_json],
+        middlewares=[
+            request_log.request_ids,
+            trace_parent_from_headers,
+            unrouted_rest_paths_are_json,
+        ],
     )
     app.cleanup_ctx.append(startup)
     document = json.dumps(openapi_document())

@@ -13,15 +13,26 @@ not found, unknown outcome, unavailable) is every joined request's failure, and 
 as it would its own (a reroute, a retry with the same dedup ids). Entries keep their order, so
 one request's entries are applied in its order; requests of one lane are applied in arrival
 order. Receives are not joined: a long poll waits on its own.
+
+The call context (common/call_context.py: request id, trace context) that a command carries to
+the leader is its caller's, captured when it joins the lane (the task that sends the command is
+not the caller's). A joined command carries the first caller's; with tracing on, it goes under
+a `coalesce` span, child of the first caller's span and linked to every other caller's, so each
+trace shows the command its request rode in.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import SpanKind
+
+from raftq.common import call_context, tracing
+from raftq.common.call_context import CallContext
 from raftq.common.commands import (
     AnyCommand,
     ChangeVisibility,
@@ -42,9 +53,12 @@ Execute = Callable[[AnyCommand], Awaitable[CommandResult]]
 _ENTRY_OVERHEAD_BYTES = 128
 
 
+_Waiting = tuple[Joinable, asyncio.Future[CommandResult], CallContext]
+
+
 @dataclass
 class _Lane:
-    waiting: deque[tuple[Joinable, asyncio.Future[CommandResult]]] = field(default_factory=deque)
+    waiting: deque[_Waiting] = field(default_factory=deque)
     in_flight: int = 0
 
 
@@ -73,7 +87,7 @@ class Coalescer:
         if lane is None:
             lane = self._lanes[key] = _Lane()
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        lane.waiting.append((command, future))
+        lane.waiting.append((command, future, call_context.current()))
         self._dispatch(key, lane)
         return await future
 
@@ -88,11 +102,11 @@ class Coalescer:
         if not lane.waiting and lane.in_flight == 0:
             self._lanes.pop(key, None)
 
-    def _take(self, lane: _Lane) -> list[tuple[Joinable, asyncio.Future[CommandResult]]]:
-        taken: list[tuple[Joinable, asyncio.Future[CommandResult]]] = []
+    def _take(self, lane: _Lane) -> list[_Waiting]:
+        taken: list[_Waiting] = []
         entries = size = 0
         while lane.waiting:
-            command, future = lane.waiting[0]
+            command, future, context = lane.waiting[0]
             cost = _bytes(command)
             if taken and (
                 entries + len(command.entries) > self._max_entries or size + cost > self._max_bytes
@@ -100,7 +114,7 @@ class Coalescer:
                 break
             lane.waiting.popleft()
             if not future.done():  # the client may have gone
-                taken.append((command, future))
+                taken.append((command, future, context))
                 entries += len(command.entries)
                 size += cost
         return taken
@@ -109,33 +123,58 @@ class Coalescer:
         self,
         key: tuple[str, str],
         lane: _Lane,
-        joined: list[tuple[Joinable, asyncio.Future[CommandResult]]],
+        joined: list[_Waiting],
     ) -> None:
         try:
             if len(joined) == 1:
-                command, future = joined[0]
-                outcome = await self._execute(command)
+                command, future, context = joined[0]
+                with call_context.bound(context):
+                    outcome = await self._execute(command)
                 _settle(future, outcome)
                 return
-            merged, origins = _join([command for command, _ in joined])
+            merged, origins = _join([command for command, _, _ in joined])
             self._on_join(len(joined))
-            outcome = await self._execute(merged)
-            for (_, future), part in zip(
+            with call_context.bound(joined[0][2]), _coalesce_span(merged, joined):
+                outcome = await self._execute(merged)
+            for (_, future, _), part in zip(
                 joined, _split(outcome, origins, len(joined)), strict=True
             ):
                 _settle(future, part)
         except RaftqError as error:
-            for _, future in joined:
+            for _, future, _ in joined:
                 if not future.done():
                     future.set_exception(error)
         except BaseException as error:  # cancelled (shutdown) or a bug: nobody may hang
-            for _, future in joined:
+            for _, future, _ in joined:
                 if not future.done():
                     future.set_exception(InternalError(f"joined command failed: {error!r}"))
             raise
         finally:
             lane.in_flight -= 1
             self._dispatch(key, lane)
+
+
+@contextmanager
+def _coalesce_span(merged: Joinable, joined: list[_Waiting]) -> Iterator[None]:
+    """With tracing on, a span for the joined command under the first caller's span."""
+    callers = [tracing.span_context_of(c.traceparent, c.tracestate) for _, _, c in joined]
+    if not tracing.active() or callers[0] is None:
+        yield
+        return
+    with (
+        tracing.tracer().start_as_current_span(
+            f"coalesce {merged.kind}",
+            context=tracing.context_of(callers[0]),
+            kind=SpanKind.INTERNAL,
+            links=tracing.links_to(callers[1:]),
+            attributes={
+                "raftq.coalesced.requests": len(joined),
+                tracing.BATCH_COUNT: len(merged.entries),
+            },
+        ) as span,
+        tracing.bound_to(span),
+    ):
+        yield
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

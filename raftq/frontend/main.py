@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 import raftq
-from raftq.common import internal_tls, log_setup
+from raftq.common import internal_tls, log_setup, tracing
 from raftq.common.clock import SystemClock
 from raftq.common.envelope import Keyring
 from raftq.common.errors import AccessKeyNotFound
@@ -144,6 +144,7 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
     # back what a receive leased for it (common/channel/client.py). Handlers are safe to cancel:
     # shared work runs in tasks of its own (coalesced commands, key lookups, shielded), and a
     # cancelled call releases its circuit breaker's probe.
+    tracing.configure("raftq-frontend")  # off unless OTEL_* variables ask (docs/tracing.md)
     web.run_app(
         build_app(settings),
         host=host,

@@ -148,6 +148,17 @@ class MessageAttribute(RestModel):
         return self
 
 
+class TraceContextBody(RestModel):
+    """W3C Trace Context of the span that made a message; kept with it as its `traceparent`
+    and `tracestate` String attributes (counted among its 10), as OpenTelemetry's SQS
+    instrumentation writes them."""
+
+    traceparent: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`"
+    )
+    tracestate: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
 class SendBody(RestModel):
     # No length limit here: a message is measured in bytes after decoding, against its queue's
     # limit (413, message_sealing.py), and the request's size is bounded by the frontend's.
@@ -162,6 +173,10 @@ class SendBody(RestModel):
     priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
     trace_header: TraceHeader | None = Field(
         default=None, description="a tracing header kept with the message (SQS AWSTraceHeader)"
+    )
+    trace_context: TraceContextBody | None = Field(
+        default=None,
+        description="the producer's W3C trace context; by default, the frontend's send span's",
     )
 
     @model_validator(mode="after")
@@ -213,6 +228,9 @@ class ReceivedView(RestModel):
     body: str | None = Field(description="the body as text, when it is UTF-8")
     body_base64: str
     attributes: dict[str, MessageAttribute]
+    trace_context: TraceContextBody | None = Field(
+        default=None, description="the producer's trace context (its traceparent attributes)"
+    )
     receive_count: int
     sent_at_ms: int
     first_received_at_ms: int

@@ -28,7 +28,7 @@ from raftq.common.errors import (
 )
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.results import BatchResult
-from raftq.frontend import request_log
+from raftq.frontend import message_tracing, request_log
 from raftq.frontend import rest_models as m
 from raftq.frontend.edge import FRONTEND, meet_expectation, signed_request
 from raftq.frontend.http_status import statuses_of
@@ -160,7 +160,7 @@ async def send_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respon
         raise InvalidParameter(
             "Idempotency-Key must be 1-128 printable characters", field="Idempotency-Key"
         )
-    result, _ = await f.send(c, r.match_info["name"], [entry], key)
+    result, _ = await f.send(c, r.match_info["name"], [entry], key, stamp_trace=True)
     if result.failed:  # the entry's own error, as a batch answers it
         failure = result.failed[0]
         raise error_from_code(failure.code, failure.message, field=failure.field)
@@ -179,7 +179,7 @@ async def send_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
         raise InvalidParameter(f"at most {f.settings.batch_max} entries", field="entries")
     if len({e.id for e in body.entries}) != len(body.entries):
         raise InvalidParameter("entry ids must be distinct", field="entries")
-    result, _ = await f.send(c, r.match_info["name"], body.entries, None)
+    result, _ = await f.send(c, r.match_info["name"], body.entries, None, stamp_trace=True)
     sent = {
         s.entry_id: m.SentView(
             message_id=s.message_id, sequence_number=s.sequence_number, duplicate=s.duplicate
@@ -203,6 +203,7 @@ async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respons
             body=_text_or_none(o.body),
             body_base64=base64.b64encode(o.body).decode(),
             attributes=o.attributes,
+            trace_context=message_tracing.view_of(o.attributes),
             receive_count=o.message.receive_count,
             sent_at_ms=o.message.sent_at_ms,
             first_received_at_ms=o.message.first_received_at_ms,

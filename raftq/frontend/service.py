@@ -26,7 +26,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from raftq.common import commands as backend
+from raftq.common import tracing
 from raftq.common.clock import Clock
 from raftq.common.envelope import QueueCipher
 from raftq.common.errors import (
@@ -54,6 +57,7 @@ from raftq.common.results import (
     SendResult,
 )
 from raftq.common.sigv4 import REST_MAX_SKEW_S, HttpRequest, check_form, check_signature
+from raftq.frontend import message_tracing
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import KeyCache
 from raftq.frontend.forwarding import Forwarder
@@ -227,10 +231,28 @@ class Frontend:
         name: str,
         entries: list[m.SendBatchEntry],
         idempotency_key: str | None,
+        *,
+        stamp_trace: bool = False,
     ) -> tuple[SendResult, dict[str, str]]:
-        """What the backend stored, and the dedup id each entry was sent with (by entry id)."""
+        """What the backend stored, and the dedup id each entry was sent with (by entry id).
+        `stamp_trace`: entries without a trace context carry the send span's (the REST API)."""
         self.authorize(caller, name, "send")
         self.throttle(caller, name, cost=len(entries))
+        entries = message_tracing.carried(name, entries)
+        with message_tracing.send_span(name, entries) as span:
+            if stamp_trace:
+                entries = message_tracing.stamped(span, entries)
+            result, dedup_ids = await self._send(caller, name, entries, idempotency_key)
+            message_tracing.sent(span, result)
+        return result, dedup_ids
+
+    async def _send(
+        self,
+        caller: KeyCredentials,
+        name: str,
+        entries: list[m.SendBatchEntry],
+        idempotency_key: str | None,
+    ) -> tuple[SendResult, dict[str, str]]:
         route = await self.forwarder.route(name)
         cipher = await self.forwarder.cipher(route)
         sealed, dedup_ids = sealed_entries(
@@ -265,6 +287,13 @@ class Frontend:
         (received.py) and stay in flight."""
         self.authorize(caller, name, "receive")
         self.throttle(caller, name)
+        with tracing.messaging_span("receive", "receive", name, SpanKind.CONSUMER) as span:
+            received = await self._receive(caller, name, query)
+            if span is not None:
+                message_tracing.received(span, received)
+        return received
+
+    async def _receive(self, caller: KeyCredentials, name: str, query: m.ReceiveQuery) -> Received:
         route = await self.forwarder.route(name)
         wait_s = (
             query.wait_s
@@ -309,6 +338,12 @@ class Frontend:
     ) -> BatchResult:
         self.authorize(caller, name, "delete")
         self.throttle(caller, name, cost=len(entries))
+        with tracing.messaging_span("delete", "settle", name, SpanKind.CLIENT, count=len(entries)):
+            forwarded = await self._delete(name, entries)
+        self.record(caller, name, "delete", len(forwarded.succeeded), 0)
+        return forwarded
+
+    async def _delete(self, name: str, entries: list[m.DeleteEntry]) -> BatchResult:
         forwarded = await self.forwarder.execute(
             name,
             lambda queue_id: backend.DeleteMessages(
@@ -323,7 +358,6 @@ class Frontend:
             ),
         )
         assert isinstance(forwarded.result, BatchResult)
-        self.record(caller, name, "delete", len(forwarded.result.succeeded), 0)
         return forwarded.result
 
     async def change_visibility(

@@ -24,7 +24,14 @@ from raftq.common.tasks_wire import (
     TaskState,
     TaskType,
 )
-from raftq.frontend.rest_models import EntryId, QueryModel, ReceiptHandle, RestModel, Token
+from raftq.frontend.rest_models import (
+    EntryId,
+    QueryModel,
+    ReceiptHandle,
+    RestModel,
+    Token,
+    TraceContextBody,
+)
 
 Seconds = Annotated[float, Field(allow_inf_nan=False)]
 DelaySeconds = Annotated[Seconds, Field(ge=0, le=limits.RETENTION_MAX_MS / 1000)]
@@ -58,6 +65,10 @@ class TaskFields(RestModel):
     max_attempts: Annotated[int, Field(ge=1, le=ATTEMPTS_MAX)] | None = None
     timeout_s: TimeoutSeconds | None = Field(
         default=None, description="the handler's time limit per attempt"
+    )
+    trace_context: TraceContextBody | None = Field(
+        default=None,
+        description="the submitter's W3C trace context; by default, the frontend's submit span's",
     )
 
     @field_validator("payload")
@@ -190,6 +201,9 @@ class LeasedView(RestModel):
     max_attempts: int
     timeout_s: float
     lease_deadline_ms: int = Field(description="at the latest; measured before the lease")
+    trace_context: TraceContextBody | None = Field(
+        default=None, description="the submitter's trace context: the worker's span links to it"
+    )
 
 
 class UndeliverableTaskView(RestModel):
@@ -222,6 +236,9 @@ class FinishReport(RestModel):
     result: JsonValue = Field(default=None, description="succeeded only")
     error: TaskErrorView | None = None
     retry_delay_s: DelaySeconds = 0
+    trace_context: TraceContextBody | None = Field(
+        default=None, description="the attempt's span (the worker's): the finish joins its trace"
+    )
 
     @field_validator("result")
     @classmethod

@@ -30,8 +30,10 @@ from raftq.common.tasks_wire import (
     TaskStatus,
     TaskTypeLimits,
 )
+from raftq.frontend import message_tracing
 from raftq.frontend import task_models as t
 from raftq.frontend.message_sealing import seal_attributes
+from raftq.frontend.rest_models import MessageAttribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +54,26 @@ def sealed_tasks(
     sender_id: str,
     now_ms: int,
     field_prefix: str,
+    stamp: dict[str, MessageAttribute] | None = None,
 ) -> tuple[list[backend.SendEntry], dict[str, str]]:
     """The (entry id, task) pairs as the backend stores them, and each one's dedup id (by entry
     id): its idempotency key, else one drawn here, so a submission whose outcome is unknown can
     be retried without making the task twice. Every task is checked before any is sealed, so a
-    refused request stores nothing; `field_prefix` ("" or "tasks.N.") names the field at fault."""
+    refused request stores nothing; `field_prefix` ("" or "tasks.N.") names the field at fault.
+    A task keeps its `trace_context` as message attributes (message_tracing.py), else `stamp`."""
     if queue.fifo:
         raise InvalidParameter(
             f"queue {queue.name!r} is a FIFO queue; tasks need a standard queue", field="name"
         )
-    bodies = []
+    bodies, traces = [], []
     for position, (_, task) in enumerate(tasks):
         where = field_prefix.replace("N", str(position))
+        given = task.trace_context
+        traces.append(
+            (stamp or {})
+            if given is None
+            else message_tracing.trace_attributes(queue.name, given, where + "trace_context")
+        )
         envelope = {
             "type": task.type,
             "payload": task.payload,
@@ -81,7 +91,7 @@ def sealed_tasks(
         _check_schedule(queue, task, now_ms, where)
         bodies.append(body)
     sealed, dedup_ids = [], {}
-    for (entry_id, task), body in zip(tasks, bodies, strict=True):
+    for (entry_id, task), body, trace in zip(tasks, bodies, traces, strict=True):
         dedup_id = task.idempotency_key or secrets.token_urlsafe(16)
         dedup_ids[entry_id] = dedup_id
         delay_ms, deliver_at_ms = _schedule_of(task, now_ms)
@@ -89,7 +99,7 @@ def sealed_tasks(
             backend.SendEntry(
                 entry_id=entry_id,
                 body=cipher.seal(body, "body"),
-                attributes=seal_attributes(cipher, {}, sender_id, None),
+                attributes=seal_attributes(cipher, trace, sender_id, None),
                 delay_ms=delay_ms,
                 deliver_at_ms=deliver_at_ms,
                 dedup_id=dedup_id,

@@ -20,7 +20,10 @@ import re
 from collections.abc import Callable
 from typing import Final
 
+from opentelemetry.trace import SpanContext, SpanKind
+
 from raftq.common import commands as backend
+from raftq.common import tracing
 from raftq.common.commands import AnyCommand
 from raftq.common.envelope import QueueCipher
 from raftq.common.errors import InvalidParameter, OutcomeUnknown, RaftqError, error_from_code
@@ -39,11 +42,12 @@ from raftq.common.tasks_wire import (
     TaskState,
     TaskStatus,
 )
+from raftq.frontend import message_tracing, task_sealing
 from raftq.frontend import task_models as t
-from raftq.frontend import task_sealing
 from raftq.frontend.caches import QueueRoute
 from raftq.frontend.forwarding import Forwarded
 from raftq.frontend.received import open_received
+from raftq.frontend.rest_models import MessageAttribute, TraceContextBody
 from raftq.frontend.service import Frontend, SendOutcomeUnknown
 
 _TASK_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -68,6 +72,31 @@ class TaskService:
         """Submit `tasks` (entry id, task); entries the backend refused are in `failed`."""
         self.f.authorize(caller, name, "send")
         self.f.throttle(caller, name, cost=len(tasks))
+        given = [_producer_of(task.trace_context) for _, task in tasks]
+        with tracing.messaging_span(
+            "submit",
+            "send",
+            name,
+            SpanKind.PRODUCER,
+            parent=given[0] if len(given) == 1 else None,
+            links=given,
+            count=len(tasks),
+        ) as span:
+            result = await self._submit(
+                caller, name, tasks, field_prefix, message_tracing.attributes_of(span)
+            )
+            if span is not None and len(result.sent) == 1:
+                span.set_attribute(tracing.MESSAGE_ID, result.sent[0].message_id)
+        return result
+
+    async def _submit(
+        self,
+        caller: KeyCredentials,
+        name: str,
+        tasks: list[tuple[str, t.TaskFields]],
+        field_prefix: str,
+        stamp: dict[str, MessageAttribute],
+    ) -> SendResult:
         route = await self.f.forwarder.route(name)
         cipher = await self.f.forwarder.cipher(route)
         sealed, dedup_ids = task_sealing.sealed_tasks(
@@ -77,6 +106,7 @@ class TaskService:
             sender_id=caller.principal_id,
             now_ms=self.f.clock.now_ms(),
             field_prefix=field_prefix,
+            stamp=stamp,
         )
         try:
             forwarded = await self._execute(
@@ -101,6 +131,17 @@ class TaskService:
         """Up to `body.max` tasks leased to `body.worker_id`, opened; a long poll of `wait_s`."""
         self.f.authorize(caller, name, "receive")
         self.f.throttle(caller, name)
+        with tracing.messaging_span("lease", "receive", name, SpanKind.CONSUMER) as span:
+            leased = await self._lease(caller, name, body)
+            if span is not None:
+                span.set_attribute(tracing.BATCH_COUNT, len(leased.tasks))
+                for task in leased.tasks:
+                    producer = _producer_of(task.trace_context)
+                    if producer is not None:
+                        span.add_link(producer, {tracing.MESSAGE_ID: task.task_id})
+        return leased
+
+    async def _lease(self, caller: KeyCredentials, name: str, body: t.LeaseBody) -> t.LeaseList:
         route = await self.f.forwarder.route(name)
         lease_ms = (
             route.queue.attributes.visibility_timeout_ms
@@ -153,6 +194,7 @@ class TaskService:
                     max_attempts=envelope.max_attempts,
                     timeout_s=envelope.timeout_s,
                     lease_deadline_ms=started_ms + lease_ms,
+                    trace_context=message_tracing.view_of(opened.attributes),
                 )
             )
         undeliverable += [
@@ -191,6 +233,21 @@ class TaskService:
         """Each attempt reported by its lease: succeeded (with its result), retry, or failed."""
         self.f.authorize(caller, name, "delete")
         self.f.throttle(caller, name, cost=len(reports))
+        attempts = [_producer_of(report.trace_context) for report in reports]
+        with tracing.messaging_span(
+            "finish",
+            "settle",
+            name,
+            SpanKind.CLIENT,
+            parent=attempts[0],
+            links=attempts,
+            count=len(reports),
+        ):
+            return await self._finish(caller, name, reports)
+
+    async def _finish(
+        self, caller: KeyCredentials, name: str, reports: list[t.FinishReport]
+    ) -> t.LeaseOutcomes:
         route = await self.f.forwarder.route(name)
         cipher = await self.f.forwarder.cipher(route)
         entries = []
@@ -308,6 +365,10 @@ class TaskService:
                 for x in _renamed(result.failed, route, name)
             ],
         )
+
+
+def _producer_of(given: TraceContextBody | None) -> SpanContext | None:
+    return None if given is None else tracing.span_context_of(given.traceparent, given.tracestate)
 
 
 def _check_task_id(task_id: str, name: str) -> None:

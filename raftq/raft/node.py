@@ -51,6 +51,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -78,6 +79,16 @@ log = logging.getLogger(__name__)
 _ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedEntry:
+    """An entry this node applied: its log index, and when its apply began and ended (wall
+    clock, ns): the leader learns an entry committed just before it applies it."""
+
+    index: int
+    started_ns: int
+    ended_ns: int
+
+
 class RaftNode(SyncObj):  # type: ignore[misc]
     def __init__(
         self,
@@ -100,6 +111,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._catch_up = CatchUp()
         self._settings = settings
         self._failed: str | None = None
+        # The last entry this node applied, with its wall-clock times, for the tracing of a
+        # proposal (`propose(on_applied=…)`): written and read only on the tick thread.
+        self._last_applied = AppliedEntry(0, 0, 0)
         # Set before pysyncobj starts its tick thread, which sends and receives from then on.
         self._read_index = ReadIndex(
             voters=len(settings.peers) + 1, timeout_s=settings.timings.election_timeout_min_s
@@ -266,6 +280,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         index = self.raftLastApplied + 1
         if self._failed is not None:  # stopped: never apply past (or again over) the failure
             raise CorruptState(self._failed)
+        started_ns = time.time_ns()
         try:
             result = self._machine.apply(index, payload)
         except CorruptState as error:  # ApplyFailed (a bug hit in apply) among them
@@ -273,15 +288,19 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._failed = f"corrupt state at index {index}: {error}"
             log.critical("refusing to apply: %s", self._failed, extra={"event": "apply_refused"})
             raise
+        self._last_applied = AppliedEntry(index, started_ns, time.time_ns())
         self._on_applied()
         return result
 
     # --- asyncio side -----------------------------------------------------------------------
 
-    def propose(self, payload: bytes) -> asyncio.Future[object]:
+    def propose(
+        self, payload: bytes, on_applied: Callable[[AppliedEntry], None] | None = None
+    ) -> asyncio.Future[object]:
         """Propose `payload` on this node, which must be the leader. The future resolves with the
         machine's result once the entry is committed and applied here, or fails with a raftq
-        error (`NotLeader` before proposing; `OutcomeUnknown` after a leadership change)."""
+        error (`NotLeader` before proposing; `OutcomeUnknown` after a leadership change).
+        `on_applied` (tracing) learns the entry's index and apply times just before it does."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
         if not self.is_leader:
@@ -289,16 +308,20 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             future.set_exception(NotLeader("this node is not the leader", leader_hint=hint))
             return future
 
-        def settle(result: object, reason: int) -> None:
+        def settle(result: object, reason: int, applied: AppliedEntry) -> None:
             if future.done():
                 return
             if reason == FAIL_REASON.SUCCESS:
+                if on_applied is not None:
+                    on_applied(applied)
                 future.set_result(result)
             else:
                 future.set_exception(error_for(reason, self._api_address_of(self.leader)))
 
         def on_tick_thread(result: object, reason: int) -> None:
-            loop.call_soon_threadsafe(settle, result, reason)
+            # pysyncobj calls back right after applying the entry, on this thread: the last
+            # entry applied is this one.
+            loop.call_soon_threadsafe(settle, result, reason, self._last_applied)
 
         self.apply(payload, callback=on_tick_thread)
         return future

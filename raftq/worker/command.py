@@ -14,7 +14,7 @@ import importlib
 import sys
 from typing import Final
 
-from raftq.common import log_setup
+from raftq.common import log_setup, tracing
 from raftq.worker.registry import Registry
 from raftq.worker.stats import default_worker_id
 
@@ -61,6 +61,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         sys.path.insert(0, "")
     try:
         registry = load_registry(args.registry)
+        tracing.configure("raftq-worker")  # off unless OTEL_* variables ask (docs/tracing.md)
         return asyncio.run(_work(registry, args))
     except ValueError as error:
         print(f"raftq worker: {error}", file=sys.stderr)

@@ -33,6 +33,7 @@ from raftq.client.task_models import EntryOutcome, LeasedTask, TaskFinish
 from raftq.common.errors import ReceiptHandleInvalid, ResultNotJson
 from raftq.worker import concurrency as slots
 from raftq.worker.api import SystemWorkerClock, TaskApi, WorkerClock
+from raftq.worker.attempt_span import attempt_span
 from raftq.worker.executors import Returned, run_attempt
 from raftq.worker.hooks import Hooks, call_hook
 from raftq.worker.registry import (
@@ -278,11 +279,12 @@ class Worker:
 
     async def _attempt(self, held: _Held) -> None:
         try:
-            report = await self._outcome(held.task)
-            held.reporting = True
-            self._wake.set()  # its slot is free: lease the next task while this one reports
-            if not held.lost:
-                await self._finish(held.task, report)
+            with attempt_span(self.queue, held.task, self.worker_id) as traced:
+                report = traced.reported(await self._outcome(held.task))
+                held.reporting = True
+                self._wake.set()  # its slot is free: lease the next task while this one reports
+                if not held.lost:
+                    await self._finish(held.task, report)
         except asyncio.CancelledError:
             if not held.lost or self._hard_stop.is_set():
                 raise

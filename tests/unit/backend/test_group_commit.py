@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +32,7 @@ from raftq.common.leader_clock import ALLOWANCE_MS, CATCH_UP_DIVISOR, LeaderCloc
 from raftq.common.limits import HOUR_MS
 from raftq.common.results import CommandResult, QueueStats
 from raftq.common.settings import GroupCommitSettings
-from raftq.raft.node import RaftNode
+from raftq.raft.node import AppliedEntry, RaftNode
 
 START_MS = 1_700_000_000_000
 
@@ -53,6 +53,7 @@ def result_for(command: AnyCommand) -> QueueStats:
 class Proposal:
     payload: bytes
     future: asyncio.Future[object]
+    on_applied: Callable[[AppliedEntry], None] | None = None
 
     @property
     def commands(self) -> list[AnyCommand]:
@@ -65,7 +66,9 @@ class Proposal:
     def queues(self) -> list[str]:
         return [command.queue for command in self.commands if hasattr(command, "queue")]
 
-    def commit(self) -> None:
+    def commit(self, applied: AppliedEntry | None = None) -> None:
+        if self.on_applied is not None:
+            self.on_applied(applied or AppliedEntry(1, 0, 0))
         self.future.set_result([result_for(command) for command in self.commands])
 
 
@@ -77,12 +80,14 @@ class FakeRaft:
     proposals: list[Proposal] = field(default_factory=list)
     most_outstanding: int = 0
 
-    def propose(self, payload: bytes) -> asyncio.Future[object]:
+    def propose(
+        self, payload: bytes, on_applied: Callable[[AppliedEntry], None] | None = None
+    ) -> asyncio.Future[object]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if not self.is_leader:  # as RaftNode: refused before anything is proposed
             future.set_exception(NotLeader("not the leader", leader_hint="10.0.0.9:8080"))
             return future
-        self.proposals.append(Proposal(payload, future))
+        self.proposals.append(Proposal(payload, future, on_applied))
         self.most_outstanding = max(self.most_outstanding, len(self.outstanding))
         return future
 

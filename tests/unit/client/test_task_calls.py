@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from raftq.client.batch_entries import SendEntry, send_payload
 from raftq.client.errors import InvalidRequest, RaftqApiError, TaskBatchFailed
 from raftq.client.task_calls import _report, limits_of, outcome_of, task_body, task_of
 from raftq.client.task_models import SubmittedTask, TaskError, TaskFinish, TaskRequest
@@ -79,3 +80,19 @@ def test_a_partly_refused_batch_names_the_first_refusal_and_keeps_the_rest() -> 
     )
     assert failed.field == "requests.1.payload" and "1 of 2" in failed.message
     assert failed.copy().submitted == failed.submitted and failed.idempotency_keys == ("k0", "k1")
+
+
+def test_a_trace_context_travels_in_the_submission_and_the_report() -> None:
+    given = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    body = task_body("q", TaskRequest("resize", trace_context=given), "")
+    assert body["trace_context"] == given
+    assert "trace_context" not in task_body("q", TaskRequest("resize"), "")
+    report = _report("q", TaskFinish(lease="l", outcome="succeeded", trace_context=given), 0)
+    assert report["trace_context"] == given
+    assert "trace_context" not in _report("q", TaskFinish(lease="l", outcome="succeeded"), 0)
+
+
+def test_a_sent_message_carries_its_trace_context() -> None:
+    given = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    assert send_payload(SendEntry("hi", trace_context=given))["trace_context"] == given
+    assert "trace_context" not in send_payload(SendEntry("hi"))
