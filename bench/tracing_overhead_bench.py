@@ -16,6 +16,7 @@ import timeit
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+from bench import machine_info
 from raftq.backend import leader_spans
 from raftq.common import call_context, tracing
 from raftq.frontend import message_tracing
@@ -42,6 +43,7 @@ def per_send_us() -> float:
 
 
 def main() -> None:
+    print(machine_info.describe())
     off = per_send_us()
     print(f"tracing off: {off:.2f} us per send")
     tracing.install(TracerProvider())  # spans made, none exported (no processor)
