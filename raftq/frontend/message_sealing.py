@@ -66,6 +66,7 @@ def sealed_entries(
                 body=cipher.seal(plain, "body"),
                 attributes=seal_attributes(cipher, entry.attributes, sender_id, entry.trace_header),
                 delay_ms=None if entry.delay_s is None else entry.delay_s * 1000,
+                deliver_at_ms=entry.deliver_at_ms,
                 dedup_id=dedup_id,
                 group_id=entry.group_id,
                 priority=entry.priority,

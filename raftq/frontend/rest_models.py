@@ -12,7 +12,7 @@ import binascii
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from raftq.common import limits
 
@@ -168,6 +168,11 @@ class SendBody(RestModel):
         default_factory=dict
     )
     delay_s: Annotated[int, Field(ge=0, le=limits.DELAY_MAX_MS // 1000)] | None = None
+    deliver_at_ms: Annotated[int, Field(ge=0, le=2**53)] | None = Field(
+        default=None,
+        description="deliver at this time (ms since the epoch) rather than after delay_s, up to "
+        "the queue's retention period from now; standard queues only",
+    )
     dedup_id: Token | None = Field(default=None, description="or the Idempotency-Key header")
     group_id: Token | None = Field(default=None, description="FIFO queues: the message group")
     priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
@@ -178,6 +183,14 @@ class SendBody(RestModel):
         default=None,
         description="the producer's W3C trace context; by default, the frontend's send span's",
     )
+
+    # A field validator of the later field, so that the refusal names it.
+    @field_validator("deliver_at_ms")
+    @classmethod
+    def _one_schedule(cls, deliver_at_ms: int | None, info: ValidationInfo) -> int | None:
+        if deliver_at_ms is not None and info.data.get("delay_s") is not None:
+            raise ValueError("give at most one of delay_s and deliver_at_ms")
+        return deliver_at_ms
 
     @model_validator(mode="after")
     def _one_body(self) -> SendBody:

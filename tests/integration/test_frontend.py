@@ -615,3 +615,49 @@ async def test_visibility_of_one_message_and_a_delete_that_keeps_a_result(
             {"visibility_timeout_s": 5},
         )
         assert (status, stale["field"]) == (400, "receipt_handle")
+
+
+async def test_a_message_can_be_sent_for_delivery_at_a_time(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession() as session:
+        await call(session, deployment, "POST", "/v1/queues", {"name": "later"})
+        # Given a message to deliver an hour from now (beyond SQS's 15-minute delay)
+        deliver_at_ms = int(time.time() * 1000) + 3_600_000
+        status, _, _ = await call(
+            session,
+            deployment,
+            "POST",
+            "/v1/queues/later/messages",
+            {"body": "in an hour", "deliver_at_ms": deliver_at_ms},
+        )
+        assert status == 201
+        # Then it waits, delayed, and a receive gets nothing
+        _, view, _ = await call(session, deployment, "GET", "/v1/queues/later")
+        assert (view["counts"]["delayed"], view["counts"]["visible"]) == (1, 0)
+        _, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/later/messages", query="max=1"
+        )
+        assert received["messages"] == []
+        # And a time due now is delivered at once
+        status, _, _ = await call(
+            session,
+            deployment,
+            "POST",
+            "/v1/queues/later/messages",
+            {"body": "now", "deliver_at_ms": int(time.time() * 1000)},
+        )
+        _, received, _ = await call(
+            session, deployment, "GET", "/v1/queues/later/messages", query="max=10"
+        )
+        assert [m["body"] for m in received["messages"]] == ["now"]
+        # Bad schedules are refused naming the field, and store nothing
+        for body in (
+            {"body": "x", "deliver_at_ms": deliver_at_ms, "delay_s": 5},
+            {"body": "x", "deliver_at_ms": deliver_at_ms + 15 * 86_400_000},  # past retention
+            {"body": "x", "deliver_at_ms": -1},
+        ):
+            status, refused, _ = await call(
+                session, deployment, "POST", "/v1/queues/later/messages", body
+            )
+            assert (status, refused["field"]) == (400, "deliver_at_ms"), refused
+        _, view, _ = await call(session, deployment, "GET", "/v1/queues/later")
+        assert view["counts"]["delayed"] == 1
