@@ -10,10 +10,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.installed-$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)-$1"
 if [ ! -f "$stamp" ]; then
+  # setuptools warns on every editable install about folders named like the package; that is
+  # this checkout by design, so its warnings are not shown.
   if [ "$1" = dev ]; then
-    "$venv/bin/python" -m pip install --quiet -e "$root[dev]"
+    PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet -e "$root[dev]"
   else
-    "$venv/bin/python" -m pip install --quiet -e "$root"
+    PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet -e "$root"
   fi
   touch "$stamp"
 fi
