@@ -119,9 +119,15 @@ def check_principals_keys_and_grants(env: dict[str, str]) -> dict[str, str]:
     assert admin(env, "principals", "create", "app").returncode == 0
     key = admin_json(env, "keys", "create", "app")
     assert key["key_id"].startswith("RQ") and len(key["secret"]) >= 30
-    assert admin(env, "grants", "add", "app", "orders-*", "send", "receive").returncode == 0
+    grant = ["grants", "add", "app", "orders-*", "send", "receive", "delete"]  # as the README's
+    assert admin(env, *grant).returncode == 0
     assert admin_json(env, "grants", "list") == [
-        {"principal_id": "app", "queues": "orders-*", "actions": ["send", "receive"], "label": None}
+        {
+            "principal_id": "app",
+            "queues": "orders-*",
+            "actions": ["send", "receive", "delete"],
+            "label": None,
+        }
     ]
     created_key: dict[str, str] = key
     return created_key
