@@ -141,7 +141,8 @@ def build(mutant: Mutant, base: str = BASE_IMAGE) -> str:
 
 
 def _compose(*args: str, image: str | None = None, small_disks: bool = False) -> None:
-    env = os.environ | ({"RAFTQ_IMAGE": image} if image else {})
+    # RAFTQ_CHAOS: the nodes get the chaos suite's faults (docker-compose.chaos.yml).
+    env = os.environ | {"RAFTQ_CHAOS": "1"} | ({"RAFTQ_IMAGE": image} if image else {})
     if small_disks:
         env |= {"RAFTQ_FAULT_SMALL_DISKS_MB": "4096"}
     subprocess.run([str(COMPOSE_DIR / "raftq-compose"), *args], check=True, env=env, timeout=600)

@@ -1,6 +1,7 @@
 """Run chaos cells against the compose deployment and check them (chaos.md §6.1).
 
-    deploy/compose/raftq-compose up     # RAFTQ_FAULT_SMALL_DISKS_MB=4096 for disk-full-leader
+    RAFTQ_CHAOS=1 RAFTQ_FAULT_WITNESS_SYNCS=1 deploy/compose/raftq-compose up
+    #   (and RAFTQ_FAULT_SMALL_DISKS_MB=4096, as root, for disk-full-leader)
     .venv/bin/python -m tests.chaos.run kill-leader --fault-s 60
     .venv/bin/python -m tests.chaos.run --matrix short     # what CI runs: 6 cells of 60 s
     .venv/bin/python -m tests.chaos.run --matrix long      # every cell, 300 s each
@@ -174,7 +175,7 @@ async def run_cell(
     out.mkdir(parents=True, exist_ok=True)
     if cell.small_disks and not deployment.has_small_disks():
         raise RuntimeError(
-            f"cell {cell.name} fills a node's disk: bring the deployment up with "
+            f"cell {cell.name} fills a node's disk: bring the deployment up with RAFTQ_CHAOS=1 "
             "RAFTQ_FAULT_SMALL_DISKS_MB=4096 deploy/compose/raftq-compose up (as root)"
         )
     env = deployment.client_env()

@@ -64,7 +64,8 @@ def deployment() -> Iterator[Deployment]:
     _step(COMPOSE, "down", "-v", timeout_s=300)
     try:
         # The power-loss cell cuts each node's log to what it witnessed as fsynced.
-        faults = {**os.environ, "RAFTQ_FAULT_WITNESS_SYNCS": "1"}
+        # RAFTQ_CHAOS adds docker-compose.chaos.yml: NET_ADMIN, the fault clock, the witness.
+        faults = {**os.environ, "RAFTQ_CHAOS": "1", "RAFTQ_FAULT_WITNESS_SYNCS": "1"}
         # The disk-full cell fills a node's own small filesystem (loop devices, as root).
         if any(CELLS[name].small_disks for name in CELL_NAMES):
             faults["RAFTQ_FAULT_SMALL_DISKS_MB"] = str(SMALL_DISK_MB)
