@@ -136,7 +136,8 @@ async def serve(request: web.Request) -> web.Response:
     usage = request.app[FRONTEND].usage
     try:
         response = await _answer(request, served)
-    except web.HTTPException as refused:  # aiohttp's own answer (a body over the limit)
+    except web.HTTPException as refused:  # aiohttp's own answers; _answer turns a body over
+        # the limit into an SQS error
         usage.request("sqs", served.action, refused.status, time.monotonic() - started)
         raise
     usage.request("sqs", served.action, response.status, time.monotonic() - started)
