@@ -73,8 +73,10 @@ def change_visibility(ctx: ApplyContext, command: ChangeVisibility) -> BatchResu
 
     def change(entry: VisibilityEntry) -> None:
         meta = queue.meta_for_handle(entry.receipt_handle)
-        if meta is None or not queue.leased(meta):
-            raise MessageNotInflight("the message is not in flight", field="receipt_handle")
+        if meta is None:
+            raise MessageNotInflight(MessageNotInflight.GONE, field="receipt_handle")
+        if not queue.leased(meta):
+            raise MessageNotInflight(MessageNotInflight.NOT_LEASED, field="receipt_handle")
         deadline_ms = ctx.now_ms + entry.visibility_timeout_ms
         if deadline_ms - meta.received_at_ms > limits.VISIBILITY_TIMEOUT_MAX_MS:
             raise InvalidParameter(

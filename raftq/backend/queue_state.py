@@ -206,9 +206,7 @@ class QueueState:
         if meta is None:
             return None
         if meta.receive_count != handle.receive_count or meta.handle_tag != handle.tag:
-            raise ReceiptHandleInvalid(
-                "the receipt handle is not the latest one of its message", field="receipt_handle"
-            )
+            raise ReceiptHandleInvalid(ReceiptHandleInvalid.NOT_LATEST, field="receipt_handle")
         return meta
 
     def visible_candidates(self, limit: int) -> list[MessageMeta]:

@@ -106,12 +106,17 @@ class ReceiptHandleInvalid(ClientError):
     """Raised when a receipt handle is malformed, or is not the latest handle of its message."""
 
     code = "ReceiptHandleIsInvalid"
+    # The message of the second case, which the SQS edge tells apart (SQS takes an old handle).
+    NOT_LATEST: ClassVar[str] = "the receipt handle is not the latest one of its message"
 
 
 class MessageNotInflight(ClientError):
     """Raised when visibility is changed for a message that is not in flight."""
 
     code = "MessageNotInflight"
+    # The messages of its two cases, which the SQS edge answers differently.
+    GONE: ClassVar[str] = "the message does not exist: it was deleted or has expired"
+    NOT_LEASED: ClassVar[str] = "the message is not in flight"
 
 
 class BatchEntryIdsNotDistinct(ClientError):

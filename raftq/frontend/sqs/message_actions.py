@@ -13,7 +13,6 @@ from typing import Any, Final
 from raftq.common import limits
 from raftq.common.errors import (
     BatchEntryIdsNotDistinct,
-    BatchRequestTooLong,
     EmptyBatchRequest,
     InvalidBatchEntryId,
     InvalidMessageContents,
@@ -25,10 +24,12 @@ from raftq.common.errors import (
     TooManyEntriesInBatch,
 )
 from raftq.common.metadata_api import KeyCredentials
+from raftq.common.results import EntryFailure
 from raftq.frontend import rest_models as m
 from raftq.frontend.caches import QueueRoute
 from raftq.frontend.received import OpenedMessage
 from raftq.frontend.service import Frontend
+from raftq.frontend.sqs import batch_rules, entry_outcomes
 from raftq.frontend.sqs import message_attributes as attrs
 from raftq.frontend.sqs.checksums import md5_hex, md5_of_attributes
 from raftq.frontend.sqs.errors import describe
@@ -76,7 +77,7 @@ def _prepare(route: QueueRoute, entry_id: str, p: Params) -> _Prepared:
     group_id = p.optional_text("MessageGroupId", max_chars=_GROUP_OR_DEDUP_ID)
     dedup_id = p.optional_text("MessageDeduplicationId", max_chars=_GROUP_OR_DEDUP_ID)
     if queue.fifo:
-        if delay_s is not None:
+        if delay_s:  # SQS takes an explicit 0 on a FIFO queue, as if absent; any other refused
             raise InvalidParameter(
                 "Value for parameter DelaySeconds is invalid. Reason: The request include "
                 "parameter that is not valid for this queue type.",
@@ -101,7 +102,7 @@ def _prepare(route: QueueRoute, entry_id: str, p: Params) -> _Prepared:
             id=entry_id,
             body=body,
             attributes=user,
-            delay_s=delay_s,
+            delay_s=None if queue.fifo else delay_s,
             dedup_id=dedup_id,
             group_id=group_id,
             trace_header=trace_header,
@@ -217,22 +218,16 @@ async def send_message_batch(
     ids = _entry_ids(entries)
     f.authorize(c, name, "send")
     route = await f.forwarder.route(name)
+    batch_rules.check_batch_size(entries)
+    if route.queue.fifo:
+        batch_rules.check_fifo_batch_ids(entries, route.queue.attributes.content_based_dedup)
     prepared: dict[str, _Prepared] = {}
     failed = []
-    total = 0
     for entry_id, entry in zip(ids, entries, strict=True):
         try:
             prepared[entry_id] = _prepare(route, entry_id, Params(entry))
         except RaftqError as error:
             failed.append(_failed(entry_id, error))
-            continue
-        total += len((prepared[entry_id].entry.body or "").encode())
-        total += attrs.size_of(prepared[entry_id].entry.attributes)
-    if total > limits.MESSAGE_SIZE_MAX_BYTES:
-        raise BatchRequestTooLong(
-            f"Batch requests cannot be longer than {limits.MESSAGE_SIZE_MAX_BYTES} bytes. "
-            f"You have sent {total} bytes."
-        )
     successful = []
     if prepared:
         result, _ = await f.send(c, name, [x.entry for x in prepared.values()], None)
@@ -308,6 +303,22 @@ def _message(
     return item
 
 
+def _delete_error(failure: EntryFailure) -> RaftqError | None:
+    """The error SQS answers for a refused delete; None where SQS reports success."""
+    if entry_outcomes.accepted_delete(failure):
+        return None
+    return _entry_error(failure.code, failure.message)
+
+
+def _visibility_error(failure: EntryFailure, handle: str) -> RaftqError | None:
+    """The error SQS answers for a refused change of visibility; None where SQS reports
+    success."""
+    if entry_outcomes.accepted_visibility_change(failure):
+        return None
+    unavailable = entry_outcomes.unavailable_for_visibility(failure, handle)
+    return unavailable or _entry_error(failure.code, failure.message)
+
+
 async def delete_message(
     f: Frontend, c: KeyCredentials, p: Params, r: RequestContext
 ) -> dict[str, Any]:
@@ -315,7 +326,9 @@ async def delete_message(
     handle = p.text("ReceiptHandle", max_chars=_HANDLE_READ_MAX)
     result = await f.delete(c, name, [m.DeleteEntry(id="d", receipt_handle=_handle(handle))])
     if result.failed:
-        raise _entry_error(result.failed[0].code, result.failed[0].message)
+        error = _delete_error(result.failed[0])
+        if error is not None:
+            raise error
     return {}
 
 
@@ -343,7 +356,12 @@ async def delete_message_batch(
     if ours:
         result = await f.delete(c, name, ours)
         successful = [{"Id": i} for i in result.succeeded]
-        failed += [_failed(x.entry_id, _entry_error(x.code, x.message)) for x in result.failed]
+        for failure in result.failed:
+            refusal = _delete_error(failure)
+            if refusal is None:
+                successful.append({"Id": failure.entry_id})
+            else:
+                failed.append(_failed(failure.entry_id, refusal))
     return {"Successful": successful, "Failed": failed}
 
 
@@ -362,9 +380,12 @@ async def change_message_visibility(
     f: Frontend, c: KeyCredentials, p: Params, r: RequestContext
 ) -> dict[str, Any]:
     name = name_of_url(p.text("QueueUrl"))
-    result = await f.change_visibility(c, name, [_visibility_entry("v", p)])
+    entry = _visibility_entry("v", p)
+    result = await f.change_visibility(c, name, [entry])
     if result.failed:
-        raise _entry_error(result.failed[0].code, result.failed[0].message)
+        error = _visibility_error(result.failed[0], entry.receipt_handle)
+        if error is not None:
+            raise error
     return {}
 
 
@@ -384,5 +405,11 @@ async def change_message_visibility_batch(
     if ours:
         result = await f.change_visibility(c, name, ours)
         successful = [{"Id": i} for i in result.succeeded]
-        failed += [_failed(x.entry_id, _entry_error(x.code, x.message)) for x in result.failed]
+        handles = {entry.id: entry.receipt_handle for entry in ours}
+        for failure in result.failed:
+            refusal = _visibility_error(failure, handles[failure.entry_id])
+            if refusal is None:
+                successful.append({"Id": failure.entry_id})
+            else:
+                failed.append(_failed(failure.entry_id, refusal))
     return {"Successful": successful, "Failed": failed}

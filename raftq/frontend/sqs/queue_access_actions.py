@@ -26,6 +26,7 @@ from raftq.frontend.service import Frontend
 from raftq.frontend.sqs.names import name_of_url, queue_arn
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext
+from raftq.frontend.sqs.tags import checked_tag_keys, checked_tags
 
 _LABEL: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _PRINCIPAL: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -74,7 +75,7 @@ async def _done(f: Frontend, command: Any) -> Any:
 
 async def tag_queue(f: Frontend, c: KeyCredentials, p: Params, r: RequestContext) -> dict[str, Any]:
     name = name_of_url(p.text("QueueUrl"))
-    tags = p.text_map("Tags")
+    tags = checked_tags(p.text_map("Tags"), "Tags")
     if not tags:
         raise InvalidParameter("The request must contain the parameter Tags.", field="Tags")
     f.authorize(c, name, "admin")
@@ -86,7 +87,7 @@ async def untag_queue(
     f: Frontend, c: KeyCredentials, p: Params, r: RequestContext
 ) -> dict[str, Any]:
     name = name_of_url(p.text("QueueUrl"))
-    keys = p.texts("TagKeys")
+    keys = checked_tag_keys(p.texts("TagKeys"), "TagKeys")
     if not keys:
         raise InvalidParameter("The request must contain the parameter TagKeys.", field="TagKeys")
     f.authorize(c, name, "admin")

@@ -32,6 +32,7 @@ from raftq.frontend.sqs.names import ACCOUNT_ID, checked_name, name_of_url
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.queue_access_actions import may_see, policy_of, visible_to
 from raftq.frontend.sqs.request_context import RequestContext
+from raftq.frontend.sqs.tags import checked_tags
 
 LIST_MAX: Final = 1000
 
@@ -41,7 +42,7 @@ async def create_queue(
 ) -> dict[str, Any]:
     name = checked_name(p.text("QueueName"))
     given = p.text_map("Attributes")
-    tags = p.text_map("tags")
+    tags = checked_tags(p.text_map("tags"), "tags")
     fifo = given.get("FifoQueue", "false").lower() == "true"
     if fifo != name.endswith(".fifo"):
         raise InvalidParameter(
@@ -51,17 +52,16 @@ async def create_queue(
         )
     parsed = queue_attributes.parse(given, fifo=fifo, creating=True)
     f.authorize(c, name, "admin")
-    result = await f.metadata.create_queue(
-        CreateQueueRequest(
-            actor=c.principal_id,
-            name=name,
-            fifo=fifo,
-            attributes=parsed.new_queue_attributes(),
-            tags=tags,
-        )
+    request = CreateQueueRequest(
+        actor=c.principal_id,
+        name=name,
+        fifo=fifo,
+        attributes=parsed.new_queue_attributes(),
+        tags=tags,
     )
+    result = await _create(f, request)
     f.forwarder.forget(name)
-    if isinstance(result, Failure) and result.code == QueueAlreadyExists.code:
+    if result is None:
         await _check_same(f, name, fifo, given)
         return {"QueueUrl": r.queue_url(name)}
     queue_of(result)
@@ -74,6 +74,19 @@ async def create_queue(
             )
         )
     return {"QueueUrl": r.queue_url(name)}
+
+
+async def _create(f: Frontend, request: CreateQueueRequest) -> Any:
+    """The metadata service's answer, or None when a queue of that name exists. The service
+    compares every attribute, defaults included, and refuses any difference; SQS compares only
+    those the request names, which `_check_same` does."""
+    try:
+        result = await f.metadata.create_queue(request)
+    except QueueAlreadyExists:
+        return None
+    if isinstance(result, Failure) and result.code == QueueAlreadyExists.code:
+        return None
+    return result
 
 
 async def _check_same(f: Frontend, name: str, fifo: bool, given: dict[str, str]) -> None:

@@ -20,7 +20,13 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from raftq.common import call_context
-from raftq.common.errors import InvalidAction, InvalidParameter, RaftqError, UnsupportedOperation
+from raftq.common.errors import (
+    InvalidAction,
+    InvalidParameter,
+    PayloadTooLarge,
+    RaftqError,
+    UnsupportedOperation,
+)
 from raftq.common.metadata_api import KeyCredentials
 from raftq.common.sigv4 import SQS_MAX_SKEW_S
 from raftq.frontend import request_log
@@ -130,7 +136,8 @@ async def serve(request: web.Request) -> web.Response:
     usage = request.app[FRONTEND].usage
     try:
         response = await _answer(request, served)
-    except web.HTTPException as refused:  # aiohttp's own answer (a body over the limit)
+    except web.HTTPException as refused:  # aiohttp's own answers; _answer turns a body over
+        # the limit into an SQS error
         usage.request("sqs", served.action, refused.status, time.monotonic() - started)
         raise
     usage.request("sqs", served.action, response.status, time.monotonic() - started)
@@ -167,6 +174,10 @@ async def _answer(request: web.Request, served: _Served) -> web.Response:
     except RaftqError as error:
         request_log.note_error(request, error)
         return _error(describe(error), request_id, is_json)
+    except web.HTTPRequestEntityTooLarge:  # aiohttp's refusal, raised by the body's first read
+        too_large = _body_too_large(request)
+        request_log.note_error(request, too_large)
+        return _error(describe(too_large), request_id, is_json)
     if is_json:
         return web.Response(
             text=json.dumps(result),
@@ -177,6 +188,13 @@ async def _answer(request: web.Request, served: _Served) -> web.Response:
         text=query_protocol.encode(name, result, request_id),
         content_type=query_protocol.CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id},
+    )
+
+
+def _body_too_large(request: web.Request) -> PayloadTooLarge:
+    limit = request.app[FRONTEND].settings.max_body_bytes
+    return PayloadTooLarge(
+        f"The request body is longer than this endpoint reads ({limit} bytes).", field="body"
     )
 
 

@@ -22,7 +22,7 @@ from raftq.common.commands import (
     SendMessages,
     SetQueueAttributes,
 )
-from raftq.common.errors import MessageNotFound
+from raftq.common.errors import MessageNotFound, MessageNotInflight, ReceiptHandleInvalid
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes, RedrivePolicy
 from raftq.common.results import (
     BatchResult,
@@ -82,6 +82,27 @@ def test_stale_receipt_handle_is_refused_and_the_latest_one_deletes(replica: Rep
     assert replica.stats("q") == QueueStats(
         visible=0, in_flight=0, delayed=0, dead_letter_pending=0
     )
+
+
+def test_refusals_name_their_case_for_the_sqs_edge(replica: Replica) -> None:
+    """The SQS API answers an old handle, a lease run out and a message gone differently, so
+    each refusal carries its case (raftq/frontend/sqs/entry_outcomes.py reads them)."""
+    replica.send("q", b"job")
+    old = replica.receive("q", visibility_timeout_ms=0).messages[0].receipt_handle
+    # A lease run out: the latest handle, the message visible again
+    not_leased = replica.change_visibility("q", old, 10_000).failed[0]
+    assert (not_leased.code, not_leased.message) == (
+        MessageNotInflight.code,
+        MessageNotInflight.NOT_LEASED,
+    )
+    # An old handle: the message was received again since
+    new = replica.receive("q").messages[0].receipt_handle
+    for refused in (replica.delete("q", old), replica.change_visibility("q", old, 10_000)):
+        assert refused.failed[0].message == ReceiptHandleInvalid.NOT_LATEST
+    # A message gone
+    assert replica.delete("q", new).succeeded == ("d0",)
+    gone = replica.change_visibility("q", new, 10_000).failed[0]
+    assert (gone.code, gone.message) == (MessageNotInflight.code, MessageNotInflight.GONE)
 
 
 @pytest.mark.parametrize("handle", ["", "not base64 at all!", "AAAA", "A" * 1000])
