@@ -91,11 +91,26 @@ _TABLE: Final[tuple[tuple[type[RaftqError], str, str], ...]] = (
 )
 
 
+# The message SQS gives for a shape whatever the request, where it has one fixed message: raftq's
+# own wording (which names its internals, such as "queue 'q' does not exist") never replaces it.
+FIXED_MESSAGES: Final[dict[str, str]] = {
+    "QueueDoesNotExist": "The specified queue does not exist.",
+    "MessageNotInflight": (
+        "Message does not exist or is not available for visibility timeout change."
+    ),
+    "InvalidBatchEntryId": (
+        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+        "It can be at most 80 letters long."
+    ),
+}
+
+
 def describe(error: RaftqError) -> SqsError:
     status = statuses_of(error).sqs
     for kind, shape, legacy in _TABLE:
         if isinstance(error, kind):
-            return SqsError(shape, legacy, "Sender", status, error.message)
+            message = FIXED_MESSAGES.get(shape, error.message)
+            return SqsError(shape, legacy, "Sender", status, message)
     if isinstance(error, Unauthenticated):
         # SignatureDoesNotMatch, RequestExpired, InvalidClientTokenId keep their own codes.
         code = error.code if error.code != Unauthenticated.code else "MissingAuthenticationToken"
