@@ -5,6 +5,7 @@ MessageAttributeNames, and what a QueueUrl that is no queue URL gets."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -186,6 +187,14 @@ def test_message_attribute_names_take_sqs_wildcards(deployment: Deployment) -> N
     assert _received_names(sqs, url, ["Custom.*"]) == {"Custom.a", "Custom.b.c"}
     assert _received_names(sqs, url, ["Custom.b.*", "Other"]) == {"Custom.b.c", "Other"}
     assert _received_names(sqs, url, ["Nothing.*"]) == set()
+    # The query protocol's MessageAttributeName.N, as old SDKs send it
+    form = (
+        f"Action=ReceiveMessage&QueueUrl={url}&VisibilityTimeout=0&WaitTimeSeconds=5"
+        "&MessageAttributeName.1=Custom.*&MessageAttributeName.2=Other"
+    )
+    xml = form_call(deployment, form).text
+    shown = set(re.findall(r"<MessageAttribute><Name>([^<]+)</Name>", xml))
+    assert shown == {"Custom.a", "Custom.b.c", "Other"}, xml
 
 
 def test_raw_requests_read_the_same(deployment: Deployment) -> None:
