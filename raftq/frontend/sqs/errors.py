@@ -102,6 +102,13 @@ FIXED_MESSAGES: Final[dict[str, str]] = {
         "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
         "It can be at most 80 letters long."
     ),
+    # raftq's reason for refusing a signature stays in the frontend's request log.
+    "SignatureDoesNotMatch": (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    ),
+    "InvalidClientTokenId": "The security token included in the request is invalid.",
 }
 
 
@@ -114,7 +121,7 @@ def describe(error: RaftqError) -> SqsError:
     if isinstance(error, Unauthenticated):
         # SignatureDoesNotMatch, RequestExpired, InvalidClientTokenId keep their own codes.
         code = error.code if error.code != Unauthenticated.code else "MissingAuthenticationToken"
-        return SqsError(code, code, "Sender", status, error.message)
+        return SqsError(code, code, "Sender", status, FIXED_MESSAGES.get(code, error.message))
     if isinstance(error, InvalidParameter):
         return SqsError(
             "InvalidParameterValue", "InvalidParameterValue", "Sender", status, error.message

@@ -59,6 +59,11 @@ def test_shapes_with_one_sqs_message_have_it_whatever_raftq_said() -> None:
         "Message does not exist or is not available for visibility timeout change."
     )
     assert describe(InvalidBatchEntryId("x")).message.startswith("A batch entry id can only")
+    assert describe(SignatureDoesNotMatch("the scope's date is not the request's")).message == (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    )
     assert describe(InvalidParameter("Value 5 for parameter X is invalid.")).message == (
         "Value 5 for parameter X is invalid."
     )
