@@ -92,6 +92,9 @@ def _hostile_json_cases(url: str, fifo_url: str) -> list[tuple[str, dict[str, An
             "RedriveAllowPolicy": json.dumps({"redrivePermission": "sometimes"})}},
          "RedriveAllowPolicy"),
         ("CreateQueue", {"QueueName": "x" * 81}, "QueueName"),
+        ("SendMessage", {"QueueUrl": url, "MessageBody": 5}, "MessageBody"),
+        ("ReceiveMessage", {"QueueUrl": url, "MessageAttributeNames": "All"},
+         "MessageAttributeNames"),
         ("ChangeMessageVisibility", {"QueueUrl": url, "ReceiptHandle": "h",
                                      "VisibilityTimeout": 50000}, "VisibilityTimeout"),
     ]  # fmt: skip
