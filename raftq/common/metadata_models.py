@@ -142,6 +142,13 @@ class Queue(WireModel):
     data_keys: tuple[DataKey, ...] = ()
     tags: Tags = Field(default_factory=dict)
     redrive_allow: RedriveAllowPolicy | None = None  # None allows every source, as allowAll
+    # When its attributes (or redrive-allow policy) last changed; None until they first do, so
+    # records written before this field existed read as unchanged since creation.
+    modified_at_ms: TimestampMs | None = None
+
+    @property
+    def attributes_changed_at_ms(self) -> int:
+        return self.created_at_ms if self.modified_at_ms is None else self.modified_at_ms
 
     def allows_dead_letters_from(self, source_name: str) -> bool:
         return self.redrive_allow is None or self.redrive_allow.allows(source_name)

@@ -166,7 +166,7 @@ def set_queue_attributes(state: MetadataState, c: SetQueueAttributes) -> QueueRe
     _check_dead_letter(
         state, c.name, queue.fifo, c.attributes.redrive, current=queue.attributes.redrive
     )
-    queue = queue.model_copy(update={"attributes": c.attributes})
+    queue = queue.model_copy(update={"attributes": c.attributes, "modified_at_ms": c.now_ms})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 
@@ -361,7 +361,7 @@ def set_redrive_allow_policy(state: MetadataState, c: SetRedriveAllowPolicy) -> 
     queue = live_queue(state, c.name)
     if queue.redrive_allow == c.policy:
         return QueueResult(queue=queue, changed=False)
-    queue = queue.model_copy(update={"redrive_allow": c.policy})
+    queue = queue.model_copy(update={"redrive_allow": c.policy, "modified_at_ms": c.now_ms})
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)
 

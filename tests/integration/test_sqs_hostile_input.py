@@ -66,7 +66,7 @@ def test_malformed_json_requests_are_refused_with_sqs_shapes(deployment: Deploym
         ("SendMessage", {"QueueUrl": url, "MessageBody": big}, "InvalidParameterValue"),
         ("SendMessage", {"QueueUrl": url, "MessageBody": "x", "DelaySeconds": True},
          "InvalidParameterValue"),
-        ("SendMessage", {"QueueUrl": escaping, "MessageBody": "x"}, "InvalidParameterValue"),
+        ("SendMessage", {"QueueUrl": escaping, "MessageBody": "x"}, "QueueDoesNotExist"),
         ("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 0}, "InvalidParameterValue"),
         ("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 21}, "InvalidParameterValue"),
         ("ReceiveMessage", {"QueueUrl": url, "AttributeNames": "All"}, "InvalidParameterValue"),

@@ -91,15 +91,37 @@ _TABLE: Final[tuple[tuple[type[RaftqError], str, str], ...]] = (
 )
 
 
+# The message SQS gives for a shape whatever the request, where it has one fixed message: raftq's
+# own wording (which names its internals, such as "queue 'q' does not exist") never replaces it.
+FIXED_MESSAGES: Final[dict[str, str]] = {
+    "QueueDoesNotExist": "The specified queue does not exist.",
+    "MessageNotInflight": (
+        "Message does not exist or is not available for visibility timeout change."
+    ),
+    "InvalidBatchEntryId": (
+        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+        "It can be at most 80 letters long."
+    ),
+    # raftq's reason for refusing a signature stays in the frontend's request log.
+    "SignatureDoesNotMatch": (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    ),
+    "InvalidClientTokenId": "The security token included in the request is invalid.",
+}
+
+
 def describe(error: RaftqError) -> SqsError:
     status = statuses_of(error).sqs
     for kind, shape, legacy in _TABLE:
         if isinstance(error, kind):
-            return SqsError(shape, legacy, "Sender", status, error.message)
+            message = FIXED_MESSAGES.get(shape, error.message)
+            return SqsError(shape, legacy, "Sender", status, message)
     if isinstance(error, Unauthenticated):
         # SignatureDoesNotMatch, RequestExpired, InvalidClientTokenId keep their own codes.
         code = error.code if error.code != Unauthenticated.code else "MissingAuthenticationToken"
-        return SqsError(code, code, "Sender", status, error.message)
+        return SqsError(code, code, "Sender", status, FIXED_MESSAGES.get(code, error.message))
     if isinstance(error, InvalidParameter):
         return SqsError(
             "InvalidParameterValue", "InvalidParameterValue", "Sender", status, error.message

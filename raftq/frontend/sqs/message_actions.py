@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from raftq.common import limits
 from raftq.common.errors import (
     BatchEntryIdsNotDistinct,
@@ -33,6 +35,7 @@ from raftq.frontend.sqs import batch_rules, entry_outcomes
 from raftq.frontend.sqs import message_attributes as attrs
 from raftq.frontend.sqs.checksums import md5_hex, md5_of_attributes
 from raftq.frontend.sqs.errors import describe
+from raftq.frontend.sqs.invalid_values import invalid_value
 from raftq.frontend.sqs.names import name_of_url, queue_arn
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext
@@ -107,8 +110,8 @@ def _prepare(route: QueueRoute, entry_id: str, p: Params) -> _Prepared:
             group_id=group_id,
             trace_header=trace_header,
         )
-    except ValueError as error:
-        raise InvalidParameter(str(error).splitlines()[-1].strip()) from None
+    except ValidationError as error:
+        raise invalid_value(error) from None
     return _Prepared(entry, attrs.to_sqs(user))
 
 
@@ -251,14 +254,7 @@ async def receive_message(
         "MessageSystemAttributeNames",
     )
     attribute_patterns = p.texts("MessageAttributeNames")
-    query = m.ReceiveQuery(
-        max=p.integer("MaxNumberOfMessages", 1, BATCH_ENTRIES_MAX) or 1,
-        wait_s=p.integer("WaitTimeSeconds", 0, limits.RECEIVE_WAIT_MAX_MS // 1000),
-        visibility_timeout_s=p.integer(
-            "VisibilityTimeout", 0, limits.VISIBILITY_TIMEOUT_MAX_MS // 1000
-        ),
-        attempt_id=p.optional_text("ReceiveRequestAttemptId", max_chars=limits.TOKEN_MAX_CHARS),
-    )
+    query = _receive_query(p)
     route = await f.forwarder.route(name)
     if query.attempt_id is not None and not route.queue.fifo:
         query = query.model_copy(update={"attempt_id": None})  # SQS ignores it on standard queues
@@ -267,6 +263,20 @@ async def receive_message(
         _message(o, system_names, attribute_patterns, route.queue.fifo) for o in received.opened
     ]
     return {"Messages": messages} if messages else {}
+
+
+def _receive_query(p: Params) -> m.ReceiveQuery:
+    try:
+        return m.ReceiveQuery(
+            max=p.integer("MaxNumberOfMessages", 1, BATCH_ENTRIES_MAX) or 1,
+            wait_s=p.integer("WaitTimeSeconds", 0, limits.RECEIVE_WAIT_MAX_MS // 1000),
+            visibility_timeout_s=p.integer(
+                "VisibilityTimeout", 0, limits.VISIBILITY_TIMEOUT_MAX_MS // 1000
+            ),
+            attempt_id=p.optional_text("ReceiveRequestAttemptId", max_chars=limits.TOKEN_MAX_CHARS),
+        )
+    except ValidationError as error:
+        raise invalid_value(error) from None
 
 
 def _message(

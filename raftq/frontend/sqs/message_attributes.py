@@ -15,6 +15,9 @@ from raftq.frontend.message_sealing import attributes_size
 
 MAX_ATTRIBUTES: Final = 10
 _NAME: Final = re.compile(r"^[A-Za-z0-9_-](?:[A-Za-z0-9_.-]{0,254}[A-Za-z0-9_-])?$")
+# SQS's data types, each optionally with a custom label (`Number.float`), as rest_models takes.
+_DATA_TYPE: Final = re.compile(r"^(String|Number|Binary)(\.[A-Za-z0-9_.:/+=@-]+)?$")
+_DATA_TYPE_MAX_CHARS: Final = 256
 _RESERVED_PREFIXES: Final = ("aws.", "amazon.")
 SYSTEM_NAMES: Final = frozenset(
     {
@@ -93,13 +96,29 @@ def _value(name: str, value: Any) -> m.MessageAttribute:
             f"Message attribute '{name}' must contain a non-empty value of type '{data_type}'.",
             field="MessageAttributes",
         )
+    _check_type(name, data_type)
     try:
         return m.MessageAttribute(type=data_type, value=value[key])
-    except ValidationError as error:
-        reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+    except ValidationError:
+        raise InvalidParameter(_value_refusal(name, data_type), field="MessageAttributes") from None
+
+
+def _check_type(name: str, data_type: str) -> None:
+    if len(data_type) > _DATA_TYPE_MAX_CHARS or not _DATA_TYPE.match(data_type):
         raise InvalidParameter(
-            f"Message attribute '{name}' is invalid: {reason}", field="MessageAttributes"
-        ) from None
+            f"The type of message (user) attribute '{name}' is invalid. You must use only the "
+            "following supported type prefixes: Binary, Number, String.",
+            field="MessageAttributes",
+        )
+
+
+def _value_refusal(name: str, data_type: str) -> str:
+    """SQS's words for a value its type refuses (the type itself already checked)."""
+    if data_type.startswith("Number"):
+        return f"Can't cast the value of message (user) attribute '{name}' to a number."
+    if data_type.startswith("Binary"):
+        return f"The value of message (user) attribute '{name}' is not valid base64."
+    return f"The value of message (user) attribute '{name}' is too long."
 
 
 def size_of(attributes: Mapping[str, m.MessageAttribute]) -> int:

@@ -18,6 +18,8 @@ ACCOUNT_ID: Final = "000000000000"
 REGION: Final = "us-east-1"
 _NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,75}(\.fifo)?$|^[A-Za-z0-9_-]{1,80}$")
 _URL: Final = re.compile(r"^[a-z]+://[^/]+/(?P<account>[^/]+)/(?P<name>[^/]+)/?$")
+_SHOWN_MAX: Final = 100
+NO_SUCH_QUEUE: Final = "The specified queue does not exist."
 _ARN: Final = re.compile(r"^arn:aws:sqs:[a-z0-9-]*:(?P<account>[^:]+):(?P<name>[^:]+)$")
 
 
@@ -32,23 +34,29 @@ def queue_arn(name: str) -> str:
 def checked_name(name: str, field: str = "QueueName") -> str:
     if not _NAME.match(name):
         raise InvalidParameter(
-            "queue names are 1-80 characters of A-Z, a-z, 0-9, '-' and '_', "
-            "FIFO queue names ending in '.fifo'",
+            f"Value {name[:_SHOWN_MAX]} for parameter {field} is invalid. Reason: Can only "
+            "include alphanumeric characters, hyphens, or underscores. 1 to 80 in length "
+            "(a FIFO queue's name ends in .fifo, counted).",
             field=field,
         )
     return name
 
 
 def name_of_url(url: str, field: str = "QueueUrl") -> str:
-    """The queue a `QueueUrl` names: a URL whose path is /<account>/<name>, or a bare name."""
+    """The queue a `QueueUrl` names: a URL whose path is /<account>/<name>, or a bare name.
+
+    Anything else names no queue, and SQS answers so (`AWS.SimpleQueueService.NonExistentQueue`),
+    not with a complaint about the URL's shape."""
     match = _URL.match(url)
     if match is None:
-        if "/" in url or ":" in url:
-            raise InvalidParameter(f"{url!r} is not a queue URL", field=field)
-        return checked_name(url, field)
-    if match["account"] != ACCOUNT_ID:
-        raise QueueNotFound("The specified queue does not exist.", field=field)
-    return checked_name(match["name"], field)
+        name = url
+    elif match["account"] != ACCOUNT_ID:
+        raise QueueNotFound(NO_SUCH_QUEUE, field=field)
+    else:
+        name = match["name"]
+    if not _NAME.match(name):
+        raise QueueNotFound(NO_SUCH_QUEUE, field=field)
+    return name
 
 
 def name_of_arn(arn: str, field: str) -> str:
@@ -56,5 +64,5 @@ def name_of_arn(arn: str, field: str) -> str:
     if match is None:
         raise InvalidParameter(f"{arn!r} is not an SQS queue ARN", field=field)
     if match["account"] != ACCOUNT_ID:
-        raise QueueNotFound("The specified queue does not exist.", field=field)
+        raise QueueNotFound(NO_SUCH_QUEUE, field=field)
     return checked_name(match["name"], field)

@@ -6,9 +6,11 @@ refused, never converted."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from raftq.common.errors import InvalidParameter, MissingParameter
+
+_SHOWN_MAX: Final = 64
 
 
 class Params:
@@ -29,9 +31,9 @@ class Params:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise InvalidParameter(f"{name} must be a string", field=name)
+            raise _invalid(name, value, "it must be a string")
         if len(value) > max_chars:
-            raise InvalidParameter(f"{name} is longer than {max_chars} characters", field=name)
+            raise _invalid(name, value, f"it is longer than {max_chars} characters")
         return value
 
     def integer(self, name: str, lowest: int, highest: int) -> int | None:
@@ -39,7 +41,7 @@ class Params:
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidParameter(f"{name} must be an integer", field=name)
+            raise _invalid(name, value, "it must be an integer")
         if not lowest <= value <= highest:
             raise InvalidParameter(
                 f"Value {value} for parameter {name} is invalid. Reason: it must be between "
@@ -53,9 +55,9 @@ class Params:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidParameter(f"{name} must be a list of strings", field=name)
+            raise _invalid(name, value, "it must be a list of strings")
         if len(value) > max_items:
-            raise InvalidParameter(f"{name} takes at most {max_items} items", field=name)
+            raise _invalid(name, value, f"it takes at most {max_items} items")
         return value
 
     def text_map(self, name: str, *, max_items: int = 100) -> dict[str, str]:
@@ -65,9 +67,9 @@ class Params:
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            raise InvalidParameter(f"{name} must map strings to strings", field=name)
+            raise _invalid(name, value, "it must map strings to strings")
         if len(value) > max_items:
-            raise InvalidParameter(f"{name} takes at most {max_items} entries", field=name)
+            raise _invalid(name, value, f"it takes at most {max_items} entries")
         return value
 
     def entries(self, name: str = "Entries") -> list[dict[str, Any]]:
@@ -75,5 +77,13 @@ class Params:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise InvalidParameter(f"{name} must be a list of objects", field=name)
+            raise _invalid(name, value, "it must be a list of objects")
         return value
+
+
+def _invalid(name: str, value: Any, reason: str) -> InvalidParameter:
+    """SQS's words for a member it refuses, naming the member (the value shown when short)."""
+    shown = value if isinstance(value, int | str) and len(str(value)) <= _SHOWN_MAX else "(given)"
+    return InvalidParameter(
+        f"Value {shown} for parameter {name} is invalid. Reason: {reason}.", field=name
+    )

@@ -188,13 +188,11 @@ async def get_queue_attributes(
     f: Frontend, c: KeyCredentials, p: Params, r: RequestContext
 ) -> dict[str, Any]:
     name = name_of_url(p.text("QueueUrl"))
-    wanted = set(p.texts("AttributeNames")) or {"All"}
-    unknown = wanted - queue_attributes.ALL_NAMES - {"All"}
-    if unknown:
-        raise InvalidAttributeName(
-            f"Unknown Attribute {sorted(unknown)[0]}.", field="AttributeNames"
-        )
+    wanted = _wanted_attributes(p)
     visible_to(c, name)
+    if not wanted:  # SQS answers no attributes when none are named
+        await f.forwarder.route(name)  # but still says when the queue does not exist
+        return {}
     forwarded = await f.forwarder.execute(
         name, lambda queue_id: backend.GetQueueStats(now_ms=0, queue=queue_id)
     )
@@ -214,6 +212,18 @@ async def get_queue_attributes(
         return {"Attributes": every}
     chosen = {k: v for k, v in every.items() if k in wanted}
     return {"Attributes": chosen} if chosen else {}
+
+
+def _wanted_attributes(p: Params) -> set[str]:
+    """The attributes a GetQueueAttributes names: any of SQS's names (`All` for every one),
+    including those raftq never sets, which are then simply not in the answer."""
+    wanted = set(p.texts("AttributeNames"))
+    unknown = wanted - queue_attributes.SQS_NAMES
+    if unknown:
+        raise InvalidAttributeName(
+            f"Unknown Attribute {sorted(unknown)[0]}.", field="AttributeNames"
+        )
+    return wanted
 
 
 async def set_queue_attributes(

@@ -8,11 +8,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from raftq.common import limits
 from raftq.common.errors import InvalidAttributeName, InvalidAttributeValue
 from raftq.common.metadata_models import Queue, RedriveAllowPolicy
 from raftq.common.queue_attributes import QueueAttributeChanges, QueueAttributes
 from raftq.common.results import QueueStats
+from raftq.frontend.sqs.invalid_values import invalid_value
 from raftq.frontend.sqs.names import name_of_arn, queue_arn
 
 # SQS name -> (raftq field, SQS unit in raftq units, lowest, highest) for the integer attributes.
@@ -61,11 +64,15 @@ READ_ONLY: Final = frozenset(
         "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed",
         "CreatedTimestamp",
+        "LastModifiedTimestamp",
         "QueueArn",
         "Policy",
     }
 )
 ALL_NAMES: Final = frozenset({*_SETTABLE, *READ_ONLY, "FifoQueue"})
+# Every name SQS's GetQueueAttributes takes; those beyond ALL_NAMES raftq never sets, so asking
+# for them is no error and answers nothing for them, as SQS does for an attribute not set.
+SQS_NAMES: Final = frozenset({*ALL_NAMES, "All", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"})
 
 
 @dataclass
@@ -79,8 +86,9 @@ class ParsedAttributes:
     def queue_changes(self) -> QueueAttributeChanges:
         try:
             return QueueAttributeChanges.model_validate(self.changes)
-        except ValueError as error:
-            raise InvalidAttributeValue(str(error).splitlines()[0], field="Attributes") from None
+        except ValidationError as error:
+            reason = invalid_value(error, "Attributes").message
+            raise InvalidAttributeValue(reason, field="Attributes") from None
 
     def new_queue_attributes(self) -> QueueAttributes:
         return self.queue_changes().applied_to(QueueAttributes())
@@ -185,11 +193,9 @@ def _redrive_allow(value: str) -> RedriveAllowPolicy | None:
         return RedriveAllowPolicy.model_validate(
             {"permission": permission, "source_queues": sources}
         )
-    except ValueError as error:
-        raise InvalidAttributeValue(
-            f"RedriveAllowPolicy: {str(error).splitlines()[-1].strip()}",
-            field="RedriveAllowPolicy",
-        ) from None
+    except ValidationError as error:
+        reason = invalid_value(error, "RedriveAllowPolicy").message
+        raise InvalidAttributeValue(reason, field="RedriveAllowPolicy") from None
 
 
 def describe(queue: Queue, stats: QueueStats, policy: str | None) -> dict[str, str]:
@@ -203,6 +209,7 @@ def describe(queue: Queue, stats: QueueStats, policy: str | None) -> dict[str, s
         "ApproximateNumberOfMessagesNotVisible": str(stats.in_flight + stats.dead_letter_pending),
         "ApproximateNumberOfMessagesDelayed": str(stats.delayed),
         "CreatedTimestamp": str(queue.created_at_ms // 1000),
+        "LastModifiedTimestamp": str(queue.attributes_changed_at_ms // 1000),
         "VisibilityTimeout": str(a.visibility_timeout_ms // 1000),
         "MaximumMessageSize": str(a.max_message_bytes),
         "MessageRetentionPeriod": str(a.retention_ms // 1000),

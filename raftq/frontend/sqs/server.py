@@ -18,6 +18,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from raftq.common import call_context
 from raftq.common.errors import (
@@ -38,6 +39,7 @@ from raftq.frontend.sqs import query_protocol
 from raftq.frontend.sqs import queue_access_actions as access
 from raftq.frontend.sqs import queue_actions as queues
 from raftq.frontend.sqs.errors import SqsError, describe
+from raftq.frontend.sqs.invalid_values import invalid_value
 from raftq.frontend.sqs.names import name_of_url
 from raftq.frontend.sqs.params import Params
 from raftq.frontend.sqs.request_context import RequestContext
@@ -171,7 +173,8 @@ async def _answer(request: web.Request, served: _Served) -> web.Response:
         _note_queue(request, members.get("QueueUrl"))
         context = RequestContext(request.scheme, request.host)
         result = await action.handler(frontend, caller, Params(members), context)
-    except RaftqError as error:
+    except (RaftqError, ValidationError) as refused:
+        error = invalid_value(refused) if isinstance(refused, ValidationError) else refused
         request_log.note_error(request, error)
         return _error(describe(error), request_id, is_json)
     except web.HTTPRequestEntityTooLarge:  # aiohttp's refusal, raised by the body's first read

@@ -7,7 +7,9 @@ import pytest
 from raftq.common.errors import (
     AccessDenied,
     BackendUnavailable,
+    InvalidBatchEntryId,
     InvalidParameter,
+    MessageNotInflight,
     MoveTaskNotFound,
     PurgeQueueInProgress,
     QueueAlreadyExists,
@@ -47,3 +49,21 @@ def test_client_faults_are_the_senders(
 def test_peer_faults_are_the_receivers_and_retryable() -> None:
     described = describe(BackendUnavailable("down"))
     assert (described.status, described.fault) == (503, "Receiver")
+
+
+def test_shapes_with_one_sqs_message_have_it_whatever_raftq_said() -> None:
+    assert describe(QueueNotFound("queue 'q' does not exist")).message == (
+        "The specified queue does not exist."
+    )
+    assert describe(MessageNotInflight("the message is not in flight")).message == (
+        "Message does not exist or is not available for visibility timeout change."
+    )
+    assert describe(InvalidBatchEntryId("x")).message.startswith("A batch entry id can only")
+    assert describe(SignatureDoesNotMatch("the scope's date is not the request's")).message == (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    )
+    assert describe(InvalidParameter("Value 5 for parameter X is invalid.")).message == (
+        "Value 5 for parameter X is invalid."
+    )

@@ -17,10 +17,11 @@ def test_urls_and_arns_have_sqs_shapes_and_read_back() -> None:
 @pytest.mark.parametrize(
     "url",
     ["", "http://h/000000000000/", "http://h/000000000000/a/b", "http://h/a b", "../../etc",
-     "http://h/000000000000/" + "x" * 81, "x.fifo.fifo", "héllo"],
+     "http://h/000000000000/" + "x" * 81, "x.fifo.fifo", "héllo", "not a url", "s3://bucket/key"],
 )  # fmt: skip
-def test_malformed_urls_are_refused(url: str) -> None:
-    with pytest.raises(InvalidParameter):
+def test_what_is_not_a_queue_url_names_no_queue(url: str) -> None:
+    # SQS answers AWS.SimpleQueueService.NonExistentQueue, not a complaint about the shape.
+    with pytest.raises(QueueNotFound, match=r"^The specified queue does not exist\.$"):
         name_of_url(url)
 
 
