@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -225,8 +225,10 @@ class SentBatchView(RestModel):
 class ReceivedView(RestModel):
     message_id: str
     receipt_handle: str
-    body: str | None = Field(description="the body as text, when it is UTF-8")
-    body_base64: str
+    body: str | None = Field(description="the body as text, when it is UTF-8 (else null)")
+    body_base64: str | None = Field(
+        description="the body in base64, when it is not UTF-8 (else null; `bodies=both`: always)"
+    )
     attributes: dict[str, MessageAttribute]
     trace_context: TraceContextBody | None = Field(
         default=None, description="the producer's trace context (its traceparent attributes)"
@@ -316,6 +318,11 @@ class ReceiveQuery(QueryModel):
     ) = None
     attempt_id: Token | None = Field(
         default=None, description="a retried receive with this id returns the same messages"
+    )
+    bodies: Literal["one", "both"] = Field(
+        default="one",
+        description="one: `body` for a UTF-8 body, else `body_base64`; both: `body_base64` "
+        "always too (the earlier answer, a third larger)",
     )
 
 

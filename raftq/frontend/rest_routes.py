@@ -97,6 +97,16 @@ def _batch(result: BatchResult) -> web.Response:
     return _json(m.BatchView(succeeded=list(result.succeeded), failed=failed))
 
 
+def _base64_unless_text(body: bytes, *, both: bool) -> str | None:
+    """A received body's `body_base64`: only when it is not UTF-8 (then `body` is null), since
+    sending both made every answer a third larger than its bodies' base64 (a 1 MiB text message
+    was 2.4 MB of JSON). `both` keeps the earlier answer, `body_base64` in every message, for
+    clients that read only it."""
+    if both or _text_or_none(body) is None:
+        return base64.b64encode(body).decode()
+    return None
+
+
 def _text_or_none(body: bytes) -> str | None:
     try:
         return body.decode()
@@ -201,7 +211,7 @@ async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respons
             message_id=o.message.message_id,
             receipt_handle=o.message.receipt_handle,
             body=_text_or_none(o.body),
-            body_base64=base64.b64encode(o.body).decode(),
+            body_base64=_base64_unless_text(o.body, both=query.bodies == "both"),
             attributes=o.attributes,
             trace_context=message_tracing.view_of(o.attributes),
             receive_count=o.message.receive_count,
