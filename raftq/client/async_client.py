@@ -17,6 +17,7 @@ from raftq.client.batch_entries import (
     SendEntry,
     check_entry_count,
     check_send_batch,
+    raw_send,
     send_payload,
     sent_outcomes,
 )
@@ -248,13 +249,19 @@ class AsyncClient(TaskCalls):
         ]
 
     async def _post_one(self, queue: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One message in a request of its own: a binary body with no attributes goes as its
+        bytes (`application/octet-stream`, options in the query), not a third larger in base64
+        (a batch is JSON, so joined sends still are)."""
         body = {k: v for k, v in payload.items() if k != "dedup_id"}
-        return await self._call(
+        raw = raw_send(body)
+        return await self._transport.call(
             operations.send(queue, payload["dedup_id"]),
             "POST",
             f"/v1/queues/{quote(queue)}/messages",
-            body,
+            None if raw else body,
             headers={"Idempotency-Key": payload["dedup_id"]},
+            query=raw[1] if raw else None,
+            raw_body=raw[0] if raw else None,
         )
 
     async def _post_batch(self, queue: str, entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -194,6 +194,15 @@ class SendBody(RestModel):
             raise ValueError("body_base64 is not base64") from None
 
 
+class RawSendQuery(QueryModel):
+    """A send whose request body is the message itself (`Content-Type:
+    application/octet-stream`): its options travel in the query string (attributes need JSON)."""
+
+    delay_s: Annotated[int, Field(ge=0, le=limits.DELAY_MAX_MS // 1000)] | None = None
+    group_id: Token | None = Field(default=None, description="FIFO queues: the message group")
+    priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
+
+
 class SendBatchEntry(SendBody):
     id: EntryId
 

@@ -161,7 +161,7 @@ async def purge(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
 
 
 async def send_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    body = _parse(m.SendBody, await r.read())
+    body = await _send_body(r)
     entry = m.SendBatchEntry(id="message", **body.model_dump())
     key = r.headers.get("Idempotency-Key")
     if key is not None and not (
@@ -201,6 +201,22 @@ async def send_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
         for x in result.failed
     ]
     return _json(m.SentBatchView(sent=sent, failed=failed))
+
+
+async def _send_body(r: web.Request) -> m.SendBody:
+    """A send's JSON body, or a raw one (`application/octet-stream`: the bytes are the message,
+    its options in the query), which spares a binary body base64's third more on the wire."""
+    if r.content_type == "application/octet-stream":
+        options = _parse(m.RawSendQuery, dict(r.query))
+        encoded = base64.b64encode(await r.read()).decode()
+        return m.SendBody(body_base64=encoded, **options.model_dump(exclude_none=True))
+    if r.query:  # not ignored: an option given there and dropped would be a silent surprise
+        raise InvalidParameter(
+            "a JSON send takes its options in its body; query options are for "
+            "Content-Type: application/octet-stream sends",
+            field=next(iter(r.query)),
+        )
+    return _parse(m.SendBody, await r.read())
 
 
 async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:

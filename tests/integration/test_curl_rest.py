@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,3 +90,45 @@ def test_a_received_body_comes_back_once_text_or_base64(deployment: Deployment) 
     # `bodies=both`: the earlier answer, base64 in every message, for clients that read only it
     both = curl(deployment, "/v1/queues/curl-big-text/messages?bodies=both")["messages"]
     assert base64.b64decode(both[0]["body_base64"]).decode() == text == both[0]["body"]
+
+
+def test_a_binary_body_is_sent_as_its_bytes(deployment: Deployment, tmp_path: Path) -> None:
+    """`Content-Type: application/octet-stream`: the request body is the message (1 MiB of it
+    costs 1 MiB on the wire, not 1.4 MB of base64), its options in the query."""
+    curl(
+        deployment,
+        "/v1/queues",
+        {"name": "curl-raw", "attributes": {"max_message_bytes": 1_048_576}},
+    )
+    body = os.urandom(1_048_576 - 64)
+    (tmp_path / "body").write_bytes(body)
+    messages = f"{deployment.endpoint}/v1/queues/curl-raw/messages"
+    sent = raw_curl(
+        tmp_path / "body", messages + "?priority=7", deployment, "application/octet-stream"
+    )
+    assert sent.returncode == 0 and not json.loads(sent.stdout)["duplicate"], sent
+    [message] = curl(deployment, "/v1/queues/curl-raw/messages")["messages"]
+    assert base64.b64decode(message["body_base64"]) == body
+    # A JSON send's options go in its body: one in the query is refused, not ignored.
+    (tmp_path / "json").write_text(json.dumps({"body": "x"}))
+    refused = raw_curl(tmp_path / "json", messages + "?delay_s=5", deployment, "application/json")
+    assert refused.returncode == 22 and json.loads(refused.stdout)["field"] == "delay_s", refused
+    (tmp_path / "small").write_bytes(b"\x00")
+    bad = raw_curl(
+        tmp_path / "small", messages + "?priority=10", deployment, "application/octet-stream"
+    )
+    assert json.loads(bad.stdout)["field"] == "priority", bad
+
+
+def raw_curl(
+    data: Path, url: str, deployment: Deployment, content_type: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "curl", "-sS", "--fail-with-body", "--max-time", "20",
+            "--aws-sigv4", "aws:amz:us-east-1:sqs",
+            "--user", f"{deployment.key_id}:{deployment.secret}",
+            "-H", f"Content-Type: {content_type}", "--data-binary", f"@{data}", url,
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip

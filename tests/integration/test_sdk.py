@@ -117,6 +117,22 @@ def test_the_blocking_client_has_every_call_of_the_async_one(deployment: Deploym
         assert "sdk-parity" not in [q["name"] for q in client.list_queues("sdk-parity")]
 
 
+async def test_binary_sends_alone_go_as_bytes_with_their_options(deployment: Deployment) -> None:
+    async with AsyncClient(
+        deployment.endpoint, deployment.key_id, deployment.secret, send_linger_ms=0
+    ) as client:
+        await client.create_queue("sdk-raw.fifo", fifo=True, content_based_dedup=True)
+        body = os.urandom(200_000)
+        first = await client.send("sdk-raw.fifo", body, group_id="g1")
+        again = await client.send("sdk-raw.fifo", body, group_id="g1", idempotency_key="k2")
+        assert first["message_id"] != again["message_id"]  # the key went with the raw send
+        tagged = {"kind": {"type": "Binary", "value": "AAE="}}  # attributes: sent as JSON
+        await client.send("sdk-raw.fifo", b"\x01", group_id="g2", attributes=tagged)
+        received = await client.receive("sdk-raw.fifo", max_messages=10, wait_s=2)
+        by_group = sorted((m.group_id, m.body_bytes, m.attributes) for m in received)
+        assert by_group == [("g1", body, {}), ("g1", body, {}), ("g2", b"\x01", tagged)]
+
+
 def test_a_forgotten_blocking_client_warns_and_is_closed(deployment: Deployment) -> None:
     def sdk_threads() -> int:
         return sum(t.name == "raftq-sdk" for t in threading.enumerate())
