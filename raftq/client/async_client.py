@@ -145,11 +145,10 @@ class AsyncClient(TaskCalls):
     async def create_queue(
         self, name: str, *, fifo: bool = False, **attributes: Unpack[QueueAttributes]
     ) -> dict[str, Any]:
-        """Create the queue `name` (a FIFO queue's name ends in `.fifo`, with `fifo=True`);
-        the keywords are its attributes (`QueueAttributes` lists each with its type and range,
-        e.g. `visibility_timeout_s=30`). Returns the queue as `get_queue` does. Creating an
-        existing queue with the same attributes returns it; other attributes are
-        `QueueAlreadyExists`."""
+        """Create the queue `name`: `fifo` (bool) makes it a FIFO queue, whose name ends in
+        `.fifo`; the other keywords are its attributes (`QueueAttributes` lists each with its
+        type and range, e.g. `visibility_timeout_s=30`). Returns the queue as `get_queue`
+        does."""
         body = {"name": name, "fifo": fifo, "attributes": attributes}
         return await self._call(operations.create_queue(name), "POST", "/v1/queues", body)
 
@@ -312,7 +311,8 @@ class AsyncClient(TaskCalls):
         visibility_timeout_s: int | None = None,
     ) -> AsyncIterator[Message]:
         """Long-poll the queue for ever, yielding each message as it comes (delete it when
-        done: this only receives). The keywords are `receive`'s."""
+        done: this only receives). `wait_s` (int, 0 to 20), `max_messages` (int, 1 to 10) and
+        `visibility_timeout_s` (int or None: the queue's) are each receive's."""
         while True:
             received = await self.receive(
                 queue,

@@ -155,7 +155,9 @@ class Client(BlockingTaskCalls):
         visibility_timeout_s: int | None = None,
     ) -> Generator[Message, None, None]:
         """Long-poll the queue for ever, yielding each message as it comes (delete it when
-        done: this only receives); stop by leaving the loop."""
+        done: this only receives); stop by leaving the loop. `wait_s` (int, 0 to 20),
+        `max_messages` (int, 1 to 10) and `visibility_timeout_s` (int or None: the queue's)
+        are each receive's."""
         while True:
             yield from self.receive(
                 queue,
@@ -193,3 +195,11 @@ def _close_forgotten(
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(_FORGOTTEN_CLOSE_S)
+
+
+# `help(Client.send)` tells what `help(AsyncClient.send)` does: each call's keywords, their
+# types and ranges are written once, on the asyncio client.
+for _name, _call in vars(Client).items():
+    _documented = getattr(AsyncClient, _name, None)
+    if callable(_call) and _call.__doc__ is None and _documented is not None:
+        _call.__doc__ = _documented.__doc__
