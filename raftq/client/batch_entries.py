@@ -68,6 +68,19 @@ def body_field(body: str | bytes) -> dict[str, Any]:
     return {"body_base64": base64.b64encode(body).decode()}
 
 
+def raw_send(body: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
+    """A single send's JSON `body` as the bytes and query of an `application/octet-stream`
+    send, when it can go so: a binary body, and nothing but `delay_s`, `group_id` and
+    `priority` besides (attributes and trace context need JSON)."""
+    options = {k: v for k, v in body.items() if k not in ("body_base64", "attributes")}
+    if "body_base64" not in body or body.get("attributes") or set(options) - _RAW_OPTIONS:
+        return None
+    return base64.b64decode(body["body_base64"]), {k: str(v) for k, v in options.items()}
+
+
+_RAW_OPTIONS: Final = frozenset({"delay_s", "group_id", "priority"})
+
+
 def send_payload(message: SendEntry) -> dict[str, Any]:
     """The JSON of one message (without an entry id), its dedup id drawn when not given."""
     payload: dict[str, Any] = body_field(message.body)

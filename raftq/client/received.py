@@ -27,7 +27,7 @@ def message_of(raw: dict[str, Any]) -> Message:
         message_id=raw["message_id"],
         receipt_handle=raw["receipt_handle"],
         body=raw["body"],
-        body_bytes=base64.b64decode(raw["body_base64"]),
+        body_bytes=_bytes_of(raw),
         attributes=raw["attributes"],
         receive_count=raw["receive_count"],
         sent_at_ms=raw["sent_at_ms"],
@@ -35,3 +35,10 @@ def message_of(raw: dict[str, Any]) -> Message:
         sequence_number=raw["sequence_number"],
         trace_context=raw.get("trace_context"),
     )
+
+
+def _bytes_of(raw: dict[str, Any]) -> bytes:
+    """The body's bytes: a receive answers `body` for UTF-8 text, else `body_base64`."""
+    if raw.get("body_base64") is not None:
+        return base64.b64decode(raw["body_base64"])
+    return str(raw["body"]).encode()

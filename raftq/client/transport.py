@@ -109,12 +109,17 @@ class Transport:
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         extra_timeout_s: float = 0,
+        raw_body: bytes | None = None,
     ) -> dict[str, Any]:
         """The answer's JSON object ({} for an empty answer); raises `RaftqApiError`, and
-        `OutcomeUnknown` when the call may have been done."""
+        `OutcomeUnknown` when the call may have been done. `body` goes as JSON, `raw_body` as
+        it is (`application/octet-stream`)."""
         payload = b"" if body is None else json.dumps(body).encode()
+        content_type = "application/json"
+        if raw_body is not None:
+            payload, content_type = raw_body, "application/octet-stream"
         query_string = urlencode(query or {}, quote_via=quote)
-        plain = {"Host": self._host, "Content-Type": "application/json", **(headers or {})}
+        plain = {"Host": self._host, "Content-Type": content_type, **(headers or {})}
         request = HttpRequest(method, path, query_string, plain, payload)
         backoff = Backoff(self._policy, self._random)
         maybe_done = False

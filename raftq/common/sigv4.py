@@ -106,7 +106,9 @@ def sign(
     signed = sorted({name.lower() for name in headers} - _UNSIGNED)
     dated = HttpRequest(request.method, request.path, request.query, headers, request.body)
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
-    signature = _signature(dated, signed, amz_date, scope, secret)
+    signature = _signature(
+        dated, signed, amz_date, scope, secret, canonical_path=_canonical_path(request.path)
+    )
     authorization = (
         f"{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={';'.join(signed)}, "
         f"Signature={signature}"
@@ -176,10 +178,28 @@ def check_signature(request: HttpRequest, claimed: SignedRequest, secret: str | 
     """Step 3, with the secret of `claimed.key_id` (None: unknown or revoked)."""
     if secret is None:
         raise InvalidClientTokenId("the access key id is unknown or revoked")
-    expected = _signature(request, claimed.signed_headers, claimed.amz_date, claimed.scope, secret)
-    if not hmac.compare_digest(expected, claimed.signature):
-        raise SignatureDoesNotMatch("the signature does not match the request and the key")
-    return Verified(access_key_id=claimed.key_id, region=claimed.region)
+    for path in _signable_paths(request.path):
+        expected = _signature(
+            request,
+            claimed.signed_headers,
+            claimed.amz_date,
+            claimed.scope,
+            secret,
+            canonical_path=path,
+        )
+        if hmac.compare_digest(expected, claimed.signature):
+            return Verified(access_key_id=claimed.key_id, region=claimed.region)
+    raise SignatureDoesNotMatch("the signature does not match the request and the key")
+
+
+def _signable_paths(path: str) -> list[str]:
+    """The canonical paths a genuine signer of `path` may have signed: AWS's (every character
+    but unreserved ones and `/` encoded once more, as botocore and the raftq SDK sign), then the
+    path exactly as sent, which curl's `--aws-sigv4` (7.75 to 8.x) signs: it does not encode the
+    `:` of `/messages:batch`, so AWS's form alone refused curl on the batch routes. Both are
+    derived from the request as received, so accepting either admits no other request."""
+    canonical = _canonical_path(path)
+    return [canonical] if canonical == path else [canonical, path]
 
 
 # botocore leaves these out of a signature (proxies may change them).
@@ -202,12 +222,18 @@ _UNSIGNED: Final = frozenset(
 
 
 def _signature(
-    request: HttpRequest, signed: list[str], amz_date: str, scope: str, secret: str
+    request: HttpRequest,
+    signed: list[str],
+    amz_date: str,
+    scope: str,
+    secret: str,
+    *,
+    canonical_path: str,
 ) -> str:
     canonical = "\n".join(
         [
             request.method.upper(),
-            _canonical_path(request.path),
+            canonical_path,
             _canonical_query(request.query),
             "".join(f"{name}:{_canonical_value(request.header(name) or '')}\n" for name in signed),
             ";".join(signed),

@@ -54,7 +54,16 @@ ROUTES: Final = (
         answer=m.QueueView,
     ),
     Route("delete", "/v1/queues/{name}", "Delete a queue", "admin", 204),
-    Route("post", MESSAGES, "Send a message", "send", 201, body=m.SendBody, answer=m.SentView),
+    Route(
+        "post",
+        MESSAGES,
+        "Send a message (JSON, or its bytes as application/octet-stream with query options)",
+        "send",
+        201,
+        body=m.SendBody,
+        query=m.RawSendQuery,
+        answer=m.SentView,
+    ),
     Route(
         "post",
         MESSAGES + ":batch",
@@ -347,6 +356,10 @@ def _operation(route: Route) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(route.body)}},
         }
     if route.method == "post" and route.path.endswith("/messages"):
+        # The message's bytes as the body; the query options apply to this form only.
+        operation["requestBody"]["content"]["application/octet-stream"] = {
+            "schema": {"type": "string", "format": "binary"}
+        }
         operation["parameters"].append(
             {
                 "name": "Idempotency-Key",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -207,6 +207,15 @@ class SendBody(RestModel):
             raise ValueError("body_base64 is not base64") from None
 
 
+class RawSendQuery(QueryModel):
+    """A send whose request body is the message itself (`Content-Type:
+    application/octet-stream`): its options travel in the query string (attributes need JSON)."""
+
+    delay_s: Annotated[int, Field(ge=0, le=limits.DELAY_MAX_MS // 1000)] | None = None
+    group_id: Token | None = Field(default=None, description="FIFO queues: the message group")
+    priority: Annotated[int, Field(ge=0, le=limits.PRIORITY_MAX)] = 0
+
+
 class SendBatchEntry(SendBody):
     id: EntryId
 
@@ -238,8 +247,10 @@ class SentBatchView(RestModel):
 class ReceivedView(RestModel):
     message_id: str
     receipt_handle: str
-    body: str | None = Field(description="the body as text, when it is UTF-8")
-    body_base64: str
+    body: str | None = Field(description="the body as text, when it is UTF-8 (else null)")
+    body_base64: str | None = Field(
+        description="the body in base64, when it is not UTF-8 (else null; `bodies=both`: always)"
+    )
     attributes: dict[str, MessageAttribute]
     trace_context: TraceContextBody | None = Field(
         default=None, description="the producer's trace context (its traceparent attributes)"
@@ -329,6 +340,11 @@ class ReceiveQuery(QueryModel):
     ) = None
     attempt_id: Token | None = Field(
         default=None, description="a retried receive with this id returns the same messages"
+    )
+    bodies: Literal["one", "both"] = Field(
+        default="one",
+        description="one: `body` for a UTF-8 body, else `body_base64`; both: `body_base64` "
+        "always too (the earlier answer, a third larger)",
     )
 
 

@@ -97,6 +97,16 @@ def _batch(result: BatchResult) -> web.Response:
     return _json(m.BatchView(succeeded=list(result.succeeded), failed=failed))
 
 
+def _base64_unless_text(body: bytes, *, both: bool) -> str | None:
+    """A received body's `body_base64`: only when it is not UTF-8 (then `body` is null), since
+    sending both made every answer a third larger than its bodies' base64 (a 1 MiB text message
+    was 2.4 MB of JSON). `both` keeps the earlier answer, `body_base64` in every message, for
+    clients that read only it."""
+    if both or _text_or_none(body) is None:
+        return base64.b64encode(body).decode()
+    return None
+
+
 def _text_or_none(body: bytes) -> str | None:
     try:
         return body.decode()
@@ -151,7 +161,7 @@ async def purge(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
 
 
 async def send_one(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
-    body = _parse(m.SendBody, await r.read())
+    body = await _send_body(r)
     entry = m.SendBatchEntry(id="message", **body.model_dump())
     key = r.headers.get("Idempotency-Key")
     if key is not None and not (
@@ -193,6 +203,22 @@ async def send_batch(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Resp
     return _json(m.SentBatchView(sent=sent, failed=failed))
 
 
+async def _send_body(r: web.Request) -> m.SendBody:
+    """A send's JSON body, or a raw one (`application/octet-stream`: the bytes are the message,
+    its options in the query), which spares a binary body base64's third more on the wire."""
+    if r.content_type == "application/octet-stream":
+        options = _parse(m.RawSendQuery, dict(r.query))
+        encoded = base64.b64encode(await r.read()).decode()
+        return m.SendBody(body_base64=encoded, **options.model_dump(exclude_none=True))
+    if r.query:  # not ignored: an option given there and dropped would be a silent surprise
+        raise InvalidParameter(
+            "a JSON send takes its options in its body; query options are for "
+            "Content-Type: application/octet-stream sends",
+            field=next(iter(r.query)),
+        )
+    return _parse(m.SendBody, await r.read())
+
+
 async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Response:
     query = _parse(m.ReceiveQuery, dict(r.query))
     received = await f.receive_messages(c, r.match_info["name"], query)
@@ -201,7 +227,7 @@ async def receive(f: Frontend, c: KeyCredentials, r: web.Request) -> web.Respons
             message_id=o.message.message_id,
             receipt_handle=o.message.receipt_handle,
             body=_text_or_none(o.body),
-            body_base64=base64.b64encode(o.body).decode(),
+            body_base64=_base64_unless_text(o.body, both=query.bodies == "both"),
             attributes=o.attributes,
             trace_context=message_tracing.view_of(o.attributes),
             receive_count=o.message.receive_count,

@@ -272,8 +272,7 @@ async def _create_queues(
     if not cell.dead_letter:
         return queue, queue_id, None, cell.group or cluster
     source = f"{queue}-source"
-    dead_letter = {"queue": queue, "max_receive_count": 1}
-    await setup.client.create_queue(source, dead_letter=dead_letter)
+    await setup.client.create_queue(source, dead_letter={"queue": queue, "max_receive_count": 1})
     source_cluster = await asyncio.to_thread(_other_cluster_for, deployment, source, cluster)
     print(f"chaos: {source} on {source_cluster} dead-letters to {queue} on {cluster}", flush=True)
     return queue, queue_id, source, cell.group or f"{source_cluster},{cluster}"

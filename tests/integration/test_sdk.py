@@ -4,16 +4,19 @@ against a real `raftq up`."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
 
+from raftq.client.queue_attributes import DeadLetter
 from raftq.client.sdk import AsyncClient, Client, InvalidRequest, RaftqApiError, SendEntry
 from tests.integration.conftest import Deployment
 
@@ -85,6 +88,65 @@ def test_the_blocking_client_and_its_errors(deployment: Deployment) -> None:
         assert (refused.value.status, refused.value.code) == (401, "SignatureDoesNotMatch")
     with pytest.raises(ValueError):
         Client("not a url", "k", "s").close()
+
+
+def test_the_blocking_client_has_every_call_of_the_async_one(deployment: Deployment) -> None:
+    blocking = {n for n in dir(Client) if not n.startswith("_")} - {"from_env", "close"}
+    asynchronous = {n for n in dir(AsyncClient) if not n.startswith("_")} - {"from_env", "close"}
+    assert asynchronous <= blocking, asynchronous - blocking
+    with Client(deployment.endpoint, deployment.key_id, deployment.secret) as client:
+        client.create_queue("sdk-parity-dlq")
+        dead_letter: DeadLetter = {"queue": "sdk-parity-dlq", "max_receive_count": 3}
+        client.create_queue("sdk-parity", visibility_timeout_s=30, dead_letter=dead_letter)
+        updated = client.update_queue("sdk-parity", visibility_timeout_s=45, delay_s=0)
+        assert updated["attributes"]["visibility_timeout_s"] == 45
+        assert updated["attributes"]["dead_letter"]["queue"] == "sdk-parity-dlq"
+        tenant = {"tenant": {"type": "String", "value": "acme"}}
+        client.send("sdk-parity", b"\x00\xff", attributes=tenant, priority=3)
+        [message] = client.receive("sdk-parity", wait_s=5, visibility_timeout_s=60)
+        assert (message.body, message.body_bytes, message.attributes) == (None, b"\x00\xff", tenant)
+        changed = client.change_visibility("sdk-parity", message.receipt_handle, 0)
+        assert changed["failed"] == []
+        iterated = client.messages("sdk-parity", wait_s=5, visibility_timeout_s=60)
+        assert next(iterated).message_id == message.message_id  # visible again at once
+        iterated.close()
+        client.send_batch("sdk-parity", ["a", "b"])
+        client.purge("sdk-parity")
+        assert client.get_queue("sdk-parity")["counts"]["visible"] == 0
+        client.delete_queue("sdk-parity")
+        assert "sdk-parity" not in [q["name"] for q in client.list_queues("sdk-parity")]
+
+
+async def test_binary_sends_alone_go_as_bytes_with_their_options(deployment: Deployment) -> None:
+    async with AsyncClient(
+        deployment.endpoint, deployment.key_id, deployment.secret, send_linger_ms=0
+    ) as client:
+        await client.create_queue("sdk-raw.fifo", fifo=True, content_based_dedup=True)
+        body = os.urandom(200_000)
+        first = await client.send("sdk-raw.fifo", body, group_id="g1")
+        again = await client.send("sdk-raw.fifo", body, group_id="g1", idempotency_key="k2")
+        assert first["message_id"] != again["message_id"]  # the key went with the raw send
+        tagged = {"kind": {"type": "Binary", "value": "AAE="}}  # attributes: sent as JSON
+        await client.send("sdk-raw.fifo", b"\x01", group_id="g2", attributes=tagged)
+        received = await client.receive("sdk-raw.fifo", max_messages=10, wait_s=2)
+        by_group = sorted((m.group_id, m.body_bytes, m.attributes) for m in received)
+        assert by_group == [("g1", body, {}), ("g1", body, {}), ("g2", b"\x01", tagged)]
+
+
+def test_a_forgotten_blocking_client_warns_and_is_closed(deployment: Deployment) -> None:
+    def sdk_threads() -> int:
+        return sum(t.name == "raftq-sdk" for t in threading.enumerate())
+
+    before = sdk_threads()
+    client = Client(deployment.endpoint, deployment.key_id, deployment.secret)
+    client.list_queues()  # a connection is open
+    assert sdk_threads() == before + 1
+    with pytest.warns(ResourceWarning, match="unclosed raftq Client"):
+        del client
+        gc.collect()
+    assert sdk_threads() == before  # its thread stopped, its session closed
+    with Client(deployment.endpoint, deployment.key_id, deployment.secret) as closed:
+        closed.close()  # a second close does nothing
 
 
 def raftq(deployment: Deployment, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -166,3 +166,24 @@ def test_our_signature_verifies_and_matches_botocore_for_any_request(
     assert headers["Authorization"] == oracle.headers["Authorization"]
     signed = replace(plain, headers=headers)
     assert verify(signed, SECRETS.get, at, REST_MAX_SKEW_S).access_key_id == KEY_ID
+
+
+def test_a_path_signed_as_sent_verifies_as_curl_signs_it() -> None:
+    """Recorded from `curl 7.88.1 --aws-sigv4 "aws:amz:us-east-1:sqs" --user AK:SECRET -H
+    "Content-Type: application/json" -d '{"entries":[]}' http://127.0.0.1:18777/v1/queues/orders/
+    messages:batch`: curl signs the path as sent, `:` unencoded, where AWS signers encode it."""
+    headers = {
+        "Host": "127.0.0.1:18777",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AK/20261204/us-east-1/sqs/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date, "
+        "Signature=5c963c0a44f51d22316a509c6261639a195e261b7d96f45d4e70b31bdb0edec5",
+        "X-Amz-Date": "20261204T210941Z",
+        "Content-Type": "application/json",
+    }
+    path = "/v1/queues/orders/messages:batch"
+    request = HttpRequest("POST", path, "", headers, b'{"entries":[]}')
+    at = datetime(2026, 12, 4, 21, 9, 41, tzinfo=UTC)
+    assert verify(request, {"AK": "SECRET"}.get, at, REST_MAX_SKEW_S).access_key_id == "AK"
+    with pytest.raises(SignatureDoesNotMatch):  # another route is not signed by it
+        other = replace(request, path="/v1/queues/orders/messages:delete")
+        verify(other, {"AK": "SECRET"}.get, at, REST_MAX_SKEW_S)
