@@ -147,7 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         die_with_parent()
     try:
-        return _main(arguments)
+        try:
+            return _main(arguments)
+        finally:  # also after `--help` (SystemExit): a closed pipe shows here, not at exit
+            sys.stdout.flush()
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,0 +1,78 @@
+"""The command line starts light: `raftq --help`, `raftq --version` and `raftq status` load
+none of the heavy libraries (aiohttp, pydantic, RocksDB, pysyncobj), each checked in a fresh
+interpreter; Ctrl-C and a closed pipe end a command without a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("aiohttp", "pydantic", "rocksdict", "pysyncobj", "yarl")
+
+
+def _heavy_modules_loaded_by(argv: list[str]) -> list[str]:
+    program = (
+        "import contextlib, io, sys\n"
+        "from raftq.client.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({argv!r})\n"
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    return [m for m in finished.stdout.split() if m.split(".")[0] in HEAVY]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["status", "--data-dir", "/nonexistent"]]
+)
+def test_a_light_command_loads_no_heavy_library(argv: list[str]) -> None:
+    assert _heavy_modules_loaded_by(argv) == []
+
+
+def test_version_prints_the_installed_version() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "raftq.client.cli", "--version"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert finished.stdout.startswith("raftq 0.")
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(tmp_path: Path) -> None:
+    # A command that blocks: `raftq demo` on a store, interrupted as a terminal would
+    process = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time, raftq.client.cli as cli\n"
+         "cli._demo = lambda args: time.sleep(60) or 0\n"
+         "print('ready', flush=True)\n"
+         "raise SystemExit(cli.main(['demo']))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    time.sleep(0.2)  # into the sleep
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo"]])
+def test_a_closed_pipe_ends_a_command_quietly(argv: list[str]) -> None:
+    # `raftq demo | head -0`: the reader is gone before the command writes a line
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "raftq.client.cli", *argv],
+            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
+    assert finished.stderr == ""
