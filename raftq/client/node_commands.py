@@ -171,8 +171,9 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         )
     except ValidationError as error:
         first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
         where = ".".join(map(str, first["loc"]))
-        parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
+        parser.exit(2, f"raftq {args.command}: {message}{f' ({where})' if where else ''}\n")
     except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq {args.command}: {error}\n")
     # Imported here so that other commands do not load pysyncobj and the node's dependencies.
