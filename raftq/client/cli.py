@@ -7,7 +7,7 @@
 - `raftq frontend`: run one frontend, the public REST and SQS APIs (raftq/frontend/app.py).
 - `raftq up|status|down`: a whole local raftq under a supervisor (raftq/client/up.py,
   up_state.py).
-- `raftq send|receive|delete|stats`: use a queue through the REST API (data_commands.py).
+- `raftq send|receive|delete|stats|queues`: use queues through the REST API (data_commands.py).
 - `raftq worker MODULE:REGISTRY --queue Q`: run task handlers (raftq/worker/command.py).
 
 A command's module is imported only when the command line names that command: `raftq --help`,
@@ -98,6 +98,7 @@ COMMANDS: Final[dict[str, Command]] = {
     "receive": Command("receive messages (and optionally delete them)", *_DATA),
     "delete": Command("delete a message by its receipt handle", *_DATA),
     "stats": Command("a queue's attributes and exact counts", *_DATA),
+    "queues": Command("create, list, purge or delete queues with an access key", *_DATA),
     "worker": Command(
         "run task handlers on a queue's tasks",
         "raftq.worker.command",
