@@ -108,6 +108,32 @@ COMMANDS: Final[dict[str, Command]] = {
 }
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default when it has one that says something (not
+    None, False or an empty list) and the text does not give it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        default = action.default
+        if (
+            text
+            and "default" not in text
+            and action.option_strings
+            and default not in (None, False, [], argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of `raftq` and, as argparse makes sub-parsers of the parent's class, of every
+    command under it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+
 def version() -> str:
     from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
     from importlib.metadata import version as installed  # noqa: PLC0415
@@ -121,7 +147,7 @@ def version() -> str:
 def _parser(named: str | None) -> argparse.ArgumentParser:
     """Every command listed; only `named`'s module loaded, and its parser (or parsers: one
     module may add several commands) complete."""
-    parser = argparse.ArgumentParser(prog="raftq", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="raftq", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"raftq {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = COMMANDS.get(named or "")

@@ -78,8 +78,10 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     listed = verbs.add_parser("list", help="the queues the key may see")
     listed.add_argument("--prefix", default="", help="only names starting with it")
-    verbs.add_parser("purge", help="delete every message of a queue").add_argument("name")
-    verbs.add_parser("delete", help="delete a queue and its messages").add_argument("name")
+    purge = verbs.add_parser("purge", help="delete every message of a queue")
+    purge.add_argument("name", help="the queue's name")
+    drop = verbs.add_parser("delete", help="delete a queue and its messages")
+    drop.add_argument("name", help="the queue's name")
 
 
 def run_data_command(args: argparse.Namespace) -> int:

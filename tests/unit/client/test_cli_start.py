@@ -4,14 +4,18 @@ interpreter; Ctrl-C and a closed pipe end a command without a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from raftq.client import cli
 
 HEAVY = ("aiohttp", "pydantic", "rocksdict", "pysyncobj", "yarl")
 
@@ -76,3 +80,55 @@ def test_a_closed_pipe_ends_a_command_quietly(argv: list[str]) -> None:
     finally:
         os.close(writer)
     assert finished.stderr == ""
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _undocumented(sub, f"{path} {name}")
+        elif action.help is None:
+            yield f"{path} {'/'.join(action.option_strings) or action.dest}"
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing: list[str] = []
+    for name in cli.COMMANDS:
+        commands = cli._parser(name)._subparsers._group_actions[0]  # type: ignore[union-attr]
+        assert isinstance(commands, argparse._SubParsersAction)
+        missing += _undocumented(commands.choices[name], f"raftq {name}")
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["up", "--help"], "(default: 7700)"),
+        (["receive", "--help"], "(default: 10)"),
+        (["admin", "queues", "create", "--help"], "(default: 10)"),
+        (["backend", "--help"], "(default: 1000)"),
+    ],
+)
+def test_help_gives_the_defaults(
+    argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert shown in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    ("kind", "own", "others"),
+    [
+        ("backend", ["--cluster-id", "--due-transitions-per-entry"], ["--master-key-file"]),
+        ("metadata", ["--master-key-file"], ["--cluster-id", "--metadata", "--due-transitions"]),
+    ],
+)
+def test_a_node_command_lists_only_its_own_flags(
+    kind: str, own: list[str], others: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([kind, "--help"])
+    shown = capsys.readouterr().out
+    assert all(flag in shown for flag in own)
+    assert not [flag for flag in others if flag in shown]
