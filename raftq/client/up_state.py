@@ -85,8 +85,22 @@ def running_supervisor(data_dir: Path) -> int | None:
             return None
     try:
         return int((data_dir / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return None  # between taking the lock and writing its pid
+    except (OSError, ValueError):  # a raftq from before up.pid, or one just starting
+        return _lock_holder(lock_path)
+
+
+def _lock_holder(lock_path: Path) -> int | None:
+    """The pid holding a flock on `lock_path`, from /proc/locks (matched by inode)."""
+    inode = lock_path.stat().st_ino
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            return int(fields[4])
+    return None
 
 
 def orphans(data_dir: Path) -> list[int]:
