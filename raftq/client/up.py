@@ -246,7 +246,8 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
         return 0
     finally:
         ready.cancel()
-        print("raftq up: stopping", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print("raftq up: stopping", file=sys.stderr, flush=True)
         supervisor.stop()
 
 
