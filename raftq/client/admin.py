@@ -68,6 +68,9 @@ from raftq.common.results import Failure
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNAUTHENTICATED = 1, 2, 3, 4
 
 
+_PRINCIPAL = "the principal's id"
+
+
 def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = commands.add_parser("admin", help="manage queues, clusters, principals, keys, grants")
     admin.add_argument("--metadata", action="append", default=[], help="a metadata API address")
@@ -87,39 +90,52 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
     clusters.add_parser("list")
-    clusters.add_parser("show").add_argument("cluster_id")
+    clusters.add_parser("show").add_argument("cluster_id", help="e.g. c1")
     drain = clusters.add_parser("drain")
-    drain.add_argument("cluster_id")
+    drain.add_argument("cluster_id", help="the cluster to drain, e.g. c2")
     drain.add_argument("--undo", action="store_true", help="take new queues again")
     add_wait_flags(drain)
 
     principals = areas.add_parser("principals").add_subparsers(dest="verb", required=True)
-    principals.add_parser("create").add_argument("principal_id")
+    principals.add_parser("create").add_argument("principal_id", help=_PRINCIPAL)
     principals.add_parser("list")
-    principals.add_parser("delete").add_argument("principal_id")
+    principals.add_parser("delete").add_argument("principal_id", help=_PRINCIPAL)
 
     keys = areas.add_parser("keys").add_subparsers(dest="verb", required=True)
-    keys.add_parser("create").add_argument("principal_id")
-    keys.add_parser("revoke").add_argument("key_id")
+    keys.add_parser("create").add_argument("principal_id", help=_PRINCIPAL)
+    keys.add_parser("revoke").add_argument("key_id", help="the access key id")
     keys_list = keys.add_parser("list", help="access keys: id, principal, created, state")
     keys_list.add_argument("--principal", help="only this principal's keys")
 
     grants = areas.add_parser("grants").add_subparsers(dest="verb", required=True)
     add = grants.add_parser("add")
-    add.add_argument("principal_id")
+    add.add_argument("principal_id", help=_PRINCIPAL)
     add.add_argument("queues", help="a queue name, or a prefix ending in *")
-    add.add_argument("actions", nargs="+", choices=["send", "receive", "delete", "admin"])
+    add.add_argument(
+        "actions",
+        nargs="+",
+        choices=["send", "receive", "delete", "admin"],
+        help="what the grant allows",
+    )
     remove = grants.add_parser("remove")
-    remove.add_argument("principal_id")
-    remove.add_argument("queues")
+    remove.add_argument("principal_id", help=_PRINCIPAL)
+    remove.add_argument("queues", help="the queue pattern of the grant, as it was added")
     grants.add_parser("list")
 
     data_keys = areas.add_parser("data-keys").add_subparsers(dest="verb", required=True)
     rewrap = data_keys.add_parser(
         "rewrap", help="rewrap every queue's data keys under the current master key (rotation)"
     )
-    rewrap.add_argument("--master-key", action="append", required=True, metavar="ID=FILE")
-    rewrap.add_argument("--current-master-key", required=True)
+    rewrap.add_argument(
+        "--master-key",
+        action="append",
+        required=True,
+        metavar="ID=FILE",
+        help="a master key and its file (repeat: every key still in use)",
+    )
+    rewrap.add_argument(
+        "--current-master-key", required=True, help="the ID of the key to wrap data keys under"
+    )
 
     raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
     raft.add_parser("status")

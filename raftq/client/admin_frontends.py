@@ -33,7 +33,8 @@ def add_frontend_commands(areas: argparse._SubParsersAction[argparse.ArgumentPar
     create.add_argument(
         "--if-missing", action="store_true", help="with --write: do nothing if the file exists"
     )
-    frontends.add_parser("revoke", help="refuse this frontend from now on").add_argument("name")
+    revoke = frontends.add_parser("revoke", help="refuse this frontend from now on")
+    revoke.add_argument("name", help="the frontend's name")
     frontends.add_parser("list")
 
 

@@ -38,27 +38,47 @@ class Admin(Protocol):
     async def command(self, command: Any) -> Any: ...
 
 
+_NAME = "the queue's name"
+
+
 def add_queue_commands(areas: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queues = areas.add_parser("queues").add_subparsers(dest="verb", required=True)
     queues.add_parser("list")
-    queues.add_parser("show").add_argument("name")
+    queues.add_parser("show").add_argument("name", help=_NAME)
     for verb in ("create", "set"):
         parser = queues.add_parser(verb)
-        parser.add_argument("name")
+        parser.add_argument("name", help=_NAME)
         if verb == "create":
-            parser.add_argument("--fifo", action="store_true")
-        parser.add_argument("--visibility-timeout-s", type=int)
-        parser.add_argument("--retention-s", type=int)
-        parser.add_argument("--delay-s", type=int)
-        parser.add_argument("--dedup-window-s", type=int)
-        parser.add_argument("--content-based-dedup", choices=["on", "off"])
-        parser.add_argument("--dead-letter-queue")
-        parser.add_argument("--max-receive-count", type=int, default=10)
+            parser.add_argument(
+                "--fifo", action="store_true", help="a FIFO queue (name ends in .fifo)"
+            )
+        parser.add_argument(
+            "--visibility-timeout-s", type=int, help="how long a received message stays hidden"
+        )
+        parser.add_argument("--retention-s", type=int, help="how long a message is kept")
+        parser.add_argument("--delay-s", type=int, help="delay of every new message")
+        parser.add_argument(
+            "--dedup-window-s", type=int, help="FIFO: how long a deduplication id is remembered"
+        )
+        parser.add_argument(
+            "--content-based-dedup", choices=["on", "off"], help="FIFO: deduplicate by body"
+        )
+        parser.add_argument(
+            "--dead-letter-queue", help="where messages go after --max-receive-count receives"
+        )
+        parser.add_argument(
+            "--max-receive-count",
+            type=int,
+            default=10,
+            help="receives before a message moves to the dead-letter queue",
+        )
         if verb == "set":
-            parser.add_argument("--no-dead-letter-queue", action="store_true")
-    queues.add_parser("delete").add_argument("name")
+            parser.add_argument(
+                "--no-dead-letter-queue", action="store_true", help="remove the dead-letter queue"
+            )
+    queues.add_parser("delete").add_argument("name", help=_NAME)
     move = queues.add_parser("move", help="move a queue to another backend cluster, online")
-    move.add_argument("name")
+    move.add_argument("name", help=_NAME)
     move.add_argument("--to", dest="target", help="target cluster (default: least loaded)")
     add_wait_flags(move)
 

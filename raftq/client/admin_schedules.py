@@ -35,20 +35,22 @@ def add_schedule_commands(areas: argparse._SubParsersAction[argparse.ArgumentPar
         "schedules", help="periodic tasks (through the REST API, with RAFTQ_* key variables)"
     ).add_subparsers(dest="verb", required=True)
     add = schedules.add_parser("add", help="submit a task to QUEUE at each tick")
-    add.add_argument("name")
-    add.add_argument("queue")
+    add.add_argument("name", help="the schedule's name")
+    add.add_argument("queue", help="the queue its tasks are submitted to")
     add.add_argument("type", help="the task's type, e.g. reports.build")
     timing = add.add_mutually_exclusive_group(required=True)
     timing.add_argument("--cron", help="'minute hour day-of-month month day-of-week', @daily...")
     timing.add_argument("--every-s", type=int, help="every N seconds")
     add.add_argument("--tz", default="UTC", help="IANA time zone of the cron (default UTC)")
     add.add_argument("--payload", default="null", help="the task's payload, as JSON")
-    add.add_argument("--priority", type=int, default=0)
-    add.add_argument("--max-attempts", type=int)
-    add.add_argument("--timeout-s", type=float)
+    add.add_argument("--priority", type=int, default=0, help="the tasks' priority")
+    add.add_argument("--max-attempts", type=int, help="attempts per task (default: the queue's)")
+    add.add_argument(
+        "--timeout-s", type=float, help="seconds a task may run (default: the queue's)"
+    )
     schedules.add_parser("list")
     for verb in ("show", "pause", "resume", "remove"):
-        schedules.add_parser(verb).add_argument("name")
+        schedules.add_parser(verb).add_argument("name", help="the schedule's name")
 
 
 def run_schedules(args: argparse.Namespace) -> int:

@@ -46,12 +46,17 @@ NODE_KINDS = {
 
 def add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for kind, description in NODE_KINDS.items():
-        _add_node_command(commands.add_parser(kind, help=description))
+        parser = commands.add_parser(kind, help=description, description=description)
+        _add_node_command(parser, kind)
 
 
-def _add_node_command(backend: argparse.ArgumentParser) -> None:
-    backend.add_argument("--node-id", required=True)
-    backend.add_argument("--data-dir", type=Path, required=True)
+def _add_node_command(backend: argparse.ArgumentParser, kind: str) -> None:
+    """The flags of one kind of node: `raftq backend --help` lists no metadata-only flag, and
+    the other way round (an unknown flag is a usage error, exit status 2)."""
+    backend.add_argument("--node-id", required=True, help="this node's id, one of the members")
+    backend.add_argument(
+        "--data-dir", type=Path, required=True, help="where this node keeps its Raft log and state"
+    )
     backend.add_argument(
         "--member",
         type=_member,
@@ -85,44 +90,47 @@ def _add_node_command(backend: argparse.ArgumentParser) -> None:
         "unauthenticated",
     )
     log_setup.add_log_options(backend)
-    backend.add_argument("--cluster-id", help="backend only: the id of this replica's cluster")
-    backend.add_argument(
-        "--master-key-file",
-        type=Path,
-        help="metadata only: 64 hex digits that seal access-key secrets",
-    )
-    backend.add_argument(
-        "--metadata",
-        action="append",
-        default=[],
-        help="backend only: a metadata node's API address to register with (repeat)",
-    )
+    if kind == "backend":
+        backend.add_argument("--cluster-id", help="the id of this replica's cluster")
+        backend.add_argument(
+            "--metadata",
+            action="append",
+            default=[],
+            help="a metadata node's API address to register with (repeat; default: none)",
+        )
+    else:
+        backend.add_argument(
+            "--master-key-file",
+            type=Path,
+            help="file of 64 hex digits that seal access-key secrets",
+        )
     backend.add_argument(
         "--compaction-min-entries",
         type=int,
         default=RaftTimings().compaction_min_entries,
-        help="snapshot the state once the Raft log holds this many entries",
+        help="snapshot the state once the Raft log holds this many entries (default: %(default)s)",
     )
     backend.add_argument(
         "--compaction-min-time-s",
         type=float,
         default=RaftTimings().compaction_min_time_s,
-        help="or once this long has passed since the last snapshot",
+        help="or once this long has passed since the last snapshot (default: %(default)s)",
     )
     backend.add_argument(
         "--compaction-min-log-bytes",
         type=int,
         default=RaftTimings().compaction_min_log_bytes,
-        help="or once the Raft log file holds this many bytes",
+        help="or once the Raft log file holds this many bytes (default: %(default)s)",
     )
-    backend.add_argument(
-        "--due-transitions-per-entry",
-        type=int,
-        default=limits.DUE_TRANSITIONS_PER_ENTRY,
-        help="backend only: the most due transitions (delays, leases and retention ending) one "
-        "Raft entry makes; the same on every member of a cluster. Larger figures let a mass "
-        "transition stall heartbeats and cause elections",
-    )
+    if kind == "backend":
+        backend.add_argument(
+            "--due-transitions-per-entry",
+            type=int,
+            default=limits.DUE_TRANSITIONS_PER_ENTRY,
+            help="the most due transitions (delays, leases and retention ending) one Raft entry "
+            "makes; the same on every member of a cluster. Larger figures let a mass transition "
+            "stall heartbeats and cause elections (default: %(default)s)",
+        )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -171,8 +179,9 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         )
     except ValidationError as error:
         first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
         where = ".".join(map(str, first["loc"]))
-        parser.exit(2, f"raftq {args.command}: {first['msg']} ({where})\n")
+        parser.exit(2, f"raftq {args.command}: {message}{f' ({where})' if where else ''}\n")
     except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq {args.command}: {error}\n")
     # Imported here so that other commands do not load pysyncobj and the node's dependencies.

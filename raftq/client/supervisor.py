@@ -1,18 +1,23 @@
 """Keeping a set of raftq processes running: start them, restart one that dies, stop them all.
 
 A child that exits is started again after `restart_delay_s` (doubling while it keeps dying
-within a minute, up to `MAX_RESTART_DELAY_S`), with its output appended to its log file. `stop`
-sends SIGTERM to every child, waits up to `grace_s`, then kills what is left, so no child
-outlives the supervisor. The state of every child (pid, restarts) is written to `state_path`
+within a minute, up to `MAX_RESTART_DELAY_S`), with its output appended to its log file; each
+exit is reported (`Exit`) with the delay before the restart and the last line of the log, which
+usually says why. `stop` sends SIGTERM to every child, waits up to `grace_s`, then kills what is
+left. A supervisor that dies without `stop` (SIGKILL, a crash) takes its children with it: on
+Linux each child asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so no
+child outlives the supervisor. The state of every child (pid, restarts) is written to `state_path`
 as JSON after each change, for operators and tests.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +26,20 @@ from typing import Final
 
 MAX_RESTART_DELAY_S: Final = 30.0
 _STABLE_AFTER_S: Final = 60.0
+_PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
+PARENT_ENV: Final = "RAFTQ_SUPERVISOR_PID"  # set for a child: the supervisor's pid
+_LAST_LINE_BYTES: Final = 4096
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A child that exited: its name, exit status, the seconds before its restart, and the last
+    line of its log (empty when it wrote nothing)."""
+
+    name: str
+    returncode: int
+    restart_in_s: float
+    last_line: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class Supervisor:
     restart_delay_s: float = 0.5
     grace_s: float = 10.0
     _children: list[_Child] = field(default_factory=list)
+    exits: list[Exit] = field(default_factory=list)  # the caller reports and clears them
 
     def start(self, deferred: Collection[str] = ()) -> None:
         """Start every child but the `deferred` ones, which `start_deferred` starts later (a
@@ -74,6 +94,13 @@ class Supervisor:
                 stable = now - child.started_at >= _STABLE_AFTER_S
                 child.delay_s = self.restart_delay_s if stable else child.delay_s
                 child.restart_at = now + child.delay_s
+                exit_ = Exit(
+                    child.spec.name,
+                    process.returncode,
+                    child.delay_s,
+                    last_line(child.spec.log_path),
+                )
+                self.exits.append(exit_)
                 child.delay_s = min(child.delay_s * 2, MAX_RESTART_DELAY_S)
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
@@ -118,7 +145,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **dict(child.spec.env)},
+                env={**os.environ, **dict(child.spec.env), PARENT_ENV: str(os.getpid())},
                 start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children
             )
         child.started_at = time.monotonic()
@@ -136,3 +163,31 @@ class Supervisor:
         scratch = self.state_path.with_suffix(".tmp")
         scratch.write_text(json.dumps(state, indent=2, sort_keys=True))
         scratch.replace(self.state_path)
+
+
+def last_line(log_path: Path) -> str:
+    """The last non-empty line of a log (read from its end: logs grow without bound)."""
+    try:
+        with log_path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - _LAST_LINE_BYTES))
+            tail = log.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def die_with_parent() -> None:
+    """Called first thing in a child (raftq/client/cli.py): SIGTERM to it when the supervisor
+    named by `PARENT_ENV` dies, however it dies (the children run in sessions of their own, so
+    no terminal signal reaches them). A supervisor that died before the request was made is
+    caught by the parent-pid check. Done in the child, not in a `preexec_fn`, which is unsafe
+    once the supervisor has threads."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if str(os.getppid()) != parent:
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -26,47 +26,76 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import math
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 
 from raftq.client.admin_frontends import write_private
-from raftq.client.supervisor import ChildSpec, Supervisor
+from raftq.client.supervisor import Supervisor
+from raftq.client.up_layout import (
+    DEFAULT_BASE_PORT,
+    FRONTEND,
+    FRONTEND_CREDENTIAL_FILE,
+    MAX_CLUSTERS,
+    OPERATOR_SECRET_FILE,
+    RAFT_SECRET_FILE,
+    FrontendOptions,
+    backend_addresses,
+    children,
+    cluster_ids,
+    frontend_address,
+    metadata_addresses,
+    ports,
+    ports_used,
+)
+from raftq.client.up_state import STATE_FILE, PortInUse, check_ports, exclusive
 from raftq.common.credentials import OPERATOR, Credential
 from raftq.common.errors import ConflictingState, RaftqError
 from raftq.common.metadata_api import CreateFrontendRequest, CreateKeyRequest, MetadataClient
 from raftq.common.metadata_commands import AddGrant, CreatePrincipal, RevokeFrontend
 from raftq.common.metadata_models import Grant
 
+__all__ = ["FrontendOptions", "add_up_command", "backend_addresses", "children", "run_up"]
+
 READY_TIMEOUT_S: Final = 60.0
-ZONES: Final = ("a", "b", "c")
-_PORTS_USED: Final = 14
-DEFAULT_BASE_PORT: Final = 7700
 # The supervisor sleeps until something happens (see `_serve`); this bounds the sleep anyway.
 _SAFETY_POLL_S: Final = 10.0
-RAFT_SECRET_FILE: Final = "raft.secret"
-OPERATOR_SECRET_FILE: Final = "operator.secret"
-FRONTEND_CREDENTIAL_FILE: Final = "frontend.credential"
-FRONTEND: Final = "frontend"
 FRONTEND_NAME: Final = "frontend-1"  # its name in the metadata group (`raftq admin frontends`)
 
 
 def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = commands.add_parser("up", help="run a whole local raftq (metadata group, backend cluster)")
-    up.add_argument("--data-dir", type=Path, default=Path("raftq-data"))
-    up.add_argument("--host", default="127.0.0.1", help="the loopback address to bind")
+    text = "run a whole local raftq (metadata group, backend clusters, frontend)"
+    up = commands.add_parser("up", help=text, description=text)
     up.add_argument(
-        "--base-port", type=int, default=DEFAULT_BASE_PORT, help=f"first of {_PORTS_USED} ports"
+        "--data-dir",
+        type=Path,
+        default=Path("raftq-data"),
+        help="where the data, secrets, logs and client.env live (default: %(default)s)",
+    )
+    up.add_argument(
+        "--host", default="127.0.0.1", help="the loopback address to bind (default: %(default)s)"
+    )
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help=f"first of {ports_used(1)} ports, 6 more per extra cluster (default: %(default)s)",
+    )
+    up.add_argument(
+        "--clusters",
+        type=int,
+        choices=range(1, MAX_CLUSTERS + 1),
+        default=None,
+        metavar="N",
+        help="backend clusters of three nodes, c1..cN (default: 1, or what the data dir has); "
+        "a second one lets `raftq admin queues move` and `clusters drain` work locally",
     )
     up.add_argument(
         "--rate-limit-per-key",
@@ -98,35 +127,23 @@ def _rate(text: str) -> float:
     return rate
 
 
-@dataclass(frozen=True)
-class FrontendOptions:
-    """What `raftq up` passes on to its frontend; None: the frontend's default."""
-
-    rate_limit_per_key: float | None = None
-    rate_limit_per_queue: float | None = None
-    usage_log: bool = False
-
-    def argv(self, data_dir: Path) -> tuple[str, ...]:
-        flags: list[str] = []
-        if self.rate_limit_per_key is not None:
-            flags += ["--key-rate", f"{self.rate_limit_per_key:g}"]
-        if self.rate_limit_per_queue is not None:
-            flags += ["--queue-rate", f"{self.rate_limit_per_queue:g}"]
-        if self.usage_log:
-            flags += ["--usage-log", str(data_dir / "usage.log")]
-        return tuple(flags)
-
-
 def run_up(args: argparse.Namespace) -> int:
+    """The data dir's lock is held before anything else, so that what follows (the port check,
+    the announcement) is about this supervisor's own cluster: a port in use means another
+    program, never this data dir's nodes."""
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(data_dir) as locked:
+    with exclusive(data_dir) as locked:
         if not locked:
-            print(f"raftq up: already running on {data_dir}", file=sys.stderr)
+            print(
+                f"raftq up: already running on {data_dir} (`raftq status`, `raftq down`)",
+                file=sys.stderr,
+            )
             return 2
         try:
-            layout = _layout(data_dir, args.host, args.base_port)
-        except ValueError as error:
+            layout = _layout(data_dir, args.host, args.base_port, args.clusters)
+            check_ports(layout["host"], ports(layout))
+        except (ValueError, PortInUse) as error:
             print(f"raftq up: {error}", file=sys.stderr)
             return 2
         options = FrontendOptions(
@@ -134,22 +151,13 @@ def run_up(args: argparse.Namespace) -> int:
             rate_limit_per_queue=args.rate_limit_per_queue,
             usage_log=args.usage_log,
         )
-        supervisor = Supervisor(children(data_dir, layout, options), data_dir / "up.json")
+        supervisor = Supervisor(children(data_dir, layout, options), data_dir / STATE_FILE)
         return asyncio.run(_serve(supervisor, data_dir, layout))
 
 
-@contextlib.contextmanager
-def _exclusive(data_dir: Path) -> Iterator[bool]:
-    with (data_dir / "up.lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
-def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
+def _layout(
+    data_dir: Path, host: str, base_port: int, clusters: int | None = None
+) -> dict[str, Any]:
     # Also in data made before Raft or operators had a secret of their own (every member
     # restarts with `raftq up`, so they all change to it together). A `channel.secret` of data
     # made before frontends had credentials is no longer read.
@@ -164,99 +172,33 @@ def _layout(data_dir: Path, host: str, base_port: int) -> dict[str, Any]:
                 f"{data_dir} was made with --host {layout['host']} --base-port "
                 f"{layout['base_port']}; its Raft groups need the same addresses"
             )
+        had = int(layout.get("clusters", 1))
+        if clusters is not None and clusters < had:
+            raise ValueError(
+                f"{data_dir} has {had} backend clusters; --clusters {clusters} would leave "
+                f"queues without their replicas (drain and remove a cluster first)"
+            )
+        if clusters is not None and clusters > had:  # a new cluster joins the same catalogue
+            _check_base_port(base_port, clusters)
+            layout["clusters"] = clusters
+            path.write_text(json.dumps(layout))
         return layout
-    if not 1024 <= base_port <= 65535 - _PORTS_USED:
-        raise ValueError(f"--base-port must leave room for {_PORTS_USED} ports")
+    clusters = clusters or 1
+    _check_base_port(base_port, clusters)
     _private(data_dir / "secret", secrets.token_urlsafe(32))
     _private(data_dir / "master.key", secrets.token_hex(32))
     _private(data_dir / "frontend.key", secrets.token_hex(32))
-    layout = {"host": host, "base_port": base_port}
+    layout = {"host": host, "base_port": base_port, "clusters": clusters}
     path.write_text(json.dumps(layout))
     return layout
 
 
+def _check_base_port(base_port: int, clusters: int) -> None:
+    if not 1024 <= base_port <= 65535 - ports_used(clusters):
+        raise ValueError(f"--base-port must leave room for {ports_used(clusters)} ports")
+
+
 _private = write_private
-
-
-def _members(layout: dict[str, Any], first: int, prefix: str) -> list[tuple[str, str, str, str]]:
-    host, base = layout["host"], layout["base_port"] + first
-    return [
-        (f"{prefix}{i + 1}", zone, f"{host}:{base + i}", f"{host}:{base + 3 + i}")
-        for i, zone in enumerate(ZONES)
-    ]
-
-
-def frontend_address(layout: dict[str, Any]) -> str:
-    return f"{layout['host']}:{layout['base_port'] + 12}"
-
-
-def metadata_addresses(layout: dict[str, Any]) -> list[str]:
-    return [api for _, _, _, api in _members(layout, 0, "m")]
-
-
-def backend_addresses(layout: dict[str, Any]) -> list[str]:
-    """The API addresses of backend cluster c1's members (their `/metrics`, for tools)."""
-    return [api for _, _, _, api in _members(layout, 6, "c1-n")]
-
-
-def children(
-    data_dir: Path, layout: dict[str, Any], options: FrontendOptions | None = None
-) -> list[ChildSpec]:
-    options = options or FrontendOptions()
-    python = (sys.executable, "-m", "raftq.client.cli")
-    secret = ("--secret-file", str(data_dir / "secret"))  # nodes only
-    raft_secret = ("--raft-secret-file", str(data_dir / RAFT_SECRET_FILE))  # members only
-    operator_secret = ("--operator-secret-file", str(data_dir / OPERATOR_SECRET_FILE))
-    # People read these logs (data_dir/logs/*.log): one readable line a record.
-    human_logs = ("--log-format", "human")
-    specs = []
-    groups = [
-        ("metadata", _members(layout, 0, "m"), ("--master-key-file", str(data_dir / "master.key"))),
-        (
-            "backend",
-            _members(layout, 6, "c1-n"),
-            (
-                "--cluster-id",
-                "c1",
-                *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
-            ),
-        ),
-    ]
-    for kind, members, extra in groups:
-        member_args = tuple(arg for m in members for arg in ("--member", ",".join(m)))
-        for node_id, *_ in members:
-            argv = (
-                *python,
-                kind,
-                "--node-id",
-                node_id,
-                "--data-dir",
-                str(data_dir / kind / node_id),
-                *member_args,
-                *secret,
-                *raft_secret,
-                *operator_secret,
-                *human_logs,
-                *extra,
-            )
-            specs.append(ChildSpec(node_id, argv, data_dir / "logs" / f"{node_id}.log"))
-    frontend = (
-        *python,
-        "frontend",
-        "--listen",
-        frontend_address(layout),
-        *(arg for api in metadata_addresses(layout) for arg in ("--metadata", api)),
-        "--credential-file",
-        str(data_dir / FRONTEND_CREDENTIAL_FILE),
-        "--master-key",
-        f"k1={data_dir / 'frontend.key'}",
-        "--metrics-listen",
-        f"{layout['host']}:{layout['base_port'] + 13}",
-        *human_logs,
-        *options.argv(data_dir),
-    )
-    specs.append(ChildSpec(FRONTEND, frontend, data_dir / "logs" / "frontend.log"))
-    return specs
 
 
 async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any]) -> int:
@@ -270,7 +212,8 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
         stopping.set()
         woken.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal closed; the nodes (in sessions of their own) go down with us
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop)
     loop.add_signal_handler(signal.SIGCHLD, woken.set)
     supervisor.start(deferred=(FRONTEND,))  # once it has its credential (`_wait_until_ready`)
@@ -280,8 +223,16 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
     try:
         while not stopping.is_set():
             woken.clear()  # before looking: an exit from now on wakes the next wait
-            for name in supervisor.poll():
-                print(f"raftq up: {name} exited; restarted it", file=sys.stderr, flush=True)
+            supervisor.poll()
+            for exit_ in supervisor.exits:
+                said = f": {exit_.last_line}" if exit_.last_line else ""
+                print(
+                    f"raftq up: {exit_.name} exited with status {exit_.returncode}; restarting it "
+                    f"in {exit_.restart_in_s:g} s (longer while it keeps exiting){said}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            supervisor.exits.clear()
             if ready.done() and not announced:
                 if (error := ready.exception()) is not None:
                     print(f"raftq up: not ready: {error}", file=sys.stderr)
@@ -295,7 +246,8 @@ async def _serve(supervisor: Supervisor, data_dir: Path, layout: dict[str, Any])
         return 0
     finally:
         ready.cancel()
-        print("raftq up: stopping", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print("raftq up: stopping", file=sys.stderr, flush=True)
         supervisor.stop()
 
 
@@ -310,8 +262,11 @@ async def _wait_until_ready(data_dir: Path, layout: dict[str, Any], supervisor: 
         while time.monotonic() < deadline:
             with contextlib.suppress(RaftqError, aiohttp.ClientError, TimeoutError):
                 catalogue = await metadata.get("/v1/catalogue")
-                clusters = catalogue["clusters"] if catalogue else []
-                if clusters and len(clusters[0]["reports"]) == 3:
+                reported = {
+                    cluster["cluster_id"]: len(cluster["reports"])
+                    for cluster in (catalogue["clusters"] if catalogue else [])
+                }
+                if all(reported.get(c) == 3 for c in cluster_ids(layout)):
                     await _frontend_credential(data_dir, metadata)
                     supervisor.start_deferred(FRONTEND)
                     async with session.get(f"http://{frontend_address(layout)}/healthz") as answer:
@@ -377,10 +332,18 @@ def _announce(data_dir: Path, layout: dict[str, Any]) -> None:
     if layout["base_port"] != DEFAULT_BASE_PORT:
         again += f" --base-port {layout['base_port']}"
     print(
-        f"raftq is up at {endpoint} (3 metadata nodes, backend cluster c1 of 3, 1 frontend); "
+        f"raftq is up at {endpoint} (3 metadata nodes, {_clusters_text(layout)}, 1 frontend); "
         f"data in {data_dir}\n"
         f"  root access key: {root['key_id']} (secret in {env_path})\n"
         f"  source {env_path}   # then: raftq admin queues create orders\n"
-        f"Ctrl-C stops it; the next `{again}` brings it back with its data.",
+        f"Ctrl-C (or `raftq down --data-dir {data_dir}`) stops it; the next `{again}` brings "
+        "it back with its data.",
         flush=True,
     )
+
+
+def _clusters_text(layout: dict[str, Any]) -> str:
+    ids = cluster_ids(layout)
+    if len(ids) == 1:
+        return "backend cluster c1 of 3"
+    return f"backend clusters {', '.join(ids)} of 3 each"

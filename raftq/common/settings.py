@@ -30,6 +30,7 @@ class StoreSettings(BaseModel):
 _ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$"
 # Where a node reads its Raft secret (client/node_commands.py), named in the errors about it.
 RAFT_SECRET_OPTION = "--raft-secret-file or RAFTQ_RAFT_SECRET"
+CLUSTER_SECRET_OPTION = "--secret-file or RAFTQ_CLUSTER_SECRET"
 
 
 class RaftTimings(BaseModel):
@@ -182,7 +183,8 @@ class NodeSettings(BaseModel):
             raise ValueError("member node ids must be distinct")
         if self.cluster_secret is None and not self.insecure_development_mode:
             raise ValueError(
-                "a cluster secret is required (or the explicit insecure development mode)"
+                f"a cluster secret is required ({CLUSTER_SECRET_OPTION}; or, for development "
+                "only, --insecure-development-mode)"
             )
         if self.cluster_secret is not None and len(self.cluster_secret.get_secret_value()) < 16:
             raise ValueError("the cluster secret must have at least 16 characters")

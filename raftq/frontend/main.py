@@ -124,7 +124,9 @@ def run_frontend_command(args: argparse.Namespace, parser: argparse.ArgumentPars
         log_setup.configure(logging_settings, process="frontend", node=_node_name(settings))
     except ValidationError as error:
         first = error.errors()[0]
-        parser.exit(2, f"raftq frontend: {first['msg']} ({'.'.join(map(str, first['loc']))})\n")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = ".".join(map(str, first["loc"]))
+        parser.exit(2, f"raftq frontend: {message}{f' ({where})' if where else ''}\n")
     except (internal_tls.TlsFilesError, ValueError) as error:
         parser.exit(2, f"raftq frontend: {error}\n")
     host, _, port = settings.listen.rpartition(":")

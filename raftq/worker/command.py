@@ -24,7 +24,7 @@ EXIT_REFUSED: Final = 1
 def add_worker_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = commands.add_parser("worker", help="run task handlers on a queue's tasks")
     worker.add_argument("registry", metavar="MODULE:REGISTRY", help="e.g. myapp.tasks:tasks")
-    worker.add_argument("--queue", required=True)
+    worker.add_argument("--queue", required=True, help="the queue whose tasks it runs")
     worker.add_argument("--concurrency", type=int, default=4, help="most tasks at once")
     worker.add_argument("--min-concurrency", type=int, default=1, help="fewest slots kept")
     worker.add_argument("--lease-s", type=float, default=30.0, help="lease of each task")

@@ -86,6 +86,22 @@ def test_a_node_without_a_raft_secret_does_not_start_and_names_the_option(
     assert started == []
 
 
+@pytest.mark.parametrize("kind", ["backend", "metadata"])
+def test_a_node_without_a_cluster_secret_names_the_flag_and_the_variable(
+    kind: str, tmp_path: Path, started: list[NodeSettings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "raft.secret").write_text(RAFT_SECRET)
+    argv = node_argv(kind, tmp_path, "--raft-secret-file", str(tmp_path / "raft.secret"))
+    argv[argv.index("--secret-file") : argv.index("--secret-file") + 2] = []
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    said = capsys.readouterr().err
+    assert "a cluster secret is required (--secret-file or RAFTQ_CLUSTER_SECRET" in said
+    assert "Value error" not in said and "()" not in said
+    assert started == []
+
+
 def test_a_raft_secret_equal_to_the_cluster_secret_is_refused(
     tmp_path: Path, started: list[NodeSettings], capsys: pytest.CaptureFixture[str]
 ) -> None:
