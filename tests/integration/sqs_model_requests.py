@@ -98,7 +98,8 @@ def variants(operation: OperationModel) -> list[Path]:
 
 class Requests:
     """Builds requests; `dynamic(operation, member, request_so_far)` supplies the members that
-    need a real thing, and `queue_for(operation, fifo)` the queue a request goes to."""
+    need a real thing (the queue URL first, so a receipt handle can come from that queue).
+    `request_so_far["__fifo"]` says the request names a FIFO-only member."""
 
     def __init__(
         self,
