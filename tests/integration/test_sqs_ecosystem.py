@@ -193,14 +193,6 @@ def test_traceparent_in_message_attributes_crosses_raftq(
     assert [s.context.trace_id for s in sends] == [producer_trace]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "raftq does not keep the X-Amzn-Trace-Id HTTP header of a SendMessage as the message's "
-        "AWSTraceHeader system attribute (SQS does), so the instrumentation's automatic context "
-        "is lost; only an explicit MessageSystemAttributes.AWSTraceHeader is kept"
-    ),
-)
 def test_the_instrumentations_xray_header_becomes_aws_trace_header(
     deployment: Deployment, instrumented: Traced
 ) -> None:

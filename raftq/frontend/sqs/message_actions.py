@@ -55,8 +55,12 @@ class _Prepared:
     sqs_attributes: dict[str, dict[str, str]]
 
 
-def _prepare(route: QueueRoute, entry_id: str, p: Params) -> _Prepared:
-    """One message to send, checked against SQS's rules and the queue's type and size."""
+def _prepare(
+    route: QueueRoute, entry_id: str, p: Params, header_trace: str | None = None
+) -> _Prepared:
+    """One message to send, checked against SQS's rules and the queue's type and size. Without an
+    AWSTraceHeader of its own, a SendMessage keeps its request's X-Ray header (`header_trace`)
+    as SQS does."""
     queue = route.queue
     body = p.text("MessageBody", max_chars=limits.MESSAGE_SIZE_MAX_BYTES)
     if not body:
@@ -68,7 +72,7 @@ def _prepare(route: QueueRoute, entry_id: str, p: Params) -> _Prepared:
             field="MessageBody",
         )
     user = attrs.parse(p.members.get("MessageAttributes"))
-    trace_header = _trace_header(p.members.get("MessageSystemAttributes"))
+    trace_header = _trace_header(p.members.get("MessageSystemAttributes")) or header_trace
     size = len(body.encode()) + attrs.size_of(user)
     if size > queue.attributes.max_message_bytes:
         raise InvalidParameter(
@@ -163,7 +167,7 @@ async def send_message(
     name = name_of_url(p.text("QueueUrl"))
     f.authorize(c, name, "send")
     route = await f.forwarder.route(name)
-    prepared = _prepare(route, "m", p)
+    prepared = _prepare(route, "m", p, r.trace_header)
     result, _ = await f.send(c, name, [prepared.entry], None)
     if result.failed:
         raise _entry_error(result.failed[0].code, result.failed[0].message)

@@ -42,7 +42,7 @@ from raftq.frontend.sqs.errors import SqsError, describe
 from raftq.frontend.sqs.invalid_values import invalid_value
 from raftq.frontend.sqs.names import name_of_url
 from raftq.frontend.sqs.params import Params
-from raftq.frontend.sqs.request_context import RequestContext
+from raftq.frontend.sqs.request_context import RequestContext, trace_header_of
 
 JSON_CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 TARGET_PREFIX: Final = "AmazonSQS."
@@ -171,7 +171,11 @@ async def _answer(request: web.Request, served: _Served) -> web.Response:
         if unknown:
             raise InvalidParameter(f"{name} has no parameter {unknown[0]}", field=unknown[0])
         _note_queue(request, members.get("QueueUrl"))
-        context = RequestContext(request.scheme, request.host)
+        context = RequestContext(
+            request.scheme,
+            request.host,
+            trace_header_of(request.headers.get("X-Amzn-Trace-Id")),
+        )
         result = await action.handler(frontend, caller, Params(members), context)
     except (RaftqError, ValidationError) as refused:
         error = invalid_value(refused) if isinstance(refused, ValidationError) else refused
