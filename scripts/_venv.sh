@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ]; then
   if [ "$1" = dev ]; then
     PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet -e "$root[dev]"
   else
-    PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet -e "$root"
+    PYTHONWARNINGS=ignore "$venv/bin/python" -m pip install --quiet -e "$root[server]"
   fi
   touch "$stamp"
 fi

@@ -31,6 +31,27 @@ from pathlib import Path
 from typing import Any, Final
 
 EXIT_INTERRUPTED: Final = 130
+EXIT_NOT_INSTALLED: Final = 2
+# The packages of the extras (pyproject.toml): a command whose module needs one that is missing
+# says which extra to install, instead of a traceback. `pip install raftq` alone serves the SDK
+# and the data commands (send, receive, delete, stats, queues); `raftq worker` needs `[worker]`,
+# every other command `[server]`.
+_EXTRA_PACKAGES: Final = frozenset(
+    {
+        "pydantic",
+        "opentelemetry",
+        "pysyncobj",
+        "rocksdict",
+        "msgpack",
+        "sortedcontainers",
+        "cryptography",
+        "prometheus_client",
+    }
+)
+
+
+class MissingExtra(Exception):
+    """Raised when a command's module needs a package of an extra that is not installed."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +173,7 @@ def _parser(named: str | None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = COMMANDS.get(named or "")
     if chosen is not None and chosen.module != __name__:
-        getattr(importlib.import_module(chosen.module), chosen.add)(commands)
+        getattr(_load(named or "", chosen.module), chosen.add)(commands)
     for name, command in COMMANDS.items():
         if name in commands.choices:
             continue
@@ -181,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MissingExtra as missing:
+        print(f"raftq: {missing}", file=sys.stderr)
+        return EXIT_NOT_INSTALLED
     except BrokenPipeError:
         # the reader went away (`| head`): nothing more to say, and nothing to say it to
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -195,9 +219,22 @@ def _main(arguments: list[str]) -> int:
     if args.command == "demo":
         return _demo(args)
     command = COMMANDS[args.command]
-    run: Callable[..., int] = getattr(importlib.import_module(command.module), command.run)
+    run: Callable[..., int] = getattr(_load(args.command, command.module), command.run)
     extra: tuple[Any, ...] = (parser,) if command.run_takes_parser else ()
     return run(args, *extra)
+
+
+def _load(command: str, module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _EXTRA_PACKAGES:
+            raise
+        extra = "worker" if command == "worker" else "server"
+        raise MissingExtra(
+            f"`raftq {command}` needs raftq's {extra} packages ({error.name} is not installed): "
+            f"pip install 'raftq[{extra}]'"
+        ) from None
 
 
 def _demo(args: argparse.Namespace) -> int:
