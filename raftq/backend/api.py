@@ -8,6 +8,8 @@
     POST /v1/export     nodes only; leader only; msgpack ExportRequest -> ExportChunk (a move)
     GET  /v1/status     every plane; JSON Raft status of this node (term, role, indexes: no
                         queue data), which frontends show on their dashboard
+    POST /v1/raft/members, /v1/raft/step-down
+                        operators; membership changes and hand-over (raft/member_routes.py)
     GET  /healthz       200 while the process serves; 503 once it stopped applying (corruption)
     GET  /readyz        200 when a leader is known and this node applied all it knows committed
     GET  /metrics       Prometheus text
@@ -46,6 +48,7 @@ from raftq.common.node_api import (
     NodeRequest,
     NodeResponse,
 )
+from raftq.raft.member_routes import add_member_routes
 from raftq.raft.node_http import (
     EVERY_PLANE,
     NODES_ONLY,
@@ -205,6 +208,7 @@ def create_app(node: BackendNode, frontends: SecretSource | None = None) -> web.
     app.router.add_post(COMMANDS_PATH, commands)
     app.router.add_post(EXPORT_PATH, export)
     app.router.add_get("/v1/status", status)
+    add_member_routes(app, lambda: node.raft, _authenticated_body)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -50,7 +50,8 @@ class BackendNode:
         self.raft = RaftNode(
             settings.raft,
             self.machine,
-            settings.api_address_of,
+            settings.members,
+            join=settings.join,
             announce_commits=False,
             on_applied=lambda: applied.observe(self.machine.machine.clock_ms),
         )
@@ -91,7 +92,7 @@ class BackendNode:
 
     @property
     def leader_api_address(self) -> str | None:
-        return self.settings.api_address_of(self.raft.leader)
+        return self.raft.api_address_of(self.raft.leader)
 
     @property
     def waiters(self) -> LongPollWaiters:

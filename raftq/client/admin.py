@@ -29,6 +29,12 @@ import aiohttp
 from pydantic import ValidationError
 
 from raftq.client.admin_frontends import add_frontend_commands, run_frontends
+from raftq.client.admin_members import (
+    add_member_commands,
+    add_step_down_command,
+    run_members,
+    run_step_down,
+)
 from raftq.client.admin_output import render
 from raftq.client.admin_queues import (
     add_queue_commands,
@@ -139,6 +145,8 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     raft = areas.add_parser("raft").add_subparsers(dest="verb", required=True)
     raft.add_parser("status")
+    add_step_down_command(raft)
+    add_member_commands(areas)
     areas.add_parser("audit")
 
 
@@ -151,7 +159,9 @@ def run_admin_command(args: argparse.Namespace) -> int:
     secret = os.environ.get("RAFTQ_OPERATOR_SECRET")
     if args.operator_secret_file is not None:
         secret = args.operator_secret_file.read_text().strip()
-    if not members:
+    # A node's own hand-over (a Kubernetes preStop hook) needs no metadata address.
+    alone = args.area == "raft" and args.verb == "step-down" and args.node is not None
+    if not members and not alone:
         print("raftq admin: no metadata address (--metadata or RAFTQ_METADATA)", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -303,8 +313,12 @@ async def _run(
                 )
             )
             return {"principal_id": args.principal_id, "queues": args.queues, "removed": True}
+        if area == "raft" and verb == "step-down":
+            return await run_step_down(admin, args)
         if area == "raft":
             return await _raft_status(admin)
+        if area == "members":
+            return await run_members(admin, args, actor)
         if area == "frontends":
             return await run_frontends(admin, args, verb, actor)
         if area == "data-keys":

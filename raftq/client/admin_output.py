@@ -298,6 +298,28 @@ def _raft_status(args: argparse.Namespace, output: list[dict[str, Any]]) -> str:
     )  # fmt: skip
 
 
+def _members(args: argparse.Namespace, output: list[dict[str, Any]]) -> str:
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key)
+        return NONE if value is None else str(value)
+
+    return render_table(
+        [left("GROUP"), left("NODE"), left("ZONE"), left("RAFT ADDRESS"), left("API ADDRESS"),
+         left("ROLE"), right("APPLIED")],
+        [
+            [row["group"], cell(row, "node_id"), cell(row, "zone"), row["raft_address"],
+             cell(row, "api_address"), row["role"], cell(row, "applied")]
+            for row in output
+        ],
+    )  # fmt: skip
+
+
+def _stepped_down(args: argparse.Namespace, output: dict[str, Any]) -> str:
+    if not output["was_leader"]:
+        return f"{output['node']} does not lead: nothing to hand over"
+    return f"{output['node']} handed leadership to {output['leader'] or 'another member'}"
+
+
 def _audit(args: argparse.Namespace, output: list[dict[str, Any]]) -> str:
     if not output:
         return "the audit trail is empty"
@@ -340,6 +362,11 @@ _RENDERERS: dict[tuple[str, str], _Renderer] = {
     ("frontends", "create"): _frontend_created,
     ("frontends", "revoke"): _frontend_revoked,
     ("raft", "status"): _raft_status,
+    ("raft", "step-down"): _stepped_down,
+    ("members", "list"): _members,
+    ("members", "add"): _members,
+    ("members", "remove"): _members,
+    ("members", "replace"): _members,
     ("audit", ""): _audit,
     ("data-keys", "rewrap"): _rewrapped,
 }

@@ -131,6 +131,13 @@ def _add_node_command(backend: argparse.ArgumentParser, kind: str) -> None:
             "makes; the same on every member of a cluster. Larger figures let a mass transition "
             "stall heartbeats and cause elections (default: %(default)s)",
         )
+    backend.add_argument(
+        "--join",
+        action="store_true",
+        help="this node is a new member of a running group (added with `raftq admin members "
+        "add`): until it hears from the group's leader it starts no election. Ignored once its "
+        "data directory holds a Raft log",
+    )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -167,6 +174,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             tls=internal_tls.tls_from_args(args),
             witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),
             fsync=not args.unsafe_no_fsync,
+            join=args.join,
             timings=RaftTimings(
                 compaction_min_entries=args.compaction_min_entries,
                 compaction_min_time_s=args.compaction_min_time_s,

@@ -48,6 +48,15 @@ class RegisterCluster(MetadataCommand):
     members: Annotated[tuple[ClusterMember, ...], Field(min_length=1, max_length=7)]
 
 
+class SetClusterMembers(MetadataCommand):
+    """An operator's record of a cluster's members after a membership change of its Raft group
+    (`raftq admin members`): frontends find the cluster's nodes by it."""
+
+    kind: Literal["set_cluster_members"] = "set_cluster_members"
+    cluster_id: Identifier
+    members: Annotated[tuple[ClusterMember, ...], Field(min_length=1, max_length=7)]
+
+
 class ReportLoad(MetadataCommand):
     kind: Literal["report_load"] = "report_load"
     cluster_id: Identifier
@@ -323,6 +332,7 @@ AnyMetadataCommand = Annotated[
     RegisterCluster
     | ReportLoad
     | DrainCluster
+    | SetClusterMembers
     | CreateQueue
     | ActivateQueue
     | SetQueueAttributes

@@ -61,6 +61,9 @@ class RaftTimings(BaseModel):
     # was down (Docker's DNS has no name for a stopped container) then never connected to it for
     # 30 s, and two live members of three could not elect a leader (docs/chaos.md).
     dns_fail_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # How long a resolved member name is trusted (pysyncobj's default is 600 s): a member
+    # rescheduled under its name with a new address is reached again within this.
+    dns_cache_s: Annotated[float, Field(ge=0, le=600)] = 10.0
     # Snapshots copy the whole state: keep them rare (see raft/node.py).
     compaction_min_entries: Annotated[int, Field(ge=2)] = 50_000
     compaction_min_time_s: Annotated[float, Field(gt=0)] = 3_600.0
@@ -173,6 +176,9 @@ class NodeSettings(BaseModel):
     max_request_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 12 << 20
     fsync: bool = True
     witness_syncs: bool = False
+    # A new member of a running group (`--join`): until a leader has been heard, which happens
+    # once the group added it, it starts no election (raft/member_changes.py).
+    join: bool = False
 
     @model_validator(mode="after")
     def _self_is_a_member(self) -> NodeSettings:
@@ -216,12 +222,6 @@ class NodeSettings(BaseModel):
     @property
     def store(self) -> StoreSettings:
         return StoreSettings(path=self.data_dir / "state")
-
-    def api_address_of(self, raft_address: str | None) -> str | None:
-        for member in self.members:
-            if member.raft_address == raft_address:
-                return member.api_address
-        return None
 
 
 class BackendNodeSettings(NodeSettings):

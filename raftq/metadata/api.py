@@ -25,6 +25,8 @@ GET  /v1/catalogue       every plane; JSON of clusters, queues, principals, keys
                          (no secrets), grants, message move tasks, schedules (without their
                          sealed bodies), with freshness; caught-up members only
 GET  /v1/status          every plane; JSON Raft status
+POST /v1/raft/members, /v1/raft/step-down
+                         operators; membership changes and hand-over (raft/member_routes.py)
 GET  /healthz, /readyz, /metrics
 """
 
@@ -87,6 +89,7 @@ from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
 from raftq.metadata.queue_move import QueueMover
 from raftq.metadata.schedule_firing import ScheduleFirer
+from raftq.raft.member_routes import add_member_routes
 from raftq.raft.node_http import (
     EVERY_PLANE,
     FRONTENDS,
@@ -375,6 +378,7 @@ def create_app(node: MetadataNode) -> web.Application:
     app.router.add_get("/v1/queues/{name}", queue)
     app.router.add_get("/v1/catalogue", catalogue)
     app.router.add_get("/v1/status", status)
+    add_member_routes(app, lambda: node.raft, _body)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/readyz", _ready)
     app.router.add_get("/metrics", metrics)

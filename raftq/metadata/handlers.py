@@ -31,6 +31,7 @@ from raftq.common.metadata_commands import (
     RemoveLabelledGrants,
     ReportLoad,
     RevokeAccessKey,
+    SetClusterMembers,
     SetQueueAttributes,
     SetRedriveAllowPolicy,
     SwitchPlacement,
@@ -83,7 +84,10 @@ def register_cluster(state: MetadataState, c: RegisterCluster) -> ClusterResult:
         raise InvalidParameter("member node ids must be distinct", field="members")
     existing = state.clusters.get(c.cluster_id)
     if existing is not None:
-        if existing.members != c.members:
+        # A member restarted with the flags it was first started with, after a membership
+        # change the operator recorded (set_cluster_members): the record stands.
+        restarted_member = c.actor in {m.node_id for m in existing.members}
+        if existing.members != c.members and not restarted_member:
             raise ConflictingState(
                 f"cluster {c.cluster_id!r} is registered with other members", field="members"
             )
@@ -91,6 +95,17 @@ def register_cluster(state: MetadataState, c: RegisterCluster) -> ClusterResult:
     cluster = Cluster(cluster_id=c.cluster_id, members=c.members)
     state.clusters[c.cluster_id] = cluster
     return ClusterResult(cluster=cluster)
+
+
+def set_cluster_members(state: MetadataState, c: SetClusterMembers) -> ClusterResult:
+    cluster = _cluster(state, c.cluster_id)
+    node_ids = [m.node_id for m in c.members]
+    if len(set(node_ids)) != len(node_ids):
+        raise InvalidParameter("member node ids must be distinct", field="members")
+    reports = {node: r for node, r in cluster.reports.items() if node in node_ids}
+    changed = cluster.model_copy(update={"members": c.members, "reports": reports})
+    state.clusters[c.cluster_id] = changed
+    return ClusterResult(cluster=changed)
 
 
 def report_load(state: MetadataState, c: ReportLoad) -> Done:

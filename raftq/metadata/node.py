@@ -37,7 +37,8 @@ class MetadataNode:
         self.raft = RaftNode(
             settings.raft,
             self.machine,
-            settings.api_address_of,
+            settings.members,
+            join=settings.join,
             on_applied=lambda: applied.observe(self.machine.machine.clock_ms),
         )
         self.leader_clock = LeaderClock(clock, applied, term=lambda: int(self.raft.raftCurrentTerm))
@@ -51,7 +52,7 @@ class MetadataNode:
 
     @property
     def leader_api_address(self) -> str | None:
-        return self.settings.api_address_of(self.raft.leader)
+        return self.raft.api_address_of(self.raft.leader)
 
     async def execute(self, command: AnyMetadataCommand) -> Any:
         if not self.raft.is_leader:

@@ -45,6 +45,7 @@ from raftq.common.metadata_commands import (
     RevokeAccessKey,
     RevokeFrontend,
     RewrapDataKey,
+    SetClusterMembers,
     SetQueueAttributes,
     SetRedriveAllowPolicy,
     StartMessageMoveTask,
@@ -65,6 +66,7 @@ from raftq.metadata.state import MetadataState
 
 _HANDLERS: dict[type[MetadataCommand], Callable[[MetadataState, Any], Any]] = {
     RegisterCluster: handlers.register_cluster,
+    SetClusterMembers: handlers.set_cluster_members,
     ReportLoad: handlers.report_load,
     DrainCluster: handlers.drain_cluster,
     CreateQueue: handlers.create_queue,

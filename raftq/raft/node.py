@@ -41,6 +41,9 @@ What this adapter adds, and where:
   it and returns an asyncio future resolved on the caller's loop through `call_soon_threadsafe`.
 - Reads without a log entry: `confirm_leadership` is a read index (raft/read_index.py), carried
   by a number the transport adds to each AppendEntries and the follower echoes in its answer.
+- Membership changes, leadership hand-over, and the rules of a member that starts on an empty
+  disk or joins an existing group: raft/member_changes.py, called from the hooks below
+  (`_onTick`, the message handler, pysyncobj's `__doChangeCluster`).
 """
 
 from __future__ import annotations
@@ -59,13 +62,15 @@ from prometheus_client import Histogram
 from pysyncobj import FAIL_REASON, SyncObj, replicated
 from pysyncobj.monotonic import monotonic as pysyncobj_monotonic
 
-from raftq.common.errors import CorruptState, NotLeader
-from raftq.common.settings import RaftSettings
+from raftq.common.errors import CorruptState, NotLeader, RaftqError
+from raftq.common.settings import Member, RaftSettings
 from raftq.raft import disk_failure
 from raftq.raft.append_entries import CatchUp, without_held_entries
 from raftq.raft.failures import error_for
-from raftq.raft.journal import DurableJournal, JournalOptions
+from raftq.raft.journal import LOG_NAME, DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
+from raftq.raft.member_changes import Membership
+from raftq.raft.membership import MemberChange, MemberDirectory
 from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME, FsyncBeforeSendTransport, pysyncobj_conf
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
 from raftq.raft.role_watch import Role, RoleWatch
@@ -94,20 +99,33 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self,
         settings: RaftSettings,
         machine: ReplicatedMachine,
-        api_address_of: Callable[[str | None], str | None] = lambda _: None,
+        members: tuple[Member, ...] = (),
         *,
+        join: bool = False,
         announce_commits: bool = True,
         on_applied: Callable[[], None] = lambda: None,
     ) -> None:
-        """`api_address_of` maps a member's Raft address to its API address, for the leader
-        hints of `NotLeader` (a hint is sent to clients, who can only use the API address).
+        """`members`: the group's members as this node was started with (the directory of
+        node ids, zones and API addresses, which membership changes then keep up to date; a
+        leader hint of `NotLeader` names an API address, the only one clients can use).
+        `join`: this node is new to a running group (raft/member_changes.py).
         `announce_commits`: the leader tells followers of each commit at once (for groups whose
         followers answer reads, like the metadata group) rather than with its next message.
         `on_applied` runs on the tick thread after each entry this node applies."""
         self._announce_commits = announce_commits
         self._on_applied = on_applied
         self._machine = machine
-        self._api_address_of = api_address_of
+        fresh = (
+            not (settings.data_dir / LOG_NAME).exists()
+            and not (settings.data_dir / SNAPSHOT_NAME).exists()
+        )
+        self.membership = Membership(
+            self,
+            MemberDirectory(members),
+            fresh=fresh,
+            joining=join and fresh,
+            hand_over_s=2 * settings.timings.election_timeout_max_s,
+        )
         self._catch_up = CatchUp()
         self._settings = settings
         self._failed: str | None = None
@@ -115,9 +133,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         # proposal (`propose(on_applied=…)`): written and read only on the tick thread.
         self._last_applied = AppliedEntry(0, 0, 0)
         # Set before pysyncobj starts its tick thread, which sends and receives from then on.
-        self._read_index = ReadIndex(
-            voters=len(settings.peers) + 1, timeout_s=settings.timings.election_timeout_min_s
-        )
+        self._read_index = ReadIndex(timeout_s=settings.timings.election_timeout_min_s)
         self._answering: tuple[int, int] | None = None  # (term, stamp) of the AppendEntries
         secret = settings.raft_secret
         self._wire_cipher = None if secret is None else WireCipher(secret.get_secret_value())
@@ -163,6 +179,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         wakes it and pushes the deadline back; a candidate's votes wake it too). A leader, and
         a member missing a peer (it retries connections on ticks), keep the tick (`tick_s`)."""
         try:
+            self.membership.tick()
             super()._onTick(self._sleep_bound(timeToWait))
         except Exception as error:
             if disk_failure.is_disk_failure(error):
@@ -218,6 +235,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if not isinstance(message, dict):
             super()._SyncObj__onMessageReceived(node, message)
             return
+        if message.get("type") == "request_vote" and self.membership.refuses_vote(message):
+            return
         stamp = message.get(STAMP)
         if message.get("type") == "append_entries" and isinstance(stamp, int):
             self._answering = (int(message["term"]), stamp)
@@ -231,6 +250,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if message.get("type") == "next_node_idx" and _is_echo(echo):
             term, stamp = echo
             self._read_index.echoed(str(getattr(node, "id", node)), term, stamp, self._view())
+
+    def _SyncObj__doChangeCluster(self, request: Any, reverse: bool = False) -> bool:  # noqa: N802
+        """pysyncobj's change of its member set, as a membership entry is appended (or rolled
+        back), and again when it is applied: the directory and the removed rule follow it."""
+        changed: bool = super()._SyncObj__doChangeCluster(request, reverse)
+        if isinstance(request, list) and len(request) >= 2:
+            self.membership.on_change(request, reverse)
+        return changed
 
     def _with_read_index(self, message: Any) -> Any:
         """`message` about to be sent, with its read-index number or echo (tick thread)."""
@@ -249,6 +276,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             commit_index=int(self.raftCommitIndex),
             applied_index=int(self.raftLastApplied),
             now_s=time.monotonic(),
+            followers=frozenset(str(n.address) for n in self._SyncObj__otherNodes),
         )
 
     def _compact_large_log(self) -> None:
@@ -303,9 +331,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         `on_applied` (tracing) learns the entry's index and apply times just before it does."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
-        if not self.is_leader:
-            hint = self._api_address_of(self.leader)
-            future.set_exception(NotLeader("this node is not the leader", leader_hint=hint))
+        if not self.is_leader or self.membership.handing_over:
+            future.set_exception(self.not_leader())
             return future
 
         def settle(result: object, reason: int, applied: AppliedEntry) -> None:
@@ -316,7 +343,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                     on_applied(applied)
                 future.set_result(result)
             else:
-                future.set_exception(error_for(reason, self._api_address_of(self.leader)))
+                future.set_exception(error_for(reason, self.api_address_of(self.leader)))
 
         def on_tick_thread(result: object, reason: int) -> None:
             # pysyncobj calls back right after applying the entry, on this thread: the last
@@ -349,6 +376,73 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         # next tick (up to `tick_s`, 0.2 s, away).
         self._SyncObj__pipeNotifier.notify()
         return future
+
+    def change_members(self, change: MemberChange) -> asyncio.Future[None]:
+        """Add or remove one member (this node must lead its current state). Resolves once the
+        change is committed and applied here; fails with the reason it was refused, or with
+        `OutcomeUnknown` when leadership changed first (the change may still take effect)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: RaftqError | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        def done(error: RaftqError | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(settle, error)
+
+        self.membership.on_tick_thread(lambda: self.membership.propose_change(change, done))
+        return future
+
+    def step_down(self) -> asyncio.Future[bool]:
+        """Hand leadership to the follower with the whole log (raft/member_changes.py).
+        Resolves True once this node no longer leads (at once when it did not), False when no
+        follower took over within the hand-over time."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def settle(moved: bool) -> None:
+            if not future.done():
+                future.set_result(moved)
+
+        def done(moved: bool) -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, moved)
+
+        self.membership.on_tick_thread(lambda: self.membership.step_down(done))
+        return future
+
+    def api_address_of(self, raft_address: str | None) -> str | None:
+        return self.membership.directory.api_address_of(raft_address)
+
+    def not_leader(self) -> NotLeader:
+        hint = None if self.is_leader else self.api_address_of(self.leader)
+        return NotLeader("this node is not the leader", leader_hint=hint)
+
+    def members(self) -> list[dict[str, Any]]:
+        """The current configuration, each member with its record, and on the leader whether
+        it answered within an election timeout (any thread: as of the last tick)."""
+        me = self._settings.self_address
+        configuration = self.membership.configuration or frozenset({me, *self._settings.peers})
+        answering = self.membership.answering
+        rows: list[dict[str, Any]] = []
+        for address in sorted(configuration):
+            member = self.membership.directory.member(address)
+            row: dict[str, Any] = {
+                "raft_address": address,
+                "node_id": None if member is None else member.node_id,
+                "zone": None if member is None else member.zone,
+                "api_address": None if member is None else member.api_address,
+            }
+            if answering is not None:  # the leader's view: who answered lately
+                row["answering"] = address == me or address in answering
+            rows.append(row)
+        return rows
 
     # --- status ---------------------------------------------------------------------------
 
@@ -413,6 +507,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             "log_bytes": self.journal.size_bytes,
             "log_cached_payload_bytes": self.journal.cached_payload_bytes,
             "failure": self._failed,
+            "members": self.members(),
+            # raft/member_changes.py: votes withheld until caught up; not campaigning until a
+            # leader was heard; no longer a member.
+            "fresh": self.membership.fresh,
+            "caught_up": self.membership.caught_up,
+            "joining": self.membership.joining,
+            "removed": self.membership.removed,
         }
 
     # --- snapshots (run on the tick thread) -------------------------------------------------
@@ -432,6 +533,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             last_entry=tuple(last_entry),
             previous_entry=tuple(previous_entry),
             members=tuple(str(getattr(m, "address", m)) for m in members),
+            directory=tuple(
+                (m.node_id, m.zone, m.raft_address, m.api_address)
+                for m in self.membership.directory.records()
+            ),
         )
         self._snapshots.start(meta)
         raise BuildingInBackground
@@ -442,7 +547,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._machine.install_snapshot(incoming)
         self._snapshots.installed()
         shutil.rmtree(incoming, ignore_errors=True)
-        return meta.last_entry, meta.previous_entry, list(meta.members)
+        self.membership.directory.replace_all(
+            Member(node_id=node_id, zone=zone, raft_address=raft, api_address=api)
+            for node_id, zone, raft, api in meta.directory
+        )
+        # pysyncobj compares the members with its own node object, which no address string
+        # equals: this member leaves itself out, or pysyncobj would count it as its own peer.
+        others = [m for m in meta.members if m != self._settings.self_address]
+        return meta.last_entry, meta.previous_entry, others
 
 
 def _is_echo(value: object) -> TypeGuard[tuple[int, int]]:

@@ -143,9 +143,13 @@ def pysyncobj_conf(
         connectionTimeout=timings.connection_timeout_s,
         connectionRetryTime=timings.connection_retry_s,
         dnsFailCacheTime=timings.dns_fail_cache_s,
+        # Names are looked up again this often: a member rescheduled under the same name with
+        # a new address (a Kubernetes pod) is found again within it.
+        dnsCacheTime=timings.dns_cache_s,
         logCompactionMinEntries=timings.compaction_min_entries,
         logCompactionMinTime=timings.compaction_min_time_s,
         commandsWaitLeader=False,
-        dynamicMembershipChange=False,
+        # One member added or removed at a time (raft/member_changes.py).
+        dynamicMembershipChange=True,
         useFork=False,
     )

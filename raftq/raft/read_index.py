@@ -51,6 +51,10 @@ class LeaderView:
     commit_index: int
     applied_index: int
     now_s: float  # a monotonic clock, for the timeout only
+    # The other voting members of the current configuration (Raft addresses): only their
+    # echoes count, and a majority of them with the leader confirms. The configuration changes
+    # with membership changes (raft/member_changes.py), so it is read with every view.
+    followers: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -63,9 +67,7 @@ class _Read:
 
 
 class ReadIndex:
-    def __init__(self, voters: int, timeout_s: float) -> None:
-        # The leader counts itself: a majority of `voters` needs this many followers.
-        self._followers_needed = voters // 2
+    def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         self._incoming: deque[Settle] = deque()  # appended from any thread
         self._reads: list[_Read] = []
@@ -108,7 +110,7 @@ class ReadIndex:
             self._reads.append(read)
             registered = True
         self._settle(view)
-        return registered and self._followers_needed > 0
+        return registered and _followers_needed(view) > 0
 
     @property
     def pending(self) -> int:
@@ -127,11 +129,16 @@ class ReadIndex:
             return False
         confirming = sum(
             1
-            for term, stamp in self._echoes.values()
-            if term == read.term and stamp > read.after_stamp
+            for follower, (term, stamp) in self._echoes.items()
+            if follower in view.followers and term == read.term and stamp > read.after_stamp
         )
-        if confirming >= self._followers_needed and view.applied_index >= read.commit_index:
+        if confirming >= _followers_needed(view) and view.applied_index >= read.commit_index:
             return True
         if view.now_s >= read.expires_at_s:
             return False
         return None
+
+
+def _followers_needed(view: LeaderView) -> int:
+    """Followers that, with the leader, make a majority of the configuration."""
+    return (len(view.followers) + 1) // 2

@@ -4,9 +4,11 @@ pysyncobj transmits a snapshot as one file, so the checkpoint directory is archi
 
     magic "RQSNAP01" | u32 header length | header (msgpack) | u32 crc32(header) | file bytes...
 
-The header lists Raft's data (the last two applied entries, the members) and every file with its
-size and crc32. `read_archive` verifies all of it while extracting; nothing is installed from an
-archive that fails, and the file is fsynced before `write_archive` returns.
+The header lists Raft's data (the last two applied entries, the members, and the members'
+records: node id, zone, API address, absent from archives written before membership changes)
+and every file with its size and crc32. `read_archive` verifies all of it while extracting;
+nothing is installed from an archive that fails, and the file is fsynced before
+`write_archive` returns.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class SnapshotMeta:
     last_entry: RaftEntry
     previous_entry: RaftEntry
     members: tuple[str, ...]
+    # (node id, zone, Raft address, API address) of each member known (raft/membership.py).
+    directory: tuple[tuple[str, str, str, str], ...] = ()
 
 
 def write_archive(path: Path, meta: SnapshotMeta, directory: Path) -> None:
@@ -50,6 +54,7 @@ def write_archive(path: Path, meta: SnapshotMeta, directory: Path) -> None:
         {
             "raft": [list(meta.last_entry), list(meta.previous_entry)],
             "members": list(meta.members),
+            "directory": [list(record) for record in meta.directory],
             "files": listing,
         }
     )
@@ -79,6 +84,7 @@ def read_archive(path: Path, into: Path) -> SnapshotMeta:
             header = msgpack.unpackb(header_bytes)
             last, previous = (tuple(entry) for entry in header["raft"])
             members = tuple(header["members"])
+            directory = tuple(_record(record) for record in header.get("directory", ()))
             listing = [(_name(name), int(size), int(crc)) for name, size, crc in header["files"]]
         except (ValueError, TypeError, KeyError) as error:
             raise CorruptState(f"{path}: snapshot header does not decode: {error}") from None
@@ -97,7 +103,16 @@ def read_archive(path: Path, into: Path) -> SnapshotMeta:
         if handle.read(1):
             raise CorruptState(f"{path}: trailing bytes after the snapshot's files")
     fsync_directory(into)
-    return SnapshotMeta(last_entry=last, previous_entry=previous, members=members)
+    return SnapshotMeta(
+        last_entry=last, previous_entry=previous, members=members, directory=directory
+    )
+
+
+def _record(value: object) -> tuple[str, str, str, str]:
+    if not isinstance(value, list) or len(value) != 4:
+        raise TypeError("a member record is a list of four strings")
+    node_id, zone, raft_address, api_address = (_name(part) for part in value)
+    return node_id, zone, raft_address, api_address
 
 
 def _name(value: object) -> str:

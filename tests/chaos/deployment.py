@@ -55,6 +55,16 @@ print(f"kept {{synced}} of {{written}} bytes of the log; {{dropped}}")
 """
 
 
+# What `empty_disk` runs beside a stopped node: its machine is gone, a new one has an empty disk.
+_EMPTY_DISK = f"""
+import os, shutil
+for name in os.listdir("{NODE_DATA_DIR}") if os.path.isdir("{NODE_DATA_DIR}") else []:
+    path = os.path.join("{NODE_DATA_DIR}", name)
+    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+print("emptied")
+"""
+
+
 # What `fill_disk` runs beside a node, on its volume: a ballast file takes every free block (the
 # deployment's small disks, RAFTQ_FAULT_SMALL_DISKS_MB, make that a few GiB at most); allocated,
 # not written, where the filesystem can, then written to the last byte.
@@ -271,6 +281,18 @@ class Deployment:
             raise DeploymentError("no small disks: filling a volume would fill the host's disk")
         return self._beside(service, _FILL_DISK)
 
+    def empty_disk(self, service: str) -> None:
+        """After `kill(service)`: its data directory emptied, as a new machine's disk."""
+        self._beside(service, _EMPTY_DISK)
+
+    def replace_member(self, group: str, service: str) -> None:
+        """`raftq admin members replace GROUP NODE` at the same addresses (the node's id is its
+        service name); waits until the new member has caught up."""
+        self._run(
+            str(self._script), "admin", "--json", "members", "replace", group, service,
+            timeout_s=300,
+        )  # fmt: skip
+
     def free_disk(self, service: str) -> None:
         """Delete the ballast `fill_disk` left, if any."""
         self._beside(service, _FREE_DISK)
@@ -344,8 +366,8 @@ class Deployment:
                 return line.partition("=")[2].strip()
         return self.compose_dir.name
 
-    def _run(self, *argv: str) -> str:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    def _run(self, *argv: str, timeout_s: float = 60) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
         if done.returncode != 0:
             command = " ".join(shlex.quote(a) for a in argv)
             raise DeploymentError(f"{command}: exit {done.returncode}: {done.stderr.strip()}")

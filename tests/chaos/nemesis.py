@@ -26,6 +26,10 @@ event and the schedule goes on; the cell then fails (run.py), with its history s
   ballast is deleted and the node restarted. The node stops at its first write that fails
   (exit 75) and Docker starts it again, failing until there is space (raft/disk_failure.py).
   Before that stop, a node went on after ENOSPC and its Raft log was corrupt at the restart.
+- `ReplaceFollower`: a follower's machine is lost with its disk: it is killed and its volume
+  emptied; `down_s` later a node with the empty disk starts at its address and the operator
+  replaces the member (`raftq admin members replace GROUP NODE`: removed, added again, caught
+  up by snapshot). Until then the empty node takes part in no vote (raft/member_changes.py).
 - `CompromisedFrontend`: an intruder in a frontend's container (the frontends in turn) tries
   everything that frontend holds against every Raft port and against the internal routes of
   operators and nodes (tests/chaos/intruder.py); a strike fails, as a nemesis step, if anything
@@ -70,6 +74,8 @@ Action = Literal[
     "skew",
     "fill-disk",
     "free-disk",
+    "lose-machine",
+    "replace",
     "intrude",
     "intruded",
     "heal",
@@ -77,7 +83,7 @@ Action = Literal[
     "error",
 ]
 FAULTS: frozenset[str] = frozenset(
-    {"kill", "pause", "isolate", "partition", "restart", "skew", "fill-disk"}
+    {"kill", "pause", "isolate", "partition", "restart", "skew", "fill-disk", "lose-machine"}
 )
 # What a failed step of a strike raises: logged as an `error` event, and the nemesis goes on.
 STEP_ERRORS = (DeploymentError, subprocess.TimeoutExpired, OSError, http.client.HTTPException)
@@ -402,6 +408,29 @@ class FillDiskLeader(Nemesis):
         await super().heal()
 
 
+class ReplaceFollower(Nemesis):
+    action: Action = "lose-machine"
+    undo_action: Action = "replace"
+    _replaced = ""
+
+    def choose(self) -> list[str]:
+        leader = self.deployment.leader(self.group)
+        followers = [m for m in self.deployment.members(self.group) if m != leader]
+        return [self._random.choice(followers)] if leader is not None and followers else []
+
+    def fault(self, targets: list[str]) -> None:
+        for service in targets:
+            if self.deployment.state(service) == "running":  # a retried step killed it already
+                self.deployment.kill(service)
+            self.deployment.empty_disk(service)
+
+    def undo(self, targets: list[str]) -> None:
+        for service in targets:
+            if self.deployment.state(service) != "running":
+                self.deployment.start(service)
+            self.deployment.replace_member(self.group, service)
+
+
 INTRUDER = Path(__file__).with_name("intruder.py")
 RAFT_PORT = 7000  # every Raft member's in docker-compose.yml
 FRONTEND_CREDENTIAL = "/run/raftq-credential/credential"  # in each frontend's container
@@ -495,6 +524,7 @@ NEMESES: dict[str, type[Nemesis]] = {
     "clock-skew": ClockSkew,
     "fill-disk-leader": FillDiskLeader,
     "compromised-frontend": CompromisedFrontend,
+    "replace-follower": ReplaceFollower,
     "clock-step-pause-leader": HostClockStepPauseLeader,
 }
 

@@ -78,6 +78,7 @@ CELLS: dict[str, Cell] = {
         Cell("clock-skew", NEMESES["clock-skew"], 20, 10, lease_margin_ms=1_100),
         Cell("clock-step-pause-leader", NEMESES["clock-step-pause-leader"], 20, 10),
         Cell("compromised-frontend", NEMESES["compromised-frontend"], 15, 1),
+        Cell("replace-follower", NEMESES["replace-follower"], 30, 5),
         Cell("disk-full-leader", NEMESES["fill-disk-leader"], 20, 10, small_disks=True),
         Cell("dead-letter-kill-leaders", NEMESES["kill-either-leader"], 10, 5, dead_letter=True),
         Cell("fifo-kill-leader", NEMESES["kill-leader"], 10, 5, fifo_groups=3),

@@ -39,6 +39,8 @@ JSON_SEQUENCE: tuple[str, ...] = (
     "clusters drain c2",
     "clusters drain c2 --undo",
     "raft status",
+    "members list c1",
+    "members list metadata",
     "frontends create fe-1",
     "frontends create fe-2 --write {tmp}/fe-2.credential",
     "frontends create fe-2 --write {tmp}/fe-2.credential --if-missing",

@@ -174,7 +174,24 @@ class Cluster:
 
     # --- processes --------------------------------------------------------------------------
 
-    def start(self, i: int) -> None:
+    def add_node(self, zone: str) -> int:
+        """A new node (not started) at fresh ports; every node started from now on names it
+        among its members. Returns its index."""
+        raft_port, api_port = free_ports(2)
+        i = len(self.nodes)
+        self.nodes.append(
+            NodeProcess(
+                node_id=f"n{i + 1}",
+                zone=zone,
+                raft_address=f"127.0.0.1:{raft_port}",
+                api_address=f"127.0.0.1:{api_port}",
+                data_dir=self.root / f"n{i + 1}",
+                log_path=self.root / f"n{i + 1}.log",
+            )
+        )
+        return i
+
+    def start(self, i: int, *extra: str) -> None:
         node = self.nodes[i]
         assert node.process is None or node.process.poll() is not None, f"{node.node_id} runs"
         command = [
@@ -189,6 +206,7 @@ class Cluster:
             "--log-level",
             "WARNING",
             *self.extra_args,
+            *extra,
         ]
         if self.with_secret:
             command += ["--secret-file", str(self.root / "secret")]
@@ -271,11 +289,13 @@ class Cluster:
 
         return await eventually(probe, timeout_s, "a leader")
 
-    async def converged(self, timeout_s: float = 20.0) -> str:
-        """Wait until every running node applied the same entries; return their digest."""
+    async def converged(self, timeout_s: float = 20.0, among: Iterable[int] | None = None) -> str:
+        """Wait until every node (or those `among`) applied the same entries; return their
+        digest."""
+        indexes = list(range(len(self.nodes)) if among is None else among)
 
         async def probe() -> str | None:
-            statuses = [await self._status_or_none(i) for i in range(len(self.nodes))]
+            statuses = [await self._status_or_none(i) for i in indexes]
             if any(s is None for s in statuses):
                 return None
             digests = {s["digest"] for s in statuses if s is not None}

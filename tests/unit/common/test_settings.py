@@ -301,16 +301,6 @@ def test_a_single_member_group_has_no_peers() -> None:
     assert settings.raft.peers == ()
 
 
-def test_api_address_of_a_raft_address_names_the_members_api() -> None:
-    # Given a three-member group
-    settings = backend_settings()
-    # When the leader's Raft address is translated, then its API address comes back
-    assert settings.api_address_of("10.0.0.3:4321") == "10.0.0.3:8080"
-    # And an unknown or missing leader gives no address
-    assert settings.api_address_of("10.9.9.9:4321") is None
-    assert settings.api_address_of(None) is None
-
-
 def test_a_backend_makes_the_default_budget_of_due_transitions_and_sweeps_as_much() -> None:
     settings = backend_settings()
     assert settings.due_transitions_per_entry == limits.DUE_TRANSITIONS_PER_ENTRY

@@ -90,10 +90,35 @@ def test_a_peer_that_was_down_at_start_is_reached_within_a_second_of_coming_back
 def test_pysyncobjs_default_would_keep_the_peer_unreachable_for_thirty_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given pysyncobj's default fail cache (what a member had before dns_fail_cache_s)
-    conf = _conf(tmp_path, RaftTimings(dns_fail_cache_s=30.0))
+    # Given pysyncobj's default caches (what a member had before dns_fail_cache_s)
+    conf = _conf(tmp_path, RaftTimings(dns_fail_cache_s=30.0, dns_cache_s=600.0))
     # When the peer comes back
     took = _seconds_until_resolved(conf, monkeypatch)
     # Then its name stays unresolved for 30 s: longer than any failover may take
     assert took is not None
     assert took > 30.0
+
+
+def test_a_peer_rescheduled_under_its_name_with_a_new_address_is_found_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a member's configuration and a peer's name resolved once (a Kubernetes pod)
+    conf = _conf(tmp_path, RaftTimings())
+    now = [1_000.0]
+    addresses = ["10.1.0.5"]
+    monkeypatch.setattr(dns_resolver, "monotonicTime", lambda: now[0])
+    monkeypatch.setattr(
+        dns_resolver.socket,
+        "getaddrinfo",
+        lambda host, port: [(dns_resolver.socket.AF_INET, 1, 6, "", (addresses[0], 0))],
+    )
+    resolver = DnsCachingResolver(conf.dnsCacheTime, conf.dnsFailCacheTime)
+    assert resolver.resolve(PEER) == "10.1.0.5"
+    # When the pod is rescheduled and its name now gives another address
+    addresses[0] = "10.1.3.9"
+    started = now[0]
+    while resolver.resolve(PEER) != "10.1.3.9":
+        now[0] += 0.1
+        assert now[0] - started < 60, "the new address was never looked up"
+    # Then the new address is used within the configured cache time (pysyncobj's is 600 s)
+    assert now[0] - started <= RaftTimings().dns_cache_s + 0.1

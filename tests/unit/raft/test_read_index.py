@@ -8,7 +8,16 @@ from dataclasses import replace
 
 from raftq.raft.read_index import LeaderView, ReadIndex, Settle
 
-LEADING = LeaderView(leads=True, term=3, commit_index=10, applied_index=10, now_s=100.0)
+LEADING = LeaderView(
+    leads=True,
+    term=3,
+    commit_index=10,
+    applied_index=10,
+    now_s=100.0,
+    followers=frozenset({"b", "c"}),
+)
+FIVE = replace(LEADING, followers=frozenset({"b", "c", "d", "e"}))
+ALONE = replace(LEADING, followers=frozenset())
 
 
 class Reads:
@@ -28,7 +37,7 @@ def _send_round(index: ReadIndex) -> list[int]:
 
 def test_read_is_confirmed_by_a_majority_answering_heartbeats_sent_after_it_arrived() -> None:
     # Given a three-member group's leader that sent a round before the read arrived
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     before = _send_round(index)
     index.request(reads.settle("r"))
     assert index.on_tick(LEADING) is True  # asks for a heartbeat round now
@@ -49,7 +58,7 @@ def test_read_is_confirmed_by_a_majority_answering_heartbeats_sent_after_it_arri
 
 def test_answers_of_another_term_do_not_confirm() -> None:
     # Given a registered read at term 3
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
     index.on_tick(LEADING)
     stamps = _send_round(index)
@@ -62,29 +71,29 @@ def test_answers_of_another_term_do_not_confirm() -> None:
 
 
 def test_five_members_need_two_followers() -> None:
-    index, reads = ReadIndex(voters=5, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
-    index.on_tick(LEADING)
+    index.on_tick(FIVE)
     stamps = [index.next_stamp() for _ in range(4)]
 
-    index.echoed("b", 3, stamps[0], LEADING)
-    index.echoed("b", 3, stamps[0], LEADING)  # the same follower twice counts once
+    index.echoed("b", 3, stamps[0], FIVE)
+    index.echoed("b", 3, stamps[0], FIVE)  # the same follower twice counts once
     assert reads.outcomes == []
 
-    index.echoed("c", 3, stamps[1], LEADING)
+    index.echoed("c", 3, stamps[1], FIVE)
     assert reads.outcomes == [("r", True)]
 
 
 def test_a_single_member_confirms_at_once() -> None:
-    index, reads = ReadIndex(voters=1, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
-    assert index.on_tick(LEADING) is False  # no follower to ask
+    assert index.on_tick(ALONE) is False  # no follower to ask
     assert reads.outcomes == [("r", True)]
 
 
 def test_confirmation_waits_until_the_commit_index_of_registration_is_applied() -> None:
     # Given a read registered while entries up to 12 are committed but only 10 applied
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
     index.on_tick(replace(LEADING, commit_index=12, applied_index=10))
 
@@ -99,7 +108,7 @@ def test_confirmation_waits_until_the_commit_index_of_registration_is_applied() 
 
 
 def test_reads_fail_when_leadership_is_lost_or_the_term_changes() -> None:
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("lost"))
     index.on_tick(LEADING)
     index.on_tick(replace(LEADING, leads=False))
@@ -113,7 +122,7 @@ def test_reads_fail_when_leadership_is_lost_or_the_term_changes() -> None:
 
 def test_a_read_asked_of_a_member_that_does_not_lead_its_state_fails_at_once() -> None:
     # A new leader that has not applied its own term's no-op does not lead its state yet
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
     index.on_tick(replace(LEADING, leads=False))
     assert reads.outcomes == [("r", False)]
@@ -121,7 +130,7 @@ def test_a_read_asked_of_a_member_that_does_not_lead_its_state_fails_at_once() -
 
 def test_a_read_no_majority_answers_fails_after_its_timeout() -> None:
     # Given a read registered at t=100 s with a 1 s timeout, and followers that never answer
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     index.request(reads.settle("r"))
     index.on_tick(LEADING)
     _send_round(index)
@@ -135,7 +144,7 @@ def test_a_read_no_majority_answers_fails_after_its_timeout() -> None:
 
 
 def test_one_round_confirms_every_read_registered_before_it() -> None:
-    index, reads = ReadIndex(voters=3, timeout_s=1.0), Reads()
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
     for name in ("a", "b", "c"):
         index.request(reads.settle(name))
     index.on_tick(LEADING)
@@ -147,3 +156,34 @@ def test_one_round_confirms_every_read_registered_before_it() -> None:
 
     assert reads.outcomes == [("a", True), ("b", True), ("c", True)]
     assert index.pending == 1
+
+
+def test_only_members_of_the_current_configuration_confirm() -> None:
+    # Given a leader whose configuration changed from {a, b, c} to {a, c, d}
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
+    changed = replace(LEADING, followers=frozenset({"c", "d"}))
+    index.request(reads.settle("r"))
+    index.on_tick(changed)
+    stamps = _send_round(index)
+
+    # When the removed member b answers, nothing is confirmed
+    index.echoed("b", 3, stamps[0], changed)
+    assert reads.outcomes == []
+
+    # When the added member d answers, the read is confirmed
+    index.echoed("d", 3, stamps[1], changed)
+    assert reads.outcomes == [("r", True)]
+
+
+def test_a_larger_configuration_needs_more_answers() -> None:
+    # Given three members grown to four (leader a, followers b, c, d): a majority is three
+    index, reads = ReadIndex(timeout_s=1.0), Reads()
+    four = replace(LEADING, followers=frozenset({"b", "c", "d"}))
+    index.request(reads.settle("r"))
+    index.on_tick(four)
+    stamps = _send_round(index)
+
+    index.echoed("b", 3, stamps[0], four)
+    assert reads.outcomes == []
+    index.echoed("c", 3, stamps[1], four)
+    assert reads.outcomes == [("r", True)]
