@@ -7,11 +7,9 @@ and the secret script makes every Secret the pods mount. No cluster is contacted
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,17 +88,6 @@ def test_every_raftq_command_line_is_one_raftq_accepts(overlay: str) -> None:
             ]
             parsed = cli._parser(args[0]).parse_args(args)
             assert parsed.command == args[0]
-
-
-def test_the_example_worker_registry_loads() -> None:
-    from raftq.worker.registry import Registry  # noqa: PLC0415
-
-    sys.path.insert(0, str(K8S / "base"))
-    try:
-        registry = importlib.import_module("example_tasks").tasks
-    finally:
-        sys.path.remove(str(K8S / "base"))
-    assert isinstance(registry, Registry)
 
 
 def test_the_secret_script_makes_every_secret_the_manifests_mount(tmp_path: Path) -> None:
