@@ -164,6 +164,7 @@ def run_admin_command(args: argparse.Namespace) -> int:
     if not members and not alone:
         print("raftq admin: no metadata address (--metadata or RAFTQ_METADATA)", file=sys.stderr)
         return EXIT_USAGE
+    members = members or [args.node]  # the node's own API, which answers for itself
     try:
         tls = internal_tls.tls_from_args(args, environment=True).client_context()
     except internal_tls.TlsFilesError as error:

@@ -226,7 +226,7 @@ class Membership:
                 )
 
     def step_down(self, done: StepDone) -> None:
-        if not self._node.is_leader:
+        if not self._node.is_leader and self._hand_over is None:
             done(False)
             return
         if self._hand_over is not None:
@@ -244,16 +244,23 @@ class Membership:
     def _drive_hand_over(self, hand_over: _HandOver) -> None:
         node = self._node
         now_s = float(pysyncobj_monotonic())
-        if not node.is_leader:
-            self._end_hand_over(hand_over, True)
+        leader = node.leader
+        if leader is not None and leader != node._settings.self_address:
+            self._end_hand_over(hand_over, True)  # another member leads
             return
         if now_s > hand_over.until_s:
-            log.warning("leadership hand-over timed out; still leading")
+            log.warning("leadership hand-over timed out", extra={"event": "hand_over_failed"})
             self._end_hand_over(hand_over, False)
             return
+        if not node.is_leader:
+            return  # the election the follower started is on; its winner is awaited
         retry_s = node._settings.timings.election_timeout_max_s
         if hand_over.sent_at_s is not None and now_s - hand_over.sent_at_s < retry_s:
             return  # the follower is campaigning; asked again if it has not won by then
+        if node._SyncObj__commandsQueue._FastQueue__queue:  # pysyncobj's FastQueue: a deque
+            # Proposals made before the hand-over began are appended at this tick: a follower
+            # must have them too, or the others would not elect it.
+            return
 
         def sent(_result: object, reason: int) -> None:
             if reason == FAIL_REASON.SUCCESS:

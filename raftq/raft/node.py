@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 
 # pysyncobj's `_RAFT_STATE` (its status "state"), by name.
 _ROLES = {0: "follower", 1: "candidate", 2: "leader"}
+_LEADER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         # Set before pysyncobj starts its tick thread, which sends and receives from then on.
         self._read_index = ReadIndex(timeout_s=settings.timings.election_timeout_min_s)
         self._answering: tuple[int, int] | None = None  # (term, stamp) of the AppendEntries
+        self._role_seen = (0, 0)  # (term, pysyncobj state) at the end of the last tick
         secret = settings.raft_secret
         self._wire_cipher = None if secret is None else WireCipher(secret.get_secret_value())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +183,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         try:
             self.membership.tick()
             super()._onTick(self._sleep_bound(timeToWait))
+            # Between two handlers: a term and a role that belong together (within a handler,
+            # a leader that heard of a higher term has the new term for a moment while it
+            # still says it leads).
+            self._role_seen = (int(self._SyncObj__raftCurrentTerm), int(self._SyncObj__raftState))
         except Exception as error:
             if disk_failure.is_disk_failure(error):
                 disk_failure.stop(error)
@@ -489,12 +495,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def status(self) -> dict[str, Any]:
         raw: dict[str, Any] = self.getStatus()
+        term, state = self._role_seen
         return {
             "self": self._settings.self_address,
             "leader": self.leader,
-            "is_leader": self.is_leader,
-            "term": raw.get("raft_term"),
-            "role": _ROLES.get(int(raw.get("state", -1)), "unknown"),
+            # As of the end of the last tick, consistent with each other (`_onTick`).
+            "is_leader": state == _LEADER,
+            "term": term,
+            "role": _ROLES.get(state, "unknown"),
             "commit_index": raw.get("commit_idx"),
             # The leader's commit index as this node last heard it (its own on the leader).
             "leader_commit_index": raw.get("leader_commit_idx"),
