@@ -379,12 +379,15 @@ async def test_a_member_whose_disk_was_lost_rejoins_at_its_address(cluster: Clus
     assert sent <= set(await drain(cluster.client_for(survivors), QUEUE))
 
 
-def _admin(metadata: Cluster, root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+def _admin(
+    metadata: Cluster, root: Path, *argv: str, json: bool = False
+) -> subprocess.CompletedProcess[str]:
     (root / "operator.secret").write_text(OPERATOR_SECRET)
+    live = next(n for n in metadata.nodes if n.process is not None and n.process.poll() is None)
     return subprocess.run(
-        [sys.executable, "-m", "raftq.client.cli", "admin",
-         "--metadata", metadata.nodes[0].api_address,
-         "--operator-secret-file", str(root / "operator.secret"), *argv],
+        [sys.executable, "-m", "raftq.client.cli", "admin", "--metadata", live.api_address,
+         "--operator-secret-file", str(root / "operator.secret"),
+         *(["--json"] if json else []), *argv],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -431,3 +434,35 @@ async def test_an_emptied_member_does_not_help_elect_a_leader_missing_committed_
     cluster.start(leader)
     await cluster.converged(timeout_s=60)
     assert sent <= set(await drain(cluster.client, QUEUE))
+
+
+async def test_a_metadata_member_is_replaced_at_a_new_address(
+    cluster_factory: Any, tmp_path: Path
+) -> None:
+    # Given the metadata group, with a principal recorded
+    metadata, _backend = await metadata_and_backend(cluster_factory, tmp_path)
+    assert _admin(metadata, tmp_path, "principals", "create", "before").returncode == 0
+    leader = await metadata.leader()
+    dead = next(i for i in range(3) if i != leader)
+    metadata.kill(dead)
+    # When a new node replaces the dead member
+    new = metadata.add_node(metadata.nodes[dead].zone)
+    metadata.start(new, "--join")
+    node = metadata.nodes[new]
+    replaced = _admin(
+        metadata, tmp_path, "members", "replace", "metadata", metadata.nodes[dead].node_id,
+        "--new-node-id", node.node_id, "--zone", node.zone,
+        "--raft-address", node.raft_address, "--api-address", node.api_address,
+    )  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
+    listed = json.loads(_admin(metadata, tmp_path, "members", "list", "metadata", json=True).stdout)
+    assert {row["node_id"] for row in listed} == {
+        metadata.nodes[i].node_id for i in range(4) if i != dead
+    }
+    # Then with another original member gone too, the group still elects and serves
+    other = next(i for i in range(3) if i not in (dead, leader))
+    metadata.kill(other)
+    await metadata.leader(among=[leader, new], timeout_s=20)
+    assert _admin(metadata, tmp_path, "principals", "create", "after").returncode == 0
+    catalogue = await metadata.get_json(new, "/v1/catalogue")
+    assert catalogue is not None and {"before", "after"} <= set(catalogue["principals"])
