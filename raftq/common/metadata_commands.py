@@ -79,6 +79,10 @@ class CreateQueue(MetadataCommand):
     placement: Placement
     # Set on the new queue only: like SQS, a creation that finds the queue ignores them.
     tags: Tags = Field(default_factory=dict)
+    # A queue restored from a backup: its source's data keys and sealing identity
+    # (metadata/queue_restore.py); a new queue has neither.
+    data_keys: tuple[DataKey, ...] = ()
+    sealing_id: Identifier | None = None
 
 
 class ActivateQueue(MetadataCommand):
