@@ -8,7 +8,8 @@ never given out:
 
 - a message in flight is released: its visibility deadline becomes 0 (its IN_FLIGHT key and
   its record's timer), so the restored queue's first apply makes it visible again, through the
-  ordinary end-of-visibility path (FIFO group state included), and its receive count is kept;
+  ordinary end-of-visibility path (FIFO group state included); its receive count is kept, and
+  no receipt handle of the old queue is its latest;
 - receive-attempt memory (ATTEMPT) is left out: it replays receipt handles of the old queue.
 """
 
@@ -22,6 +23,9 @@ from raftq.common.backup_api import BackedUpQueue, BackupChunk
 from raftq.common.errors import QueueMoved, QueueNotFound
 
 _FAMILIES = tuple(sorted(f for f in keys.QUEUE_FAMILIES if f != keys.ATTEMPT))
+# The handle tag of a released lease: no receipt handle carries it (tags are hashes,
+# identifiers.handle_tag), so every handle of the old queue stays invalid on the restored one.
+_RELEASED_TAG = b"released"
 
 
 def applied_index(view: ReadView) -> int:
@@ -102,6 +106,6 @@ def released(family: bytes, key: bytes, value: bytes) -> tuple[bytes, bytes]:
         meta = MessageMeta.unpack(value)
         if meta.state is MessageState.IN_FLIGHT:
             meta.timer_ms = 0
-            meta.handle_tag = b""
+            meta.handle_tag = _RELEASED_TAG
             return key, meta.pack()
     return key, value

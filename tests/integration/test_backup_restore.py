@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,10 +58,10 @@ def admin(up: Deployment, *argv: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def admin_ok(up: Deployment, *argv: str) -> dict[str, object]:
+def admin_ok(up: Deployment, *argv: str) -> dict[str, Any]:
     done = admin(up, *argv)
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -108,10 +109,10 @@ async def test_a_restored_queue_delivers_every_message_acknowledged_before_the_b
         backup = admin_ok(up, "backup", "queue", "bk-orders", "--to", str(tmp_path / "b1"))
         assert backup["queues"] == [
             {"name": "bk-orders", "records": backup["queues"][0]["records"]}
-        ]  # type: ignore[index]
+        ]
         await client.send("bk-orders", "sent after the backup")
         restored = admin_ok(up, "restore", str(tmp_path / "b1"), "--as", "bk-orders-restored")
-        assert restored["restored"][0]["name"] == "bk-orders-restored"  # type: ignore[index]
+        assert restored["restored"][0]["name"] == "bk-orders-restored"
 
         # Then every message comes back, with its body and attributes, the in-flight ones too
         received = await drain(client, "bk-orders-restored")
@@ -136,7 +137,7 @@ async def test_a_cluster_backup_restores_its_queues_on_another_cluster(
         admin_ok(up, "queues", "create", "bkc-main", "--dead-letter-queue", "bkc-dlq")
         for name in ("bkc-dlq", "bkc-main"):
             shown = admin_ok(up, "queues", "show", name)
-            if shown["placement"]["cluster_id"] != "c1":  # type: ignore[index]
+            if shown["placement"]["cluster_id"] != "c1":
                 admin_ok(up, "queues", "move", name, "--to", "c1")
         for number in range(10):
             await client.send("bkc-main", f"main {number}")
@@ -144,18 +145,18 @@ async def test_a_cluster_backup_restores_its_queues_on_another_cluster(
 
         # When cluster c1 is backed up, its queues are lost, and the backup restored on c2
         backup = admin_ok(up, "backup", "cluster", "c1", "--to", str(tmp_path / "c1"))
-        names = [q["name"] for q in backup["queues"]]  # type: ignore[attr-defined]
+        names = [q["name"] for q in backup["queues"]]
         assert {"bkc-main", "bkc-dlq"} <= set(names)
         for name in sorted(names, key=lambda name: name != "bkc-main"):  # its DLQ after it
             admin_ok(up, "queues", "delete", name)
         restored = admin_ok(up, "restore", str(tmp_path / "c1"), "--cluster", "c2")
-        order = [r["name"] for r in restored["restored"]]  # type: ignore[attr-defined]
+        order = [r["name"] for r in restored["restored"]]
         assert order.index("bkc-dlq") < order.index("bkc-main")
 
         # Then each queue serves on c2 with its messages and its dead-letter queue
         shown = admin_ok(up, "queues", "show", "bkc-main")
-        assert shown["placement"]["cluster_id"] == "c2"  # type: ignore[index]
-        assert shown["attributes"]["redrive"]["dead_letter_queue"] == "bkc-dlq"  # type: ignore[index]
+        assert shown["placement"]["cluster_id"] == "c2"
+        assert shown["attributes"]["redrive"]["dead_letter_queue"] == "bkc-dlq"
         main = await drain(client, "bkc-main")
         assert sorted(m.body or "" for m in main) == sorted(f"main {n}" for n in range(10))
         assert [m.body for m in await drain(client, "bkc-dlq")] == ["a dead letter"]
