@@ -147,7 +147,8 @@ class Queue(WireModel):
     modified_at_ms: TimestampMs | None = None
     # The queue id its messages and data keys are sealed under, when not its own: a queue
     # restored from a backup keeps its source's (docs/backup.md), so its messages still open.
-    sealing_id: Identifier | None = None
+    # Left out of its encodings while None, so they read as before for every other queue.
+    sealing_id: Identifier | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def sealing_identity(self) -> str:
@@ -171,7 +172,7 @@ class RetiredQueue(WireModel):
     name: QueueName
     data_keys: tuple[DataKey, ...]
     retired_at_ms: TimestampMs
-    sealing_id: Identifier | None = None  # as Queue.sealing_id
+    sealing_id: Identifier | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def sealing_identity(self) -> str:
