@@ -20,19 +20,21 @@ Q = "q-source"
 RESTORED = "q-restored"
 
 
-def restore(source: Replica, target: Replica, max_records: int = 3) -> int:
-    """Read `Q` out of the source in chunks and file it as `RESTORED`; the record count."""
-    (replica,) = backed_up_queues(source.store, (Q,))
+def restore(
+    source: Replica, target: Replica, queue: str = Q, restored: str = RESTORED, max_records: int = 3
+) -> int:
+    """Read `queue` out of the source in chunks and file it as `restored`; the record count."""
+    (replica,) = backed_up_queues(source.store, (queue,))
     assert target.one(
-        BeginImport(now_ms=target.now_ms, queue=RESTORED, epoch=1, session="session-1")
+        BeginImport(now_ms=target.now_ms, queue=restored, epoch=1, session="session-1")
     ) == QueueCreated(created=True)
     after: bytes | None = None
     total = 0
     while True:
-        chunk = backup_chunk(source.store, Q, after, 1 << 20, max_records)
+        chunk = backup_chunk(source.store, queue, after, 1 << 20, max_records)
         if chunk.records:
             filed = ImportRecords(
-                now_ms=target.now_ms, queue=RESTORED, session="session-1", records=chunk.records
+                now_ms=target.now_ms, queue=restored, session="session-1", records=chunk.records
             )
             assert isinstance(target.one(filed), Done)
         total += len(chunk.records)
@@ -41,7 +43,7 @@ def restore(source: Replica, target: Replica, max_records: int = 3) -> int:
         after = chunk.after
     finish = FinishImport(
         now_ms=target.now_ms,
-        queue=RESTORED,
+        queue=restored,
         session="session-1",
         records_total=total,
         fifo=replica.fifo,
@@ -76,6 +78,24 @@ def test_a_restored_queue_holds_every_message_and_in_flight_ones_are_visible_aga
     assert target.bodies(target.receive(RESTORED)) == [b"later"]
     # The source still serves, its lease untouched.
     assert source.delete(Q, held.messages[0].receipt_handle).succeeded == ("d0",)
+    check_invariants(target.store)
+
+
+def test_a_fifo_group_leased_at_backup_time_delivers_from_its_head_after_restore() -> None:
+    source, target = Replica(), Replica()
+    source.create("q-source.fifo", fifo=True, visibility_timeout_ms=600_000)
+    for number, (body, group) in enumerate([(b"a1", "a"), (b"a2", "a"), (b"b1", "b")]):
+        source.send("q-source.fifo", body, group_id=group, dedup_id=f"d-{number}")
+    held = source.receive("q-source.fifo", max_messages=1)
+    assert source.bodies(held) == [b"a1"]  # group a is locked by this lease
+
+    restore(source, target, "q-source.fifo", "q-restored.fifo")
+    check_invariants(target.store)
+
+    delivered = target.bodies(target.receive("q-restored.fifo", max_messages=10))
+    # a1 was released: group a delivers from its head again, in order
+    assert [body for body in delivered if body.startswith(b"a")] == [b"a1", b"a2"]
+    assert sorted(delivered) == [b"a1", b"a2", b"b1"]
     check_invariants(target.store)
 
 
