@@ -60,6 +60,7 @@ from raftq.common.credentials import Credential
 from raftq.common.errors import (
     ClusterNotFound,
     ConflictingState,
+    DeadLetterQueueInvalid,
     QueueAlreadyExists,
     QueueNotFound,
     RaftqError,
@@ -223,6 +224,21 @@ async def run_restore(admin: BackupAdmin, args: argparse.Namespace) -> dict[str,
             "even an empty queue's (delete it first, or restore --as a new name)",
             field="name",
         )
+    restoring = {sources[row["queue_id"]].name for row in rows}
+    for row in rows:  # a dead-letter queue outside the backup must exist on the target
+        source = sources[row["queue_id"]]
+        redrive = source.attributes.redrive
+        if redrive is None or redrive.dead_letter_queue in restoring:
+            continue
+        try:
+            await admin.get(f"/v1/queues/{redrive.dead_letter_queue}", leader_only=True)
+        except QueueNotFound:
+            raise DeadLetterQueueInvalid(
+                f"queue {names[source.queue_id]!r} names the dead-letter queue "
+                f"{redrive.dead_letter_queue!r}, which does not exist: restore (or create) it "
+                "first",
+                field="redrive",
+            ) from None
     restored = []
     for row in _dead_letter_queues_first(rows, sources):
         restored.append(

@@ -26,6 +26,7 @@ from raftq.common.commands import BeginImport, FinishImport
 from raftq.common.errors import (
     ClusterNotFound,
     ConflictingState,
+    DeadLetterQueueInvalid,
     InvalidParameter,
     NotLeader,
     QueueAlreadyExists,
@@ -60,6 +61,13 @@ class QueueRestorer:
                 "existing name, even an empty queue's (delete it first, or restore --as a new "
                 "name)",
                 field="name",
+            )
+        redrive = call.attributes.redrive
+        if redrive is not None and redrive.dead_letter_queue not in state.queues:
+            raise DeadLetterQueueInvalid(
+                f"queue {call.name!r} names the dead-letter queue {redrive.dead_letter_queue!r}, "
+                "which does not exist: restore (or create) it first",
+                field="redrive",
             )
         check_new_queue(state, call.name, call.fifo, call.attributes)
         if call.sealing_id is not None and not call.data_keys:

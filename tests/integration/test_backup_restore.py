@@ -145,10 +145,15 @@ async def test_a_cluster_backup_restores_its_queues_on_another_cluster(
 
         # When cluster c1 is backed up, its queues are lost, and the backup restored on c2
         backup = admin_ok(up, "backup", "cluster", "c1", "--to", str(tmp_path / "c1"))
+        admin_ok(up, "backup", "queue", "bkc-main", "--to", str(tmp_path / "main-alone"))
         names = [q["name"] for q in backup["queues"]]
         assert {"bkc-main", "bkc-dlq"} <= set(names)
         for name in sorted(names, key=lambda name: name != "bkc-main"):  # its DLQ after it
             admin_ok(up, "queues", "delete", name)
+        # A queue whose dead-letter queue is neither in its backup nor on the target: refused
+        why = refused(up, "restore", str(tmp_path / "main-alone"), "--as", "bkc-alone")
+        assert "bkc-dlq" in why, why
+        assert "does not exist" in refused(up, "queues", "show", "bkc-alone")
         restored = admin_ok(up, "restore", str(tmp_path / "c1"), "--cluster", "c2")
         order = [r["name"] for r in restored["restored"]]
         assert order.index("bkc-dlq") < order.index("bkc-main")
