@@ -6,6 +6,7 @@
                         channel_request.py): the frontends' data path, authenticated once per
                         connection; commands are logged as encoded, validated in apply
     POST /v1/export     nodes only; leader only; msgpack ExportRequest -> ExportChunk (a move)
+    /v1/backup/…, /v1/restore/records   operators and nodes (backup_api.py)
     GET  /v1/status     every plane; JSON Raft status of this node (term, role, indexes: no
                         queue data), which frontends show on their dashboard
     POST /v1/raft/members, /v1/raft/step-down
@@ -31,6 +32,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from raftq.backend.backup_api import add_backup_routes
 from raftq.backend.metrics import node_registry, queue_ids, render
 from raftq.backend.node import BackendNode
 from raftq.backend.queue_names import LOOKUP_TIMEOUT_S, Catalogue, QueueNames
@@ -212,4 +214,5 @@ def create_app(node: BackendNode, frontends: SecretSource | None = None) -> web.
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    add_backup_routes(app, node, _authenticated_body)
     return app

@@ -109,6 +109,17 @@ class QueueRaftMachine:
         with self.lock:
             return export_chunk(self.machine.store, request)
 
+    def backup_checkpoint(self, session: str) -> RocksStore:
+        """A checkpoint of the store taken between two applies, opened for reading: the state
+        as of one applied index (its own `META_APPLIED_INDEX`), whatever applies next."""
+        directory = self.backup_directory(session)
+        with self.lock:
+            self._store.checkpoint(directory)
+        return RocksStore(self._store_settings.model_copy(update={"path": directory}))
+
+    def backup_directory(self, session: str) -> Path:
+        return self._directory.backup_directory(session)
+
     def install_snapshot(self, directory: Path) -> None:
         with self.lock:
             self._install(directory)

@@ -2,6 +2,8 @@
 
     <state>/CURRENT      names the live database directory (checksummed, written durably)
     <state>/db-000007/   the live RocksDB
+    <state>/backup-<id>/ a checkpoint a backup reads out (backup_sessions.py); any left by a
+                         stopped process is removed on open
 
 Installing a snapshot: move its directory in as `db-<next>`, fsync `<state>`, then rewrite
 `CURRENT` durably. A crash before `CURRENT` changes leaves the old database live, one after leaves
@@ -38,6 +40,8 @@ class StateDirectory:
         for stale in self._root.glob("db-*"):
             if stale.name != live:
                 shutil.rmtree(stale)
+        for stale in self._root.glob("backup-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         return RocksStore(self._settings.model_copy(update={"path": self._root / live}))
 
     def install(self, snapshot: Path, store: RocksStore) -> RocksStore:
@@ -52,6 +56,11 @@ class StateDirectory:
         if live is not None:
             shutil.rmtree(self._root / live, ignore_errors=True)
         return RocksStore(self._settings.model_copy(update={"path": self._root / name}))
+
+    def backup_directory(self, session: str) -> Path:
+        """Where a backup's checkpoint goes: beside the live database, so RocksDB hard-links
+        its files instead of copying them."""
+        return self._root / f"backup-{session}"
 
     def _live_name(self) -> str | None:
         body = read_checked(self._root / _CURRENT, _MAGIC)

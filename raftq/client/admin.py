@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
+from raftq.client.admin_backup import add_backup_commands, run_backup, run_restore
 from raftq.client.admin_frontends import add_frontend_commands, run_frontends
 from raftq.client.admin_members import (
     add_member_commands,
@@ -93,6 +94,7 @@ def add_admin_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     add_queue_commands(areas)
     add_frontend_commands(areas)
     add_schedule_commands(areas)
+    add_backup_commands(areas)
 
     clusters = areas.add_parser("clusters").add_subparsers(dest="verb", required=True)
     clusters.add_parser("list")
@@ -211,6 +213,7 @@ class _Admin:
         self.members = members
         self.credential = None if secret is None else Credential(OPERATOR, secret.encode())
         self.session = session
+        self.tls = tls
         self.client = MetadataClient(members, self.credential, session, tls=tls)
 
     async def get(
@@ -322,6 +325,10 @@ async def _run(
             return await run_members(admin, args, actor)
         if area == "frontends":
             return await run_frontends(admin, args, verb, actor)
+        if area == "backup":
+            return await run_backup(admin, args)
+        if area == "restore":
+            return await run_restore(admin, args)
         if area == "data-keys":
             return await _rewrap_data_keys(admin, args, actor)
         return (await admin.get("/v1/audit"))["audit"]
@@ -357,7 +364,7 @@ async def _rewrap_data_keys(admin: _Admin, args: argparse.Namespace, actor: str)
                 continue
             try:
                 new = keyring.rewrap(
-                    queue.queue_id, key.version, WrappedKey(key.master_key_id, key.wrapped)
+                    queue.sealing_identity, key.version, WrappedKey(key.master_key_id, key.wrapped)
                 )
             except CorruptState as error:
                 named_error(error, queue.queue_id, f"queue {queue.name!r}")

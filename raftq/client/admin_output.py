@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from raftq.client.admin_backup import backed_up, restored
 from raftq.client.readable import NONE, duration_s, plural, timestamp, yes_no
 from raftq.client.tables import left, render_fields, render_table, right
 
@@ -369,4 +370,7 @@ _RENDERERS: dict[tuple[str, str], _Renderer] = {
     ("members", "replace"): _members,
     ("audit", ""): _audit,
     ("data-keys", "rewrap"): _rewrapped,
+    ("backup", "queue"): backed_up,
+    ("backup", "cluster"): backed_up,
+    ("restore", ""): restored,
 }

@@ -88,6 +88,10 @@ class CreateQueue(MetadataCommand):
     placement: Placement
     # Set on the new queue only: like SQS, a creation that finds the queue ignores them.
     tags: Tags = Field(default_factory=dict)
+    # A queue restored from a backup: its source's data keys and sealing identity
+    # (metadata/queue_restore.py); a new queue has neither, and its command is encoded as before.
+    data_keys: tuple[DataKey, ...] = Field(default=(), exclude_if=lambda value: not value)
+    sealing_id: Identifier | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ActivateQueue(MetadataCommand):

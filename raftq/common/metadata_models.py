@@ -145,6 +145,15 @@ class Queue(WireModel):
     # When its attributes (or redrive-allow policy) last changed; None until they first do, so
     # records written before this field existed read as unchanged since creation.
     modified_at_ms: TimestampMs | None = None
+    # The queue id its messages and data keys are sealed under, when not its own: a queue
+    # restored from a backup keeps its source's (docs/backup.md), so its messages still open.
+    # Left out of its encodings while None, so they read as before for every other queue.
+    sealing_id: Identifier | None = Field(default=None, exclude_if=lambda value: value is None)
+
+    @property
+    def sealing_identity(self) -> str:
+        """The queue id bound into its seals (common/envelope.py)."""
+        return self.sealing_id or self.queue_id
 
     @property
     def attributes_changed_at_ms(self) -> int:
@@ -163,6 +172,11 @@ class RetiredQueue(WireModel):
     name: QueueName
     data_keys: tuple[DataKey, ...]
     retired_at_ms: TimestampMs
+    sealing_id: Identifier | None = Field(default=None, exclude_if=lambda value: value is None)
+
+    @property
+    def sealing_identity(self) -> str:
+        return self.sealing_id or self.queue_id
 
 
 class AccessKey(WireModel):

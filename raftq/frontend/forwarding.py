@@ -150,7 +150,7 @@ class Forwarder:
                 f"a dead-lettered message of {route.queue.name} was sealed by a queue that "
                 "no longer exists"
             )
-        return self._cipher_of(retired.queue_id, retired.name, retired.data_keys)
+        return self._cipher_of(retired.sealing_identity, retired.name, retired.data_keys)
 
     def forget(self, name: str) -> None:
         """This frontend created, changed or deleted the queue: look it up afresh."""
@@ -165,9 +165,10 @@ class Forwarder:
         queue = route.queue
         if not queue.data_keys:
             queue = await self._add_data_key(route)
-        return self._cipher_of(queue.queue_id, queue.name, queue.data_keys)
+        return self._cipher_of(queue.sealing_identity, queue.name, queue.data_keys)
 
     def _cipher_of(self, queue_id: str, name: str, data_keys: tuple[DataKey, ...]) -> QueueCipher:
+        """`queue_id`: the identity the queue seals under (a restored queue keeps its source's)."""
         newest = max(key.version for key in data_keys)
         cached = self._ciphers.get((queue_id, newest))
         if cached is None:

@@ -88,6 +88,8 @@ from raftq.metadata.frontends import frontend_secret, issue_frontend
 from raftq.metadata.node import MetadataNode
 from raftq.metadata.queue_lifecycle import QueueLifecycle
 from raftq.metadata.queue_move import QueueMover
+from raftq.metadata.queue_restore import QueueRestorer
+from raftq.metadata.restore_api import RESTORER, add_restore_routes
 from raftq.metadata.schedule_firing import ScheduleFirer
 from raftq.raft.member_routes import add_member_routes
 from raftq.raft.node_http import (
@@ -352,6 +354,7 @@ def create_app(node: MetadataNode) -> web.Application:
             backends = Backends(node, session)
             app[LIFECYCLE] = QueueLifecycle(node, backends)
             app[MOVER] = QueueMover(node, backends)
+            app[RESTORER] = QueueRestorer(node, backends, app[LIFECYCLE])
             reconciler = asyncio.create_task(app[LIFECYCLE].run_reconciler(app[MOVER]))
             forwarder = asyncio.create_task(DeadLetterForwarder.of(node, backends).run())
             firer = asyncio.create_task(_schedule_firer(node, backends).run())
@@ -365,6 +368,7 @@ def create_app(node: MetadataNode) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post(METADATA_COMMANDS_PATH, commands)
+    add_restore_routes(app, _body)
     app.router.add_post(CREATE_QUEUE_PATH, create_queue)
     app.router.add_post(DELETE_QUEUE_PATH, delete_queue)
     app.router.add_post(CREATE_KEY_PATH, create_key)

@@ -37,6 +37,7 @@ def retire(state: MetadataState, queue: Queue, now_ms: int) -> None:
             name=queue.name,
             data_keys=queue.data_keys,
             retired_at_ms=now_ms,
+            sealing_id=queue.sealing_id,
         )
     for queue_id, retired in list(state.retired.items()):
         if retired.retired_at_ms + limits.RETENTION_MAX_MS < now_ms:

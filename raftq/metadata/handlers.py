@@ -158,6 +158,8 @@ def create_queue(state: MetadataState, c: CreateQueue) -> QueueResult:
         lifecycle="creating",
         created_at_ms=c.now_ms,
         tags=c.tags,
+        data_keys=c.data_keys,
+        sealing_id=c.sealing_id,
     )
     state.queues[c.name] = queue
     return QueueResult(queue=queue, changed=True)

@@ -13,22 +13,11 @@ import zlib
 from pathlib import Path
 
 from raftq.common.errors import CorruptState
+from raftq.common.file_sync import fsync_directory, write_all
+
+__all__ = ["fsync_directory", "read_checked", "write_all", "write_checked", "write_durably"]
 
 _CHECKED = struct.Struct(">4sII")  # magic, crc32 of the body, body length
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def write_durably(path: Path, data: bytes, *, fsync: bool = True) -> None:

@@ -48,6 +48,9 @@ JSON_SEQUENCE: tuple[str, ...] = (
     "frontends revoke fe-1",
     "audit",
     "data-keys rewrap --master-key k9={tmp}/k9.key --current-master-key k9",
+    "backup queue orders-1 --to {tmp}/orders-1.backup",
+    "backup cluster c1 --to {tmp}/c1.backup",
+    "restore {tmp}/orders-1.backup --as orders-copy",
     "queues delete orders-1",
 )
 

@@ -175,6 +175,13 @@ async def test_a_frontend_credential_opens_only_what_a_frontend_needs(
         (leader, "GET", "/v1/audit", b""),
         (backend, "POST", COMMANDS_PATH, b""),
         (backend, "POST", EXPORT_PATH, b""),
+        # Backups and restores are the operators' (docs/backup.md)
+        (leader, "POST", "/v1/restore/begin", b""),
+        (leader, "POST", "/v1/restore/finish", b""),
+        (backend, "POST", "/v1/backup/open", b""),
+        (backend, "POST", "/v1/backup/chunk", b""),
+        (backend, "POST", "/v1/backup/close", b""),
+        (backend, "POST", "/v1/restore/records", b""),
     ]
     for address, method, path, body in refused:
         status, error = await d.call(address, method, path, body, fe_a)
