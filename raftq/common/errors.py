@@ -161,6 +161,14 @@ class UnsupportedCommand(ClientError):
     code = "UnsupportedCommand"
 
 
+class EntryFormatTooNew(UnsupportedCommand):
+    """Raised when a Raft entry's format is newer than this node applies (its code's command
+    level, or a lower `--max-command-level`): a newer leader wrote it. Apply stops the node on it
+    (`CorruptState`) rather than skip an entry the other replicas applied."""
+
+    code = "EntryFormatTooNew"
+
+
 class DecodeError(ClientError):
     """Raised when bytes do not decode to a valid command or record; `raw` keeps them."""
 
