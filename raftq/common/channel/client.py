@@ -186,6 +186,11 @@ class ChannelPool:
         connection = await self._connection(address)
         return await connection.request(payload, timeout_s)
 
+    def version_of(self, address: str) -> int | None:
+        """The channel version of the open connection to `address`, if there is one."""
+        connection = self._connections.get(address)
+        return connection.version if connection is not None and connection.is_open else None
+
     async def _connection(self, address: str) -> ClientConnection:
         connection = self._connections.get(address)
         if connection is not None and connection.is_open:
