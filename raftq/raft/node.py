@@ -73,8 +73,8 @@ from raftq.raft.failures import error_for
 from raftq.raft.journal import LOG_NAME, DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.member_changes import Membership
-from raftq.raft.membership import MemberChange, MemberDirectory
 from raftq.raft.member_levels import MemberLevels
+from raftq.raft.membership import MemberChange, MemberDirectory
 from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME, FsyncBeforeSendTransport, pysyncobj_conf
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
 from raftq.raft.role_watch import Role, RoleWatch

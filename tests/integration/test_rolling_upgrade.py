@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +103,19 @@ class Watch:
         return None
 
 
+async def step_down(cluster: Cluster, i: int) -> None:
+    """Node `i`, the leader, hands leadership over (`raftq admin raft step-down --node`)."""
+    handed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "raftq.client.cli", "admin",
+         "--operator-secret-file", str(cluster.root / "operator.secret"),
+         "raft", "step-down", "--node", cluster.nodes[i].api_address],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert handed.returncode == 0, handed.stderr
+    await cluster.leader(timeout_s=20, among=[k for k in range(len(cluster.nodes)) if k != i])
+
+
 async def upgrade(cluster: Cluster, load: Load, i: int) -> None:
     """Kill node `i`, start it as the new release, and wait until it caught up and sends go on."""
     before = len(load.acknowledged)
@@ -178,11 +193,13 @@ async def test_a_cluster_upgraded_one_node_at_a_time_under_load_loses_nothing(
     await eventually(lambda: _at_least(load.acknowledged, 50), 20, "sends before the upgrade")
     assert (await leader_status(cluster))["command_level"] == 2
 
-    # When one follower, then the leader, are killed and started as the new release, each
-    # once the one before caught up
+    # When one follower, then the leader (once it handed leadership over), are killed and
+    # started as the new release, each once the one before caught up
     first_leader = await cluster.leader()
     follower, last = [i for i in range(3) if i != first_leader]
     for i in (follower, first_leader):
+        if i == first_leader:
+            await step_down(cluster, i)
         await upgrade(cluster, load, i)
         # Then, with an old member left, the group stays at level 2
         status = await leader_status(cluster)
