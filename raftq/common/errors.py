@@ -396,6 +396,14 @@ class Overloaded(PeerError):
     code = "Overloaded"
 
 
+class UpgradeInProgress(PeerError):
+    """Raised when a command needs a newer release than some member of its Raft group runs (a
+    rolling upgrade is under way: docs/upgrades.md); nothing was proposed. Retry once every
+    member runs the new release."""
+
+    code = "UpgradeInProgress"
+
+
 class CorruptState(PeerError):
     """Raised when stored bytes fail their checksum or do not decode; the node must not serve."""
 
