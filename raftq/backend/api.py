@@ -147,6 +147,11 @@ async def status(request: web.Request) -> web.Response:
         "node_id": node.settings.node_id,
         "zone": node.settings.me.zone,
         "leader_api": node.leader_api_address,
+        # Entries this process proposed as leader, by format version (docs/upgrades.md).
+        "entries_proposed_by_format": {
+            str(version): count
+            for version, count in node.committer.stats.proposals_by_format.items()
+        },
     }
     return web.json_response(payload)
 

@@ -33,6 +33,7 @@ from raftq.backend import leader_spans
 from raftq.backend.leader_spans import Arrival
 from raftq.backend.riders import Riders
 from raftq.common import codec
+from raftq.common.command_levels import UNADVERTISED_LEVEL
 from raftq.common.commands import AnyCommand
 from raftq.common.errors import InternalError, OutcomeUnknown, Overloaded, RaftqError
 from raftq.common.leader_clock import LeaderClock
@@ -61,8 +62,12 @@ class CommitStats:
     proposals: int = 0
     commands: int = 0
     batch_sizes: list[int] = field(default_factory=list)  # the last 1000, for metrics
+    proposals_by_format: dict[int, int] = field(default_factory=dict)  # entry version: count
 
-    def record(self, size: int) -> None:
+    def record(self, size: int, entry_format: int | None = None) -> None:
+        if entry_format is not None:
+            count = self.proposals_by_format.get(entry_format, 0)
+            self.proposals_by_format[entry_format] = count + 1
         self.proposals += 1
         self.commands += size
         self.batch_sizes.append(size)
@@ -79,8 +84,12 @@ class GroupCommitter:
         leader_clock: LeaderClock,
         settings: GroupCommitSettings,
         orphaned: Orphaned | None = None,
+        entry_level: Callable[[], int | None] = lambda: None,
     ) -> None:
+        """`entry_level`: the level the group agrees on now (None: not known, as off the
+        leader), read at each proposal; entries are written in its newest format."""
         self._raft = raft
+        self._entry_level = entry_level
         self._orphaned = orphaned
         self.leader_clock = leader_clock
         self._settings = settings
@@ -154,9 +163,11 @@ class GroupCommitter:
         applied: list[AppliedEntry] = []
         try:
             payload = codec.encode_entry(
-                self.leader_clock.now_ms(), [command for command, _ in batch]
+                self.leader_clock.now_ms(),
+                [command for command, _ in batch],
+                self._entry_level() or UNADVERTISED_LEVEL,
             )
-            self.stats.record(len(batch))
+            self.stats.record(len(batch), codec.entry_version(payload))
             proposed_ns = time.time_ns()
             # Only a traced entry asks for its apply times (a test's stand-in Raft need not).
             proposing = (

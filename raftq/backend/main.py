@@ -74,7 +74,10 @@ async def _serve(settings: BackendNodeSettings, secrets: SecretSource) -> None:
     await runner.setup()
     host, port = settings.me.api_address.rsplit(":", 1)
     channel = ChannelServer(
-        secrets, channel_handler(node), max_frame_bytes=settings.max_request_bytes
+        secrets,
+        channel_handler(node),
+        max_frame_bytes=settings.max_request_bytes,
+        command_level=settings.max_command_level,
     )
     rechecking = asyncio.create_task(recheck_frontends(channel))
     tls = settings.tls.server_context()

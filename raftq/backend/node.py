@@ -44,6 +44,7 @@ class BackendNode:
             store,
             settings.due_transitions_per_entry,
             on_task_events=self.task_metrics.observe,
+            command_level=settings.max_command_level,
         )
         applied = AppliedTime(clock)
         # Clients read only from the leader: followers learn commits with the next message.
@@ -60,6 +61,7 @@ class BackendNode:
             LeaderClock(clock, applied, term=lambda: int(self.raft.raftCurrentTerm)),
             settings.group_commit,
             orphaned=self._release_orphaned,
+            entry_level=lambda: self.raft.command_level,
         )
         # What the leader does by time (empty receives, long polls, the expiry sweep) goes by
         # the time it stamps, so a step of its wall clock moves none of them ahead.

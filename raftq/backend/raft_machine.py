@@ -19,6 +19,7 @@ from raftq.backend.rocks_store import RocksStore
 from raftq.backend.state_directory import StateDirectory
 from raftq.backend.state_machine import QueueStateMachine
 from raftq.backend.task_events import TaskEvent
+from raftq.common.command_levels import CODE_LEVEL
 from raftq.common.node_api import ExportChunk, ExportRequest
 from raftq.common.results import QueueStats
 from raftq.common.settings import StoreSettings
@@ -33,15 +34,20 @@ class QueueRaftMachine:
         store_settings: StoreSettings,
         due_transitions_per_entry: int | None = None,
         on_task_events: Callable[[Sequence[TaskEvent]], None] | None = None,
+        command_level: int = CODE_LEVEL,
     ) -> None:
         """`due_transitions_per_entry`: the entry budget (settings; None: the default);
-        `on_task_events`: the task events of each entry applied (the node's metrics)."""
+        `on_task_events`: the task events of each entry applied (the node's metrics);
+        `command_level`: the newest entry format applied (common/command_levels.py)."""
         self._on_task_events = on_task_events
+        self._command_level = command_level
         self._directory = state_directory
         self._store_settings = store_settings
         self._budget = due_transitions_per_entry
         self._store = state_directory.open()
-        self.machine = QueueStateMachine(self._store, self._budget, self._on_task_events)
+        self.machine = QueueStateMachine(
+            self._store, self._budget, self._on_task_events, self._command_level
+        )
         self.lock = threading.Lock()
         self.snapshots_installed = 0
 
@@ -133,7 +139,9 @@ class QueueRaftMachine:
         if snapshot_index <= self.machine.applied_index:
             return  # already at or past it: an old snapshot changes nothing
         self._store = self._directory.install(directory, self._store)
-        self.machine = QueueStateMachine(self._store, self._budget, self._on_task_events)
+        self.machine = QueueStateMachine(
+            self._store, self._budget, self._on_task_events, self._command_level
+        )
         self.snapshots_installed += 1
 
     def close(self) -> None:

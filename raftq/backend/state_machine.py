@@ -12,6 +12,10 @@ Rules of this file (and of everything it calls):
   applying rather than serve state it cannot read, or skip a command the other replicas applied
   (a bug hit on one replica only, by a fault of its memory or disk, would otherwise turn into a
   silent difference).
+- An entry of a format newer than this replica applies (`EntryFormatTooNew`: its command level,
+  common/command_levels.py) is not a bad command but one the other replicas may apply: it
+  stops the node (`CorruptState`), as a bug does, rather than skip it and diverge. The leader
+  writes no such entry while a member advertises a lower level (raft/member_levels.py).
 - One entry is one atomic `Store.commit`: the data of all its commands, the applied index, the
   digest and the state clock together. An entry at or below the stored applied index is skipped,
   so replay after a restart (or a Raft re-append) is harmless.
@@ -60,6 +64,7 @@ from raftq.backend.task_reads import get_task, get_task_limits, list_tasks
 from raftq.backend.txn import Txn
 from raftq.backend.work_budget import WorkBudget
 from raftq.common import codec, limits
+from raftq.common.command_levels import CODE_LEVEL
 from raftq.common.commands import (
     AcceptDeadLetters,
     BeginImport,
@@ -91,7 +96,7 @@ from raftq.common.commands import (
     SetTaskLimits,
     SetTaskTypes,
 )
-from raftq.common.errors import ApplyFailed, CorruptState, RaftqError
+from raftq.common.errors import ApplyFailed, CorruptState, EntryFormatTooNew, RaftqError
 from raftq.common.results import CommandResult, Failure
 
 _HANDLERS: dict[type[Command], Callable[[ApplyContext, Any], CommandResult]] = {
@@ -134,12 +139,15 @@ class QueueStateMachine:
         store: Store,
         due_transitions_per_entry: int | None = None,
         on_task_events: Callable[[Sequence[TaskEvent]], None] | None = None,
+        command_level: int = CODE_LEVEL,
     ) -> None:
         """`due_transitions_per_entry`: the entry budget (None: limits.DUE_TRANSITIONS_PER_ENTRY);
         tests make it small, a node takes it from its settings (the same on every member).
         `on_task_events` is given the task events of each applied entry, once it is committed
-        (task_events.py; the node's metrics)."""
+        (task_events.py; the node's metrics). `command_level`: the newest entry format applied
+        (a node's `--max-command-level`; lower, it applies as the release of that level)."""
         self._store = store
+        self._command_level = command_level
         self._on_task_events = on_task_events
         if due_transitions_per_entry is None:
             due_transitions_per_entry = limits.DUE_TRANSITIONS_PER_ENTRY
@@ -176,7 +184,9 @@ class QueueStateMachine:
         clock_ms = self._clock_ms
         results: list[CommandResult] = []
         try:
-            commands = codec.decode_entry(payload)
+            commands = codec.decode_entry(payload, self._command_level)
+        except EntryFormatTooNew as error:
+            raise CorruptState(f"entry {index}: {error.message}; upgrade this node") from None
         except RaftqError as error:
             results.append(Failure.of(error))
         else:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from raftq.common import internal_tls, limits, log_setup
+from raftq.common.command_levels import CODE_LEVEL, MAX_COMMAND_LEVEL_ENV
 from raftq.common.settings import (
     BackendNodeSettings,
     Member,
@@ -138,6 +139,14 @@ def _add_node_command(backend: argparse.ArgumentParser, kind: str) -> None:
         "add`): until it hears from the group's leader it starts no election. Ignored once its "
         "data directory holds a Raft log",
     )
+    backend.add_argument(
+        "--max-command-level",
+        type=int,
+        default=os.environ.get(MAX_COMMAND_LEVEL_ENV, CODE_LEVEL),
+        help="run at this older command level, as the release that had it: the newest Raft "
+        "entry format it applies and advertises, and its channel version (or set "
+        f"{MAX_COMMAND_LEVEL_ENV}; for upgrade testing; default: this release's, %(default)s)",
+    )
     # Test switches (see RaftSettings): not for production.
     backend.add_argument("--witness-syncs", action="store_true", help=argparse.SUPPRESS)
     backend.add_argument("--unsafe-no-fsync", action="store_true", help=argparse.SUPPRESS)
@@ -175,6 +184,7 @@ def run_node_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             witness_syncs=args.witness_syncs or bool(os.environ.get(WITNESS_SYNCS_ENV)),
             fsync=not args.unsafe_no_fsync,
             join=args.join,
+            max_command_level=args.max_command_level,
             timings=RaftTimings(
                 compaction_min_entries=args.compaction_min_entries,
                 compaction_min_time_s=args.compaction_min_time_s,

@@ -11,6 +11,9 @@ One Raft entry carries the commands of one group commit, in one of two formats (
 - v2, `SplicedBatch`: the leader's `now_ms` once, and each command as the bytes its sender
   encoded (`codec.encode`), spliced in by the leader without decoding them
   (`codec.encode_entry`). Apply validates each command on its own, with the entry's `now_ms`.
+- v3, `CompactBatch`: v2's content as a msgpack array `[3, now_ms, commands]` instead of a map,
+  18 bytes less per entry (the keys), a tenth of an entry of one small receive. Written only
+  while every member of the group applies it (command level 3: common/command_levels.py).
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ from raftq.common.wire import (
     WireModel,
 )
 
-# The entry format versions (an entry's `v`): 1 is `CommandBatch`, 2 is `SplicedBatch`.
+# The entry format versions (an entry's `v`): 1 is `CommandBatch`, 2 is `SplicedBatch`, 3 is
+# `CompactBatch`.
 COMMAND_VERSION: Final = 1
 SPLICED_VERSION: Final = 2
+COMPACT_VERSION: Final = 3
 
 BatchSize = Annotated[int, Field(ge=1, le=limits.BATCH_ENTRIES_MAX)]
 
@@ -417,5 +422,14 @@ class SplicedBatch(WireModel):
     alone). The leader builds it with `codec.encode_entry`, never through this model."""
 
     v: Literal[2] = SPLICED_VERSION
+    now_ms: TimestampMs
+    commands: Annotated[tuple[bytes, ...], Field(min_length=1)]
+
+
+class CompactBatch(WireModel):
+    """A v3 Raft entry, read: what a v2 entry carries, sent as the array `[3, now_ms, commands]`
+    (`codec.encode_entry` at level 3); codec.decode_entry validates it through this model."""
+
+    v: Literal[3] = COMPACT_VERSION
     now_ms: TimestampMs
     commands: Annotated[tuple[bytes, ...], Field(min_length=1)]

@@ -161,6 +161,14 @@ class UnsupportedCommand(ClientError):
     code = "UnsupportedCommand"
 
 
+class EntryFormatTooNew(UnsupportedCommand):
+    """Raised when a Raft entry's format is newer than this node applies (its code's command
+    level, or a lower `--max-command-level`): a newer leader wrote it. Apply stops the node on it
+    (`CorruptState`) rather than skip an entry the other replicas applied."""
+
+    code = "EntryFormatTooNew"
+
+
 class DecodeError(ClientError):
     """Raised when bytes do not decode to a valid command or record; `raw` keeps them."""
 
@@ -386,6 +394,14 @@ class Overloaded(PeerError):
     """Raised when a node's proposal queue is full; nothing was proposed, retry later."""
 
     code = "Overloaded"
+
+
+class UpgradeInProgress(PeerError):
+    """Raised when a command needs a newer release than some member of its Raft group runs (a
+    rolling upgrade is under way: docs/upgrades.md); nothing was proposed. Retry once every
+    member runs the new release."""
+
+    code = "UpgradeInProgress"
 
 
 class CorruptState(PeerError):

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from raftq.common import limits
+from raftq.common.command_levels import CODE_LEVEL, LOWEST_CAP
 from raftq.common.credentials import OPERATOR_SECRET_OPTION
 from raftq.common.internal_tls import InternalTls
 
@@ -28,6 +29,7 @@ class StoreSettings(BaseModel):
 
 
 _ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$"
+MaxCommandLevel = Annotated[int, Field(ge=LOWEST_CAP, le=CODE_LEVEL)]
 # Where a node reads its Raft secret (client/node_commands.py), named in the errors about it.
 RAFT_SECRET_OPTION = "--raft-secret-file or RAFTQ_RAFT_SECRET"
 CLUSTER_SECRET_OPTION = "--secret-file or RAFTQ_CLUSTER_SECRET"
@@ -103,6 +105,8 @@ class RaftSettings(BaseModel):
     # records the synced length of the log so a test can cut power.
     fsync: bool = True
     witness_syncs: bool = False
+    # The newest command level this member advertises and applies (common/command_levels.py).
+    max_command_level: MaxCommandLevel = CODE_LEVEL
 
     @model_validator(mode="after")
     def _secure_and_consistent(self) -> RaftSettings:
@@ -179,6 +183,9 @@ class NodeSettings(BaseModel):
     # A new member of a running group (`--join`): until a leader has been heard, which happens
     # once the group added it, it starts no election (raft/member_changes.py).
     join: bool = False
+    # Operators and tests only: run at an older command level, as the release that had it
+    # (`--max-command-level`, docs/upgrades.md).
+    max_command_level: MaxCommandLevel = CODE_LEVEL
 
     @model_validator(mode="after")
     def _self_is_a_member(self) -> NodeSettings:
@@ -217,6 +224,7 @@ class NodeSettings(BaseModel):
             timings=self.timings,
             fsync=self.fsync,
             witness_syncs=self.witness_syncs,
+            max_command_level=self.max_command_level,
         )
 
     @property

@@ -21,6 +21,7 @@ from raftq.common.metadata_commands import AnyMetadataCommand, MetadataCommandBa
 from raftq.common.metadata_models import Cluster, Queue
 from raftq.common.results import Done
 from raftq.common.settings import MetadataNodeSettings
+from raftq.metadata.command_gate import check_level
 from raftq.metadata.dead_letter_reports import DeadLetterReports
 from raftq.metadata.liveness import Liveness
 from raftq.metadata.raft_machine import MetadataRaftMachine
@@ -57,6 +58,7 @@ class MetadataNode:
     async def execute(self, command: AnyMetadataCommand) -> Any:
         if not self.raft.is_leader:
             raise NotLeader("this node is not the leader", leader_hint=self.leader_api_address)
+        check_level(command, self.raft.command_level)  # a rolling upgrade (command_gate.py)
         now_ms = self.leader_clock.now_ms()
         stamped = command.model_copy(update={"now_ms": now_ms})
         with self.machine.lock:  # a schedule's next tick is the leader's to compute

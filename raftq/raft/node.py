@@ -44,6 +44,9 @@ What this adapter adds, and where:
 - Membership changes, leadership hand-over, and the rules of a member that starts on an empty
   disk or joins an existing group: raft/member_changes.py, called from the hooks below
   (`_onTick`, the message handler, pysyncobj's `__doChangeCluster`).
+- Rolling upgrades: each answer to an AppendEntries carries this node's command level, and the
+  leader keeps what each member advertised (raft/member_levels.py); `command_level` is the level
+  the group agrees on, which the leader writes entries at.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from raftq.raft.failures import error_for
 from raftq.raft.journal import LOG_NAME, DurableJournal, JournalOptions
 from raftq.raft.machine import ReplicatedMachine
 from raftq.raft.member_changes import Membership
+from raftq.raft.member_levels import MemberLevels
 from raftq.raft.membership import MemberChange, MemberDirectory
 from raftq.raft.pysyncobj_wiring import SNAPSHOT_NAME, FsyncBeforeSendTransport, pysyncobj_conf
 from raftq.raft.read_index import ECHO, STAMP, LeaderView, ReadIndex
@@ -137,6 +141,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._read_index = ReadIndex(timeout_s=settings.timings.election_timeout_min_s)
         self._answering: tuple[int, int] | None = None  # (term, stamp) of the AppendEntries
         self._role_seen = (0, 0)  # (term, pysyncobj state) at the end of the last tick
+        self._levels = MemberLevels(settings.max_command_level)
+        self._agreed_level = (-1, 0)  # (term, level), published by the tick thread
         secret = settings.raft_secret
         self._wire_cipher = None if secret is None else WireCipher(secret.get_secret_value())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -165,6 +171,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self.addOnTickCallback(self._read_index_tick)
         self._role_watch = RoleWatch(settings.self_address)
         self.addOnTickCallback(self._watch_role)
+        self.addOnTickCallback(self._agree_level)
 
     @property
     def encryptor(self) -> WireCipher | None:
@@ -256,6 +263,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if message.get("type") == "next_node_idx" and _is_echo(echo):
             term, stamp = echo
             self._read_index.echoed(str(getattr(node, "id", node)), term, stamp, self._view())
+        if message.get("type") == "next_node_idx":
+            self._levels.heard(str(getattr(node, "id", node)), message, int(self.raftCurrentTerm))
 
     def _SyncObj__doChangeCluster(self, request: Any, reverse: bool = False) -> bool:  # noqa: N802
         """pysyncobj's change of its member set, as a membership entry is appended (or rolled
@@ -271,9 +280,24 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return message
         if message.get("type") == "append_entries":
             return message | {STAMP: self._read_index.next_stamp()}
-        if message.get("type") == "next_node_idx" and self._answering is not None:
-            return message | {ECHO: self._answering}
+        if message.get("type") == "next_node_idx":
+            message = self._levels.advertise(message)
+            if self._answering is not None:
+                return message | {ECHO: self._answering}
         return message
+
+    def _agree_level(self) -> None:
+        """Publish the level the group agrees on now, for the event loop (tick thread)."""
+        members = [str(getattr(node, "id", node)) for node in self._SyncObj__otherNodes]
+        term = int(self.raftCurrentTerm)
+        self._agreed_level = (term, self._levels.agreed(members, term))
+
+    @property
+    def command_level(self) -> int | None:
+        """The level this leader writes entries at (raft/member_levels.py); None off the leader,
+        and until its first tick as leader of its term."""
+        term, level = self._agreed_level
+        return level if self.is_leader and term == int(self.raftCurrentTerm) else None
 
     def _view(self) -> LeaderView:
         return LeaderView(
@@ -522,6 +546,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             "caught_up": self.membership.caught_up,
             "joining": self.membership.joining,
             "removed": self.membership.removed,
+            "command_level": self.command_level,
+            "max_command_level": self._levels.own_level,
         }
 
     # --- snapshots (run on the tick thread) -------------------------------------------------

@@ -60,6 +60,16 @@ class RaftCollector(Collector):
         )
         yield gauge("raftq_raft_log_entries", "Entries in the Raft log", status["log_length"] or 0)
         yield gauge("raftq_raft_log_bytes", "Bytes of the Raft log file", status["log_bytes"])
+        yield gauge(
+            "raftq_raft_command_level",
+            "On the leader, the command level its group agrees on (0 elsewhere)",
+            status["command_level"] or 0,
+        )
+        yield gauge(
+            "raftq_raft_max_command_level",
+            "The command level this member applies and advertises",
+            status["max_command_level"],
+        )
         snapshots = CounterMetricFamily(
             "raftq_raft_snapshots_installed",
             "Snapshots received from the leader and installed",

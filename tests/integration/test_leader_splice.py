@@ -35,7 +35,6 @@ from raftq.common.commands import (
     ReceiveMessages,
     SendEntry,
     SendMessages,
-    SplicedBatch,
 )
 from raftq.common.credentials import Caller, Credential, Role
 from raftq.common.node_api import NodeError, NodeRequest, NodeResponse
@@ -169,8 +168,9 @@ async def test_the_leader_logs_the_frontend_s_bytes_and_only_apply_validates_the
     assert isinstance(result, SendResult) and len(result.sent) == 16
     # And the entry proposed holds the very bytes the frontend encoded, stamped once
     (entry,) = [p for p in leader.proposed if codec.encode(send) in p]
-    spliced = SplicedBatch.model_validate(msgpack.unpackb(entry, use_list=False))
-    assert spliced.commands == (codec.encode(send),)
+    # (a group of one agrees on its own command level, 3: the entry is v3, [3, now_ms, commands])
+    version, _, commands = msgpack.unpackb(entry, use_list=False)
+    assert (version, commands) == (3, (codec.encode(send),))
     # And the event loop decoded no command (only the client's answer); apply decoded the
     # entry and validated the command once, on the Raft thread
     assert decodes.on("loop") == Counter({"decode NodeResponse": 1})

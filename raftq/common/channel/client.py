@@ -13,6 +13,10 @@ Rules it keeps:
   gives its messages back. Its late answer, if one comes, is dropped.
 - A lost connection is made again by the next request (`ChannelPool`); there is no backoff
   here, because the caller's leader-following already marks a node that failed as suspect.
+- Versions (frames.py): a connection offers the newest channel version first; a node that drops
+  it before its CHALLENGE (an older node refuses a preamble it does not know) is offered the
+  next older version on a new connection, within the same connect timeout. Each new connection
+  starts from the newest again, so a node upgraded meanwhile is spoken to at its new version.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from raftq.common import internal_tls
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
 from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.command_levels import CODE_LEVEL
 from raftq.common.credentials import Credential
 from raftq.common.errors import OutcomeUnknown
 
@@ -37,11 +42,21 @@ class NotSent(Exception):
     handshake. Nothing reached the node."""
 
 
+class _VersionRefused(NotSent):
+    """The node dropped the connection before its CHALLENGE: it may not speak this version."""
+
+
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, credential: Credential, max_frame_bytes: int) -> None:
+    def __init__(
+        self, credential: Credential, max_frame_bytes: int, version: int = frames.NEWEST_VERSION
+    ) -> None:
         self._secret = credential.secret
         self._frontend_id = credential.caller.frontend_id or ""
-        self._reader = FrameReader(max_frame_bytes)
+        self.version = version
+        self.challenged = False
+        # The node's command level (v2 READY); None before READY and on v1.
+        self.peer_level: int | None = None
+        self._reader = FrameReader(max_frame_bytes, version=version)
         self._transport: asyncio.Transport | None = None
         self._nonce = frames.new_nonce()
         loop = asyncio.get_running_loop()
@@ -61,8 +76,9 @@ class ClientConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._outgoing.attach(transport)
-        hello = frames.encode(Kind.HELLO, self._nonce, self._frontend_id)
-        transport.write(frames.PREAMBLE + hello)
+        level = (CODE_LEVEL,) if self.version >= 2 else ()
+        hello = frames.encode(Kind.HELLO, self._nonce, self._frontend_id, *level)
+        transport.write(frames.PREAMBLES[self.version] + hello)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = f"connection lost: {exc!r}" if exc else "connection closed by the node"
@@ -95,6 +111,7 @@ class ClientConnection(asyncio.Protocol):
             if future is not None and not future.done():  # None: it timed out already
                 future.set_result((frame.kind is Kind.RESPONSE, payload))
         elif frame.kind is Kind.CHALLENGE and self._transport is not None:
+            self.challenged = True
             server_nonce, offered = frame.fields
             expected = frames.server_proof(
                 self._secret, self._frontend_id, self._nonce, server_nonce
@@ -104,6 +121,7 @@ class ClientConnection(asyncio.Protocol):
             proof = frames.client_proof(self._secret, self._frontend_id, self._nonce, server_nonce)
             self._transport.write(frames.encode(Kind.PROOF, proof))
         elif frame.kind is Kind.READY and not self.ready.done():
+            self.peer_level = frame.fields[0] if frame.fields else None
             self.ready.set_result(None)
         else:
             raise ProtocolViolation(f"unexpected {frame.kind.name}")
@@ -153,7 +171,10 @@ class ChannelPool:
         max_frame_bytes: int,
         connect_timeout_s: float = 1.0,
         ssl_context: ssl.SSLContext | None = None,
+        max_version: int = frames.NEWEST_VERSION,
     ) -> None:
+        """`max_version`: the newest channel version offered (tests: 1, as an old frontend)."""
+        self._max_version = max_version
         self._credential = credential
         self._max_frame_bytes = max_frame_bytes
         self._connect_timeout_s = connect_timeout_s
@@ -164,6 +185,11 @@ class ChannelPool:
     async def request(self, address: str, payload: bytes, timeout_s: float) -> tuple[bool, bytes]:
         connection = await self._connection(address)
         return await connection.request(payload, timeout_s)
+
+    def version_of(self, address: str) -> int | None:
+        """The channel version of the open connection to `address`, if there is one."""
+        connection = self._connections.get(address)
+        return connection.version if connection is not None and connection.is_open else None
 
     async def _connection(self, address: str) -> ClientConnection:
         connection = self._connections.get(address)
@@ -183,17 +209,14 @@ class ChannelPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, connection = await loop.create_connection(
-                    lambda: ClientConnection(self._credential, self._max_frame_bytes),
-                    host.strip("[]"),
-                    int(port),
-                    ssl=self._ssl,
-                )
-                try:
-                    await connection.ready
-                except BaseException:
-                    connection.close("the handshake failed")
-                    raise
+                version = self._max_version
+                while True:
+                    try:
+                        return await self._open(loop, host, int(port), version)
+                    except _VersionRefused:
+                        if version == 1:
+                            raise
+                        version -= 1
         except TimeoutError:
             raise NotSent(f"no channel to {address} within {self._connect_timeout_s} s") from None
         except (OSError, ssl.SSLError) as error:
@@ -206,6 +229,25 @@ class ChannelPool:
                     extra={"event": "tls_failed"},
                 )
             raise NotSent(f"no channel to {address}: {described or error}") from None
+
+    async def _open(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int, version: int
+    ) -> ClientConnection:
+        _, connection = await loop.create_connection(
+            lambda: ClientConnection(self._credential, self._max_frame_bytes, version),
+            host.strip("[]"),
+            port,
+            ssl=self._ssl,
+        )
+        try:
+            await connection.ready
+        except NotSent as error:
+            if not connection.challenged:
+                raise _VersionRefused(str(error)) from None
+            raise
+        except BaseException:
+            connection.close("the handshake failed")
+            raise
         return connection
 
     async def close(self) -> None:

@@ -1,7 +1,8 @@
 """The frame format of the frontend ↔ backend channel, and its mutual handshake.
 
-A connection opens with the client's `PREAMBLE` (its first byte is 0x00, which no HTTP request
-starts with, so the channel can share a node's API port). Then each side sends frames:
+A connection opens with the client's preamble (its first byte is 0x00, which no HTTP request
+starts with, so the channel can share a node's API port), which names the channel version the
+client speaks: `raftq-channel/1` or `raftq-channel/2`. Then each side sends frames:
 
     frame := length (4 bytes, big-endian, <= the receiver's cap) · msgpack array [kind, ...]
 
@@ -13,6 +14,13 @@ starts with, so the channel can share a node's API port). Then each side sends f
     RESPONSE   server → client  [6, request_id, payload]
     FAILURE    server → client  [7, request_id, payload]   (payload: an encoded NodeError)
     CANCEL     client → server  [8, request_id]            (the caller gave up; no reply)
+
+Versions. v2 differs from v1 only in the handshake: its HELLO ends with the client's command
+level and its READY carries the server's (common/command_levels.py), so each side knows which
+entry formats and commands the other's code knows. A server accepts the versions up to its own
+(`FrameReader(max_version=…)`) and drops a connection that opens with a newer one, as a v1-only
+server does with any preamble but its own; the client then opens a new connection at v1
+(client.py), so a new frontend talks to an old backend, and an old frontend to a new one.
 
 The client is a frontend and names itself by its credential's id (common/credentials.py); the
 server looks that credential's secret up (a backend asks the metadata group, which a revoked
@@ -47,7 +55,10 @@ from typing import Any
 
 import msgpack
 
-PREAMBLE = b"\x00raftq-channel/1\n"
+# By channel version; all the same length. `PREAMBLE` is v1's (and the first byte of all).
+PREAMBLES: dict[int, bytes] = {1: b"\x00raftq-channel/1\n", 2: b"\x00raftq-channel/2\n"}
+PREAMBLE = PREAMBLES[1]
+NEWEST_VERSION = max(PREAMBLES)
 NONCE_BYTES = 32
 _LENGTH = struct.Struct(">I")
 _SERVER_ROLE = b"raftq-channel server"
@@ -119,28 +130,45 @@ _SHAPES: dict[Kind, tuple[type, ...]] = {
 }
 
 
+# What v2 adds at the end of a frame's fields (the peer's command level).
+_V2_FIELDS: dict[Kind, tuple[type, ...]] = {Kind.HELLO: (int,), Kind.READY: (int,)}
+
+
 class FrameReader:
     """Incremental parser: `feed(data)` returns the complete frames so far.
 
     A length over `max_frame_bytes`, a body that is not a msgpack array, an unknown kind or
-    fields of the wrong types raise `ProtocolViolation`. After one, the reader must not be fed
-    again (the connection is gone)."""
+    fields of the wrong types for the connection's version raise `ProtocolViolation`; so does,
+    on a server (`expect_preamble`), a preamble of a version above `max_version`. After one,
+    the reader must not be fed again (the connection is gone). `version`: the connection's
+    (a client's reader is given the one it offered; a server's learns it from the preamble)."""
 
-    def __init__(self, max_frame_bytes: int, *, expect_preamble: bool = False) -> None:
+    def __init__(
+        self,
+        max_frame_bytes: int,
+        *,
+        expect_preamble: bool = False,
+        max_version: int = NEWEST_VERSION,
+        version: int = 1,
+    ) -> None:
         self._max_frame_bytes = max_frame_bytes
         self._buffer = bytearray()
         self._awaiting_preamble = expect_preamble
+        self._preambles = {v: p for v, p in PREAMBLES.items() if v <= max_version}
+        self.version = version
 
     def feed(self, data: bytes) -> list[Frame]:
         self._buffer += data
         if self._awaiting_preamble:
             seen = bytes(self._buffer[: len(PREAMBLE)])
-            if not PREAMBLE.startswith(seen):
+            offered = [v for v, p in self._preambles.items() if p.startswith(seen)]
+            if not offered:
                 raise ProtocolViolation("the connection did not open with the channel preamble")
             if len(seen) < len(PREAMBLE):
                 return []
             del self._buffer[: len(PREAMBLE)]
             self._awaiting_preamble = False
+            self.version = offered[0]
         frames: list[Frame] = []
         offset = 0
         buffer = self._buffer
@@ -153,14 +181,14 @@ class FrameReader:
             end = offset + _LENGTH.size + length
             if len(buffer) < end:
                 break
-            frames.append(_parse(bytes(buffer[offset + _LENGTH.size : end])))
+            frames.append(_parse(bytes(buffer[offset + _LENGTH.size : end]), self.version))
             offset = end
         if offset:
             del buffer[:offset]
         return frames
 
 
-def _parse(body: bytes) -> Frame:
+def _parse(body: bytes, version: int) -> Frame:
     try:
         value = msgpack.unpackb(
             body, use_list=False, raw=False, max_array_len=16, max_map_len=0, strict_map_key=True
@@ -174,7 +202,7 @@ def _parse(body: bytes) -> Frame:
     except ValueError:
         raise ProtocolViolation(f"unknown frame kind {value[0]}") from None
     fields = value[1:]
-    shape = _SHAPES[kind]
+    shape = _SHAPES[kind] + (_V2_FIELDS.get(kind, ()) if version >= 2 else ())
     if len(fields) != len(shape) or any(
         type(field) is not expected for field, expected in zip(fields, shape, strict=True)
     ):

@@ -35,6 +35,7 @@ from raftq.common import codec
 from raftq.common.channel import frames
 from raftq.common.channel.frames import Frame, FrameReader, Kind, ProtocolViolation
 from raftq.common.channel.writes import WriteCoalescer
+from raftq.common.command_levels import CODE_LEVEL, channel_version
 from raftq.common.credentials import FRONTEND_ID_PATTERN
 from raftq.common.errors import InternalError, NotLeader, RaftqError
 from raftq.common.node_api import NodeError
@@ -81,7 +82,12 @@ class ChannelServer:
         max_frame_bytes: int,
         handshake_timeout_s: float = 5.0,
         max_in_flight: int = 1024,
+        command_level: int = CODE_LEVEL,
     ) -> None:
+        """`command_level`: this node's (common/command_levels.py); it picks the newest channel
+        version served, so a node run at an older level serves as the release that had it."""
+        self.command_level = command_level
+        self.max_version = channel_version(command_level)
         self.secrets = secrets
         self.handler = handler
         self.max_frame_bytes = max_frame_bytes
@@ -129,7 +135,13 @@ class _Refused(ProtocolViolation):
 class ServerConnection(asyncio.Protocol):
     def __init__(self, server: ChannelServer, *, preamble_seen: bool) -> None:
         self._server = server
-        self._reader = FrameReader(server.max_frame_bytes, expect_preamble=not preamble_seen)
+        self._reader = FrameReader(
+            server.max_frame_bytes,
+            expect_preamble=not preamble_seen,
+            max_version=server.max_version,
+        )
+        # The client's command level (v2 HELLO); None on v1.
+        self.peer_level: int | None = None
         self._transport: asyncio.Transport | None = None
         self._client_nonce: bytes | None = None
         self._server_nonce = frames.new_nonce()
@@ -201,7 +213,8 @@ class ServerConnection(asyncio.Protocol):
             else:
                 raise ProtocolViolation(f"{frame.kind.name} after the handshake")
         elif frame.kind is Kind.HELLO and self._client_nonce is None:
-            client_nonce, frontend_id = frame.fields
+            client_nonce, frontend_id = frame.fields[:2]
+            self.peer_level = frame.fields[2] if len(frame.fields) > 2 else None
             if not _FRONTEND_ID.fullmatch(frontend_id):
                 raise ProtocolViolation("the HELLO names no frontend credential")
             self._client_nonce, self.frontend_id = client_nonce, frontend_id
@@ -216,7 +229,8 @@ class ServerConnection(asyncio.Protocol):
             self._ready = True
             if self._handshake_timer is not None:
                 self._handshake_timer.cancel()
-            self._write(frames.encode(Kind.READY))
+            level = (self._server.command_level,) if self._reader.version >= 2 else ()
+            self._write(frames.encode(Kind.READY, *level))
         else:
             raise ProtocolViolation(f"{frame.kind.name} before the handshake completed")
 

@@ -71,6 +71,7 @@ class RecordingRaft:
     machine: MetadataRaftMachine
     is_leader: bool = True
     payloads: list[bytes] = field(default_factory=list)
+    command_level: int | None = 3  # a group of one agrees on its own level
 
     def propose(self, payload: bytes) -> asyncio.Future[object]:
         self.payloads.append(payload)

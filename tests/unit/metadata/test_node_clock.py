@@ -26,6 +26,7 @@ START_MS = 1_700_000_000_000
 class OneMemberRaft:
     machine: MetadataRaftMachine
     is_leader: bool = True
+    command_level: int | None = 3  # a group of one agrees on its own level
 
     def propose(self, payload: bytes) -> asyncio.Future[object]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
