@@ -40,7 +40,8 @@ from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic as pysyncobj_monotonic
 from pysyncobj.syncobj import _COMMAND_TYPE
 
-from raftq.common.errors import ConflictingState, RaftqError
+from raftq.common.command_levels import CODE_LEVEL
+from raftq.common.errors import ConflictingState, RaftqError, UpgradeInProgress
 from raftq.common.settings import Member
 from raftq.raft.failures import error_for
 from raftq.raft.membership import GroupView, MemberChange, MemberDirectory, plan_change
@@ -167,6 +168,18 @@ class Membership:
         node = self._node
         if not node.leads_current_state:
             done(node.not_leader())
+            return
+        level = node.command_level
+        if level is None or level < CODE_LEVEL:
+            # The release before applies a membership entry only once committed, and counts
+            # its start-up members in its reads: a change is safe once every member runs this.
+            done(
+                UpgradeInProgress(
+                    "membership changes need every member of the group at command level "
+                    f"{CODE_LEVEL} (it is at {level or 'an unknown level'}): finish the "
+                    "upgrade, then retry"
+                )
+            )
             return
         try:
             plan_change(self.view(), change, self.directory)

@@ -11,6 +11,7 @@ harness's own requests verify them against the CA.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -25,11 +26,13 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from raftq.common import codec
 from raftq.common.backend_client import BackendClient
 from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.internal_tls import InternalTls
 from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_models import ClusterMember
+from raftq.common.node_api import NodeError
 from raftq.raft.journal import LOG_NAME, SYNCED_NAME
 
 SECRET = "integration-test-cluster-secret"
@@ -157,6 +160,25 @@ class Cluster:
                 return response.status, None
             payload: dict[str, Any] = await response.json()
             return response.status, payload
+
+    async def post_json(self, i: int, path: str, payload: Any) -> tuple[int, dict[str, Any]]:
+        """A signed JSON POST (or raw bytes) to node `i`: its status, and its JSON answer or
+        the node's error (code, message, field, leader)."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        now_ms = time.time_ns() // 1_000_000
+        headers = {HEADER: sign(SECRET.encode(), "POST", path, now_ms, body)}
+        async with self.session.post(
+            f"{self.tls.scheme}://{self.nodes[i].api_address}{path}",
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+            ssl=self.ssl_argument,
+        ) as response:
+            raw = await response.read()
+            if response.content_type == "application/json":
+                answer: dict[str, Any] = json.loads(raw)
+                return response.status, answer
+            return response.status, codec.decode(raw, NodeError).model_dump()
 
     def client_for(
         self, indexes: Iterable[int], timeout_s: float = 10.0, *, follow_leader: bool = True

@@ -14,22 +14,16 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from raftq.common import codec
-from raftq.common.cluster_auth import HEADER, sign
 from raftq.common.errors import RaftqError
-from raftq.common.node_api import NodeError
 from tests.integration.cluster import (
     OPERATOR_SECRET,
-    SECRET,
     Cluster,
     eventually,
     metadata_and_backend,
@@ -41,20 +35,7 @@ QUEUE = "orders"
 
 
 async def post(cluster: Cluster, i: int, path: str, payload: Any) -> tuple[int, dict[str, Any]]:
-    """A signed JSON POST to node `i`: its status, and its JSON answer or its error."""
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    now_ms = time.time_ns() // 1_000_000
-    headers = {HEADER: sign(SECRET.encode(), "POST", path, now_ms, body)}
-    async with cluster.session.post(
-        f"http://{cluster.nodes[i].api_address}{path}",
-        data=body,
-        headers=headers,
-        timeout=aiohttp.ClientTimeout(total=30),
-    ) as response:
-        raw = await response.read()
-        if response.content_type == "application/json":
-            return response.status, json.loads(raw)
-        return response.status, codec.decode(raw, NodeError).model_dump()
+    return await cluster.post_json(i, path, payload)
 
 
 def add_body(cluster: Cluster, i: int) -> dict[str, Any]:

@@ -223,6 +223,11 @@ async def test_a_cluster_upgraded_one_node_at_a_time_under_load_loses_nothing(
     assert status["command_level"] == 2, status
     assert list(status["entries_proposed_by_format"]) == ["2"], status
     await caught_up(cluster, last, level=2)
+    # And it refuses a membership change, which the old release applies differently
+    refused = await cluster.post_json(
+        await cluster.leader(), "/v1/raft/members", {"action": "remove", "node_id": "n9"}
+    )
+    assert refused[0] == 503 and "upgrade" in refused[1]["message"], refused
 
     # When the last old node is upgraded
     await upgrade(cluster, load, last)

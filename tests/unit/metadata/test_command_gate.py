@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from raftq.common.errors import PeerError, UpgradeInProgress
-from raftq.common.metadata_commands import CreateQueue
-from raftq.common.metadata_models import DataKey, Placement
+from raftq.common.metadata_commands import CreateQueue, SetClusterMembers
+from raftq.common.metadata_models import ClusterMember, DataKey, Placement
 from raftq.metadata.command_gate import check_level, level_required
 
 PLACEMENT = Placement(cluster_id="c1", epoch=1)
@@ -45,3 +45,15 @@ def test_a_restored_queue_is_created_once_every_member_runs_this_release(
 ) -> None:
     assert level_required(command) == 3
     check_level(command, 3)
+
+
+def test_a_cluster_members_record_waits_for_every_member_to_run_this_release() -> None:
+    record = SetClusterMembers(
+        now_ms=0,
+        actor="ops",
+        cluster_id="c1",
+        members=(ClusterMember(node_id="a", zone="a", raft_address="h:1", api_address="h:2"),),
+    )
+    with pytest.raises(UpgradeInProgress, match="set_cluster_members"):
+        check_level(record, 2)
+    check_level(record, 3)
