@@ -33,6 +33,7 @@ from raftq.common.errors import (
     InvalidParameter,
     NotLeader,
     PeerError,
+    UpgradeInProgress,
 )
 from raftq.common.metadata_api import MetadataClient
 from raftq.common.metadata_commands import SetClusterMembers
@@ -229,9 +230,14 @@ class _Group:
     async def _on_leader(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to the leader, following its hint once leadership moved."""
         address = await self.leader()
-        for _ in range(4):
+        for attempt in range(8):
             try:
                 return await _post(self.admin, address, path, body)
+            except UpgradeInProgress:
+                # A leader just elected learns its members' levels within a heartbeat.
+                if attempt == 7:
+                    raise
+                await asyncio.sleep(1.0)
             except NotLeader as error:
                 if error.leader_hint is None:
                     await asyncio.sleep(1.0)
@@ -353,6 +359,8 @@ async def _post(admin: Admin, address: str, path: str, payload: dict[str, Any]) 
         raise PeerError(f"{address} answered {response.status} to {path}") from None
     if response.status == 421:
         raise NotLeader(error.message, leader_hint=error.leader)
+    if error.code == UpgradeInProgress.code:
+        raise UpgradeInProgress(error.message)
     if response.status in (400, 404, 409):
         kind = ConflictingState if error.code == ConflictingState.code else ClientError
         raise kind(error.message, field=error.field)

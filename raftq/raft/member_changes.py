@@ -169,22 +169,25 @@ class Membership:
         if not node.leads_current_state:
             done(node.not_leader())
             return
-        level = node.command_level
-        if level is None or level < CODE_LEVEL:
-            # The release before applies a membership entry only once committed, and counts
-            # its start-up members in its reads: a change is safe once every member runs this.
+        view = self.view()
+        try:
+            plan_change(view, change, self.directory)
+        except RaftqError as error:
+            done(error)
+            return
+        # The release before applies a membership entry only once committed, and counts its
+        # start-up members in its reads: a change waits until every member that answers runs
+        # this one (a dead member, the usual one to replace, says nothing).
+        level = node.level_among(view.answering)
+        if level < CODE_LEVEL:
             done(
                 UpgradeInProgress(
                     "membership changes need every member of the group at command level "
-                    f"{CODE_LEVEL} (it is at {level or 'an unknown level'}): finish the "
-                    "upgrade, then retry"
+                    f"{CODE_LEVEL}, and one answers at level {level} (it runs the release "
+                    "before, or has not said its level to a leader just elected): finish the "
+                    "upgrade, or retry in a moment"
                 )
             )
-            return
-        try:
-            plan_change(self.view(), change, self.directory)
-        except RaftqError as error:
-            done(error)
             return
         member = change.member
         request = [

@@ -47,6 +47,10 @@ What this adapter adds, and where:
 - Rolling upgrades: each answer to an AppendEntries carries this node's command level, and the
   leader keeps what each member advertised (raft/member_levels.py); `command_level` is the level
   the group agrees on, which the leader writes entries at.
+
+Why this module is longer than 400 lines: every override of pysyncobj's name-mangled methods
+must live on this subclass. The logic behind each hook is in a module of its own (read_index,
+append_entries, member_changes, member_levels, snapshot_builder); what stays here is wiring.
 """
 
 from __future__ import annotations
@@ -291,6 +295,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         members = [str(getattr(node, "id", node)) for node in self._SyncObj__otherNodes]
         term = int(self.raftCurrentTerm)
         self._agreed_level = (term, self._levels.agreed(members, term))
+
+    def level_among(self, members: frozenset[str]) -> int:
+        """The lowest level of this node and of `members` as heard this term (tick thread)."""
+        return self._levels.agreed(members, int(self.raftCurrentTerm))
 
     @property
     def command_level(self) -> int | None:

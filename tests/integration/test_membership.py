@@ -232,6 +232,9 @@ async def test_changes_that_would_lose_quorum_or_are_malformed_are_refused_and_c
     cluster: Cluster,
 ) -> None:
     leader = await cluster.leader()
+    await eventually(
+        lambda: _level_agreed(cluster, leader), timeout_s=20, what="the members' levels"
+    )
     dead, alive = [i for i in range(3) if i != leader]
     cluster.kill(dead)
     before = await member_ids(cluster, leader)
@@ -447,3 +450,9 @@ async def test_a_metadata_member_is_replaced_at_a_new_address(
     assert _admin(metadata, tmp_path, "principals", "create", "after").returncode == 0
     catalogue = await metadata.get_json(new, "/v1/catalogue")
     assert catalogue is not None and {"before", "after"} <= set(catalogue["principals"])
+
+
+async def _level_agreed(cluster: Cluster, leader: int) -> bool | None:
+    """The leader heard every member say its command level (this release's: 3)."""
+    status = await cluster.status(leader)
+    return True if status is not None and status["command_level"] == 3 else None
