@@ -34,11 +34,10 @@ WAIT_S = 20
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the dev extra has it; without it the tests skip (and fail in CI)
     webdriver = None  # type: ignore[assignment]
@@ -102,17 +101,38 @@ def until(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S) ->
     raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
 
 
+def _replaced(error: WebDriverException) -> bool:
+    """Whether `error` says the element is no longer in the page: Chromium reports it as stale,
+    or (since about version 156) as "Node with given id does not belong to the document"."""
+    return isinstance(error, StaleElementReferenceException) or (
+        "does not belong to the document" in str(error)
+    )
+
+
+def _gone(element: Any) -> bool:
+    """Whether `element` left the page (selenium's `staleness_of`, with Chromium's other
+    wording of it)."""
+    try:
+        element.is_enabled()
+    except WebDriverException as error:
+        if _replaced(error):
+            return True
+        raise
+    return False
+
+
 def submit(driver: WebDriver, button_css: str) -> None:
     """Click a form's button and wait until the page it leads to has replaced this one."""
     old_page = driver.find_element(By.TAG_NAME, "html")
-    for attempt in range(3):  # a button in the live part may be redrawn between find and click
+    for attempt in range(5):  # a button in the live part may be redrawn between find and click
         try:
             driver.find_element(By.CSS_SELECTOR, button_css).click()
             break
-        except StaleElementReferenceException:
-            if attempt == 2:
+        except WebDriverException as error:
+            if not _replaced(error) or attempt == 4:
                 raise
-    WebDriverWait(driver, WAIT_S).until(staleness_of(old_page))
+            time.sleep(0.1)
+    WebDriverWait(driver, WAIT_S).until(lambda _: _gone(old_page))
     WebDriverWait(driver, WAIT_S).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
