@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -58,14 +59,26 @@ def three_zone_members(raft_port: int, api_port: int) -> tuple[ClusterMember, ..
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """`count` distinct ports free now, below the ephemeral range (up_process.LISTEN_PORTS: a
+    port the kernel hands out as ephemeral may be taken as a connection's source port before
+    the node that is to listen on it binds)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randrange(20_000, 32_000)
+        if port in ports or port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    _HANDED_OUT.update(ports)
+    return ports
+
+
+# Every port `free_ports` gave in this test process: two clusters of one test never share one.
+_HANDED_OUT: set[int] = set()
 
 
 async def eventually(

@@ -18,9 +18,16 @@ if TYPE_CHECKING:
     from tests.integration.conftest import Deployment
 
 
+# Ports the tests' servers listen on are drawn below Linux's ephemeral range (32768-60999 by
+# default): a port drawn inside it can be taken, between the check and the bind, as the source
+# port of one of the many connections the nodes open (seen: a frontend's "address already in
+# use" after its ports were checked free).
+LISTEN_PORTS = range(20_000, 32_000)
+
+
 def free_base_port(count: int = 14) -> int:
     for _ in range(200):
-        base = random.randrange(20_000, 60_000)
+        base = random.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop - count)
         try:
             sockets = []
             for port in range(base, base + count):
